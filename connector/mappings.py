@@ -1,0 +1,84 @@
+"""Field mappings: which canonical output goes to which field of which system, and of what type.
+
+A mapping file (``mappings/salesforce.toml`` …) is the admin's contract with their CRM: only fields listed
+there are ever written (field ownership), and ``connector setup`` creates exactly these.  Renaming a field
+is a one-line change in the file, never a code change.
+
+File shape::
+
+    [settings]              # system-specific, validated by the sink (object name, property group, …)
+    object = "Account"
+
+    [source]                # CRM sources only: which CRM field feeds which signal
+    nps = "NPS_Score__c"
+
+    [fields.success_vector] # canonical name from connector.records.OUTPUT_FIELDS
+    name = "CS_Success_Vector__c"
+    type = "number"         # number | integer | percent | text | textarea | date | datetime | picklist
+    label = "Success Vector"
+    options = []            # picklist values
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector.config import ConfigError, _explain
+from connector.records import OUTPUT_FIELDS
+
+FieldType = Literal["number", "integer", "percent", "text", "textarea", "date", "datetime", "picklist"]
+
+
+class FieldMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=128)
+    type: FieldType
+    label: str
+    description: str = ""
+    options: list[str] = Field(default_factory=list)
+
+
+class Mapping(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    settings: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any] = Field(default_factory=dict)  # CRM field → signal, read by the CRM source
+    fields: dict[str, FieldMapping]
+    path: str = Field(default="", exclude=True)
+
+    @field_validator("fields")
+    @classmethod
+    def _canonical_names(cls, value: dict[str, FieldMapping]) -> dict[str, FieldMapping]:
+        unknown = sorted(set(value) - set(OUTPUT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown output field(s) {unknown}; allowed: {sorted(OUTPUT_FIELDS)}")
+        names = [f.name for f in value.values()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"two outputs map to the same field {dupes}")
+        return value
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+    def remote_fields(self) -> list[str]:
+        return [f.name for f in self.fields.values()]
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Load and validate a mapping file; :class:`ConfigError` names the file, key and fix."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, [("", "mapping file not found; copy the default from mappings/")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [("", f"invalid TOML: {exc}")]) from None
+    try:
+        return Mapping.model_validate({**data, "path": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(path, [_explain(e) for e in exc.errors()]) from None

@@ -1,0 +1,187 @@
+"""The sink protocol and the logic every sink shares: diff against what was last written, detect drift.
+
+A sink is one module per system (``salesforce.py``, ``hubspot.py``, ``zendesk.py``).  What is common —
+deciding *what* to send — lives here so that each sink only decides *how* to send it (batching, the API's
+shapes, partial failures).  The rules, written once:
+
+* Only mapped fields are written (field ownership).
+* A field is sent only when its new value differs from the last value successfully written (the
+  ``written_values`` table), so an unchanged re-sync makes zero write calls.
+* If the CRM's current value differs from what we last wrote, a person edited an owned field: that is
+  *drift*.  It is reported; with ``on_drift = "skip"`` (default) the field is left alone this run.
+* A value is recorded as written only after the API confirmed it, record by record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from connector.config import Config
+from connector.http import HttpLayer
+from connector.mappings import FieldMapping
+from connector.mappings import Mapping as FieldMap
+from connector.records import AccountOutput, TaskSpec
+from connector.store import Store, encode_value
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One line of a dry run (and of the sync log): what would change, from what, to what."""
+
+    system: str
+    object: str
+    record_id: str
+    action: str  # update | create_task | update_task | close_task | create_field
+    field: str | None = None
+    old: Any = None
+    new: Any = None
+    account_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """A record the API refused, with everything an admin needs to find and fix it."""
+
+    system: str
+    object: str
+    record_id: str | None
+    field: str | None
+    message: str
+
+
+@dataclass
+class SinkReport:
+    system: str
+    records_updated: int = 0
+    fields_written: int = 0
+    tasks_created: int = 0
+    tasks_updated: int = 0
+    tasks_closed: int = 0
+    failures: list[RecordFailure] = field(default_factory=list)
+    drift: list[PlannedChange] = field(default_factory=list)
+    planned: list[PlannedChange] = field(default_factory=list)
+    stopped_reason: str | None = None  # e.g. "daily API budget reached"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "system": self.system, "records_updated": self.records_updated, "fields_written": self.fields_written,
+            "tasks_created": self.tasks_created, "tasks_updated": self.tasks_updated,
+            "tasks_closed": self.tasks_closed, "failures": [f.__dict__ for f in self.failures],
+            "drift": [d.as_json() for d in self.drift], "planned": len(self.planned),
+            "stopped_reason": self.stopped_reason,
+        }
+
+
+@dataclass
+class SinkContext:
+    store: Store
+    http: HttpLayer
+    config: Config
+    now: datetime
+    run_id: int | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    system: str
+    object: str
+    field: str
+    problem: str  # "missing" | "wrong type: expected number, found text"
+
+
+class Sink(Protocol):
+    """What the sync needs from a destination system."""
+
+    name: str
+
+    def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
+        """Create the custom fields/properties the mapping needs (idempotent); return what was (or would be) created."""
+        ...
+
+    def check(self, ctx: SinkContext) -> list[FieldProblem]:
+        """Fields that are missing or of the wrong type."""
+        ...
+
+    def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
+        """Write changed fields and tasks; in ``ctx.dry_run`` write nothing and fill ``report.planned``."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """The fields to send for one remote record (remote field name → value), and their old values."""
+
+    record_id: str
+    account_id: str
+    values: dict[str, Any]
+    old: dict[str, Any]
+
+
+def format_value(value: Any, mapping: FieldMapping) -> Any:
+    """Canonical output value → what the mapped field type accepts (rounding, dates as ISO, text caps)."""
+    if value is None:
+        return None
+    if mapping.type in ("number", "percent"):
+        return round(float(value), 1)
+    if mapping.type == "integer":
+        return int(round(float(value)))
+    if mapping.type == "date":
+        return value.isoformat()[:10] if isinstance(value, (date, datetime)) else str(value)[:10]
+    if mapping.type == "datetime":
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+    text = str(value)
+    return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
+
+
+def diff_outputs(store: Store, system: str, obj: str, mapping: FieldMap,
+                 targets: Iterable[tuple[str, AccountOutput]],
+                 current: Mapping[str, Mapping[str, Any]] | None = None,
+                 on_drift: str = "skip") -> tuple[list[RecordChange], list[PlannedChange]]:
+    """What to send per remote record, and the drift found.
+
+    ``targets`` pairs each output with its remote record id.  ``current`` (optional) is what the system
+    holds now per record id and remote field name; when given, owned fields edited by a person are
+    reported as drift and, with ``on_drift="skip"``, left alone.
+    """
+    last = store.written_values(system, obj)
+    changes: list[RecordChange] = []
+    drift: list[PlannedChange] = []
+    for record_id, output in targets:
+        values: dict[str, Any] = {}
+        old: dict[str, Any] = {}
+        for canonical, fm in mapping.fields.items():
+            if canonical not in output.fields:
+                continue
+            new = format_value(output.fields[canonical], fm)
+            previous = last.get((record_id, fm.name))
+            if current is not None and (record_id, fm.name) in last:
+                live = encode_value((current.get(record_id) or {}).get(fm.name))
+                if live != previous and live != encode_value(new):
+                    drift.append(PlannedChange(system, obj, record_id, "drift", fm.name, previous, live,
+                                               output.account_id))
+                    if on_drift == "skip":
+                        continue
+            if encode_value(new) != previous:
+                values[fm.name] = new
+                old[fm.name] = previous
+        if values:
+            changes.append(RecordChange(record_id, output.account_id, values, old))
+    return changes, drift
+
+
+def planned_updates(system: str, obj: str, changes: Iterable[RecordChange]) -> list[PlannedChange]:
+    """Dry-run lines for field updates."""
+    return [PlannedChange(system, obj, c.record_id, "update", f, c.old.get(f), v, c.account_id)
+            for c in changes for f, v in c.values.items()]
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,178 @@
+"""Tables of the state store.  Alembic migrations (``store/migrations``) create and evolve them.
+
+What each table is for, and why it exists at all:
+
+* ``cursors`` — where each source stream left off; moves only forward, saved with the data it covers.
+* ``replica`` — the source records a stream has pulled (by primary key), so incremental pulls can
+  recompute per-account aggregates without re-reading the source; ``dirty`` marks groups whose aggregate
+  must be recomputed (set in the same transaction as the rows and the cursor, cleared after).
+* ``accounts`` — the primary CRM's account list: the spine signals attach to.
+* ``observations`` — what each source said about each of its entities, with the identity keys, so that
+  identity can be re-resolved when the account list changes, and ``check`` can report match rates.
+* ``signals`` — the latest value of each input per account, with its ``as_of``.
+* ``score_history`` — one row per account per scoring run: velocity and direction are computed from it.
+* ``account_state`` — the engine's memory per account (milestone dates, play triggers, last drivers).
+* ``written_values`` — the last value successfully written per (system, object, record, field): the
+  diff base that makes an unchanged re-sync cost zero write calls, and the drift detector's reference.
+* ``tasks`` — task ledger: dedupe key → remote id and status, per system.
+* ``runs`` / ``quarantine`` / ``sync_log`` — what happened, what was refused and why, per record.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(255)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Cursor(Base):
+    __tablename__ = "cursors"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ReplicaRow(Base):
+    __tablename__ = "replica"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(128), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    group_key: Mapped[str | None] = mapped_column(ID)
+    payload: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (
+        Index("ix_replica_group", "source", "stream", "group_key"),
+        Index("ix_replica_dirty", "source", "stream", "dirty"),
+    )
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    system: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    external_id: Mapped[str | None] = mapped_column(ID, index=True)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    segment: Mapped[str | None] = mapped_column(String(128))
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    arr: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime | None]
+
+
+class ObservationRow(Base):
+    __tablename__ = "observations"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    keys: Mapped[dict[str, Any]]
+    signals: Mapped[dict[str, Any]]
+    as_of: Mapped[datetime]
+    account_id: Mapped[str | None] = mapped_column(ID, index=True)
+    match: Mapped[str] = mapped_column(String(32), default="pending")  # matched/unmatched/ambiguous
+
+
+class SignalRow(Base):
+    __tablename__ = "signals"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value_num: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+
+
+class ScoreRow(Base):
+    __tablename__ = "score_history"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    account_id: Mapped[str] = mapped_column(ID)
+    scored_at: Mapped[datetime]
+    magnitude: Mapped[float] = mapped_column(Float)
+    velocity: Mapped[float | None] = mapped_column(Float)
+    direction: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    quadrant: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_score_account_time", "account_id", "scored_at"),)
+
+
+class AccountStateRow(Base):
+    __tablename__ = "account_state"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class WrittenValue(Base):
+    __tablename__ = "written_values"
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    field: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    written_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ID, index=True)
+    play: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(Integer)
+    remote_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))  # open / closed
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # hash of what was last written
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running / ok / partial / failed
+    stats: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class QuarantineRow(Base):
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(ID)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class SyncLogRow(Base):
+    __tablename__ = "sync_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    system: Mapped[str] = mapped_column(String(32))
+    object: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str | None] = mapped_column(ID)
+    action: Mapped[str] = mapped_column(String(32))  # update / create / close / drift / skip
+    status: Mapped[str] = mapped_column(String(16))  # ok / failed
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)

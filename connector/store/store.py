@@ -1,0 +1,404 @@
+"""The state store's API: the only module that reads or writes the connector's own database.
+
+Every method is one short transaction.  Writes are upserts keyed on the table's natural key, so replaying
+a batch after a crash converges instead of duplicating (the at-least-once half of our delivery story; the
+idempotent-key half lives in the sinks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from connector.records import Account, Observation, Quarantined, Signal, SignalValue
+from connector.store.database import make_engine, migrate
+from connector.store.schema import (
+    AccountRow,
+    AccountStateRow,
+    Base,
+    Cursor,
+    ObservationRow,
+    QuarantineRow,
+    ReplicaRow,
+    RunRow,
+    ScoreRow,
+    SignalRow,
+    SyncLogRow,
+    TaskRow,
+    WrittenValue,
+)
+
+_CHUNK = 2000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC, so say so."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One pulled source record as kept in the replica table."""
+
+    record_id: str
+    group_key: str | None
+    payload: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskLedgerEntry:
+    system: str
+    key: str
+    account_id: str
+    play: str
+    step: int
+    remote_id: str | None
+    status: str
+    fingerprint: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Store:
+    """State store over SQLAlchemy 2 (SQLite by default, PostgreSQL by URL)."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None, auto_migrate: bool = True):
+        self.url = url
+        self.engine = engine or make_engine(url)
+        if auto_migrate:
+            migrate(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- generic upsert --------------------------------------------------------------------------------
+
+    def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
+                keys: Sequence[str]) -> None:
+        if not rows:
+            return
+        table = model.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start:start + _CHUNK]
+            stmt = insert(table).values(chunk)
+            updates = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates \
+                else stmt.on_conflict_do_nothing(index_elements=list(keys))
+            session.execute(stmt)
+
+    # -- cursors and replica ---------------------------------------------------------------------------
+
+    def get_cursor(self, source: str, stream: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.get(Cursor, (source, stream))
+            return row.value if row else None
+
+    def set_cursor(self, source: str, stream: str, value: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, Cursor, [{"source": source, "stream": stream, "value": value,
+                                      "updated_at": utcnow()}], ("source", "stream"))
+
+    def cursors(self) -> dict[str, dict[str, Any]]:
+        with Session(self.engine) as s:
+            return {f"{r.source}.{r.stream}": {"value": r.value, "updated_at": _aware(r.updated_at)}
+                    for r in s.scalars(select(Cursor))}
+
+    def upsert_replica(self, source: str, stream: str, rows: Iterable[Replica],
+                       cursor: str | None = None) -> int:
+        """Store pulled records, mark their groups dirty and (same transaction) move the cursor."""
+        batch = [{"source": source, "stream": stream, "record_id": r.record_id, "group_key": r.group_key,
+                  "payload": r.payload, "updated_at": r.updated_at, "dirty": True} for r in rows]
+        batch = list({b["record_id"]: b for b in batch}.values())
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, ReplicaRow, batch, ("source", "stream", "record_id"))
+            if cursor is not None:
+                self._upsert(s, Cursor, [{"source": source, "stream": stream, "value": cursor,
+                                          "updated_at": utcnow()}], ("source", "stream"))
+        return len(batch)
+
+    def replica(self, source: str, stream: str, group_keys: Iterable[str] | None = None) -> Iterator[Replica]:
+        """Records of a stream, optionally only those in ``group_keys``; streamed, not loaded whole."""
+        base = select(ReplicaRow).where(ReplicaRow.source == source, ReplicaRow.stream == stream)
+        queries = [base] if group_keys is None else [
+            base.where(ReplicaRow.group_key.in_(chunk)) for chunk in _chunks(list(group_keys), 900)]
+        with Session(self.engine) as s:
+            for query in queries:
+                for r in s.scalars(query.execution_options(yield_per=5000)):
+                    yield Replica(r.record_id, r.group_key, r.payload, _aware(r.updated_at))  # type: ignore[arg-type]
+
+    def dirty_groups(self, source: str, stream: str) -> set[str]:
+        with Session(self.engine) as s:
+            q = select(ReplicaRow.group_key).where(ReplicaRow.source == source, ReplicaRow.stream == stream,
+                                                   ReplicaRow.dirty.is_(True)).distinct()
+            return {g for g in s.scalars(q) if g is not None}
+
+    def clear_dirty(self, source: str, stream: str, groups: Iterable[str] | None = None) -> None:
+        cond = [ReplicaRow.source == source, ReplicaRow.stream == stream, ReplicaRow.dirty.is_(True)]
+        with Session(self.engine) as s, s.begin():
+            if groups is None:
+                s.execute(update(ReplicaRow).where(*cond).values(dirty=False))
+                return
+            for chunk in _chunks(list(groups), 900):
+                s.execute(update(ReplicaRow).where(*cond, ReplicaRow.group_key.in_(chunk)).values(dirty=False))
+
+    # -- accounts, observations, signals ---------------------------------------------------------------
+
+    def upsert_accounts(self, accounts: Iterable[Account]) -> int:
+        rows = [{"account_id": a.account_id, "system": a.system, "name": a.name, "domain": a.domain,
+                 "external_id": a.external_id, "owner_id": a.owner_id, "segment": a.segment,
+                 "contract_start": a.contract_start, "renewal_date": a.renewal_date, "arr": a.arr,
+                 "updated_at": a.updated_at} for a in accounts]
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, AccountRow, rows, ("account_id",))
+        return len(rows)
+
+    def accounts(self) -> list[Account]:
+        with Session(self.engine) as s:
+            return [Account(r.account_id, r.system, r.name, r.domain, r.external_id,  # type: ignore[arg-type]
+                            r.owner_id, r.segment, r.contract_start, r.renewal_date, r.arr,
+                            _aware(r.updated_at))
+                    for r in s.scalars(select(AccountRow).order_by(AccountRow.account_id))]
+
+    def upsert_observations(self, observations: Iterable[Observation]) -> int:
+        rows = [{"source": o.source, "entity": o.entity, "entity_id": o.entity_id, "keys": o.keys.present(),
+                 "signals": dict(o.signals), "as_of": o.as_of, "account_id": None, "match": "pending"}
+                for o in observations]
+        rows = list({(r["source"], r["entity"], r["entity_id"]): r for r in rows}.values())
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, ObservationRow, rows, ("source", "entity", "entity_id"))
+        return len(rows)
+
+    def observations(self, source: str | None = None) -> Iterator[ObservationRow]:
+        q = select(ObservationRow)
+        if source:
+            q = q.where(ObservationRow.source == source)
+        with Session(self.engine) as s:
+            for row in s.scalars(q.execution_options(yield_per=5000)):
+                s.expunge(row)
+                yield row
+
+    def matched_entities(self, source: str, entity: str) -> dict[str, list[str]]:
+        """account_id → the source's entity ids matched to it (e.g. Zendesk org ids of an account)."""
+        q = select(ObservationRow.account_id, ObservationRow.entity_id).where(
+            ObservationRow.source == source, ObservationRow.entity == entity, ObservationRow.match == "matched")
+        found: dict[str, list[str]] = {}
+        with Session(self.engine) as s:
+            for account_id, entity_id in s.execute(q):
+                found.setdefault(account_id, []).append(entity_id)
+        return found
+
+    def set_matches(self, matches: Iterable[tuple[str, str, str, str | None, str]]) -> None:
+        """``(source, entity, entity_id, account_id, match)`` for each resolved observation."""
+        rows = [{"source": m[0], "entity": m[1], "entity_id": m[2], "account_id": m[3], "match": m[4]}
+                for m in matches]
+        with Session(self.engine) as s, s.begin():
+            for chunk in _chunks(rows, _CHUNK):
+                s.execute(update(ObservationRow), chunk)
+
+    def replace_signals(self, signals: Iterable[Signal]) -> int:
+        rows = [{"account_id": g.account_id, "name": g.name,
+                 "value_num": float(g.value) if isinstance(g.value, (int, float)) else None,
+                 "value_text": g.value if isinstance(g.value, str) else None,
+                 "as_of": g.as_of, "source": g.source} for g in signals]
+        rows = list({(r["account_id"], r["name"]): r for r in rows}.values())
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, SignalRow, rows, ("account_id", "name"))
+        return len(rows)
+
+    def delete_signals(self, source: str, account_ids: Iterable[str] | None = None) -> None:
+        """Drop a source's signals (for accounts no longer matched, so stale inputs do not linger)."""
+        with Session(self.engine) as s, s.begin():
+            if account_ids is None:
+                s.execute(delete(SignalRow).where(SignalRow.source == source))
+                return
+            for chunk in _chunks(list(account_ids), 900):
+                s.execute(delete(SignalRow).where(SignalRow.source == source, SignalRow.account_id.in_(chunk)))
+
+    def signals(self, account_ids: Iterable[str] | None = None) -> Iterator[Signal]:
+        q = select(SignalRow)
+        queries = [q] if account_ids is None else [
+            q.where(SignalRow.account_id.in_(c)) for c in _chunks(list(account_ids), 900)]
+        with Session(self.engine) as s:
+            for query in queries:
+                for r in s.scalars(query.execution_options(yield_per=10000)):
+                    value: SignalValue = r.value_num if r.value_text is None else r.value_text
+                    yield Signal(r.account_id, r.name, value, _aware(r.as_of), r.source)  # type: ignore[arg-type]
+
+    # -- scores and engine state -----------------------------------------------------------------------
+
+    def append_scores(self, rows: Iterable[dict[str, Any]]) -> int:
+        batch = list(rows)
+        with Session(self.engine) as s, s.begin():
+            for chunk in _chunks(batch, _CHUNK):
+                s.execute(ScoreRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
+        return len(batch)
+
+    def score_history(self, since: datetime,
+                      account_ids: Iterable[str] | None = None) -> dict[str, list[tuple[datetime, float]]]:
+        q = select(ScoreRow.account_id, ScoreRow.scored_at, ScoreRow.magnitude).where(ScoreRow.scored_at >= since)
+        if account_ids is not None:
+            q = q.where(ScoreRow.account_id.in_(list(account_ids)))
+        history: dict[str, list[tuple[datetime, float]]] = {}
+        with Session(self.engine) as s:
+            for account_id, at, magnitude in s.execute(q.order_by(ScoreRow.account_id, ScoreRow.scored_at)):
+                history.setdefault(account_id, []).append((_aware(at), magnitude))  # type: ignore[arg-type]
+        return history
+
+    def latest_scores(self) -> list[ScoreRow]:
+        latest = select(ScoreRow.account_id, func.max(ScoreRow.id).label("id")).group_by(ScoreRow.account_id)
+        sub = latest.subquery()
+        with Session(self.engine) as s:
+            rows = list(s.scalars(select(ScoreRow).join(sub, ScoreRow.id == sub.c.id)))
+            s.expunge_all()
+            return rows
+
+    def load_states(self, account_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        q = select(AccountStateRow)
+        if account_ids is not None:
+            q = q.where(AccountStateRow.account_id.in_(list(account_ids)))
+        with Session(self.engine) as s:
+            return {r.account_id: r.state for r in s.scalars(q)}
+
+    def save_states(self, states: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        now = utcnow()
+        rows = [{"account_id": a, "state": st, "updated_at": now} for a, st in states]
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, AccountStateRow, rows, ("account_id",))
+
+    # -- what was written, and the task ledger ---------------------------------------------------------
+
+    def written_values(self, system: str, obj: str) -> dict[tuple[str, str], str | None]:
+        q = select(WrittenValue.record_id, WrittenValue.field, WrittenValue.value).where(
+            WrittenValue.system == system, WrittenValue.object == obj)
+        with Session(self.engine) as s:
+            return {(r, f): v for r, f, v in s.execute(q.execution_options(yield_per=20000))}
+
+    def record_written(self, system: str, obj: str, values: Iterable[tuple[str, str, Any]],
+                       run_id: int | None = None) -> int:
+        """Remember ``(record_id, field, value)`` as successfully written (values JSON-encoded)."""
+        now = utcnow()
+        rows = [{"system": system, "object": obj, "record_id": r, "field": f, "value": encode_value(v),
+                 "written_at": now, "run_id": run_id} for r, f, v in values]
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, WrittenValue, rows, ("system", "object", "record_id", "field"))
+        return len(rows)
+
+    def tasks(self, system: str) -> dict[str, TaskLedgerEntry]:
+        with Session(self.engine) as s:
+            return {r.key: TaskLedgerEntry(r.system, r.key, r.account_id, r.play, r.step, r.remote_id, r.status,
+                                           r.fingerprint, _aware(r.created_at), _aware(r.updated_at))  # type: ignore[arg-type]
+                    for r in s.scalars(select(TaskRow).where(TaskRow.system == system))}
+
+    def upsert_tasks(self, entries: Iterable[TaskLedgerEntry]) -> None:
+        rows = [{"system": e.system, "key": e.key, "account_id": e.account_id, "play": e.play, "step": e.step,
+                 "remote_id": e.remote_id, "status": e.status, "fingerprint": e.fingerprint,
+                 "created_at": e.created_at, "updated_at": e.updated_at} for e in entries]
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, TaskRow, rows, ("system", "key"))
+
+    # -- runs, quarantine, per-record sync log ---------------------------------------------------------
+
+    def start_run(self, kind: str) -> int:
+        with Session(self.engine) as s, s.begin():
+            row = RunRow(kind=kind, started_at=utcnow(), status="running", stats={})
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any], error: str | None = None) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(RunRow).where(RunRow.id == run_id).values(
+                ended_at=utcnow(), status=status, stats=json.loads(json.dumps(stats, default=str)), error=error))
+
+    def runs(self, limit: int = 20, kind: str | None = None) -> list[RunRow]:
+        q = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
+        if kind:
+            q = q.where(RunRow.kind == kind)
+        with Session(self.engine) as s:
+            rows = list(s.scalars(q))
+            s.expunge_all()
+            return rows
+
+    def quarantine(self, run_id: int | None, items: Iterable[Quarantined]) -> int:
+        now = utcnow()
+        rows = [{"run_id": run_id, "source": q.source, "entity": q.entity, "entity_id": q.entity_id,
+                 "reason": q.reason, "payload": json.loads(json.dumps(dict(q.payload), default=str)),
+                 "created_at": now} for q in items]
+        if rows:
+            with Session(self.engine) as s, s.begin():
+                s.execute(QuarantineRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+        return len(rows)
+
+    def quarantined(self, run_id: int | None = None, limit: int = 1000) -> list[QuarantineRow]:
+        q = select(QuarantineRow).order_by(QuarantineRow.id.desc()).limit(limit)
+        if run_id is not None:
+            q = q.where(QuarantineRow.run_id == run_id)
+        with Session(self.engine) as s:
+            rows = list(s.scalars(q))
+            s.expunge_all()
+            return rows
+
+    def log_records(self, run_id: int | None, entries: Iterable[tuple[str, str, str | None, str, str, str | None]]) -> None:
+        """Per-record sync log: ``(system, object, record_id, action, status, message)``."""
+        now = utcnow()
+        rows = [{"run_id": run_id, "system": e[0], "object": e[1], "record_id": e[2], "action": e[3],
+                 "status": e[4], "message": e[5], "created_at": now} for e in entries]
+        if rows:
+            with Session(self.engine) as s, s.begin():
+                for chunk in _chunks(rows, _CHUNK):
+                    s.execute(SyncLogRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
+
+    def sync_log(self, run_id: int | None = None, status: str | None = None, limit: int = 1000) -> list[SyncLogRow]:
+        q = select(SyncLogRow).order_by(SyncLogRow.id.desc()).limit(limit)
+        if run_id is not None:
+            q = q.where(SyncLogRow.run_id == run_id)
+        if status:
+            q = q.where(SyncLogRow.status == status)
+        with Session(self.engine) as s:
+            rows = list(s.scalars(q))
+            s.expunge_all()
+            return rows
+
+    def prune(self, keep_days: int) -> int:
+        """Drop sync-log and quarantine rows older than ``keep_days`` (admins use recent ones to fix data)."""
+        cutoff = utcnow() - timedelta(days=keep_days)
+        with Session(self.engine) as s, s.begin():
+            n = s.execute(delete(SyncLogRow).where(SyncLogRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
+            n += s.execute(delete(QuarantineRow).where(QuarantineRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
+            return int(n or 0)
+
+
+def encode_value(value: Any) -> str | None:
+    """Canonical text of a written value, so 71.0 and 71 (or a date and its ISO text) compare equal."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, (datetime,)) or hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
