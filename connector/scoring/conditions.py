@@ -218,3 +218,31 @@ def _fmt(value: float | str | None) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return repr(value)
+
+
+class Columns:
+    """Name → column lookup for :func:`evaluate`: signals first, then facts the engine derived.
+
+    A signal nobody sent is an all-missing column of the right kind (NaN or code −1), so a model that
+    mentions usage signals still runs for a customer without a usage source — its conditions are false.
+    """
+
+    def __init__(self, n: int, kinds: dict[str, str]):
+        self.n = n
+        self.kinds = kinds
+        self.numeric: dict[str, np.ndarray] = {}
+        self.text: dict[str, Categorical] = {}
+
+    def __call__(self, name: str) -> Column:
+        if name in self.numeric:
+            return self.numeric[name]
+        if name in self.text:
+            return self.text[name]
+        if self.kinds.get(name) == "text":
+            self.text[name] = Categorical(np.full(self.n, -1, np.int32), ())
+            return self.text[name]
+        self.numeric[name] = np.full(self.n, np.nan)
+        return self.numeric[name]
+
+    def where(self, cond: Condition) -> np.ndarray:
+        return evaluate(cond, self, self.n)

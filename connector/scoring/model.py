@@ -13,7 +13,8 @@ import difflib
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
 
@@ -292,31 +293,27 @@ def _explain(err: Any) -> tuple[str, str]:
 
 
 def _fields_at(loc: list[str]) -> list[str]:
-    """Field names of the model at ``loc`` (skipping dict keys and list indexes), for did-you-mean hints."""
-    model: Any = SuccessModel
-    pending: list[Any] = []
+    """Field names of the table at ``loc`` (dict keys and list indexes skipped), for did-you-mean hints."""
+    current: Any = SuccessModel
     for part in loc:
-        if pending:
-            model = pending.pop(0)
-            if isinstance(model, type) and issubclass(model, BaseModel):
-                pending = []
-            continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
-        if field is None:
+        current = _model_in(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
             return []
-        model, pending = _unwrap(field.annotation)
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    current = _model_in(current)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 
 
-def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
-    """``dict[str, Segment]`` → (Segment reached after one key); ``Segment | None`` → Segment."""
-    origin = get_origin(annotation)
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if origin in (dict, list):
-        inner, _ = _unwrap(args[-1])
-        return None, [inner]
-    if args and origin is not Literal:
-        for arg in args:
+def _model_in(annotation: Any) -> Any:
+    """``Offer | None`` → ``Offer``; anything else unchanged."""
+    if get_origin(annotation) in (Union, UnionType):
+        for arg in get_args(annotation):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg, []
-    return annotation, []
+                return arg
+    return annotation

@@ -1,0 +1,231 @@
+"""The ``connector`` command line: thin commands over the library, one JSON object on stdout with --json.
+
+Exit codes: 0 success, 1 the run failed or was partial, 2 bad input (config, mapping, model, arguments).
+Logs go to stderr (structlog), so ``connector sync --json | jq`` always works.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from connector import logging as connector_logging
+from connector.config import Config, ConfigError, json_schema, load_config
+
+app = typer.Typer(help="Customer Success connector: Success Vector and Milestones into your CRM and help desk.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="CONNECTOR_CONFIG",
+                                         help="Config file (env CONNECTOR_CONFIG).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+NowOpt = Annotated[str | None, typer.Option("--now", hidden=True, help="Evaluate as of this ISO time (sandbox clocks).")]
+DEFAULT_CONFIG = Path("connector.toml")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fail_config(exc: ConfigError) -> typer.Exit:
+    lines = "\n".join(f"  {line}" for line in str(exc).splitlines())
+    sys.stderr.write(f"configuration error ({len(exc.problems)} problem(s)):\n{lines}\n")
+    return typer.Exit(2)
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+
+
+def _now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        err.print(f"--now: {value!r} is not an ISO date-time (e.g. 2026-11-23T09:00:00+00:00)")
+        raise typer.Exit(2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+
+
+def _store(config: Config) -> Any:
+    from connector.runtime import open_store
+
+    try:
+        return open_store(config)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "INFO") -> None:
+    connector_logging.configure(log_level)
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Where to write the config.")] = DEFAULT_CONFIG,
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+    """Write a starter config (and the default mappings next to it) to edit."""
+    if path.exists() and not force:
+        err.print(f"{path} exists; use --force to overwrite")
+        raise typer.Exit(2)
+    path.write_text((REPO_ROOT / "config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    mappings = path.parent / "mappings"
+    if not mappings.exists():
+        shutil.copytree(REPO_ROOT / "mappings", mappings)
+    out.print(f"wrote {path} and {mappings}/ — next: set the *_env variables, then `connector check -c {path}`")
+
+
+@app.command()
+def check(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None:
+    """Validate the config; then connectivity, field presence and identity match rates per system."""
+    from connector.runtime import run_checks
+
+    cfg = _load(config)
+    report = run_checks(cfg)
+    if json_out:
+        _emit(report)
+    else:
+        from connector.render import render_check
+
+        render_check(out, report)
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command()
+def setup(config: ConfigOpt = DEFAULT_CONFIG,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be created.")] = False,
+          json_out: JsonOpt = False) -> None:
+    """Create the custom fields, properties and organization fields the mappings need (idempotent)."""
+    from connector.runtime import run_setup
+
+    cfg = _load(config)
+    result = run_setup(cfg, dry_run=dry_run)
+    if json_out:
+        _emit(result)
+    else:
+        from connector.render import render_setup
+
+        render_setup(out, result, dry_run)
+    raise typer.Exit(0 if not result["errors"] else 1)
+
+
+@app.command()
+def sync(config: ConfigOpt = DEFAULT_CONFIG,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; print and save what would change.")] = False,
+         json_out: JsonOpt = False,
+         full: Annotated[bool, typer.Option("--full", help="Ignore cursors and re-read every source.")] = False,
+         now: NowOpt = None) -> None:
+    """Pull, resolve, score and write once."""
+    from connector.runtime import run_sync
+
+    cfg = _load(config)
+    result = run_sync(cfg, dry_run=dry_run, full=full, now=_now(now))
+    if json_out:
+        _emit(result.as_json())
+    else:
+        from connector.render import render_sync
+
+        render_sync(out, result)
+    raise typer.Exit(0 if result.status == "ok" else 1)
+
+
+@app.command()
+def run(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Run as a daemon: scheduled pulls and writes, webhooks, /healthz and /metrics."""
+    from connector.daemon import serve_forever
+
+    serve_forever(_load(config))
+
+
+@app.command()
+def explain(account: Annotated[str, typer.Argument(help="CRM account id (or exact name).")],
+            config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False, now: NowOpt = None) -> None:
+    """Everything the model knows about one account: vector, drivers, milestones, quadrant, plays."""
+    from connector.runtime import explain_account
+
+    cfg = _load(config)
+    data = explain_account(cfg, account, _now(now))
+    if data is None:
+        err.print(f"no account {account!r} in the state store; run `connector sync` first")
+        raise typer.Exit(1)
+    if json_out:
+        _emit(data)
+    else:
+        from connector.scoring.explain import render_explain
+
+        out.print(render_explain(data))
+
+
+@app.command()
+def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None:
+    """Recent runs, cursors and quarantined records from the state store."""
+    from connector.runtime import collect_status
+
+    data = collect_status(_store(_load(config)))
+    if json_out:
+        _emit(data)
+    else:
+        from connector.render import render_status
+
+        render_status(out, data)
+
+
+@app.command()
+def report(config: ConfigOpt = DEFAULT_CONFIG,
+           out_file: Annotated[Path | None, typer.Option("--out", help="HTML file to write.")] = None) -> None:
+    """Build a self-contained HTML report from the state store."""
+    from connector.report import build_report
+
+    cfg = _load(config)
+    path = build_report(cfg, _store(cfg), out_file)
+    out.print(f"report written to {path}")
+
+
+@app.command()
+def sandbox(accounts: Annotated[int, typer.Option(help="Accounts in the synthetic world (10 – 1,000,000).")] = 500,
+            seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 7,
+            faults: Annotated[str, typer.Option(help="e.g. 'rate_429=0.1,rate_5xx=0.05,latency_ms=50:150'.")] = "",
+            write_config: Annotated[Path, typer.Option("--write-config", help="Write a ready connector config here.")] = Path("sandbox.toml"),
+            port: Annotated[int, typer.Option(help="Port of the web view (emulators take free ports).")] = 8700) -> None:
+    """Run every emulator (HTTPS) in the foreground with a synthetic world, and write a config for it."""
+    from connector.sandbox.cluster import run_foreground
+
+    run_foreground(accounts=accounts, seed=seed, faults=faults, config_path=write_config, web_port=port)
+
+
+@app.command()
+def demo(accounts: Annotated[int, typer.Option(help="Accounts in the demo world.")] = 500,
+         out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its state and report.")] = Path("demo-output")) -> None:
+    """The whole job end to end on the sandbox: setup, syncs over simulated weeks, summary and report."""
+    from connector.demo import run_demo
+
+    raise typer.Exit(run_demo(accounts=accounts, out_dir=out_dir, console=out))
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the config file (for editor completion)."""
+    _emit(json_schema())
+
+
+@config_app.command("validate")
+def config_validate(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Validate the config file only (no network)."""
+    cfg = _load(config)
+    out.print(f"{config}: OK ({', '.join(cfg.enabled_systems()) or 'no systems'})")

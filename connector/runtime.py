@@ -1,0 +1,147 @@
+"""What the CLI commands (and the daemon) do, as plain functions returning plain data.
+
+Kept apart from ``cli.py`` so the daemon, the demo and the tests call exactly the same code paths the admin
+does, without going through argument parsing or terminal rendering.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connector.config import Config, ConfigError
+from connector.http import HttpLayer, RetryPolicy
+from connector.registry import sinks_for, sources_for
+from connector.secrets import redact
+from connector.sinks.base import SinkContext
+from connector.store import Store
+from connector.store.store import utcnow
+from connector.sync import SyncResult, SyncRunner
+
+
+def state_url(config: Config) -> str:
+    """The state store URL; a relative SQLite path resolves against the config file's directory."""
+    section = config.connector
+    if section.state_url_env:
+        url = os.environ.get(section.state_url_env)
+        if not url:
+            raise ConfigError("<config>", [("connector.state_url_env",
+                                            f"environment variable {section.state_url_env} is not set")])
+        return url
+    url = section.state_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(config.resolve(Path(url[len(prefix):])))
+    return url
+
+
+def open_store(config: Config) -> Store:
+    return Store(state_url(config))
+
+
+def http_layer(config: Config) -> HttpLayer:
+    """An HttpLayer with each system's configured rate limit and retry budget."""
+    layer = HttpLayer()
+    windows = {"hubspot": ("requests_per_10s", 10.0), "zendesk": ("requests_per_minute", 60.0)}
+    for name in config.enabled_systems():
+        section = getattr(config, name)
+        policy = RetryPolicy(max_retries=getattr(section, "max_retries", 6))
+        if name in windows:
+            attr, window = windows[name]
+            layer.configure(name, limit=getattr(section, attr), window=window, policy=policy)
+        elif getattr(section, "requests_per_second", None):
+            layer.configure(name, limit=max(1, int(section.requests_per_second)), window=1.0, policy=policy)
+        else:
+            layer.configure(name, policy=policy)
+    return layer
+
+
+def run_sync(config: Config, *, dry_run: bool = False, full: bool = False, now: datetime | None = None,
+             only_accounts: list[str] | None = None) -> SyncResult:
+    store = open_store(config)
+    try:
+        clock: Callable[[], datetime] | None = (lambda: now) if now else None
+        runner = SyncRunner(config, store, http=http_layer(config), now=clock)
+        return runner.run(dry_run=dry_run, full=full, only_accounts=only_accounts)
+    finally:
+        store.close()
+
+
+def run_setup(config: Config, *, dry_run: bool) -> dict[str, Any]:
+    store = open_store(config)
+    ctx = SinkContext(store, http_layer(config), config, utcnow(), None, dry_run)
+    created: dict[str, list[dict[str, Any]]] = {}
+    errors: dict[str, str] = {}
+    try:
+        for sink in sinks_for(config):
+            try:
+                created[sink.name] = [c.as_json() for c in sink.setup(ctx, dry_run)]
+            except Exception as exc:
+                errors[sink.name] = redact(f"{type(exc).__name__}: {exc}")
+    finally:
+        store.close()
+    return {"dry_run": dry_run, "created": created, "errors": errors}
+
+
+def run_checks(config: Config) -> dict[str, Any]:
+    """Config is valid (we got here); now fields per sink, and identity match rates from the store."""
+    from connector.identity import IdentityResolver, MatchReport
+
+    store = open_store(config)
+    ctx = SinkContext(store, http_layer(config), config, utcnow(), None, True)
+    systems: dict[str, Any] = {}
+    ok = True
+    try:
+        for sink in sinks_for(config):
+            try:
+                problems = sink.check(ctx)
+                systems[sink.name] = {"reachable": True, "field_problems": [p.__dict__ for p in problems]}
+                ok = ok and not problems
+            except Exception as exc:
+                systems[sink.name] = {"reachable": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+                ok = False
+        resolver = IdentityResolver(store.accounts(), config.identity)
+        report = MatchReport()
+        for row in store.observations():
+            report.add(resolver.resolve(row.source, row.entity, row.entity_id, row.keys))
+        identity = {"rates": report.rates(),
+                    "top_unmatched": {s: [m.__dict__ for m in ms[:10]] for s, ms in report.examples.items()}}
+    finally:
+        store.close()
+    return {"ok": ok, "systems": systems, "identity": identity, "enabled": config.enabled_systems()}
+
+
+def explain_account(config: Config, account: str, now: datetime) -> dict[str, Any] | None:
+    store = open_store(config)
+    try:
+        accounts = store.accounts()
+        match = [a for a in accounts if a.account_id == account] or [a for a in accounts if a.name == account]
+        if not match:
+            return None
+        runner = SyncRunner(config, store, sources=[], sinks=[], now=lambda: now)
+        result = runner.evaluate(now, only=[match[0].account_id])
+        data: dict[str, Any] = result.explain(match[0].account_id)
+        return data
+    finally:
+        store.close()
+
+
+def collect_status(store: Store) -> dict[str, Any]:
+    try:
+        runs = [{"id": r.id, "kind": r.kind, "status": r.status, "started_at": r.started_at,
+                 "ended_at": r.ended_at, "error": r.error,
+                 "scored": (r.stats or {}).get("scored"), "calls": _total_calls(r.stats or {})}
+                for r in store.runs(limit=10)]
+        last_ok = next((r for r in runs if r["status"] == "ok"), None)
+        return {"runs": runs, "last_successful_run": last_ok, "cursors": store.cursors(),
+                "quarantined_recent": len(store.quarantined(limit=10000)),
+                "accounts": len(store.accounts())}
+    finally:
+        store.close()
+
+
+def _total_calls(stats: dict[str, Any]) -> int:
+    return sum(int(v.get("calls", 0)) for v in (stats.get("calls") or {}).values())

@@ -1,0 +1,123 @@
+"""Success Milestones: where each customer is on its segment's path, what is next, and whether it is late.
+
+Matrices are (accounts × K) where column k is the k-th milestone *of the account's own segment* (K = the
+longest path in the model), so every rule is one operation for all segments at once.
+
+Rules, and why:
+- Achievement is sticky (a customer who reached "Onboarded" does not un-onboard when a usage export is
+  late) and its date is kept in state; the first run dates what it sees to that run.
+- The path is ordered, so reaching a later milestone implies the earlier ones: the current stage is then
+  simply the last reached milestone, and the next one is the first not reached.
+- ETA follows the customer's own pace: how long they took to reach their current stage relative to its
+  plan, applied to the remaining planned gap (slowed further on a negative vector).  A milestone whose
+  ETA is after its due date is *At risk*; past its due date it is *Overdue*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from connector.scoring.conditions import Columns
+from connector.scoring.inputs import ScoringInputs
+from connector.scoring.model import SuccessModel
+
+NONE, ACHIEVED, ON_TRACK, AT_RISK, OVERDUE, UNKNOWN = 0, 1, 2, 3, 4, 5
+STATUS_LABELS = {ACHIEVED: "Achieved", ON_TRACK: "On track", AT_RISK: "At risk", OVERDUE: "Overdue"}
+PACE_LIMITS = (0.5, 3.0)
+NEGATIVE_SLOWDOWN = 1.5
+
+
+@dataclass(frozen=True)
+class MilestoneResult:
+    achieved_day: np.ndarray  # (n, K) day reached, NaN if not
+    due_day: np.ndarray       # (n, K)
+    eta_day: np.ndarray       # (n, K) estimated day for milestones not yet reached
+    status: np.ndarray        # (n, K) int8 codes above
+    stage: np.ndarray         # (n,) index of the last milestone reached, −1 for none
+    next: np.ndarray          # (n,) index of the next milestone, −1 when the path is complete
+    ttfv_days: np.ndarray     # (n,) days from contract start to first value, NaN until reached
+    expansion_ready: np.ndarray  # (n,) bool: an offer milestone reached within the expansion window
+    newly_achieved: np.ndarray   # (n, K) bool: reached in this run
+
+
+def path_table(model: SuccessModel, attr: str, fill: float = np.nan) -> np.ndarray:
+    """(segments × K) table of one milestone attribute (``due_days``, offer ARR …), padded with ``fill``."""
+    width = max(len(s.milestones) for s in model.segments.values())
+    out = np.full((len(model.segments), width), fill)
+    for i, seg in enumerate(model.segments.values()):
+        for k, ms in enumerate(seg.milestones):
+            value = getattr(ms, attr)
+            out[i, k] = (value.arr if value is not None else np.nan) if attr == "offer" else float(value)
+    return out
+
+
+def compute_milestones(
+    inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, columns: Columns, direction: np.ndarray,
+    now: float,
+) -> MilestoneResult:
+    n = inputs.n
+    due_days = path_table(model, "due_days")[seg]
+    exists = ~np.isnan(due_days)
+    width = due_days.shape[1]
+    reached = np.zeros((n, width), bool)
+    previous = np.full((n, width), np.nan)
+    prev_index = {name: j for j, name in enumerate(inputs.previous.milestone_names)}
+    for s, segment in enumerate(model.segments.values()):
+        rows = seg == s
+        for k, ms in enumerate(segment.milestones):
+            reached[:, k] |= rows & columns.where(ms.when)
+            if ms.key in prev_index:
+                previous[rows, k] = inputs.previous.achieved[rows, prev_index[ms.key]]
+    reached |= ~np.isnan(previous)
+    reached = np.logical_or.accumulate(reached[:, ::-1], axis=1)[:, ::-1] & exists
+    achieved_day = np.where(reached, np.where(np.isnan(previous), now, previous), np.nan)
+    count = reached.sum(axis=1)
+    stage = (count - 1).astype(np.int16)
+    path_len = exists.sum(axis=1)
+    nxt = np.where(count < path_len, count, -1).astype(np.int16)
+    start = inputs.contract_start
+    due_day = start[:, None] + due_days
+    eta_day = _eta(due_days, achieved_day, stage, nxt, start, now, direction)
+    status = _status(reached, exists, due_day, eta_day, now)
+    fv = np.array([[m.first_value for m in s.milestones].index(True) for s in model.segments.values()])[seg]
+    fv_day = achieved_day[np.arange(n), fv]
+    ttfv = np.where(np.isnan(fv_day), np.nan, np.maximum(np.floor(fv_day - start), 0.0))
+    has_offer = ~np.isnan(path_table(model, "offer"))[seg]
+    window = model.orchestration.expansion_window_days
+    expansion_ready = (has_offer & (achieved_day >= now - window)).any(axis=1)
+    newly = reached & np.isnan(previous)
+    return MilestoneResult(achieved_day, due_day, eta_day, status, stage, nxt, ttfv, expansion_ready, newly)
+
+
+def _eta(due_days: np.ndarray, achieved_day: np.ndarray, stage: np.ndarray, nxt: np.ndarray,
+         start: np.ndarray, now: float, direction: np.ndarray) -> np.ndarray:
+    rows = np.arange(due_days.shape[0])
+    has_stage = stage >= 0
+    s = np.maximum(stage, 0)
+    ref_day = np.where(has_stage, achieved_day[rows, s], start)
+    ref_due = np.where(has_stage, due_days[rows, s], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pace = np.where(has_stage & (ref_due > 0), (ref_day - start) / ref_due, 1.0)
+    pace = np.clip(np.nan_to_num(pace, nan=1.0), *PACE_LIMITS)
+    pace = pace * np.where(direction < 0, NEGATIVE_SLOWDOWN, 1.0)
+    k = np.maximum(nxt, 0)
+    next_due = due_days[rows, k]
+    gap = np.maximum(next_due - ref_due, 1.0) * pace
+    eta_next = np.maximum(ref_day + gap, now + np.maximum(0.25 * gap, 1.0))
+    eta = eta_next[:, None] + (due_days - next_due[:, None]) * pace[:, None]
+    later = np.arange(due_days.shape[1])[None, :] >= k[:, None]
+    return np.where(later & (nxt >= 0)[:, None], eta, np.nan)
+
+
+def _status(reached: np.ndarray, exists: np.ndarray, due_day: np.ndarray, eta_day: np.ndarray,
+            now: float) -> np.ndarray:
+    status = np.full(reached.shape, UNKNOWN, np.int8)
+    with np.errstate(invalid="ignore"):
+        status[eta_day <= due_day] = ON_TRACK
+        status[eta_day > due_day] = AT_RISK
+        status[due_day < now] = OVERDUE
+    status[reached] = ACHIEVED
+    status[~exists] = NONE
+    return status

@@ -1,0 +1,204 @@
+"""One sync run: pull → resolve identities → score → write.  Orchestration only; no business logic here.
+
+Each stage's logic lives in its own package (``sources/``, ``identity``, ``scoring/``, ``sinks/``); this
+module sequences them, persists what each produced, and keeps going when one part fails:
+
+* a source that fails marks the run *partial* and the others still run (scores use the last good data);
+* a sink that fails does not stop the other sinks;
+* everything a stage produced is in the store before the next stage starts, so a crash at any point is
+  recovered by simply running again (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connector.config import Config
+from connector.http import HttpLayer
+from connector.identity import IdentityResolver, MatchReport, merge_signals
+from connector.records import Account, AccountOutput, Observation, Quarantined, Signal, TaskSpec
+from connector.registry import TASK_SYSTEMS, sinks_for, sources_for
+from connector.secrets import redact
+from connector.sinks.base import SinkContext, SinkReport
+from connector.sources.base import SourceContext
+from connector.store import Store
+
+log = structlog.get_logger(__name__)
+
+_BATCH = 2000
+HISTORY_WINDOW = timedelta(days=120)
+
+
+@dataclass
+class SyncResult:
+    """What a run did, for the CLI summary, ``--json`` and the runs table."""
+
+    run_id: int
+    status: str = "ok"
+    dry_run: bool = False
+    pulled: dict[str, dict[str, int]] = field(default_factory=dict)
+    source_errors: dict[str, str] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    scored: int = 0
+    tasks_planned: dict[str, int] = field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sink_errors: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, Any] = field(default_factory=dict)
+    plan_file: str | None = None
+    forecast: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.__dict__, default=str))
+
+
+class SyncRunner:
+    """Runs the pipeline for one config against one store; sources/sinks injectable for tests."""
+
+    def __init__(self, config: Config, store: Store, *, http: HttpLayer | None = None,
+                 now: Callable[[], datetime] | None = None, sources: Sequence[Any] | None = None,
+                 sinks: Sequence[Any] | None = None):
+        from connector.scoring.model import load_model  # scoring is heavy; import when a run is made
+
+        self.config, self.store = config, store
+        self.http = http or HttpLayer()
+        self._now = now or (lambda: datetime.now().astimezone())
+        self.model = load_model(config.resolve(config.connector.success_model))
+        self.sources = list(sources) if sources is not None else sources_for(config)
+        self.sinks = list(sinks) if sinks is not None else sinks_for(config)
+
+    # -- the run --------------------------------------------------------------------------------------
+
+    def run(self, *, dry_run: bool = False, full: bool = False, only_accounts: Iterable[str] | None = None) -> SyncResult:
+        now = self._now()
+        result = SyncResult(run_id=self.store.start_run("sync-dry-run" if dry_run else "sync"), dry_run=dry_run)
+        structlog.contextvars.bind_contextvars(run_id=result.run_id)
+        try:
+            self.pull(now, full, result)
+            self.resolve(result)
+            outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
+            self.write(now, outputs, tasks, dry_run, result)
+        except Exception as exc:
+            result.status = "failed"
+            self.store.finish_run(result.run_id, "failed", result.as_json(), redact(f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            result.calls = self.http.ledger.summary()
+            structlog.contextvars.unbind_contextvars("run_id")
+        if result.source_errors or result.sink_errors:
+            result.status = "partial"
+        self.store.finish_run(result.run_id, result.status, result.as_json())
+        return result
+
+    def pull(self, now: datetime, full: bool, result: SyncResult) -> None:
+        ctx = SourceContext(self.store, self.http, self.config, now, full, result.run_id)
+        for source in self.sources:
+            counts: dict[str, int] = defaultdict(int)
+            try:
+                self._drain(source.pull(ctx), source.name, result.run_id, counts)
+            except Exception as exc:  # one broken source must not stop the others
+                result.source_errors[source.name] = redact(f"{type(exc).__name__}: {exc}")
+                log.error("source.failed", source=source.name, error=result.source_errors[source.name])
+            result.pulled[source.name] = dict(counts)
+
+    def _drain(self, items: Iterable[Any], name: str, run_id: int, counts: dict[str, int]) -> None:
+        batches: dict[type, list[Any]] = {Account: [], Observation: [], Quarantined: []}
+        for item in items:
+            batches[type(item)].append(item)
+            if len(batches[type(item)]) >= _BATCH:
+                self._flush(batches, run_id, counts)
+        self._flush(batches, run_id, counts)
+
+    def _flush(self, batches: dict[type, list[Any]], run_id: int, counts: dict[str, int]) -> None:
+        counts["accounts"] += self.store.upsert_accounts(batches[Account])
+        counts["observations"] += self.store.upsert_observations(batches[Observation])
+        counts["quarantined"] += self.store.quarantine(run_id, batches[Quarantined])
+        for batch in batches.values():
+            batch.clear()
+
+    def resolve(self, result: SyncResult) -> None:
+        """Match every observation to an account and rebuild each source's signals from the matches."""
+        resolver = IdentityResolver(self.store.accounts(), self.config.identity)
+        report = MatchReport()
+        readings: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        matches = []
+        for row in self.store.observations():
+            match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
+            report.add(match)
+            matches.append((row.source, row.entity, row.entity_id, match.account_id, match.status))
+            if match.account_id:
+                readings[row.source][match.account_id].append((row.signals, row.as_of))
+        self.store.set_matches(matches)
+        for source, per_account in readings.items():
+            signals: list[Signal] = []
+            for account_id, reads in per_account.items():
+                signals.extend(merge_signals(account_id, source, reads))
+            self.store.delete_signals(source)
+            self.store.replace_signals(signals)
+        result.identity = {"rates": report.rates(),
+                           "examples": {s: [m.__dict__ for m in ms[:5]] for s, ms in report.examples.items()}}
+
+    def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
+        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``."""
+        from connector.scoring.engine import score
+        from connector.scoring.inputs import ScoringInputs
+
+        wanted = set(only) if only is not None else None
+        accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
+        ids = [a.account_id for a in accounts] if wanted is not None else None
+        inputs = ScoringInputs.from_records(
+            accounts, self.store.signals(ids), self.store.score_history(now - HISTORY_WINDOW, ids),
+            self.store.load_states(ids), now)
+        return score(inputs, self.model, now)
+
+    def score(self, now: datetime, result: SyncResult, *, persist: bool,
+              only: Iterable[str] | None = None) -> tuple[list[AccountOutput], list[TaskSpec]]:
+        scored = self.evaluate(now, only)
+        outputs, tasks = list(scored.outputs()), scored.tasks()
+        result.scored = len(outputs)
+        result.forecast = scored.forecast()
+        for t in tasks:
+            result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
+        if persist:
+            self.store.append_scores(
+                {"run_id": result.run_id, "account_id": o.account_id, "scored_at": now,
+                 "magnitude": o.fields["success_vector"], "velocity": o.fields.get("vector_velocity"),
+                 "direction": o.fields.get("vector_direction"),
+                 "confidence": o.fields.get("vector_confidence"), "quadrant": o.fields.get("quadrant")}
+                for o in outputs)
+            self.store.save_states(scored.states())
+        return outputs, tasks
+
+    def write(self, now: datetime, outputs: list[AccountOutput], tasks: list[TaskSpec], dry_run: bool,
+              result: SyncResult) -> None:
+        ctx = SinkContext(self.store, self.http, self.config, now, result.run_id, dry_run)
+        planned: list[dict[str, Any]] = []
+        primary = self.config.connector.primary_crm
+        for sink in self.sinks:
+            sink_tasks = tasks if sink.name == primary and sink.name in TASK_SYSTEMS else []
+            try:
+                report: SinkReport = sink.write(ctx, outputs, sink_tasks)
+            except Exception as exc:
+                result.sink_errors[sink.name] = redact(f"{type(exc).__name__}: {exc}")
+                log.error("sink.failed", sink=sink.name, error=result.sink_errors[sink.name])
+                continue
+            result.sinks[sink.name] = report.as_json()
+            planned.extend(p.as_json() for p in report.planned)
+        if dry_run:
+            result.plan_file = str(self._write_plan(result.run_id, planned))
+
+    def _write_plan(self, run_id: int, planned: list[dict[str, Any]]) -> Path:
+        out_dir = self.config.resolve(self.config.connector.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"dry-run-{run_id}.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            for line in planned:
+                fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        return path
