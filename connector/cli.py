@@ -19,18 +19,25 @@ from rich.console import Console
 from connector import logging as connector_logging
 from connector.config import Config, ConfigError, json_schema, load_config
 
-app = typer.Typer(help="Customer Success connector: Success Vector and Milestones into your CRM and help desk.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Customer Success connector: Success Vector and Milestones into your CRM and help desk.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", envvar="CONNECTOR_CONFIG",
-                                         help="Config file (env CONNECTOR_CONFIG).")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", envvar="CONNECTOR_CONFIG", help="Config file (env CONNECTOR_CONFIG).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-NowOpt = Annotated[str | None, typer.Option("--now", hidden=True, help="Evaluate as of this ISO time (sandbox clocks).")]
+NowOpt = Annotated[
+    str | None, typer.Option("--now", hidden=True, help="Evaluate as of this ISO time (sandbox clocks).")
+]
 DEFAULT_CONFIG = Path("connector.toml")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,8 +85,10 @@ def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERRO
 
 
 @app.command()
-def init(path: Annotated[Path, typer.Argument(help="Where to write the config.")] = DEFAULT_CONFIG,
-         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = DEFAULT_CONFIG,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
     """Write a starter config (and the default mappings next to it) to edit."""
     if path.exists() and not force:
         err.print(f"{path} exists; use --force to overwrite")
@@ -108,9 +117,11 @@ def check(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None
 
 
 @app.command()
-def setup(config: ConfigOpt = DEFAULT_CONFIG,
-          dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be created.")] = False,
-          json_out: JsonOpt = False) -> None:
+def setup(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be created.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Create the custom fields, properties and organization fields the mappings need (idempotent)."""
     from connector.runtime import run_setup
 
@@ -126,11 +137,15 @@ def setup(config: ConfigOpt = DEFAULT_CONFIG,
 
 
 @app.command()
-def sync(config: ConfigOpt = DEFAULT_CONFIG,
-         dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; print and save what would change.")] = False,
-         json_out: JsonOpt = False,
-         full: Annotated[bool, typer.Option("--full", help="Ignore cursors and re-read every source.")] = False,
-         now: NowOpt = None) -> None:
+def sync(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write nothing; print and save what would change.")
+    ] = False,
+    json_out: JsonOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="Ignore cursors and re-read every source.")] = False,
+    now: NowOpt = None,
+) -> None:
     """Pull, resolve, score and write once."""
     from connector.runtime import run_sync
 
@@ -154,8 +169,12 @@ def run(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
-def explain(account: Annotated[str, typer.Argument(help="CRM account id (or exact name).")],
-            config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False, now: NowOpt = None) -> None:
+def explain(
+    account: Annotated[str, typer.Argument(help="CRM account id (or exact name).")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+    now: NowOpt = None,
+) -> None:
     """Everything the model knows about one account: vector, drivers, milestones, quadrant, plays."""
     from connector.runtime import explain_account
 
@@ -187,8 +206,10 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> Non
 
 
 @app.command()
-def report(config: ConfigOpt = DEFAULT_CONFIG,
-           out_file: Annotated[Path | None, typer.Option("--out", help="HTML file to write.")] = None) -> None:
+def report(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file to write.")] = None,
+) -> None:
     """Build a self-contained HTML report from the state store."""
     from connector.report import build_report
 
@@ -198,11 +219,15 @@ def report(config: ConfigOpt = DEFAULT_CONFIG,
 
 
 @app.command()
-def sandbox(accounts: Annotated[int, typer.Option(help="Accounts in the synthetic world (10 – 1,000,000).")] = 500,
-            seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 7,
-            faults: Annotated[str, typer.Option(help="e.g. 'rate_429=0.1,rate_5xx=0.05,latency_ms=50:150'.")] = "",
-            write_config: Annotated[Path, typer.Option("--write-config", help="Write a ready connector config here.")] = Path("sandbox.toml"),
-            port: Annotated[int, typer.Option(help="Port of the web view (emulators take free ports).")] = 8700) -> None:
+def sandbox(
+    accounts: Annotated[int, typer.Option(help="Accounts in the synthetic world (10 – 1,000,000).")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 7,
+    faults: Annotated[str, typer.Option(help="e.g. 'rate_429=0.1,rate_5xx=0.05,latency_ms=50:150'.")] = "",
+    write_config: Annotated[Path, typer.Option("--write-config", help="Write a ready connector config here.")] = Path(
+        "sandbox.toml"
+    ),
+    port: Annotated[int, typer.Option(help="Port of the web view (emulators take free ports).")] = 8700,
+) -> None:
     """Run every emulator (HTTPS) in the foreground with a synthetic world, and write a config for it."""
     from connector.sandbox.cluster import run_foreground
 
@@ -210,8 +235,12 @@ def sandbox(accounts: Annotated[int, typer.Option(help="Accounts in the syntheti
 
 
 @app.command()
-def demo(accounts: Annotated[int, typer.Option(help="Accounts in the demo world.")] = 500,
-         out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its state and report.")] = Path("demo-output")) -> None:
+def demo(
+    accounts: Annotated[int, typer.Option(help="Accounts in the demo world.")] = 500,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its state and report.")] = Path(
+        "demo-output"
+    ),
+) -> None:
     """The whole job end to end on the sandbox: setup, syncs over simulated weeks, summary and report."""
     from connector.demo import run_demo
 

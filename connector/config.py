@@ -102,14 +102,16 @@ class SalesforceConfig(SystemBase):
     token_url: str | None = Field(default=None, description="OAuth token endpoint for refresh-token grants")
     mapping: Path = Path("mappings/salesforce.toml")
     bulk_threshold: int = Field(default=2000, ge=1, description="Records per object above which Bulk 2.0 is used")
-    daily_api_share: float = Field(default=0.5, gt=0, le=1, description="Stop writing past this share of the daily API limit")
+    daily_api_share: float = Field(
+        default=0.5, gt=0, le=1, description="Stop writing past this share of the daily API limit"
+    )
     write: bool = True
 
     @model_validator(mode="after")
     def _has_credentials(self) -> SalesforceConfig:
         if self.enabled and not (self.session_id_env or self.session_id_file or self.refresh_token_env):
             raise ValueError(
-                "no credentials: set session_id_env = \"SF_ACCESS_TOKEN\" (or session_id_file, or "
+                'no credentials: set session_id_env = "SF_ACCESS_TOKEN" (or session_id_file, or '
                 "refresh_token_env with client_id_env/client_secret_env/token_url)"
             )
         return self
@@ -129,7 +131,7 @@ class HubSpotConfig(SystemBase):
     @model_validator(mode="after")
     def _has_credentials(self) -> HubSpotConfig:
         if self.enabled and not (self.access_token_env or self.access_token_file or self.refresh_token_env):
-            raise ValueError("no credentials: set access_token_env = \"HUBSPOT_TOKEN\" (a private-app token)")
+            raise ValueError('no credentials: set access_token_env = "HUBSPOT_TOKEN" (a private-app token)')
         return self
 
 
@@ -143,11 +145,16 @@ class ZendeskConfig(SystemBase):
     resolution_window_days: int = Field(default=90, ge=1)
     requests_per_minute: int = Field(default=400, ge=1, description="200/400/700/2500 by plan")
     write: bool = True
+    crm_id_field: str | None = Field(
+        default=None, description="Key of the organization field holding the CRM account id, if any"
+    )
+    job_poll_seconds: float = Field(default=1.0, gt=0, le=60, description="First wait between job-status polls")
+    job_timeout_seconds: float = Field(default=300.0, gt=0, description="Give up on a bulk job after this long")
 
     @model_validator(mode="after")
     def _has_credentials(self) -> ZendeskConfig:
         if self.enabled and not (self.token_env or self.token_file):
-            raise ValueError("no credentials: set token_env = \"ZENDESK_TOKEN\" (an API token)")
+            raise ValueError('no credentials: set token_env = "ZENDESK_TOKEN" (an API token)')
         return self
 
 
@@ -162,7 +169,7 @@ class StripeConfig(SystemBase):
     @model_validator(mode="after")
     def _has_credentials(self) -> StripeConfig:
         if self.enabled and not (self.api_key_env or self.api_key_file):
-            raise ValueError("no credentials: set api_key_env = \"STRIPE_API_KEY\" (a restricted read key)")
+            raise ValueError('no credentials: set api_key_env = "STRIPE_API_KEY" (a restricted read key)')
         return self
 
 
@@ -200,9 +207,9 @@ class UsageConfig(_Strict):
         if not self.enabled:
             return self
         if self.kind in ("csv", "parquet") and self.path is None:
-            raise ValueError(f"kind = \"{self.kind}\" needs path = \"usage.{self.kind}\"")
+            raise ValueError(f'kind = "{self.kind}" needs path = "usage.{self.kind}"')
         if self.kind == "sql" and not ((self.url_env or self.url_file) and self.query):
-            raise ValueError("kind = \"sql\" needs url_env (env var with the database URL) and query")
+            raise ValueError('kind = "sql" needs url_env (env var with the database URL) and query')
         return self
 
 
@@ -220,7 +227,7 @@ class EnrichmentConfig(SystemBase):
     @model_validator(mode="after")
     def _has_credentials(self) -> EnrichmentConfig:
         if self.enabled and not (self.api_key_env or self.api_key_file):
-            raise ValueError("no credentials: set api_key_env = \"BUILTWITH_KEY\"")
+            raise ValueError('no credentials: set api_key_env = "BUILTWITH_KEY"')
         return self
 
 
@@ -235,7 +242,7 @@ class Schedule(_Strict):
     @model_validator(mode="after")
     def _one_trigger(self) -> Schedule:
         if (self.cron is None) == (self.every_minutes is None):
-            raise ValueError("give exactly one of cron = \"*/15 * * * *\" or every_minutes = 15")
+            raise ValueError('give exactly one of cron = "*/15 * * * *" or every_minutes = 15')
         return self
 
 
@@ -254,11 +261,14 @@ class WebhooksConfig(_Strict):
     hubspot_client_secret_env: str | None = None
 
 
+IdentityKey = Literal["external_id", "crm_id", "domain", "email_domain"]
+
+
 class IdentityConfig(_Strict):
     """Which keys link source records to CRM accounts, strongest first."""
 
-    precedence: list[Literal["external_id", "crm_id", "domain", "email_domain"]] = Field(
-        default_factory=lambda: ["crm_id", "external_id", "domain", "email_domain"]
+    precedence: list[IdentityKey] = Field(
+        default_factory=lambda: list[IdentityKey](["crm_id", "external_id", "domain", "email_domain"])
     )
     stripe_metadata_key: str = "crm_account_id"
     ignore_email_domains: list[str] = Field(
@@ -299,7 +309,7 @@ class Config(_Strict):
     def _primary_crm_configured(self) -> Config:
         if getattr(self, self.connector.primary_crm) is None:
             raise ValueError(
-                f"connector.primary_crm is \"{self.connector.primary_crm}\" but there is no "
+                f'connector.primary_crm is "{self.connector.primary_crm}" but there is no '
                 f"[{self.connector.primary_crm}] section: add one or change primary_crm"
             )
         return self
@@ -360,8 +370,8 @@ def find_literal_secrets(data: dict[str, Any], prefix: str = "") -> list[tuple[s
                 (
                     dotted,
                     "a literal secret is not allowed in the config file (it ends up in backups and repos). "
-                    f"Remove it, export it as an environment variable and reference it: `{key}_env = \"{env}\"` "
-                    f"(or `{key}_file = \"/run/secrets/{env.lower()}\"`)",
+                    f'Remove it, export it as an environment variable and reference it: `{key}_env = "{env}"` '
+                    f'(or `{key}_file = "/run/secrets/{env.lower()}"`)',
                 )
             )
     return found

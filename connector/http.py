@@ -27,12 +27,23 @@ from urllib.parse import urlsplit
 
 import requests
 import structlog
+import urllib3
 
 from connector.secrets import redact
 
 log = structlog.get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: A server asking for a longer pause than this is treated as broken rather than waited on for hours.
+MAX_RETRY_AFTER = 900.0
+#: Failures where the request may not have been processed: retried like a 503.
+_TRANSIENT = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,
+    OSError,
+)
 _ID_SEGMENT = re.compile(r"/(?:[0-9]+|[a-zA-Z0-9]{15}|[a-zA-Z0-9]{18}|(?:cus|sub|in|pm|evt|ch)_[A-Za-z0-9]+)(?=/|$)")
 _RECORD_KEYS = ("records", "inputs", "organizations", "tickets", "lookups")
 
@@ -56,7 +67,7 @@ class CallLedger:
     """Thread-safe record of every call in a run; the run summary and metrics read from it."""
 
     calls: list[Call] = field(default_factory=list)
-    rate_limit_wait_seconds: Counter[str] = field(default_factory=Counter)
+    rate_limit_wait_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     listeners: list[Callable[[Call], None]] = field(default_factory=list, repr=False)
 
@@ -86,8 +97,12 @@ class CallLedger:
             s["endpoints"][f"{c.method} {c.endpoint}"] += 1
             s["status"][str(c.status)] += 1
         return {
-            name: {**v, "endpoints": dict(v["endpoints"]), "status": dict(v["status"]),
-                   "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds[name], 3)}
+            name: {
+                **v,
+                "endpoints": dict(v["endpoints"]),
+                "status": dict(v["status"]),
+                "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds[name], 3),
+            }
             for name, v in sorted(by_system.items())
         }
 
@@ -142,7 +157,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.cap_seconds * 5)
+            return min(retry_after, MAX_RETRY_AFTER)
         return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
 
 
@@ -161,8 +176,9 @@ class HttpLayer:
         self._limiters: dict[str, RateLimiter] = {}
         self._policies: dict[str, RetryPolicy] = {}
 
-    def configure(self, system: str, *, limit: int | None = None, window: float = 1.0,
-                  policy: RetryPolicy | None = None) -> None:
+    def configure(
+        self, system: str, *, limit: int | None = None, window: float = 1.0, policy: RetryPolicy | None = None
+    ) -> None:
         self._limiters[system] = RateLimiter(limit, window)
         self._policies[system] = policy or RetryPolicy()
 
@@ -172,8 +188,16 @@ class HttpLayer:
     def policy(self, system: str) -> RetryPolicy:
         return self._policies.setdefault(system, RetryPolicy())
 
-    def execute(self, system: str, method: str, url: str, body: Any, send: Callable[[], Any],
-                status_of: Callable[[Any], int], headers_of: Callable[[Any], Any]) -> Any:
+    def execute(
+        self,
+        system: str,
+        method: str,
+        url: str,
+        body: Any,
+        send: Callable[[], Any],
+        status_of: Callable[[Any], int],
+        headers_of: Callable[[Any], Any],
+    ) -> Any:
         """Send with rate limiting, ledger entries and retries; return the last response or raise.
 
         ``send`` performs one attempt.  Connection errors and timeouts are retried like 5xx; after the
@@ -190,7 +214,9 @@ class HttpLayer:
             started = time.perf_counter()
             try:
                 response = send()
-            except (requests.ConnectionError, requests.Timeout, OSError) as exc:
+            except requests.exceptions.SSLError:
+                raise  # a certificate problem does not heal by retrying
+            except _TRANSIENT as exc:
                 self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)
                 if attempt > policy.max_retries:
                     raise
@@ -205,8 +231,17 @@ class HttpLayer:
                 limiter.pause(retry_after)
             self._sleep(system, policy.delay(attempt, retry_after), f"HTTP {status} on {method} {endpoint}")
 
-    def _record(self, system: str, method: str, endpoint: str, status: int | None, records: int,
-                started: float, attempt: int, error: str | None) -> None:
+    def _record(
+        self,
+        system: str,
+        method: str,
+        endpoint: str,
+        status: int | None,
+        records: int,
+        started: float,
+        attempt: int,
+        error: str | None,
+    ) -> None:
         duration = (time.perf_counter() - started) * 1000
         self.ledger.add(Call(system, method, endpoint, status, records, round(duration, 2), attempt, error))
 
@@ -231,8 +266,11 @@ class InstrumentedSession(requests.Session):
         self.layer, self.system, self.default_timeout = layer, system, timeout
         self.verify = verify
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override,unused-ignore]
         kwargs.setdefault("timeout", self.default_timeout)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify; an explicit per-request
+        # verify wins, so the configured CA bundle is what is actually trusted.
+        kwargs.setdefault("verify", self.verify)
         body = kwargs.get("json") if kwargs.get("json") is not None else kwargs.get("data")
         method_s = method.decode() if isinstance(method, bytes) else method
         url_s = url.decode() if isinstance(url, bytes) else url
@@ -241,8 +279,9 @@ class InstrumentedSession(requests.Session):
             return super(InstrumentedSession, self).request(method_s, url_s, *args, **kwargs)
 
         try:
-            return self.layer.execute(self.system, method_s.upper(), url_s, body, send,
-                                      lambda r: r.status_code, lambda r: r.headers)
+            return self.layer.execute(
+                self.system, method_s.upper(), url_s, body, send, lambda r: r.status_code, lambda r: r.headers
+            )
         except requests.RequestException as exc:
             raise type(exc)(redact(str(exc))) from None
 
@@ -253,8 +292,15 @@ def instrument_urllib3(pool_manager: Any, layer: HttpLayer, system: str) -> None
 
     def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         body = kwargs.get("body")
-        return layer.execute(system, method.upper(), url, body, lambda: original(method, url, *args, **kwargs),
-                             lambda r: r.status, lambda r: r.headers)
+        return layer.execute(
+            system,
+            method.upper(),
+            url,
+            body,
+            lambda: original(method, url, *args, **kwargs),
+            lambda r: r.status,
+            lambda r: r.headers,
+        )
 
     pool_manager.request = request
 

@@ -29,11 +29,21 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 #: Signals that add up across several source records of one account; all other numbers take the max
 #: (the riskier reading: longest resolution time, most days overdue).
-ADDITIVE = frozenset({
-    "tickets_open", "tickets_unresolved_over_n_days", "tickets_urgent_open", "tickets_escalated_90d",
-    "tickets_created_90d", "help_center_views_30d", "payments_failed_90d", "mrr", "active_users",
-    "licensed_seats", "meaningful_events_30d",
-})
+ADDITIVE = frozenset(
+    {
+        "tickets_open",
+        "tickets_unresolved_over_n_days",
+        "tickets_urgent_open",
+        "tickets_escalated_90d",
+        "tickets_created_90d",
+        "help_center_views_30d",
+        "payments_failed_90d",
+        "mrr",
+        "active_users",
+        "licensed_seats",
+        "meaningful_events_30d",
+    }
+)
 #: Worst first: when one account has several subscriptions in different states, the worst one speaks.
 STATUS_RANK = ["unpaid", "past_due", "incomplete_expired", "incomplete", "paused", "canceled", "trialing", "active"]
 
@@ -79,8 +89,13 @@ class MatchReport:
         out: dict[str, dict[str, Any]] = {}
         for source, c in sorted(self.counts.items()):
             total = sum(c.values())
-            out[source] = {"total": total, "matched": c["matched"], "ambiguous": c["ambiguous"],
-                           "unmatched": c["unmatched"], "match_rate": round(c["matched"] / total, 4) if total else None}
+            out[source] = {
+                "total": total,
+                "matched": c["matched"],
+                "ambiguous": c["ambiguous"],
+                "unmatched": c["unmatched"],
+                "match_rate": round(c["matched"] / total, 4) if total else None,
+            }
         return out
 
 
@@ -89,8 +104,9 @@ class IdentityResolver:
 
     def __init__(self, accounts: Iterable[Account], config: IdentityConfig):
         self.config = config
-        self._index: dict[str, dict[str, set[str]]] = {k: defaultdict(set) for k in
-                                                        ("crm_id", "external_id", "domain", "email_domain")}
+        self._index: dict[str, dict[str, set[str]]] = {
+            k: defaultdict(set) for k in ("crm_id", "external_id", "domain", "email_domain")
+        }
         freemail = {d.lower() for d in config.ignore_email_domains}
         self._freemail = freemail
         for a in accounts:
@@ -121,8 +137,9 @@ class IdentityResolver:
         return Match(source, entity, entity_id, None, "unmatched", ",".join(tried) or None)
 
 
-def merge_signals(account_id: str, source: str,
-                  readings: Iterable[tuple[Mapping[str, SignalValue], datetime]]) -> list[Signal]:
+def merge_signals(
+    account_id: str, source: str, readings: Iterable[tuple[Mapping[str, SignalValue], datetime]]
+) -> list[Signal]:
     """One account's signals from several records of one source, merged by :data:`ADDITIVE` rules."""
     merged: dict[str, SignalValue] = {}
     as_of: dict[str, datetime] = {}

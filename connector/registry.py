@@ -46,5 +46,4 @@ def sources_for(config: Config) -> list[Any]:
 
 def sinks_for(config: Config) -> list[Any]:
     enabled = config.enabled_systems()
-    return [_load(SINKS[s])(config) for s in SINKS
-            if s in enabled and getattr(getattr(config, s), "write", True)]
+    return [_load(SINKS[s])(config) for s in SINKS if s in enabled and getattr(getattr(config, s), "write", True)]

@@ -24,9 +24,14 @@ def render_sync(console: Console, result: SyncResult) -> None:
             name,
             str(pulled.get("observations", 0) + pulled.get("accounts", 0)) if pulled else "-",
             str(sink.get("fields_written", "-")),
-            f"{sink.get('tasks_created', 0)}/{sink.get('tasks_updated', 0)}/{sink.get('tasks_closed', 0)}" if sink else "-",
-            str(calls.get("calls", 0)), str(calls.get("retries", 0)),
-            str(len(sink.get("failures", [])) + (1 if name in result.sink_errors or name in result.source_errors else 0)),
+            f"{sink.get('tasks_created', 0)}/{sink.get('tasks_updated', 0)}/{sink.get('tasks_closed', 0)}"
+            if sink
+            else "-",
+            str(calls.get("calls", 0)),
+            str(calls.get("retries", 0)),
+            str(
+                len(sink.get("failures", [])) + (1 if name in result.sink_errors or name in result.source_errors else 0)
+            ),
         )
     console.print(table)
     console.print(f"accounts scored: {result.scored}")
@@ -42,7 +47,9 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
         table.add_column(col)
     for name, info in report["systems"].items():
         problems = info.get("field_problems") or []
-        detail = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]) or ("-" if info["reachable"] else info.get("error", ""))
+        detail = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]) or (
+            "-" if info["reachable"] else info.get("error", "")
+        )
         table.add_row(name, "yes" if info["reachable"] else "[red]no[/]", detail)
     console.print(table)
     rates = report["identity"]["rates"]
@@ -51,14 +58,23 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
         for col in ("source", "records", "matched", "ambiguous", "unmatched", "rate"):
             ident.add_column(col, justify="right" if col != "source" else "left")
         for source, r in rates.items():
-            ident.add_row(source, str(r["total"]), str(r["matched"]), str(r["ambiguous"]), str(r["unmatched"]),
-                          f"{(r['match_rate'] or 0) * 100:.1f}%")
+            ident.add_row(
+                source,
+                str(r["total"]),
+                str(r["matched"]),
+                str(r["ambiguous"]),
+                str(r["unmatched"]),
+                f"{(r['match_rate'] or 0) * 100:.1f}%",
+            )
         console.print(ident)
         for source, examples in report["identity"]["top_unmatched"].items():
             for m in examples[:5]:
-                console.print(f"  {source} {m['entity']} {m['entity_id']}: {m['status']}"
-                              f" (keys tried: {m['key'] or 'none'}; candidates: {', '.join(m['candidates']) or '-'})",
-                              markup=False, highlight=False)
+                console.print(
+                    f"  {source} {m['entity']} {m['entity_id']}: {m['status']}"
+                    f" (keys tried: {m['key'] or 'none'}; candidates: {', '.join(m['candidates']) or '-'})",
+                    markup=False,
+                    highlight=False,
+                )
     console.print("OK" if report["ok"] else "[red]problems found[/]")
 
 
@@ -77,8 +93,15 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
     for col in ("id", "kind", "status", "started", "ended", "scored", "calls"):
         table.add_column(col)
     for r in data["runs"]:
-        table.add_row(str(r["id"]), r["kind"], r["status"], str(r["started_at"])[:19], str(r["ended_at"] or "")[:19],
-                      str(r["scored"] or "-"), str(r["calls"]))
+        table.add_row(
+            str(r["id"]),
+            r["kind"],
+            r["status"],
+            str(r["started_at"])[:19],
+            str(r["ended_at"] or "")[:19],
+            str(r["scored"] or "-"),
+            str(r["calls"]),
+        )
     console.print(table)
     for name, cur in data["cursors"].items():
         console.print(f"cursor {name}: {cur['value'][:60]} (at {str(cur['updated_at'])[:19]})", markup=False)

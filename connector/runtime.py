@@ -14,7 +14,7 @@ from typing import Any
 
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer, RetryPolicy
-from connector.registry import sinks_for, sources_for
+from connector.registry import sinks_for
 from connector.secrets import redact
 from connector.sinks.base import SinkContext
 from connector.store import Store
@@ -28,13 +28,14 @@ def state_url(config: Config) -> str:
     if section.state_url_env:
         url = os.environ.get(section.state_url_env)
         if not url:
-            raise ConfigError("<config>", [("connector.state_url_env",
-                                            f"environment variable {section.state_url_env} is not set")])
+            raise ConfigError(
+                "<config>", [("connector.state_url_env", f"environment variable {section.state_url_env} is not set")]
+            )
         return url
     url = section.state_url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str(config.resolve(Path(url[len(prefix):])))
+        return prefix + str(config.resolve(Path(url[len(prefix) :])))
     return url
 
 
@@ -59,8 +60,14 @@ def http_layer(config: Config) -> HttpLayer:
     return layer
 
 
-def run_sync(config: Config, *, dry_run: bool = False, full: bool = False, now: datetime | None = None,
-             only_accounts: list[str] | None = None) -> SyncResult:
+def run_sync(
+    config: Config,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    now: datetime | None = None,
+    only_accounts: list[str] | None = None,
+) -> SyncResult:
     store = open_store(config)
     try:
         clock: Callable[[], datetime] | None = (lambda: now) if now else None
@@ -107,8 +114,10 @@ def run_checks(config: Config) -> dict[str, Any]:
         report = MatchReport()
         for row in store.observations():
             report.add(resolver.resolve(row.source, row.entity, row.entity_id, row.keys))
-        identity = {"rates": report.rates(),
-                    "top_unmatched": {s: [m.__dict__ for m in ms[:10]] for s, ms in report.examples.items()}}
+        identity = {
+            "rates": report.rates(),
+            "top_unmatched": {s: [m.__dict__ for m in ms[:10]] for s, ms in report.examples.items()},
+        }
     finally:
         store.close()
     return {"ok": ok, "systems": systems, "identity": identity, "enabled": config.enabled_systems()}
@@ -131,14 +140,27 @@ def explain_account(config: Config, account: str, now: datetime) -> dict[str, An
 
 def collect_status(store: Store) -> dict[str, Any]:
     try:
-        runs = [{"id": r.id, "kind": r.kind, "status": r.status, "started_at": r.started_at,
-                 "ended_at": r.ended_at, "error": r.error,
-                 "scored": (r.stats or {}).get("scored"), "calls": _total_calls(r.stats or {})}
-                for r in store.runs(limit=10)]
+        runs = [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "status": r.status,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "error": r.error,
+                "scored": (r.stats or {}).get("scored"),
+                "calls": _total_calls(r.stats or {}),
+            }
+            for r in store.runs(limit=10)
+        ]
         last_ok = next((r for r in runs if r["status"] == "ok"), None)
-        return {"runs": runs, "last_successful_run": last_ok, "cursors": store.cursors(),
-                "quarantined_recent": len(store.quarantined(limit=10000)),
-                "accounts": len(store.accounts())}
+        return {
+            "runs": runs,
+            "last_successful_run": last_ok,
+            "cursors": store.cursors(),
+            "quarantined_recent": len(store.quarantined(limit=10000)),
+            "accounts": len(store.accounts()),
+        }
     finally:
         store.close()
 

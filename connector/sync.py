@@ -62,9 +62,16 @@ class SyncResult:
 class SyncRunner:
     """Runs the pipeline for one config against one store; sources/sinks injectable for tests."""
 
-    def __init__(self, config: Config, store: Store, *, http: HttpLayer | None = None,
-                 now: Callable[[], datetime] | None = None, sources: Sequence[Any] | None = None,
-                 sinks: Sequence[Any] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        http: HttpLayer | None = None,
+        now: Callable[[], datetime] | None = None,
+        sources: Sequence[Any] | None = None,
+        sinks: Sequence[Any] | None = None,
+    ):
         from connector.scoring.model import load_model  # scoring is heavy; import when a run is made
 
         self.config, self.store = config, store
@@ -76,7 +83,9 @@ class SyncRunner:
 
     # -- the run --------------------------------------------------------------------------------------
 
-    def run(self, *, dry_run: bool = False, full: bool = False, only_accounts: Iterable[str] | None = None) -> SyncResult:
+    def run(
+        self, *, dry_run: bool = False, full: bool = False, only_accounts: Iterable[str] | None = None
+    ) -> SyncResult:
         now = self._now()
         result = SyncResult(run_id=self.store.start_run("sync-dry-run" if dry_run else "sync"), dry_run=dry_run)
         structlog.contextvars.bind_contextvars(run_id=result.run_id)
@@ -142,8 +151,10 @@ class SyncRunner:
                 signals.extend(merge_signals(account_id, source, reads))
             self.store.delete_signals(source)
             self.store.replace_signals(signals)
-        result.identity = {"rates": report.rates(),
-                           "examples": {s: [m.__dict__ for m in ms[:5]] for s, ms in report.examples.items()}}
+        result.identity = {
+            "rates": report.rates(),
+            "examples": {s: [m.__dict__ for m in ms[:5]] for s, ms in report.examples.items()},
+        }
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
         """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``."""
@@ -154,12 +165,17 @@ class SyncRunner:
         accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
         ids = [a.account_id for a in accounts] if wanted is not None else None
         inputs = ScoringInputs.from_records(
-            accounts, self.store.signals(ids), self.store.score_history(now - HISTORY_WINDOW, ids),
-            self.store.load_states(ids), now)
+            accounts,
+            self.store.signals(ids),
+            self.store.score_history(now - HISTORY_WINDOW, ids),
+            self.store.load_states(ids),
+            now,
+        )
         return score(inputs, self.model, now)
 
-    def score(self, now: datetime, result: SyncResult, *, persist: bool,
-              only: Iterable[str] | None = None) -> tuple[list[AccountOutput], list[TaskSpec]]:
+    def score(
+        self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None
+    ) -> tuple[list[AccountOutput], list[TaskSpec]]:
         scored = self.evaluate(now, only)
         outputs, tasks = list(scored.outputs()), scored.tasks()
         result.scored = len(outputs)
@@ -168,16 +184,25 @@ class SyncRunner:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:
             self.store.append_scores(
-                {"run_id": result.run_id, "account_id": o.account_id, "scored_at": now,
-                 "magnitude": o.fields["success_vector"], "velocity": o.fields.get("vector_velocity"),
-                 "direction": o.fields.get("vector_direction"),
-                 "confidence": o.fields.get("vector_confidence"), "quadrant": o.fields.get("quadrant")}
-                for o in outputs)
+                {
+                    "run_id": result.run_id,
+                    "account_id": o.account_id,
+                    "scored_at": now,
+                    "magnitude": o.fields["success_vector"],
+                    "velocity": o.fields.get("vector_velocity"),
+                    "direction": o.fields.get("vector_direction"),
+                    "confidence": o.fields.get("vector_confidence"),
+                    "quadrant": o.fields.get("quadrant"),
+                    "outputs": json.loads(json.dumps(dict(o.fields), default=str)),
+                }
+                for o in outputs
+            )
             self.store.save_states(scored.states())
         return outputs, tasks
 
-    def write(self, now: datetime, outputs: list[AccountOutput], tasks: list[TaskSpec], dry_run: bool,
-              result: SyncResult) -> None:
+    def write(
+        self, now: datetime, outputs: list[AccountOutput], tasks: list[TaskSpec], dry_run: bool, result: SyncResult
+    ) -> None:
         ctx = SinkContext(self.store, self.http, self.config, now, result.run_id, dry_run)
         planned: list[dict[str, Any]] = []
         primary = self.config.connector.primary_crm

@@ -29,8 +29,10 @@ def clock() -> SandboxClock:
 def _postgres_store() -> Iterator[Store]:
     """A fresh schema on the test PostgreSQL per test, dropped afterwards."""
     if not POSTGRES_URL:
-        pytest.skip("CONNECTOR_TEST_POSTGRES_URL is not set: PostgreSQL store tests need a server "
-                    "(`.ci/run` sets it to the local PostgreSQL)")
+        pytest.skip(
+            "CONNECTOR_TEST_POSTGRES_URL is not set: PostgreSQL store tests need a server "
+            "(`.ci/run` sets it to the local PostgreSQL)"
+        )
     from sqlalchemy import text
 
     from connector.store.database import make_engine

@@ -122,8 +122,12 @@ class Faults:
     def draw(self) -> str | None:
         """Which fault (if any) hits this call."""
         r = self._rng.random()
-        for name, share in (("429", self.rate_429), ("5xx", self.rate_5xx), ("drop", self.rate_drop),
-                            ("timeout", self.rate_timeout)):
+        for name, share in (
+            ("429", self.rate_429),
+            ("5xx", self.rate_5xx),
+            ("drop", self.rate_drop),
+            ("timeout", self.rate_timeout),
+        ):
             if r < share:
                 return name
             r -= share
@@ -184,15 +188,26 @@ class _FaultAndLedgerMiddleware:
                 await self.app(scope, receive, recording_send)
         finally:
             self.ctx.ledger.add(
-                LedgerEntry(scope["method"], scope["path"], status_box["status"],
-                            scope["state"].get("records"), time.time(), fault)
+                LedgerEntry(
+                    scope["method"],
+                    scope["path"],
+                    status_box["status"],
+                    scope["state"].get("records"),
+                    time.time(),
+                    fault,
+                )
             )
 
 
 async def _drop_connection(send: Send) -> None:
     """Start a response that promises a body, then fail: the server closes the socket mid-response."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
+        }
+    )
     await send({"type": "http.response.body", "body": b'{"partial":', "more_body": True})
     raise ConnectionAbortedError("sandbox fault: connection dropped")
 
@@ -234,8 +249,9 @@ def control_routes(ctx: EmulatorContext) -> list[BaseRoute]:
             if "set" in body:
                 ctx.clock.set(datetime.fromisoformat(body["set"]))
             else:
-                ctx.clock.advance(timedelta(days=float(body.get("advance_days", 0)),
-                                            seconds=float(body.get("advance_seconds", 0))))
+                ctx.clock.advance(
+                    timedelta(days=float(body.get("advance_days", 0)), seconds=float(body.get("advance_seconds", 0)))
+                )
         return JSONResponse({"now": ctx.clock.now().isoformat()})
 
     return [
@@ -246,8 +262,7 @@ def control_routes(ctx: EmulatorContext) -> list[BaseRoute]:
     ]
 
 
-def build_app(ctx: EmulatorContext, routes: Sequence[BaseRoute],
-              fault_response: Callable[[str], Response]) -> ASGIApp:
+def build_app(ctx: EmulatorContext, routes: Sequence[BaseRoute], fault_response: Callable[[str], Response]) -> ASGIApp:
     """The emulator's Starlette app wrapped with faults, ledger and the control API.
 
     ``fault_response("429" | "5xx")`` returns the service's own error shape for an injected fault, so a
@@ -308,8 +323,14 @@ def serve(app: ASGIApp, *, tls: SandboxTLS | None, host: str = "127.0.0.1", port
     """Start ``app`` on ``host:port`` (0 → a free port) and return once it accepts connections."""
     port = port or free_port(host)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
-        ssl_certfile=str(tls.cert_path) if tls else None, ssl_keyfile=str(tls.key_path) if tls else None,
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=str(tls.cert_path) if tls else None,
+        ssl_keyfile=str(tls.key_path) if tls else None,
         timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)

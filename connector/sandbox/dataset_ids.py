@@ -34,7 +34,7 @@ def _to_str(chars: npt.NDArray[np.uint8]) -> list[str]:
     """Rows of ASCII codes → Python strings, in C (``view`` as fixed bytes, then one decode)."""
     width = chars.shape[1]
     flat = np.ascontiguousarray(chars).view(f"S{width}").ravel()
-    return flat.astype(f"U{width}").tolist()  # type: ignore[no-any-return]
+    return list(flat.astype(f"U{width}").tolist())
 
 
 def salesforce_ids(key_prefix: str, seq: npt.ArrayLike) -> list[str]:

@@ -70,10 +70,15 @@ class SinkReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "system": self.system, "records_updated": self.records_updated, "fields_written": self.fields_written,
-            "tasks_created": self.tasks_created, "tasks_updated": self.tasks_updated,
-            "tasks_closed": self.tasks_closed, "failures": [f.__dict__ for f in self.failures],
-            "drift": [d.as_json() for d in self.drift], "planned": len(self.planned),
+            "system": self.system,
+            "records_updated": self.records_updated,
+            "fields_written": self.fields_written,
+            "tasks_created": self.tasks_created,
+            "tasks_updated": self.tasks_updated,
+            "tasks_closed": self.tasks_closed,
+            "failures": [f.__dict__ for f in self.failures],
+            "drift": [d.as_json() for d in self.drift],
+            "planned": len(self.planned),
             "stopped_reason": self.stopped_reason,
         }
 
@@ -131,7 +136,7 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
     if mapping.type in ("number", "percent"):
         return round(float(value), 1)
     if mapping.type == "integer":
-        return int(round(float(value)))
+        return round(float(value))
     if mapping.type == "date":
         return value.isoformat()[:10] if isinstance(value, (date, datetime)) else str(value)[:10]
     if mapping.type == "datetime":
@@ -140,10 +145,15 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
     return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
 
 
-def diff_outputs(store: Store, system: str, obj: str, mapping: FieldMap,
-                 targets: Iterable[tuple[str, AccountOutput]],
-                 current: Mapping[str, Mapping[str, Any]] | None = None,
-                 on_drift: str = "skip") -> tuple[list[RecordChange], list[PlannedChange]]:
+def diff_outputs(
+    store: Store,
+    system: str,
+    obj: str,
+    mapping: FieldMap,
+    targets: Iterable[tuple[str, AccountOutput]],
+    current: Mapping[str, Mapping[str, Any]] | None = None,
+    on_drift: str = "skip",
+) -> tuple[list[RecordChange], list[PlannedChange]]:
     """What to send per remote record, and the drift found.
 
     ``targets`` pairs each output with its remote record id.  ``current`` (optional) is what the system
@@ -164,8 +174,9 @@ def diff_outputs(store: Store, system: str, obj: str, mapping: FieldMap,
             if current is not None and (record_id, fm.name) in last:
                 live = encode_value((current.get(record_id) or {}).get(fm.name))
                 if live != previous and live != encode_value(new):
-                    drift.append(PlannedChange(system, obj, record_id, "drift", fm.name, previous, live,
-                                               output.account_id))
+                    drift.append(
+                        PlannedChange(system, obj, record_id, "drift", fm.name, previous, live, output.account_id)
+                    )
                     if on_drift == "skip":
                         continue
             if encode_value(new) != previous:
@@ -178,10 +189,13 @@ def diff_outputs(store: Store, system: str, obj: str, mapping: FieldMap,
 
 def planned_updates(system: str, obj: str, changes: Iterable[RecordChange]) -> list[PlannedChange]:
     """Dry-run lines for field updates."""
-    return [PlannedChange(system, obj, c.record_id, "update", f, c.old.get(f), v, c.account_id)
-            for c in changes for f, v in c.values.items()]
+    return [
+        PlannedChange(system, obj, c.record_id, "update", f, c.old.get(f), v, c.account_id)
+        for c in changes
+        for f, v in c.values.items()
+    ]
 
 
 def chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

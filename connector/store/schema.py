@@ -21,7 +21,7 @@ What each table is for, and why it exists at all:
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -30,7 +30,7 @@ ID = String(255)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
 
 class Cursor(Base):
@@ -95,8 +95,7 @@ class SignalRow(Base):
 
 class ScoreRow(Base):
     __tablename__ = "score_history"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     run_id: Mapped[int | None] = mapped_column(Integer)
     account_id: Mapped[str] = mapped_column(ID)
     scored_at: Mapped[datetime]
@@ -105,6 +104,7 @@ class ScoreRow(Base):
     direction: Mapped[str | None] = mapped_column(String(16))
     confidence: Mapped[float | None] = mapped_column(Float)
     quadrant: Mapped[str | None] = mapped_column(String(64))
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # every OUTPUT_FIELDS value of this run
     __table_args__ = (Index("ix_score_account_time", "account_id", "scored_at"),)
 
 
@@ -153,8 +153,7 @@ class RunRow(Base):
 
 class QuarantineRow(Base):
     __tablename__ = "quarantine"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     run_id: Mapped[int | None] = mapped_column(Integer, index=True)
     source: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64))
@@ -166,8 +165,7 @@ class QuarantineRow(Base):
 
 class SyncLogRow(Base):
     __tablename__ = "sync_log"
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     run_id: Mapped[int | None] = mapped_column(Integer, index=True)
     system: Mapped[str] = mapped_column(String(32))
     object: Mapped[str] = mapped_column(String(64))

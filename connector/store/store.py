@@ -11,9 +11,9 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast, overload
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC, so say so."""
     if value is not None and value.tzinfo is None:
@@ -91,18 +95,20 @@ class Store:
 
     # -- generic upsert --------------------------------------------------------------------------------
 
-    def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
-                keys: Sequence[str]) -> None:
+    def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
         if not rows:
             return
-        table = model.__table__  # type: ignore[attr-defined]
+        table: Table = model.__table__  # type: ignore[assignment]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start:start + _CHUNK]
+            chunk = rows[start : start + _CHUNK]
             stmt = insert(table).values(chunk)
             updates = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
-            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates \
+            stmt = (
+                stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+                if updates
                 else stmt.on_conflict_do_nothing(index_elements=list(keys))
+            )
             session.execute(stmt)
 
     # -- cursors and replica ---------------------------------------------------------------------------
@@ -114,41 +120,66 @@ class Store:
 
     def set_cursor(self, source: str, stream: str, value: str) -> None:
         with Session(self.engine) as s, s.begin():
-            self._upsert(s, Cursor, [{"source": source, "stream": stream, "value": value,
-                                      "updated_at": utcnow()}], ("source", "stream"))
+            self._upsert(
+                s,
+                Cursor,
+                [{"source": source, "stream": stream, "value": value, "updated_at": utcnow()}],
+                ("source", "stream"),
+            )
 
     def cursors(self) -> dict[str, dict[str, Any]]:
         with Session(self.engine) as s:
-            return {f"{r.source}.{r.stream}": {"value": r.value, "updated_at": _aware(r.updated_at)}
-                    for r in s.scalars(select(Cursor))}
+            return {
+                f"{r.source}.{r.stream}": {"value": r.value, "updated_at": _aware(r.updated_at)}
+                for r in s.scalars(select(Cursor))
+            }
 
-    def upsert_replica(self, source: str, stream: str, rows: Iterable[Replica],
-                       cursor: str | None = None) -> int:
+    def upsert_replica(self, source: str, stream: str, rows: Iterable[Replica], cursor: str | None = None) -> int:
         """Store pulled records, mark their groups dirty and (same transaction) move the cursor."""
-        batch = [{"source": source, "stream": stream, "record_id": r.record_id, "group_key": r.group_key,
-                  "payload": r.payload, "updated_at": r.updated_at, "dirty": True} for r in rows]
+        batch = [
+            {
+                "source": source,
+                "stream": stream,
+                "record_id": r.record_id,
+                "group_key": r.group_key,
+                "payload": r.payload,
+                "updated_at": r.updated_at,
+                "dirty": True,
+            }
+            for r in rows
+        ]
         batch = list({b["record_id"]: b for b in batch}.values())
         with Session(self.engine) as s, s.begin():
             self._upsert(s, ReplicaRow, batch, ("source", "stream", "record_id"))
             if cursor is not None:
-                self._upsert(s, Cursor, [{"source": source, "stream": stream, "value": cursor,
-                                          "updated_at": utcnow()}], ("source", "stream"))
+                self._upsert(
+                    s,
+                    Cursor,
+                    [{"source": source, "stream": stream, "value": cursor, "updated_at": utcnow()}],
+                    ("source", "stream"),
+                )
         return len(batch)
 
     def replica(self, source: str, stream: str, group_keys: Iterable[str] | None = None) -> Iterator[Replica]:
         """Records of a stream, optionally only those in ``group_keys``; streamed, not loaded whole."""
         base = select(ReplicaRow).where(ReplicaRow.source == source, ReplicaRow.stream == stream)
-        queries = [base] if group_keys is None else [
-            base.where(ReplicaRow.group_key.in_(chunk)) for chunk in _chunks(list(group_keys), 900)]
+        queries = (
+            [base]
+            if group_keys is None
+            else [base.where(ReplicaRow.group_key.in_(chunk)) for chunk in _chunks(list(group_keys), 900)]
+        )
         with Session(self.engine) as s:
             for query in queries:
                 for r in s.scalars(query.execution_options(yield_per=5000)):
-                    yield Replica(r.record_id, r.group_key, r.payload, _aware(r.updated_at))  # type: ignore[arg-type]
+                    yield Replica(r.record_id, r.group_key, r.payload, _aware(r.updated_at))
 
     def dirty_groups(self, source: str, stream: str) -> set[str]:
         with Session(self.engine) as s:
-            q = select(ReplicaRow.group_key).where(ReplicaRow.source == source, ReplicaRow.stream == stream,
-                                                   ReplicaRow.dirty.is_(True)).distinct()
+            q = (
+                select(ReplicaRow.group_key)
+                .where(ReplicaRow.source == source, ReplicaRow.stream == stream, ReplicaRow.dirty.is_(True))
+                .distinct()
+            )
             return {g for g in s.scalars(q) if g is not None}
 
     def clear_dirty(self, source: str, stream: str, groups: Iterable[str] | None = None) -> None:
@@ -163,25 +194,59 @@ class Store:
     # -- accounts, observations, signals ---------------------------------------------------------------
 
     def upsert_accounts(self, accounts: Iterable[Account]) -> int:
-        rows = [{"account_id": a.account_id, "system": a.system, "name": a.name, "domain": a.domain,
-                 "external_id": a.external_id, "owner_id": a.owner_id, "segment": a.segment,
-                 "contract_start": a.contract_start, "renewal_date": a.renewal_date, "arr": a.arr,
-                 "updated_at": a.updated_at} for a in accounts]
+        rows = [
+            {
+                "account_id": a.account_id,
+                "system": a.system,
+                "name": a.name,
+                "domain": a.domain,
+                "external_id": a.external_id,
+                "owner_id": a.owner_id,
+                "segment": a.segment,
+                "contract_start": a.contract_start,
+                "renewal_date": a.renewal_date,
+                "arr": a.arr,
+                "updated_at": a.updated_at,
+            }
+            for a in accounts
+        ]
         with Session(self.engine) as s, s.begin():
             self._upsert(s, AccountRow, rows, ("account_id",))
         return len(rows)
 
     def accounts(self) -> list[Account]:
         with Session(self.engine) as s:
-            return [Account(r.account_id, r.system, r.name, r.domain, r.external_id,  # type: ignore[arg-type]
-                            r.owner_id, r.segment, r.contract_start, r.renewal_date, r.arr,
-                            _aware(r.updated_at))
-                    for r in s.scalars(select(AccountRow).order_by(AccountRow.account_id))]
+            return [
+                Account(
+                    r.account_id,
+                    cast(Any, r.system),
+                    r.name,
+                    r.domain,
+                    r.external_id,
+                    r.owner_id,
+                    r.segment,
+                    r.contract_start,
+                    r.renewal_date,
+                    r.arr,
+                    _aware(r.updated_at),
+                )
+                for r in s.scalars(select(AccountRow).order_by(AccountRow.account_id))
+            ]
 
     def upsert_observations(self, observations: Iterable[Observation]) -> int:
-        rows = [{"source": o.source, "entity": o.entity, "entity_id": o.entity_id, "keys": o.keys.present(),
-                 "signals": dict(o.signals), "as_of": o.as_of, "account_id": None, "match": "pending"}
-                for o in observations]
+        rows = [
+            {
+                "source": o.source,
+                "entity": o.entity,
+                "entity_id": o.entity_id,
+                "keys": o.keys.present(),
+                "signals": dict(o.signals),
+                "as_of": o.as_of,
+                "account_id": None,
+                "match": "pending",
+            }
+            for o in observations
+        ]
         rows = list({(r["source"], r["entity"], r["entity_id"]): r for r in rows}.values())
         with Session(self.engine) as s, s.begin():
             self._upsert(s, ObservationRow, rows, ("source", "entity", "entity_id"))
@@ -199,26 +264,34 @@ class Store:
     def matched_entities(self, source: str, entity: str) -> dict[str, list[str]]:
         """account_id → the source's entity ids matched to it (e.g. Zendesk org ids of an account)."""
         q = select(ObservationRow.account_id, ObservationRow.entity_id).where(
-            ObservationRow.source == source, ObservationRow.entity == entity, ObservationRow.match == "matched")
+            ObservationRow.source == source, ObservationRow.entity == entity, ObservationRow.match == "matched"
+        )
         found: dict[str, list[str]] = {}
         with Session(self.engine) as s:
             for account_id, entity_id in s.execute(q):
-                found.setdefault(account_id, []).append(entity_id)
+                if account_id is not None:
+                    found.setdefault(account_id, []).append(entity_id)
         return found
 
     def set_matches(self, matches: Iterable[tuple[str, str, str, str | None, str]]) -> None:
         """``(source, entity, entity_id, account_id, match)`` for each resolved observation."""
-        rows = [{"source": m[0], "entity": m[1], "entity_id": m[2], "account_id": m[3], "match": m[4]}
-                for m in matches]
+        rows = [{"source": m[0], "entity": m[1], "entity_id": m[2], "account_id": m[3], "match": m[4]} for m in matches]
         with Session(self.engine) as s, s.begin():
             for chunk in _chunks(rows, _CHUNK):
                 s.execute(update(ObservationRow), chunk)
 
     def replace_signals(self, signals: Iterable[Signal]) -> int:
-        rows = [{"account_id": g.account_id, "name": g.name,
-                 "value_num": float(g.value) if isinstance(g.value, (int, float)) else None,
-                 "value_text": g.value if isinstance(g.value, str) else None,
-                 "as_of": g.as_of, "source": g.source} for g in signals]
+        rows = [
+            {
+                "account_id": g.account_id,
+                "name": g.name,
+                "value_num": float(g.value) if isinstance(g.value, (int, float)) else None,
+                "value_text": g.value if isinstance(g.value, str) else None,
+                "as_of": g.as_of,
+                "source": g.source,
+            }
+            for g in signals
+        ]
         rows = list({(r["account_id"], r["name"]): r for r in rows}.values())
         with Session(self.engine) as s, s.begin():
             self._upsert(s, SignalRow, rows, ("account_id", "name"))
@@ -235,13 +308,16 @@ class Store:
 
     def signals(self, account_ids: Iterable[str] | None = None) -> Iterator[Signal]:
         q = select(SignalRow)
-        queries = [q] if account_ids is None else [
-            q.where(SignalRow.account_id.in_(c)) for c in _chunks(list(account_ids), 900)]
+        queries = (
+            [q]
+            if account_ids is None
+            else [q.where(SignalRow.account_id.in_(c)) for c in _chunks(list(account_ids), 900)]
+        )
         with Session(self.engine) as s:
             for query in queries:
                 for r in s.scalars(query.execution_options(yield_per=10000)):
                     value: SignalValue = r.value_num if r.value_text is None else r.value_text
-                    yield Signal(r.account_id, r.name, value, _aware(r.as_of), r.source)  # type: ignore[arg-type]
+                    yield Signal(r.account_id, r.name, value, _aware(r.as_of), r.source)
 
     # -- scores and engine state -----------------------------------------------------------------------
 
@@ -252,15 +328,16 @@ class Store:
                 s.execute(ScoreRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
         return len(batch)
 
-    def score_history(self, since: datetime,
-                      account_ids: Iterable[str] | None = None) -> dict[str, list[tuple[datetime, float]]]:
+    def score_history(
+        self, since: datetime, account_ids: Iterable[str] | None = None
+    ) -> dict[str, list[tuple[datetime, float]]]:
         q = select(ScoreRow.account_id, ScoreRow.scored_at, ScoreRow.magnitude).where(ScoreRow.scored_at >= since)
         if account_ids is not None:
             q = q.where(ScoreRow.account_id.in_(list(account_ids)))
         history: dict[str, list[tuple[datetime, float]]] = {}
         with Session(self.engine) as s:
             for account_id, at, magnitude in s.execute(q.order_by(ScoreRow.account_id, ScoreRow.scored_at)):
-                history.setdefault(account_id, []).append((_aware(at), magnitude))  # type: ignore[arg-type]
+                history.setdefault(account_id, []).append((_aware(at), magnitude))
         return history
 
     def latest_scores(self) -> list[ScoreRow]:
@@ -288,30 +365,66 @@ class Store:
 
     def written_values(self, system: str, obj: str) -> dict[tuple[str, str], str | None]:
         q = select(WrittenValue.record_id, WrittenValue.field, WrittenValue.value).where(
-            WrittenValue.system == system, WrittenValue.object == obj)
+            WrittenValue.system == system, WrittenValue.object == obj
+        )
         with Session(self.engine) as s:
             return {(r, f): v for r, f, v in s.execute(q.execution_options(yield_per=20000))}
 
-    def record_written(self, system: str, obj: str, values: Iterable[tuple[str, str, Any]],
-                       run_id: int | None = None) -> int:
+    def record_written(
+        self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None
+    ) -> int:
         """Remember ``(record_id, field, value)`` as successfully written (values JSON-encoded)."""
         now = utcnow()
-        rows = [{"system": system, "object": obj, "record_id": r, "field": f, "value": encode_value(v),
-                 "written_at": now, "run_id": run_id} for r, f, v in values]
+        rows = [
+            {
+                "system": system,
+                "object": obj,
+                "record_id": r,
+                "field": f,
+                "value": encode_value(v),
+                "written_at": now,
+                "run_id": run_id,
+            }
+            for r, f, v in values
+        ]
         with Session(self.engine) as s, s.begin():
             self._upsert(s, WrittenValue, rows, ("system", "object", "record_id", "field"))
         return len(rows)
 
     def tasks(self, system: str) -> dict[str, TaskLedgerEntry]:
         with Session(self.engine) as s:
-            return {r.key: TaskLedgerEntry(r.system, r.key, r.account_id, r.play, r.step, r.remote_id, r.status,
-                                           r.fingerprint, _aware(r.created_at), _aware(r.updated_at))  # type: ignore[arg-type]
-                    for r in s.scalars(select(TaskRow).where(TaskRow.system == system))}
+            return {
+                r.key: TaskLedgerEntry(
+                    r.system,
+                    r.key,
+                    r.account_id,
+                    r.play,
+                    r.step,
+                    r.remote_id,
+                    r.status,
+                    r.fingerprint,
+                    _aware(r.created_at),
+                    _aware(r.updated_at),
+                )
+                for r in s.scalars(select(TaskRow).where(TaskRow.system == system))
+            }
 
     def upsert_tasks(self, entries: Iterable[TaskLedgerEntry]) -> None:
-        rows = [{"system": e.system, "key": e.key, "account_id": e.account_id, "play": e.play, "step": e.step,
-                 "remote_id": e.remote_id, "status": e.status, "fingerprint": e.fingerprint,
-                 "created_at": e.created_at, "updated_at": e.updated_at} for e in entries]
+        rows = [
+            {
+                "system": e.system,
+                "key": e.key,
+                "account_id": e.account_id,
+                "play": e.play,
+                "step": e.step,
+                "remote_id": e.remote_id,
+                "status": e.status,
+                "fingerprint": e.fingerprint,
+                "created_at": e.created_at,
+                "updated_at": e.updated_at,
+            }
+            for e in entries
+        ]
         with Session(self.engine) as s, s.begin():
             self._upsert(s, TaskRow, rows, ("system", "key"))
 
@@ -326,8 +439,11 @@ class Store:
 
     def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any], error: str | None = None) -> None:
         with Session(self.engine) as s, s.begin():
-            s.execute(update(RunRow).where(RunRow.id == run_id).values(
-                ended_at=utcnow(), status=status, stats=json.loads(json.dumps(stats, default=str)), error=error))
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .values(ended_at=utcnow(), status=status, stats=json.loads(json.dumps(stats, default=str)), error=error)
+            )
 
     def runs(self, limit: int = 20, kind: str | None = None) -> list[RunRow]:
         q = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
@@ -340,9 +456,18 @@ class Store:
 
     def quarantine(self, run_id: int | None, items: Iterable[Quarantined]) -> int:
         now = utcnow()
-        rows = [{"run_id": run_id, "source": q.source, "entity": q.entity, "entity_id": q.entity_id,
-                 "reason": q.reason, "payload": json.loads(json.dumps(dict(q.payload), default=str)),
-                 "created_at": now} for q in items]
+        rows = [
+            {
+                "run_id": run_id,
+                "source": q.source,
+                "entity": q.entity,
+                "entity_id": q.entity_id,
+                "reason": q.reason,
+                "payload": json.loads(json.dumps(dict(q.payload), default=str)),
+                "created_at": now,
+            }
+            for q in items
+        ]
         if rows:
             with Session(self.engine) as s, s.begin():
                 s.execute(QuarantineRow.__table__.insert(), rows)  # type: ignore[attr-defined]
@@ -357,11 +482,24 @@ class Store:
             s.expunge_all()
             return rows
 
-    def log_records(self, run_id: int | None, entries: Iterable[tuple[str, str, str | None, str, str, str | None]]) -> None:
+    def log_records(
+        self, run_id: int | None, entries: Iterable[tuple[str, str, str | None, str, str, str | None]]
+    ) -> None:
         """Per-record sync log: ``(system, object, record_id, action, status, message)``."""
         now = utcnow()
-        rows = [{"run_id": run_id, "system": e[0], "object": e[1], "record_id": e[2], "action": e[3],
-                 "status": e[4], "message": e[5], "created_at": now} for e in entries]
+        rows = [
+            {
+                "run_id": run_id,
+                "system": e[0],
+                "object": e[1],
+                "record_id": e[2],
+                "action": e[3],
+                "status": e[4],
+                "message": e[5],
+                "created_at": now,
+            }
+            for e in entries
+        ]
         if rows:
             with Session(self.engine) as s, s.begin():
                 for chunk in _chunks(rows, _CHUNK):
@@ -400,5 +538,4 @@ def encode_value(value: Any) -> str | None:
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
+        yield items[start : start + size]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 ID_PREFIX = {"Account": "001", "Contact": "003", "User": "005", "Task": "00T", "CustomField": "00N"}
@@ -160,7 +160,5 @@ def _datetime(value: str, bad: dict[str, Any]) -> tuple[Any, dict[str, Any] | No
 
 def format_datetime(when: datetime) -> str:
     """Salesforce's own datetime form: ``2026-11-02T09:00:00.000+0000`` (UTC, milliseconds)."""
-    from datetime import UTC
-
     utc = when.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"

@@ -1,0 +1,195 @@
+"""Plays: when a trigger holds, plan a task; escalate while it stays open; close it when it clears.
+
+Each (account, play) is a small state machine kept in per-account state:
+
+    idle ──trigger & cooled down──▶ pending (``first`` set) ──delay passed, not suppressed, under cap──▶
+    step 0 task ──still open after the touch model's N days──▶ step 1 … (the ladder: email → email from
+    another sender → SMS → call) ──trigger clears──▶ close the open step's task, remember ``cleared``.
+
+Why this shape: the task key is ``account:play:step``, so re-running, or losing the state store, updates
+the same CRM task instead of creating a duplicate; escalation supersedes (closes) the previous step so
+the owner sees one task per play; cooldown and the per-owner daily cap keep a noisy signal from burying
+a CSM; suppression windows freeze new tasks and escalations (vacation, seasonal) but still let tasks close.
+All decisions are column-wise; only the few tasks that open or close are turned into objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from connector.records import TaskChannel
+from connector.scoring.conditions import Columns
+from connector.scoring.inputs import ScoringInputs, day_to_date
+from connector.scoring.model import Play, SuccessModel
+
+PRIORITY_RANK = {"High": 0, "Normal": 1, "Low": 2}
+CHANNEL_TEXT = {
+    "email": "email from the account owner",
+    "email_other_sender": "a different email from another person (manager or exec sponsor)",
+    "sms": "SMS / messenger",
+    "call": "phone call by the CSM",
+    "task": "internal task",
+}
+MAX_KEY = 255
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    names: tuple[str, ...]
+    first: np.ndarray     # (n, P) new state, day numbers
+    step: np.ndarray      # (n, P) int8, −1 = no task yet
+    last: np.ndarray      # (n, P)
+    cleared: np.ndarray   # (n, P)
+    active: np.ndarray    # (n, P) bool: trigger holds now
+    opened: np.ndarray    # (m, 3) rows of (account row, play index, step) created this run
+    closed: np.ndarray    # (m, 3) closed this run (trigger cleared, or superseded by escalation)
+    deferred: int         # tasks held back by the per-owner daily cap (they retry next run)
+    ladders: np.ndarray   # (P, S) object: tuple of channels per play and segment
+
+
+def task_key(account_id: str, play: str, step: int) -> str:
+    """Stable external id; hashes the account part if an unusually long id would break the 255 limit."""
+    key = f"{account_id}:{play}:{step}"
+    if len(key) <= MAX_KEY:
+        return key
+    return f"{hashlib.sha1(account_id.encode()).hexdigest()}:{play}:{step}"[:MAX_KEY]
+
+
+def ladder_table(model: SuccessModel) -> np.ndarray:
+    table = np.empty((len(model.plays), len(model.segments)), object)
+    for p, play in enumerate(model.plays.values()):
+        for s, seg in enumerate(model.segments.values()):
+            table[p, s] = tuple(play.ladder or model.touch_models[seg.touch].ladder)
+    return table
+
+
+def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, columns: Columns, now: float) -> PlayResult:
+    n, names = inputs.n, tuple(model.plays)
+    first, step, last, cleared = _previous(inputs, names)
+    ladders = ladder_table(model)
+    escalate_after = np.array([model.touch_models[s.touch].escalate_after_days for s in model.segments.values()],
+                              np.float64)[seg]
+    churned = columns("churned") == 1  # type: ignore[operator]
+    active = np.zeros((n, len(names)), bool)
+    candidates, closed = [], []
+    for p, (name, play) in enumerate(model.plays.items()):
+        trig = _eligible(model, play, seg, churned) & columns.where(play.when)
+        active[:, p] = trig
+        was_active = ~np.isnan(first[:, p])
+        clears = was_active & ~trig
+        had_task = clears & (step[:, p] >= 0)
+        closed.append(_triples(had_task, p, step[:, p]))
+        cooled = np.isnan(cleared[:, p]) if play.once else ~(now - cleared[:, p] < play.cooldown_days)
+        starts = trig & ~was_active & cooled
+        first[:, p] = np.where(starts, now, np.where(clears, np.nan, first[:, p]))
+        cleared[:, p] = np.where(had_task, now, cleared[:, p])
+        step[clears, p], last[clears, p] = -1, np.nan
+        live = trig & (was_active | starts) & ~_suppressed(model, name, inputs, seg, now)
+        lengths = np.array([len(x) for x in ladders[p]])[seg]
+        ready = live & (step[:, p] < 0) & (now - first[:, p] >= play.delay_days)
+        escalate = live & (step[:, p] >= 0) & (step[:, p] + 1 < lengths) & (now - last[:, p] >= escalate_after)
+        candidates.append(_triples(ready | escalate, p, step[:, p] + 1))
+    opened = np.concatenate(candidates) if candidates else np.zeros((0, 3), np.int64)
+    keep = _under_cap(model, inputs, opened, last, now)
+    deferred = int((~keep).sum())
+    opened = opened[keep]
+    rows, plays, steps = opened[:, 0], opened[:, 1], opened[:, 2]
+    step[rows, plays], last[rows, plays] = steps, now
+    superseded = opened[steps > 0] - np.array([0, 0, 1])
+    closed.append(superseded)
+    return PlayResult(names, first, step, last, cleared, active, opened,
+                      np.concatenate(closed) if closed else np.zeros((0, 3), np.int64), deferred, ladders)
+
+
+def _previous(inputs: ScoringInputs, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    prev = inputs.previous.plays
+    where = {name: j for j, name in enumerate(prev.names)}
+    shape = (inputs.n, len(names))
+    first, last, cleared = (np.full(shape, np.nan) for _ in range(3))
+    step = np.full(shape, -1, np.int8)
+    for p, name in enumerate(names):
+        if name in where:
+            j = where[name]
+            first[:, p], step[:, p], last[:, p], cleared[:, p] = (
+                prev.first[:, j], prev.step[:, j], prev.last[:, j], prev.cleared[:, j])
+    return first, step, last, cleared
+
+
+def _eligible(model: SuccessModel, play: Play, seg: np.ndarray, churned: np.ndarray) -> np.ndarray:
+    ok = np.ones(seg.shape[0], bool) if play.include_churned else ~churned
+    if play.segments:
+        keys = model.segment_keys()
+        ok &= np.isin(seg, [keys.index(s) for s in play.segments])
+    return ok
+
+
+def _suppressed(model: SuccessModel, play: str, inputs: ScoringInputs, seg: np.ndarray, now: float) -> np.ndarray:
+    out = np.zeros(inputs.n, bool)
+    today = day_to_date(now) or date.today()
+    keys = model.segment_keys()
+    for sup in model.suppressions:
+        if (sup.plays and play not in sup.plays) or not sup.active(today):
+            continue
+        if not sup.segments and not sup.accounts:
+            out[:] = True
+        if sup.segments:
+            out |= np.isin(seg, [keys.index(s) for s in sup.segments])
+        if sup.accounts:
+            out |= np.isin(inputs.account_ids, sup.accounts)
+    return out
+
+
+def _triples(mask: np.ndarray, play: int, steps: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(mask)
+    return np.stack([rows, np.full(rows.shape[0], play), steps[rows].astype(np.int64)], axis=1)
+
+
+def _under_cap(model: SuccessModel, inputs: ScoringInputs, cand: np.ndarray, last: np.ndarray, now: float) -> np.ndarray:
+    """Which candidates fit under each owner's daily cap, most important (priority, then ARR) first.
+
+    Tasks created earlier today (hourly runs) count against the cap; tasks without an owner are automated
+    (no-touch) and not capped.
+    """
+    keep = np.ones(cand.shape[0], bool)
+    owner = inputs.owner[cand[:, 0]]
+    owned = np.array([o is not None for o in owner], bool)
+    if not owned.any():
+        return keep
+    today = np.floor(now)
+    earlier_rows = np.flatnonzero((np.floor(last) == today).any(axis=1))
+    earlier_owner = inputs.owner[earlier_rows]
+    counts_per_row = (np.floor(last[earlier_rows]) == today).sum(axis=1)
+    labels, codes = np.unique(np.concatenate([owner[owned], earlier_owner[[o is not None for o in earlier_owner]]])
+                              .astype(str), return_inverse=True)
+    cand_code = codes[: int(owned.sum())]
+    used = np.zeros(labels.shape[0], np.int64)
+    earlier_code = codes[int(owned.sum()):]
+    np.add.at(used, earlier_code, counts_per_row[[o is not None for o in earlier_owner]])
+    prio = np.array([PRIORITY_RANK[p.priority] for p in model.plays.values()])[cand[owned, 1]]
+    arr = np.nan_to_num(inputs.arr[cand[owned, 0]], nan=0.0)
+    order = np.lexsort((-arr, prio, cand_code))
+    sorted_code = cand_code[order]
+    group_start = np.searchsorted(sorted_code, sorted_code, side="left")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0]) - group_start
+    cap = model.orchestration.max_new_tasks_per_owner_per_day
+    keep[np.flatnonzero(owned)] = rank < cap - used[cand_code]
+    return keep
+
+
+def render_task(play: Play, context: dict[str, Any], step: int, ladder: tuple[TaskChannel, ...]) -> tuple[str, str]:
+    """Subject and body: why, where the customer is, the next milestone, what to bring, and this step."""
+    ctx = dict(context, step=step + 1, channel=CHANNEL_TEXT[ladder[step]])
+    ctx["reason"] = play.reason.format(**ctx)
+    ctx["bring"] = play.bring.format(**ctx)
+    body = play.body.format(**ctx)
+    if len(ladder) > 1:
+        body += f"\nStep {step + 1} of {len(ladder)}: {CHANNEL_TEXT[ladder[step]]}."
+        if step > 0:
+            body += " The previous step got no result, so this one escalates."
+    return play.subject.format(**ctx), body

@@ -1,0 +1,208 @@
+"""What ``score()`` returns: columns for everyone, turned into records only when asked.
+
+Keeping the result columnar is what keeps a million-account run cheap: the sinks iterate
+:meth:`ScoringResult.outputs` lazily, and only the few tasks that open or close become objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from connector.records import AccountOutput, TaskSpec
+from connector.scoring.conditions import Columns
+from connector.scoring.forecast import expansion_forecast
+from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
+from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
+from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
+from connector.scoring.plays import PlayResult, render_task, task_key
+from connector.scoring.quadrant import QUADRANTS, QuadrantResult
+from connector.scoring.vector import VectorResult, drivers_sentence
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    inputs: ScoringInputs
+    model: SuccessModel
+    now: datetime
+    today: float
+    seg: np.ndarray
+    vector: VectorResult
+    milestones: MilestoneResult
+    next_status: np.ndarray
+    quadrant: QuadrantResult
+    flag_names: list[str]
+    flags: np.ndarray
+    priority: np.ndarray
+    plays: PlayResult
+    churned: np.ndarray
+    columns: Columns = field(repr=False)
+
+    # ---- per-account views -------------------------------------------------------------------------------
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return [spec.label or key.replace("_", " ") for key, spec in self.model.inputs.items()]
+
+    def path(self, row: int) -> list[Milestone]:
+        return list(self.model.segments.values())[int(self.seg[row])].milestones
+
+    def milestone_name(self, row: int, index: int) -> str | None:
+        return self.path(row)[index].name if index >= 0 else None
+
+    def drivers(self, row: int) -> str:
+        v = self.vector
+        lost = v.share[row] * (1.0 - np.nan_to_num(v.normalised[row], nan=1.0)) * 100.0
+        return drivers_sentence(self.labels, v.contributions[row], v.deltas[row], lost,
+                                float(v.magnitude[row]), float(self.inputs.previous.magnitude[row]))
+
+    def fields(self, row: int) -> dict[str, Any]:
+        """The OUTPUT_FIELDS for one account (canonical names; mappings rename them per system)."""
+        v, ms = self.vector, self.milestones
+        nxt = int(ms.next[row])
+        magnitude, velocity = float(v.magnitude[row]), float(v.velocity[row])
+        ttfv = float(ms.ttfv_days[row])
+        quadrant = int(self.quadrant.quadrant[row])
+        return {
+            "success_vector": None if np.isnan(magnitude) else round(magnitude, 1),
+            "vector_velocity": None if np.isnan(velocity) else round(velocity, 1),
+            "vector_direction": DIRECTIONS[int(v.direction[row]) + 1],
+            "vector_confidence": round(float(v.confidence[row]) * 100),
+            "vector_drivers": self.drivers(row),
+            "current_stage": self.milestone_name(row, int(ms.stage[row])),
+            "next_milestone": self.milestone_name(row, nxt),
+            "next_milestone_due": day_to_date(float(ms.due_day[row, nxt])) if nxt >= 0 else None,
+            "next_milestone_status": STATUS_LABELS.get(int(self.next_status[row])),
+            "ttfv_days": None if np.isnan(ttfv) else int(ttfv),
+            "quadrant": QUADRANTS[quadrant] if quadrant >= 0 else None,
+            "risk_flags": ";".join(f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on),
+            "priority_band": f"P{int(self.priority[row])}",
+            "vector_updated_at": self.now,
+        }
+
+    def outputs(self) -> Iterator[AccountOutput]:
+        ins = self.inputs
+        for row in range(ins.n):
+            yield AccountOutput(
+                account_id=str(ins.account_ids[row]),
+                fields=self.fields(row),
+                owner_id=ins.owner[row],
+                domain=ins.domains[row] if ins.domains is not None else None,
+                name=ins.names[row] if ins.names is not None else None,
+            )
+
+    # ---- tasks ----------------------------------------------------------------------------------------
+
+    def context(self, row: int) -> dict[str, Any]:
+        """Values a play template may use (see ``validate.TEXT_PLACEHOLDERS`` / ``NUMERIC_PLACEHOLDERS``)."""
+        f = self.fields(row)
+        ins = self.inputs
+        renewal = day_to_date(float(ins.renewal_date[row]))
+        competitors = self.columns("competitor_names")
+        return {
+            "name": (ins.names[row] if ins.names is not None else None) or str(ins.account_ids[row]),
+            "account_id": str(ins.account_ids[row]),
+            "segment": list(self.model.segments.values())[int(self.seg[row])].label,
+            "stage": f["current_stage"] or "not started (no milestone reached yet)",
+            "next_milestone": f["next_milestone"] or "path complete",
+            "next_milestone_due": f["next_milestone_due"] or "—",
+            "next_milestone_status": f["next_milestone_status"] or "—",
+            "vector": f["success_vector"] or 0.0,
+            "velocity": f["vector_velocity"] or 0.0,
+            "direction": f["vector_direction"],
+            "confidence": f["vector_confidence"],
+            "drivers": f["vector_drivers"],
+            "quadrant": f["quadrant"] or "quadrant unknown",
+            "arr": float(np.nan_to_num(ins.arr[row])),
+            "days_to_renewal": float(np.nan_to_num(ins.renewal_date[row] - self.today)),
+            "renewal_date": renewal or "—",
+            "offer": self.offer_text(row),
+            "competitor_names": getattr(competitors, "value_at", lambda _r: None)(row) or "a competitor",
+            "risk_flags": f["risk_flags"] or "none",
+            "play": "",
+        }
+
+    def offer_text(self, row: int) -> str:
+        """The offer most relevant now: the latest reached one, else the next one on the path."""
+        path = self.path(row)
+        stage = int(self.milestones.stage[row])
+        reached = [m for m in path[: stage + 1] if m.offer]
+        ahead = [m for m in path[stage + 1:] if m.offer]
+        m = reached[-1] if reached else (ahead[0] if ahead else None)
+        return f"{m.offer.name} ({m.offer.arr:,.0f} ARR)" if m and m.offer else "no offer on this path"
+
+    def task(self, row: int, p: int, step: int, status: str) -> TaskSpec:
+        name = self.plays.names[p]
+        play = self.model.plays[name]
+        ladder = self.plays.ladders[p, int(self.seg[row])]
+        context = dict(self.context(row), play=name)
+        subject, body = render_task(play, context, step, ladder)
+        if status == "closed":
+            body = "Closed automatically: the reason for this task no longer holds.\n\n" + body
+        priority = "High" if step >= 2 else play.priority
+        account_id = str(self.inputs.account_ids[row])
+        return TaskSpec(key=task_key(account_id, name, step), account_id=account_id, play=name, step=step,
+                        channel=ladder[step], subject=subject, body=body,
+                        due_date=self.now.date() + timedelta(days=play.due_in_days), priority=priority,
+                        owner_id=self.inputs.owner[row], status=status)  # type: ignore[arg-type]
+
+    def tasks(self, include_unchanged: bool = False) -> list[TaskSpec]:
+        """Tasks opened and closed in this run; ``include_unchanged`` re-emits every open task (desired
+        state, e.g. after the CRM lost tasks).  Keys are stable, so writing one twice updates it."""
+        opened = self.plays.opened
+        if include_unchanged:
+            rows, plays = np.nonzero(self.plays.step >= 0)
+            opened = np.stack([rows, plays, self.plays.step[rows, plays]], axis=1)
+        out = [self.task(int(r), int(p), int(s), "open") for r, p, s in opened]
+        out += [self.task(int(r), int(p), int(s), "closed") for r, p, s in self.plays.closed]
+        return out
+
+    def tasks_for(self, row: int) -> list[TaskSpec]:
+        """Tasks opened or closed in this run for one account (for ``explain``)."""
+        pl = self.plays
+        return ([self.task(row, int(p), int(s), "open") for _, p, s in pl.opened[pl.opened[:, 0] == row]]
+                + [self.task(row, int(p), int(s), "closed") for _, p, s in pl.closed[pl.closed[:, 0] == row]])
+
+    def forecast(self) -> dict[str, Any]:
+        return expansion_forecast(self.model, self.seg, self.milestones, self.vector.direction, self.churned,
+                                  self.today)
+
+    # ---- state and explain ---------------------------------------------------------------------------
+
+    def state_at(self, row: int) -> dict[str, Any]:
+        v, ms, pl = self.vector, self.milestones, self.plays
+        magnitude = float(v.magnitude[row])
+        plays = {}
+        for p, name in enumerate(pl.names):
+            entry = {"first": day_to_iso(pl.first[row, p]), "step": int(pl.step[row, p]),
+                     "last": day_to_iso(pl.last[row, p]), "cleared": day_to_iso(pl.cleared[row, p])}
+            if entry["first"] or entry["cleared"]:
+                plays[name] = entry
+        return {
+            "v": 1,
+            "scored_at": self.now.isoformat(),
+            "magnitude": None if np.isnan(magnitude) else round(magnitude, 3),
+            "direction": DIRECTIONS[int(v.direction[row]) + 1],
+            "contributions": {k: round(float(v.contributions[row, j]), 3)
+                              for j, k in enumerate(self.model.inputs) if v.share[row, j] > 0},
+            "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])))
+                           for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
+            "plays": plays,
+        }
+
+    def state_for(self, account_id: str) -> dict[str, Any]:
+        return self.state_at(self.inputs.row(account_id))
+
+    def states(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for row in range(self.inputs.n):
+            yield str(self.inputs.account_ids[row]), self.state_at(row)
+
+    def explain(self, account_id: str) -> dict[str, Any]:
+        from connector.scoring.explain import explain_account
+
+        return explain_account(self, self.inputs.row(account_id))
