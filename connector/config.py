@@ -102,6 +102,7 @@ class SalesforceConfig(SystemBase):
     token_url: str | None = Field(default=None, description="OAuth token endpoint for refresh-token grants")
     mapping: Path = Path("mappings/salesforce.toml")
     bulk_threshold: int = Field(default=2000, ge=1, description="Records per object above which Bulk 2.0 is used")
+    bulk_poll_seconds: int = Field(default=2, ge=0, le=60, description="Wait between Bulk 2.0 job status polls")
     daily_api_share: float = Field(
         default=0.5, gt=0, le=1, description="Stop writing past this share of the daily API limit"
     )
@@ -232,26 +233,82 @@ class EnrichmentConfig(SystemBase):
 
 
 class Schedule(_Strict):
-    """Cron (``cron = "*/15 * * * *"``) or interval (``every_minutes = 15``) for one daemon job."""
+    """Cron (``cron = "*/15 * * * *"``) or interval (``every_minutes = 15`` / ``every_seconds = 30``) for one
+    daemon job.
+
+    ``jitter_seconds`` delays each run by a random 0…jitter so several installations do not hit a vendor at
+    the same second; it must stay under half an interval, otherwise two consecutive runs could swap order.
+    """
 
     cron: str | None = None
     every_minutes: float | None = Field(default=None, gt=0)
+    every_seconds: float | None = Field(default=None, gt=0)
     jitter_seconds: int = Field(default=30, ge=0)
     misfire_grace_seconds: int = Field(default=300, ge=0)
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Schedule:
-        if (self.cron is None) == (self.every_minutes is None):
-            raise ValueError('give exactly one of cron = "*/15 * * * *" or every_minutes = 15')
+        given = [v for v in (self.cron, self.every_minutes, self.every_seconds) if v is not None]
+        if len(given) != 1:
+            raise ValueError('give exactly one of cron = "*/15 * * * *", every_minutes = 15 or every_seconds = 30')
+        if self.interval_seconds is not None and self.jitter_seconds * 2 >= self.interval_seconds:
+            raise ValueError(
+                f"jitter_seconds = {self.jitter_seconds} must be under half the interval "
+                f"({self.interval_seconds:g} s); lower it, e.g. jitter_seconds = 0"
+            )
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"cron = {self.cron!r} is not a 5-field crontab expression ({exc})") from None
         return self
+
+    @property
+    def interval_seconds(self) -> float | None:
+        """The fixed interval in seconds, or ``None`` for a cron schedule."""
+        if self.every_seconds is not None:
+            return self.every_seconds
+        return self.every_minutes * 60 if self.every_minutes is not None else None
 
 
 class SchedulesConfig(_Strict):
+    """The daemon's jobs: one pull per enabled source (``pull``, overridable per source) and the cycle that
+    resolves identities, scores and writes (``score_and_write``)."""
+
     pull: Schedule = Schedule(every_minutes=15)
     score_and_write: Schedule = Schedule(every_minutes=60)
+    sources: dict[str, Schedule] = Field(
+        default_factory=dict, description='Per-source pull schedules, e.g. [schedules.sources.zendesk] every_minutes = 5'
+    )
+    health_max_missed: float = Field(
+        default=3.0, ge=1, description="/healthz answers 503 when a job has not succeeded for this many intervals"
+    )
+    shutdown_grace_seconds: float = Field(
+        default=60.0, ge=0, le=3600, description="On SIGTERM, how long a running job may take to finish"
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, Schedule]) -> dict[str, Schedule]:
+        known = ("salesforce", "hubspot", "zendesk", "stripe", "usage", "enrichment")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return value
+
+    def for_source(self, source: str) -> Schedule:
+        return self.sources.get(source, self.pull)
 
 
 class WebhooksConfig(_Strict):
+    """The daemon's HTTP server: ``/healthz`` and ``/metrics`` always, ``/webhooks/*`` when ``enabled``.
+
+    The Stripe endpoint secret is ``[stripe] webhook_secret_env``; Zendesk's signing secret and the HubSpot
+    app's client secret are named here.  A vendor whose secret is not configured gets no route (404).
+    """
+
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=1, le=65535)
@@ -259,6 +316,11 @@ class WebhooksConfig(_Strict):
     signature_tolerance_seconds: int = Field(default=300, ge=1)
     zendesk_secret_env: str | None = None
     hubspot_client_secret_env: str | None = None
+    public_url: str | None = Field(
+        default=None,
+        description="The externally visible base URL (e.g. https://cs.example.com) when behind a proxy: HubSpot "
+        "signs the full URL it called, so verification must rebuild that URL, not the one the daemon sees",
+    )
 
 
 IdentityKey = Literal["external_id", "crm_id", "domain", "email_domain"]

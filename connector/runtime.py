@@ -67,12 +67,24 @@ def run_sync(
     full: bool = False,
     now: datetime | None = None,
     only_accounts: list[str] | None = None,
+    only_sources: list[str] | None = None,
+    pull_only: bool = False,
+    kind: str | None = None,
+    http: HttpLayer | None = None,
 ) -> SyncResult:
+    """One run (see :meth:`SyncRunner.run`); the daemon passes its own ``http`` layer to meter the calls."""
     store = open_store(config)
     try:
         clock: Callable[[], datetime] | None = (lambda: now) if now else None
-        runner = SyncRunner(config, store, http=http_layer(config), now=clock)
-        return runner.run(dry_run=dry_run, full=full, only_accounts=only_accounts)
+        runner = SyncRunner(config, store, http=http or http_layer(config), now=clock)
+        return runner.run(
+            dry_run=dry_run,
+            full=full,
+            only_accounts=only_accounts,
+            only_sources=only_sources,
+            pull_only=pull_only,
+            kind=kind,
+        )
     finally:
         store.close()
 

@@ -84,16 +84,27 @@ class SyncRunner:
     # -- the run --------------------------------------------------------------------------------------
 
     def run(
-        self, *, dry_run: bool = False, full: bool = False, only_accounts: Iterable[str] | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        only_accounts: Iterable[str] | None = None,
+        only_sources: Iterable[str] | None = None,
+        pull_only: bool = False,
+        kind: str | None = None,
     ) -> SyncResult:
+        """One run.  The daemon splits the work into jobs: ``only_sources`` limits the pull (``[]`` pulls
+        nothing), ``pull_only`` stops after the pull, ``kind`` names the run in the runs table."""
         now = self._now()
-        result = SyncResult(run_id=self.store.start_run("sync-dry-run" if dry_run else "sync"), dry_run=dry_run)
+        kind = kind or ("sync-dry-run" if dry_run else "sync")
+        result = SyncResult(run_id=self.store.start_run(kind), dry_run=dry_run)
         structlog.contextvars.bind_contextvars(run_id=result.run_id)
         try:
-            self.pull(now, full, result)
-            self.resolve(result)
-            outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
-            self.write(now, outputs, tasks, dry_run, result)
+            self.pull(now, full, result, only_sources)
+            if not pull_only:
+                self.resolve(result)
+                outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
+                self.write(now, outputs, tasks, dry_run, result)
         except Exception as exc:
             result.status = "failed"
             self.store.finish_run(result.run_id, "failed", result.as_json(), redact(f"{type(exc).__name__}: {exc}"))
@@ -106,9 +117,12 @@ class SyncRunner:
         self.store.finish_run(result.run_id, result.status, result.as_json())
         return result
 
-    def pull(self, now: datetime, full: bool, result: SyncResult) -> None:
+    def pull(self, now: datetime, full: bool, result: SyncResult, only: Iterable[str] | None = None) -> None:
         ctx = SourceContext(self.store, self.http, self.config, now, full, result.run_id)
+        wanted = set(only) if only is not None else None
         for source in self.sources:
+            if wanted is not None and source.name not in wanted:
+                continue
             counts: dict[str, int] = defaultdict(int)
             try:
                 self._drain(source.pull(ctx), source.name, result.run_id, counts)

@@ -17,6 +17,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from simple_salesforce import Salesforce
@@ -55,11 +56,10 @@ class WriteResult:
 class SalesforceClient:
     """One org: a simple-salesforce instance on an :class:`InstrumentedSession`, re-authenticated on demand."""
 
-    def __init__(self, config: SalesforceConfig, http: HttpLayer, *, bulk_poll_seconds: int = 2):
+    def __init__(self, config: SalesforceConfig, http: HttpLayer):
         self.config = config
         self.session: InstrumentedSession = http.session(
             SYSTEM, verify=str(config.ca_bundle) if config.ca_bundle else True, timeout=config.timeout_seconds)
-        self.bulk_poll_seconds = bulk_poll_seconds
         self.reauthentications = 0
         token, instance_url = self._initial_token()
         self.sf = self._build(token, instance_url)
@@ -130,8 +130,7 @@ class SalesforceClient:
             yield [_strip(r) for r in result["records"]]
             if result.get("done", True):
                 return
-            next_url = result["nextRecordsUrl"]
-            result = self.call(lambda sf: sf.query_more(next_url, identifier_is_url=True))
+            result = self.call(partial(_query_more, next_url=result["nextRecordsUrl"]))
 
     def query_iter(self, soql: str, *, tooling: bool = False) -> Iterator[dict[str, Any]]:
         for page in self.query_pages(soql, tooling=tooling):
@@ -170,7 +169,7 @@ class SalesforceClient:
         def run(sf: Salesforce) -> list[WriteResult]:
             handler = getattr(sf.bulk2, obj)
             by_id: dict[str, WriteResult] = {}
-            for job in handler.update(records=rows, wait=self.bulk_poll_seconds):
+            for job in handler.update(records=rows, wait=self.config.bulk_poll_seconds):
                 for row in csv.DictReader(io.StringIO(handler.get_successful_records(job["job_id"]))):
                     by_id[row["Id"]] = WriteResult(row["sf__Id"] or row["Id"], True)
                 for row in csv.DictReader(io.StringIO(handler.get_failed_records(job["job_id"]))):
@@ -184,6 +183,10 @@ class SalesforceClient:
         body = {"FullName": full_name, "Metadata": metadata}
         answer = self.call(lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body))
         return str(answer.get("id")) if isinstance(answer, dict) else ""
+
+
+def _query_more(sf: Salesforce, next_url: str) -> Any:
+    return sf.query_more(next_url, identifier_is_url=True)
 
 
 def _strip(record: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ champion may leave and a competitor may show up.
 
 from __future__ import annotations
 
+import gc
 import math
 from datetime import datetime, timedelta
 
@@ -32,6 +33,16 @@ def evolve(world: World, days: float, seed: int = 0) -> World:
     """
     if days < 0:
         raise ValueError("days must be >= 0")
+    gc_was = gc.isenabled()
+    gc.disable()  # bulk object churn; see generate_world
+    try:
+        return _evolve(world, days, seed)
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _evolve(world: World, days: float, seed: int) -> World:
     old_now = world.generated_at
     new_now = old_now + timedelta(seconds=round(days * M.DAY))
     old_s, new_s = int(old_now.timestamp()), int(new_now.timestamp())
@@ -100,9 +111,10 @@ def _evolve_tickets(world: World, rng: np.random.Generator, health: np.ndarray, 
     when = old_s + (rng.random(len(h_open)) * (new_s - old_s)).astype(np.int64)
     status_pick = rng.choice(np.array(["open", "pending", "hold"]), size=len(h_open), p=[0.6, 0.3, 0.1])
     touched = rng.random(len(h_open)) < 1.0 - np.exp(-days / 3.0)
+    move_on = rng.random(len(h_open)) < 0.3
     tz = world.generated_at.tzinfo
-    for k, sv, w, sp, tc in zip(open_idx, solve.tolist(), when.tolist(), status_pick.tolist(), touched.tolist(),
-                                strict=True):
+    for k, sv, w, sp, tc, mv in zip(open_idx, solve.tolist(), when.tolist(), status_pick.tolist(),
+                                    touched.tolist(), move_on.tolist(), strict=True):
         t = world.tickets[k]
         if sv:
             t.solved_at = datetime.fromtimestamp(w, tz)
@@ -111,7 +123,7 @@ def _evolve_tickets(world: World, rng: np.random.Generator, health: np.ndarray, 
             t.updated_at = datetime.fromtimestamp(
                 w + M.CLOSE_AFTER_SOLVED_DAYS * M.DAY if closed else w, tz)
         elif tc:
-            t.status = sp if t.status == "new" or rng.random() < 0.3 else t.status
+            t.status = sp if t.status == "new" or mv else t.status
             t.updated_at = datetime.fromtimestamp(w, tz)
 
     # New tickets: each company keeps its own level (observed recent volume), health shifts the rate.
@@ -139,6 +151,7 @@ def _evolve_billing(world: World, rng: np.random.Generator, health: np.ndarray, 
     by_cus = {c.stripe_customer_id: c for c in world.companies if c.stripe_customer_id is not None}
     n_inv = sum(len(cu.invoices) for cu in world.stripe_customers)
     period = timedelta(days=M.BILLING_PERIOD_DAYS)
+    fresh: list[StripeInvoice] = []  # ids assigned in one vectorised batch at the end
     for cu in world.stripe_customers:
         comp = by_cus.get(cu.id)
         if comp is None or not cu.subscriptions:
@@ -159,13 +172,12 @@ def _evolve_billing(world: World, rng: np.random.Generator, health: np.ndarray, 
                 created = sub.current_period_end
                 sub.current_period_end = created + period
                 fail = rng.random() < p_fail
-                inv_id = scrambled_ids("in_", [n_inv], salt=world.seed * 31 + 3)[0]
-                n_inv += 1
                 sub.quantity = comp.seats
-                cu.invoices.append(StripeInvoice(
-                    id=inv_id, subscription_id=sub.id, status="open" if fail else "paid",
+                fresh.append(StripeInvoice(
+                    id="", subscription_id=sub.id, status="open" if fail else "paid",
                     amount_due=sub.unit_amount * sub.quantity, attempt_count=1, created=created,
                     due_date=None if cu.cards else created + period, paid=not fail))
+                cu.invoices.append(fresh[-1])
             still_open = [inv for inv in cu.invoices if inv.status == "open" and inv.attempt_count > 0]
             if comp.churned:
                 sub.status = "canceled"
@@ -180,6 +192,10 @@ def _evolve_billing(world: World, rng: np.random.Generator, health: np.ndarray, 
             if expiring and rng.random() < 0.3 + 0.6 * h:
                 m, y = card_expiry(new_now, np.array([36]))
                 card.exp_month, card.exp_year = int(m[0]), int(y[0])
+    # Invoice ids continue the generator's sequence, so they never collide with existing ones.
+    for inv, inv_id in zip(fresh, scrambled_ids("in_", np.arange(n_inv, n_inv + len(fresh)),
+                                                  salt=world.seed * 31 + 3), strict=True):
+        inv.id = inv_id
 
 
 def _evolve_usage(world: World, rng: np.random.Generator, health: np.ndarray, new_now: datetime) -> None:

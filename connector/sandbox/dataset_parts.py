@@ -122,13 +122,14 @@ def build_stripe(rng: np.random.Generator, companies: Sequence[Company], health:
             attempt_count=attempts_l[q], created=inv_created_dt[q],
             due_date=None if auto_l[ci] else inv_due_dt[q], paid=st == PAID))
 
+    champion_at = (offsets[:-1] + champ_pos).tolist()
     out: list[StripeCustomer] = []
     cols = zip(idx.tolist(), status.tolist(), linked.tolist(), billing_alias.tolist(), freemail.tolist(),
                has_card.tolist(), exp_month.tolist(), exp_year.tolist(), brand.tolist(), last4.tolist(),
                (seats[idx]).tolist(), (unit_cents[idx]).tolist(), strict=True)
     for q, (ci, st, ln, alias, fm, hc, em, ey, br, l4, qty, uc) in enumerate(cols):
         c = companies[ci]
-        champion_email = emails[int(offsets[ci] + champ_pos[ci])]
+        champion_email = emails[champion_at[ci]]
         if fm:
             email = f"{champion_email.split('@')[0]}.{ci}@{P.FREEMAIL_DOMAINS[ci % len(P.FREEMAIL_DOMAINS)]}"
         elif alias and c.domain is not None:
@@ -244,13 +245,14 @@ def make_tickets(companies: Sequence[Company], t_company: np.ndarray, created: n
     created_dt = M.to_datetimes(created)
     updated_dt = M.to_datetimes(np.minimum(updated, now_s))
     solved_dt = M.to_datetimes(solve_at)
+    org_ids = [c.zendesk_org_id for c in companies]
     out: list[Ticket] = []
     cols = zip(t_company.tolist(), status.tolist(), d.priority.tolist(), d.topic.tolist(),
                d.escalated.tolist(), requester.tolist(), solved.tolist(), strict=True)
     for k, (ci, st, pr, tp, esc, rq, sv) in enumerate(cols):
         subject, tag = P.TICKET_TOPICS[tp]
         out.append(Ticket(
-            id=first_id + k, organization_id=companies[ci].zendesk_org_id, requester_email=emails[rq],
+            id=first_id + k, organization_id=org_ids[ci], requester_email=emails[rq],
             subject=subject, status=M.TICKET_STATUSES[st], priority=P.TICKET_PRIORITIES[pr],
             created_at=created_dt[k], updated_at=updated_dt[k], solved_at=solved_dt[k] if sv else None,
             tags=[tag, "escalated"] if esc else [tag],

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class Owner:
     """A CSM / account owner; exists in Salesforce (005… ids) and HubSpot (numeric owner ids)."""
 
@@ -28,7 +28,7 @@ class Owner:
     hubspot_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Contact:
     email: str
     first_name: str
@@ -39,7 +39,7 @@ class Contact:
     hubspot_id: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Company:
     """One customer.  ``health`` (0–1) is the latent truth the signals are generated from."""
 
@@ -72,7 +72,7 @@ class Company:
     mess: list[str] = field(default_factory=list)  # e.g. ["duplicate_domain", "unicode_name", "no_zendesk"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Ticket:
     id: int
     organization_id: int | None
@@ -86,7 +86,7 @@ class Ticket:
     tags: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class StripeSubscription:
     id: str
     status: str  # trialing | active | past_due | unpaid | canceled | incomplete | paused
@@ -96,7 +96,7 @@ class StripeSubscription:
     current_period_end: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class StripeInvoice:
     id: str
     subscription_id: str
@@ -108,7 +108,7 @@ class StripeInvoice:
     paid: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class StripeCard:
     id: str
     brand: str
@@ -117,7 +117,7 @@ class StripeCard:
     exp_year: int
 
 
-@dataclass
+@dataclass(slots=True)
 class StripeCustomer:
     id: str
     email: str | None
@@ -129,7 +129,7 @@ class StripeCustomer:
     cards: list[StripeCard] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class UsageRow:
     """One account's usage summary for a period, as a warehouse would aggregate it."""
 
@@ -142,7 +142,7 @@ class UsageRow:
     meaningful_events_30d: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Technology:
     name: str
     tag: str
@@ -150,13 +150,13 @@ class Technology:
     last_detected: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class TechProfile:
     domain: str
     technologies: list[Technology] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class World:
     """Everything the sandbox serves, plus the seed and "now" it was generated for."""
 

@@ -244,5 +244,12 @@ class Columns:
         self.numeric[name] = np.full(self.n, np.nan)
         return self.numeric[name]
 
+    def number(self, name: str) -> np.ndarray:
+        """A numeric column (NaN where missing); a text column here is a programming error."""
+        col = self(name)
+        if isinstance(col, Categorical):
+            raise TypeError(f"{name} is a text column")
+        return col
+
     def where(self, cond: Condition) -> np.ndarray:
         return evaluate(cond, self, self.n)

@@ -89,7 +89,7 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
     band = priority_band(model, vec.magnitude, vec.direction, next_status == AT_RISK, next_status == OVERDUE,
                          flag_names, flags, inputs.arr)
     plays = run_plays(inputs, model, seg, columns, today)
-    churned = columns("churned") == 1  # type: ignore[operator]
+    churned = columns.number("churned") == 1
     return ScoringResult(inputs=inputs, model=model, now=now, today=today, seg=seg, vector=vec, milestones=ms,
                          next_status=next_status, quadrant=quad, flag_names=flag_names, flags=flags,
                          priority=band, plays=plays, churned=churned, columns=columns)

@@ -16,7 +16,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
-from connector.scoring.conditions import describe
+from connector.scoring.conditions import Categorical, describe
 from connector.scoring.inputs import day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS
 from connector.scoring.plays import task_key
@@ -52,7 +52,7 @@ def explain_account(result: ScoringResult, row: int) -> dict[str, Any]:
             "segment": seg_key,
             "segment_label": segment.label,
             "touch_model": segment.touch,
-            "owner_id": ins.owner[row],
+            "owner_id": ins.owner.value_at(row),
             "arr": _num(ins.arr[row]),
             "contract_start": _iso(ins.contract_start[row]),
             "renewal_date": _iso(ins.renewal_date[row]),
@@ -82,7 +82,7 @@ def _vector(result: ScoringResult, row: int) -> dict[str, Any]:
     items = []
     for j, (key, spec) in enumerate(result.model.inputs.items()):
         col = result.columns(spec.signal)
-        raw = col.value_at(row) if hasattr(col, "value_at") else _num(col[row], 4)  # type: ignore[index]
+        raw = col.value_at(row) if isinstance(col, Categorical) else _num(col[row], 4)
         age = ins.ages.get(spec.signal)
         age_days = _num(age[row], 1) if age is not None else None
         stale = spec.max_age_days is not None and age_days is not None and age_days > spec.max_age_days
@@ -95,7 +95,7 @@ def _vector(result: ScoringResult, row: int) -> dict[str, Any]:
             "lost_points": round(float(v.share[row, j] * (1 - np.nan_to_num(v.normalised[row, j], nan=1.0)) * 100), 2),
             "delta": _num(v.deltas[row, j]), "why": spec.why,
         })
-    items.sort(key=lambda d: -d["points"])
+    items.sort(key=lambda d: -float(d["points"] or 0.0))
     return {
         "magnitude": _num(v.magnitude[row], 1), "previous_magnitude": _num(ins.previous.magnitude[row], 1),
         "velocity": _num(v.velocity[row], 1), "direction": result.fields(row)["vector_direction"],

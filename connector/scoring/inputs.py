@@ -89,12 +89,13 @@ class PreviousState:
 @dataclass(frozen=True)
 class ScoringInputs:
     """Everything ``score()`` reads.  Numeric signals are float64 with NaN for missing; ``ages`` are days
-    since each signal's ``as_of``; text signals are :class:`Categorical`; history is (n, H), NaN-padded."""
+    since each signal's ``as_of``; text signals, segment and owner are :class:`Categorical` (codes, so a
+    million rows group and compare fast); history is (n, H) days-ago and magnitudes, NaN-padded."""
 
     now: datetime
     account_ids: np.ndarray
     segment: Categorical
-    owner: np.ndarray
+    owner: Categorical
     contract_start: np.ndarray
     renewal_date: np.ndarray
     arr: np.ndarray
@@ -128,7 +129,7 @@ class ScoringInputs:
         account_ids: np.ndarray,
         segment: Categorical,
         *,
-        owner: np.ndarray | None = None,
+        owner: Categorical | None = None,
         contract_start: np.ndarray | None = None,
         renewal_date: np.ndarray | None = None,
         arr: np.ndarray | None = None,
@@ -144,8 +145,9 @@ class ScoringInputs:
         nan = np.full(n, np.nan)
         numeric = {k: np.asarray(v, np.float64) for k, v in (numeric or {}).items()}
         ages = {k: np.asarray(v, np.float32) for k, v in (ages or {}).items()}
-        for name, col in [*numeric.items(), *ages.items(), *(text or {}).items()]:
-            length = col.codes.shape[0] if isinstance(col, Categorical) else col.shape[0]
+        lengths = [(k, v.shape[0]) for k, v in [*numeric.items(), *ages.items()]]
+        lengths += [(k, c.codes.shape[0]) for k, c in (text or {}).items()]
+        for name, length in lengths:
             if length != n:
                 raise ValueError(f"signal {name!r} has {length} rows, expected {n}")
         empty_hist = np.zeros((n, 0), np.float32)
@@ -153,7 +155,7 @@ class ScoringInputs:
             now=now,
             account_ids=account_ids,
             segment=segment,
-            owner=owner if owner is not None else np.full(n, None, object),
+            owner=owner if owner is not None else Categorical(np.full(n, -1, np.int32), ()),
             contract_start=contract_start if contract_start is not None else nan,
             renewal_date=renewal_date if renewal_date is not None else nan.copy(),
             arr=arr if arr is not None else nan.copy(),
@@ -204,7 +206,7 @@ class ScoringInputs:
             now,
             ids,
             Categorical.from_values([a.segment for a in accounts]),
-            owner=np.array([a.owner_id for a in accounts], dtype=object),
+            owner=Categorical.from_values([a.owner_id for a in accounts]),
             contract_start=_dates([a.contract_start for a in accounts]),
             renewal_date=_dates([a.renewal_date for a in accounts]),
             arr=arr,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -61,12 +62,12 @@ class InputSpec(_Strict):
         if self.curve is not None:
             xs = [p[0] for p in self.curve]
             ys = [p[1] for p in self.curve]
-            if len(xs) < 2 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+            if len(xs) < 2 or any(b <= a for a, b in pairwise(xs)):
                 raise ValueError("curve needs at least two points with strictly increasing values")
             if any(not 0 <= y <= 1 for y in ys):
                 raise ValueError("curve scores must be between 0 and 1")
-            rising = all(b >= a for a, b in zip(ys, ys[1:], strict=False))
-            falling = all(b <= a for a, b in zip(ys, ys[1:], strict=False))
+            rising = all(b >= a for a, b in pairwise(ys))
+            falling = all(b <= a for a, b in pairwise(ys))
             if not (rising or falling):
                 raise ValueError("curve scores must only rise or only fall (a monotone curve), so more of a good "
                                  "thing never lowers the vector")
@@ -109,7 +110,7 @@ class Segment(_Strict):
         if len(set(keys)) != len(keys):
             raise ValueError("milestone keys must be unique within a segment")
         dues = [m.due_days for m in self.milestones]
-        if any(b < a for a, b in zip(dues, dues[1:], strict=False)):
+        if any(b < a for a, b in pairwise(dues)):
             raise ValueError("milestones are a path: due_days must not decrease from one to the next")
         if sum(m.first_value for m in self.milestones) != 1:
             raise ValueError("mark exactly one milestone with first_value = true (it ends Time to First Value)")
@@ -156,7 +157,7 @@ class PriorityConfig(_Strict):
 
 class ForecastConfig(_Strict):
     horizons_days: list[int] = Field(default_factory=lambda: [30, 60, 90], min_length=1)
-    take_rate: dict[Literal["Positive", "Flat", "Negative"], float] = Field(
+    take_rate: dict[str, float] = Field(
         default_factory=lambda: {"Positive": 0.9, "Flat": 0.4, "Negative": 0.1}
     )
 

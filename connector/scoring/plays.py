@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import numpy as np
 
 from connector.records import TaskChannel
 from connector.scoring.conditions import Columns
+from connector.scoring.context import TemplateContext
 from connector.scoring.inputs import ScoringInputs, day_to_date
 from connector.scoring.model import Play, SuccessModel
 
@@ -36,6 +36,7 @@ CHANNEL_TEXT = {
     "task": "internal task",
 }
 MAX_KEY = 255
+CLEARED, SUPERSEDED = 0, 1
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class PlayResult:
     cleared: np.ndarray   # (n, P)
     active: np.ndarray    # (n, P) bool: trigger holds now
     opened: np.ndarray    # (m, 3) rows of (account row, play index, step) created this run
-    closed: np.ndarray    # (m, 3) closed this run (trigger cleared, or superseded by escalation)
+    closed: np.ndarray    # (m, 4) closed this run: (row, play, step, why) — why is CLEARED or SUPERSEDED
     deferred: int         # tasks held back by the per-owner daily cap (they retry next run)
     ladders: np.ndarray   # (P, S) object: tuple of channels per play and segment
 
@@ -74,7 +75,7 @@ def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, colum
     ladders = ladder_table(model)
     escalate_after = np.array([model.touch_models[s.touch].escalate_after_days for s in model.segments.values()],
                               np.float64)[seg]
-    churned = columns("churned") == 1  # type: ignore[operator]
+    churned = columns.number("churned") == 1
     active = np.zeros((n, len(names)), bool)
     candidates, closed = [], []
     for p, (name, play) in enumerate(model.plays.items()):
@@ -83,7 +84,7 @@ def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, colum
         was_active = ~np.isnan(first[:, p])
         clears = was_active & ~trig
         had_task = clears & (step[:, p] >= 0)
-        closed.append(_triples(had_task, p, step[:, p]))
+        closed.append(_with_reason(_triples(had_task, p, step[:, p]), CLEARED))
         cooled = np.isnan(cleared[:, p]) if play.once else ~(now - cleared[:, p] < play.cooldown_days)
         starts = trig & ~was_active & cooled
         first[:, p] = np.where(starts, now, np.where(clears, np.nan, first[:, p]))
@@ -100,10 +101,8 @@ def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, colum
     opened = opened[keep]
     rows, plays, steps = opened[:, 0], opened[:, 1], opened[:, 2]
     step[rows, plays], last[rows, plays] = steps, now
-    superseded = opened[steps > 0] - np.array([0, 0, 1])
-    closed.append(superseded)
-    return PlayResult(names, first, step, last, cleared, active, opened,
-                      np.concatenate(closed) if closed else np.zeros((0, 3), np.int64), deferred, ladders)
+    closed.append(_with_reason(opened[steps > 0] - np.array([0, 0, 1]), SUPERSEDED))
+    return PlayResult(names, first, step, last, cleared, active, opened, np.concatenate(closed), deferred, ladders)
 
 
 def _previous(inputs: ScoringInputs, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
@@ -149,47 +148,47 @@ def _triples(mask: np.ndarray, play: int, steps: np.ndarray) -> np.ndarray:
     return np.stack([rows, np.full(rows.shape[0], play), steps[rows].astype(np.int64)], axis=1)
 
 
-def _under_cap(model: SuccessModel, inputs: ScoringInputs, cand: np.ndarray, last: np.ndarray, now: float) -> np.ndarray:
+def _with_reason(triples: np.ndarray, why: int) -> np.ndarray:
+    return np.concatenate([triples, np.full((triples.shape[0], 1), why, np.int64)], axis=1)
+
+
+def _under_cap(
+    model: SuccessModel, inputs: ScoringInputs, cand: np.ndarray, last: np.ndarray, now: float
+) -> np.ndarray:
     """Which candidates fit under each owner's daily cap, most important (priority, then ARR) first.
 
     Tasks created earlier today (hourly runs) count against the cap; tasks without an owner are automated
     (no-touch) and not capped.
     """
     keep = np.ones(cand.shape[0], bool)
-    owner = inputs.owner[cand[:, 0]]
-    owned = np.array([o is not None for o in owner], bool)
+    owner = inputs.owner.codes[cand[:, 0]]
+    owned = owner >= 0
     if not owned.any():
         return keep
-    today = np.floor(now)
-    earlier_rows = np.flatnonzero((np.floor(last) == today).any(axis=1))
-    earlier_owner = inputs.owner[earlier_rows]
-    counts_per_row = (np.floor(last[earlier_rows]) == today).sum(axis=1)
-    labels, codes = np.unique(np.concatenate([owner[owned], earlier_owner[[o is not None for o in earlier_owner]]])
-                              .astype(str), return_inverse=True)
-    cand_code = codes[: int(owned.sum())]
-    used = np.zeros(labels.shape[0], np.int64)
-    earlier_code = codes[int(owned.sum()):]
-    np.add.at(used, earlier_code, counts_per_row[[o is not None for o in earlier_owner]])
+    size = len(inputs.owner.categories)
+    earlier = (np.floor(last) == np.floor(now)).sum(axis=1)
+    has_owner = inputs.owner.codes >= 0
+    used = np.bincount(inputs.owner.codes[has_owner], weights=earlier[has_owner], minlength=size)
+    code = owner[owned]
     prio = np.array([PRIORITY_RANK[p.priority] for p in model.plays.values()])[cand[owned, 1]]
     arr = np.nan_to_num(inputs.arr[cand[owned, 0]], nan=0.0)
-    order = np.lexsort((-arr, prio, cand_code))
-    sorted_code = cand_code[order]
-    group_start = np.searchsorted(sorted_code, sorted_code, side="left")
+    order = np.lexsort((-arr, prio, code))
+    sorted_code = code[order]
     rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0]) - group_start
-    cap = model.orchestration.max_new_tasks_per_owner_per_day
-    keep[np.flatnonzero(owned)] = rank < cap - used[cand_code]
+    rank[order] = np.arange(order.shape[0]) - np.searchsorted(sorted_code, sorted_code, side="left")
+    keep[owned] = rank < model.orchestration.max_new_tasks_per_owner_per_day - used[code]
     return keep
 
 
-def render_task(play: Play, context: dict[str, Any], step: int, ladder: tuple[TaskChannel, ...]) -> tuple[str, str]:
+def render_task(play: Play, context: TemplateContext, step: int, ladder: tuple[TaskChannel, ...]) -> tuple[str, str]:
     """Subject and body: why, where the customer is, the next milestone, what to bring, and this step."""
-    ctx = dict(context, step=step + 1, channel=CHANNEL_TEXT[ladder[step]])
-    ctx["reason"] = play.reason.format(**ctx)
-    ctx["bring"] = play.bring.format(**ctx)
-    body = play.body.format(**ctx)
+    context.set("step", step + 1)
+    context.set("channel", CHANNEL_TEXT[ladder[step]])
+    context.set("reason", play.reason.format_map(context))
+    context.set("bring", play.bring.format_map(context))
+    body = play.body.format_map(context)
     if len(ladder) > 1:
         body += f"\nStep {step + 1} of {len(ladder)}: {CHANNEL_TEXT[ladder[step]]}."
         if step > 0:
             body += " The previous step got no result, so this one escalates."
-    return play.subject.format(**ctx), body
+    return play.subject.format_map(context), body

@@ -36,8 +36,8 @@ def compute_quadrant(model: SuccessModel, seg: np.ndarray, magnitude: np.ndarray
                      arr: np.ndarray, columns: Columns) -> QuadrantResult:
     cfg = model.quadrant
     fixed = np.array([s.cost_per_year for s in model.segments.values()])[seg]
-    tickets = np.nan_to_num(columns("tickets_created_90d"), nan=0.0)  # type: ignore[call-overload]
-    hours = np.nan_to_num(columns("support_hours_90d"), nan=0.0)  # type: ignore[call-overload]
+    tickets = np.nan_to_num(columns.number("tickets_created_90d"), nan=0.0)
+    hours = np.nan_to_num(columns.number("support_hours_90d"), nan=0.0)
     cost = fixed + ANNUALISE_90D * (tickets * cfg.cost_per_ticket + hours * cfg.cost_per_csm_hour)
     profit = arr - cost
     with np.errstate(invalid="ignore"):

@@ -16,11 +16,12 @@ import numpy as np
 
 from connector.records import AccountOutput, TaskSpec
 from connector.scoring.conditions import Columns
+from connector.scoring.context import TemplateContext
 from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
 from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
-from connector.scoring.plays import PlayResult, render_task, task_key
+from connector.scoring.plays import CLEARED, PlayResult, render_task, task_key
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
 from connector.scoring.vector import VectorResult, drivers_sentence
 
@@ -49,8 +50,12 @@ class ScoringResult:
     def labels(self) -> list[str]:
         return [spec.label or key.replace("_", " ") for key, spec in self.model.inputs.items()]
 
+    @cached_property
+    def paths(self) -> tuple[list[Milestone], ...]:
+        return tuple(s.milestones for s in self.model.segments.values())
+
     def path(self, row: int) -> list[Milestone]:
-        return list(self.model.segments.values())[int(self.seg[row])].milestones
+        return self.paths[int(self.seg[row])]
 
     def milestone_name(self, row: int, index: int) -> str | None:
         return self.path(row)[index].name if index >= 0 else None
@@ -58,7 +63,7 @@ class ScoringResult:
     def drivers(self, row: int) -> str:
         v = self.vector
         lost = v.share[row] * (1.0 - np.nan_to_num(v.normalised[row], nan=1.0)) * 100.0
-        return drivers_sentence(self.labels, v.contributions[row], v.deltas[row], lost,
+        return drivers_sentence(self.labels, v.contributions[row].tolist(), v.deltas[row].tolist(), lost.tolist(),
                                 float(v.magnitude[row]), float(self.inputs.previous.magnitude[row]))
 
     def fields(self, row: int) -> dict[str, Any]:
@@ -91,41 +96,12 @@ class ScoringResult:
             yield AccountOutput(
                 account_id=str(ins.account_ids[row]),
                 fields=self.fields(row),
-                owner_id=ins.owner[row],
+                owner_id=ins.owner.value_at(row),
                 domain=ins.domains[row] if ins.domains is not None else None,
                 name=ins.names[row] if ins.names is not None else None,
             )
 
     # ---- tasks ----------------------------------------------------------------------------------------
-
-    def context(self, row: int) -> dict[str, Any]:
-        """Values a play template may use (see ``validate.TEXT_PLACEHOLDERS`` / ``NUMERIC_PLACEHOLDERS``)."""
-        f = self.fields(row)
-        ins = self.inputs
-        renewal = day_to_date(float(ins.renewal_date[row]))
-        competitors = self.columns("competitor_names")
-        return {
-            "name": (ins.names[row] if ins.names is not None else None) or str(ins.account_ids[row]),
-            "account_id": str(ins.account_ids[row]),
-            "segment": list(self.model.segments.values())[int(self.seg[row])].label,
-            "stage": f["current_stage"] or "not started (no milestone reached yet)",
-            "next_milestone": f["next_milestone"] or "path complete",
-            "next_milestone_due": f["next_milestone_due"] or "—",
-            "next_milestone_status": f["next_milestone_status"] or "—",
-            "vector": f["success_vector"] or 0.0,
-            "velocity": f["vector_velocity"] or 0.0,
-            "direction": f["vector_direction"],
-            "confidence": f["vector_confidence"],
-            "drivers": f["vector_drivers"],
-            "quadrant": f["quadrant"] or "quadrant unknown",
-            "arr": float(np.nan_to_num(ins.arr[row])),
-            "days_to_renewal": float(np.nan_to_num(ins.renewal_date[row] - self.today)),
-            "renewal_date": renewal or "—",
-            "offer": self.offer_text(row),
-            "competitor_names": getattr(competitors, "value_at", lambda _r: None)(row) or "a competitor",
-            "risk_flags": f["risk_flags"] or "none",
-            "play": "",
-        }
 
     def offer_text(self, row: int) -> str:
         """The offer most relevant now: the latest reached one, else the next one on the path."""
@@ -136,20 +112,23 @@ class ScoringResult:
         m = reached[-1] if reached else (ahead[0] if ahead else None)
         return f"{m.offer.name} ({m.offer.arr:,.0f} ARR)" if m and m.offer else "no offer on this path"
 
-    def task(self, row: int, p: int, step: int, status: str) -> TaskSpec:
+    def task(self, row: int, p: int, step: int, status: str, why: int = CLEARED) -> TaskSpec:
         name = self.plays.names[p]
         play = self.model.plays[name]
         ladder = self.plays.ladders[p, int(self.seg[row])]
-        context = dict(self.context(row), play=name)
-        subject, body = render_task(play, context, step, ladder)
-        if status == "closed":
-            body = "Closed automatically: the reason for this task no longer holds.\n\n" + body
-        priority = "High" if step >= 2 else play.priority
+        context = TemplateContext(self, row, play=name)
+        if status == "open":
+            subject, body = render_task(play, context, step, ladder)
+        else:
+            subject = play.subject.format_map(context)
+            body = ("Closed automatically: the reason for this task no longer holds." if why == CLEARED else
+                    f"Closed automatically: escalated to step {step + 2} ({ladder[step + 1]}), which replaces it.")
         account_id = str(self.inputs.account_ids[row])
         return TaskSpec(key=task_key(account_id, name, step), account_id=account_id, play=name, step=step,
                         channel=ladder[step], subject=subject, body=body,
-                        due_date=self.now.date() + timedelta(days=play.due_in_days), priority=priority,
-                        owner_id=self.inputs.owner[row], status=status)  # type: ignore[arg-type]
+                        due_date=self.now.date() + timedelta(days=play.due_in_days),
+                        priority="High" if step >= 2 else play.priority,
+                        owner_id=self.inputs.owner.value_at(row), status=status)  # type: ignore[arg-type]
 
     def tasks(self, include_unchanged: bool = False) -> list[TaskSpec]:
         """Tasks opened and closed in this run; ``include_unchanged`` re-emits every open task (desired
@@ -159,14 +138,15 @@ class ScoringResult:
             rows, plays = np.nonzero(self.plays.step >= 0)
             opened = np.stack([rows, plays, self.plays.step[rows, plays]], axis=1)
         out = [self.task(int(r), int(p), int(s), "open") for r, p, s in opened]
-        out += [self.task(int(r), int(p), int(s), "closed") for r, p, s in self.plays.closed]
+        out += [self.task(int(r), int(p), int(s), "closed", int(w)) for r, p, s, w in self.plays.closed]
         return out
 
     def tasks_for(self, row: int) -> list[TaskSpec]:
         """Tasks opened or closed in this run for one account (for ``explain``)."""
-        pl = self.plays
-        return ([self.task(row, int(p), int(s), "open") for _, p, s in pl.opened[pl.opened[:, 0] == row]]
-                + [self.task(row, int(p), int(s), "closed") for _, p, s in pl.closed[pl.closed[:, 0] == row]])
+        opened = self.plays.opened[self.plays.opened[:, 0] == row]
+        closed = self.plays.closed[self.plays.closed[:, 0] == row]
+        return ([self.task(row, int(p), int(s), "open") for _, p, s in opened]
+                + [self.task(row, int(p), int(s), "closed", int(w)) for _, p, s, w in closed])
 
     def forecast(self) -> dict[str, Any]:
         return expansion_forecast(self.model, self.seg, self.milestones, self.vector.direction, self.churned,

@@ -68,7 +68,7 @@ def semantic_problems(model: SuccessModel) -> list[tuple[str, str]]:
     problems += _check_segments(model, signals)
     for name, cond in model.risk_flags.items():
         problems += _check_condition(cond, f"risk_flags.{name}", with_facts)
-    problems += [(f"priority.urgent_flags", f"unknown risk flag {f!r}; define it under [risk_flags]")
+    problems += [("priority.urgent_flags", f"unknown risk flag {f!r}; define it under [risk_flags]")
                  for f in model.priority.urgent_flags if f not in model.risk_flags and f not in _BUILTIN_FLAGS]
     for name, play in model.plays.items():
         key = f"plays.{name}"
@@ -82,7 +82,9 @@ def semantic_problems(model: SuccessModel) -> list[tuple[str, str]]:
         problems.append(("fallback_segment", f"{model.fallback_segment!r} is not a segment; use one of "
                          f"{', '.join(model.segments)}"))
     for direction, rate in model.forecast.take_rate.items():
-        if not 0 <= rate <= 1:
+        if direction not in DIRECTIONS:
+            problems.append((f"forecast.take_rate.{direction}", f"not a direction; use {', '.join(DIRECTIONS)}"))
+        elif not 0 <= rate <= 1:
             problems.append((f"forecast.take_rate.{direction}", "a take rate is a share between 0 and 1"))
     missing_dirs = set(DIRECTIONS) - set(model.forecast.take_rate)
     if missing_dirs:

@@ -13,6 +13,7 @@ stays there until velocity falls under ``exit_threshold``, so noise does not fli
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,77 +81,94 @@ def compute_vector(
     inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray,
     numeric: dict[str, np.ndarray], ages: dict[str, np.ndarray],
 ) -> VectorResult:
+    """Internally (inputs × accounts): each input's column is contiguous, sums over inputs are row adds.
+
+    That layout (and in-place arithmetic) is what keeps a million accounts in a few seconds and under the
+    memory budget; the result exposes (accounts × inputs) views for per-account reading.
+    """
     n, keys = inputs.n, model.input_keys()
-    weights = np.array([[model.weight(s, k) for k in keys] for s in model.segment_keys()], np.float32)[seg]
-    norm = np.empty((n, len(keys)), np.float32)
+    table = np.array([[model.weight(s, k) for k in keys] for s in model.segment_keys()], np.float32)
+    weights = table.T[:, seg]
+    norm = np.empty((len(keys), n), np.float32)
     for j, key in enumerate(keys):
         spec = model.inputs[key]
-        norm[:, j] = normalise(spec, numeric, inputs.text, n)
+        norm[j] = normalise(spec, numeric, inputs.text, n)
         age = ages.get(spec.signal)
         if spec.max_age_days is not None and age is not None:
-            norm[age > spec.max_age_days, j] = np.nan
+            norm[j][age > spec.max_age_days] = np.nan
     present = ~np.isnan(norm)
-    nominal = weights.sum(axis=1)
-    effective = np.where(present, weights, 0.0).astype(np.float32)
-    confidence = effective.sum(axis=1) / nominal
-    _apply_caps(model, keys, effective)
-    total = effective.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = (effective / total[:, None]).astype(np.float32)
-    share[total == 0] = 0.0
-    contributions = (share * np.where(present, norm, 0.0) * 100.0).astype(np.float32)
-    magnitude = contributions.sum(axis=1, dtype=np.float64)
+    zero = np.float32(0.0)
+    nominal = weights.sum(axis=0)
+    share = np.where(present, weights, zero)
+    del weights
+    confidence = share.sum(axis=0) / nominal
+    _apply_caps(model, keys, share)
+    total = share.sum(axis=0)
+    np.divide(share, total, out=share, where=total > 0)
+    contributions = np.where(present, norm, zero)
+    contributions *= share
+    contributions *= np.float32(100.0)
+    magnitude = contributions.sum(axis=0, dtype=np.float64)
     magnitude[total == 0] = np.nan
     np.clip(magnitude, 0.0, 100.0, out=magnitude)
     velocity = velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, model.vector)
     direction = direction_with_hysteresis(velocity, inputs.previous.direction, model.vector)
-    deltas = contributions - _previous_contributions(inputs, keys)
-    return VectorResult(magnitude, confidence, velocity, direction, norm, share, contributions, deltas)
+    deltas = _previous_contributions(inputs, keys)
+    np.subtract(contributions, deltas, out=deltas)
+    return VectorResult(magnitude, confidence, velocity, direction, norm.T, share.T, contributions.T, deltas.T)
 
 
 def _apply_caps(model: SuccessModel, keys: list[str], effective: np.ndarray) -> None:
-    """Cap inputs like NPS at ``max_share`` of the present weight, in place."""
+    """Cap inputs like NPS at ``max_share`` of the present weight, in place ((inputs × accounts) layout)."""
     capped = [(j, cap) for j, k in enumerate(keys) if (cap := model.inputs[k].effective_max_share()) is not None]
     if not capped:
         return
     free = np.ones(len(keys), bool)
     free[[j for j, _ in capped]] = False
-    others = effective[:, free].sum(axis=1)
+    others = effective[free].sum(axis=0)
     for j, cap in capped:
         if cap < 1.0:
-            np.minimum(effective[:, j], others * (cap / (1.0 - cap)), out=effective[:, j])
+            np.minimum(effective[j], others * np.float32(cap / (1.0 - cap)), out=effective[j])
 
 
 def _previous_contributions(inputs: ScoringInputs, keys: list[str]) -> np.ndarray:
+    """Last run's contributions as (inputs × accounts); 0 for an input absent then, NaN with no last run."""
     prev = inputs.previous
-    out = np.full((inputs.n, len(keys)), np.nan, np.float32)
+    has_prev = ~np.isnan(prev.magnitude)
+    out = np.where(has_prev, np.float32(0.0), np.float32(np.nan))[None, :].repeat(len(keys), axis=0)
     where = {name: j for j, name in enumerate(prev.contribution_names)}
     for j, key in enumerate(keys):
         if key in where:
-            out[:, j] = prev.contributions[:, where[key]]
-    has_prev = ~np.isnan(prev.magnitude)
-    out[has_prev] = np.nan_to_num(out[has_prev], nan=0.0)  # an input absent last time contributed 0
+            col = prev.contributions[:, where[key]]
+            out[j] = np.where(has_prev, np.nan_to_num(col, nan=0.0), np.nan)
     return out
 
 
 def velocity_per_30d(
     history_age: np.ndarray, history_value: np.ndarray, magnitude: np.ndarray, cfg: VectorConfig
 ) -> np.ndarray:
-    """Least-squares slope of (history within the window + today's score), in points per 30 days."""
-    age = np.concatenate([history_age, np.zeros((magnitude.shape[0], 1), np.float32)], axis=1).astype(np.float64)
-    value = np.concatenate([history_value, magnitude[:, None]], axis=1).astype(np.float64)
-    ok = ~np.isnan(value) & ~np.isnan(age) & (age <= cfg.velocity_window_days) & (age >= 0)
-    count = ok.sum(axis=1)
-    t = np.where(ok, -age, 0.0)
-    y = np.where(ok, value, 0.0)
+    """Least-squares slope of (history within the window + today's score), in points per 30 days.
+
+    Works on (points × accounts), so each reduction adds a handful of contiguous rows.
+    """
+    n = magnitude.shape[0]
+    age = np.vstack([history_age.T.astype(np.float32), np.zeros((1, n), np.float32)])
+    value = np.vstack([history_value.T.astype(np.float32), magnitude[None, :].astype(np.float32)])
+    with np.errstate(invalid="ignore"):
+        ok = ~np.isnan(value) & (age <= cfg.velocity_window_days) & (age >= 0)
+    count = ok.sum(axis=0)
+    zero = np.float32(0.0)
+    t = np.where(ok, -age, zero)
+    y = np.where(ok, value, zero)
     with np.errstate(invalid="ignore", divide="ignore"):
-        t_mean = t.sum(axis=1) / count
-        y_mean = y.sum(axis=1) / count
-        dt = np.where(ok, t - t_mean[:, None], 0.0)
-        slope = (dt * (y - y_mean[:, None])).sum(axis=1) / (dt * dt).sum(axis=1)
-        span = np.where(ok, t, np.inf).min(axis=1)
+        t_mean = t.sum(axis=0) / count
+        y_mean = y.sum(axis=0) / count
+        dt = np.where(ok, t - t_mean, zero)
+        y -= y_mean
+        slope = (dt * y).sum(axis=0) / (dt * dt).sum(axis=0)
+        span = np.where(ok, t, np.inf).min(axis=0)
     enough = (count >= 2) & (-span >= cfg.min_history_span_days)
-    return np.where(enough, slope * 30.0, np.nan)
+    return np.where(enough, slope.astype(np.float64) * 30.0, np.nan)
 
 
 def direction_with_hysteresis(velocity: np.ndarray, previous: np.ndarray, cfg: VectorConfig) -> np.ndarray:
@@ -164,21 +182,25 @@ def direction_with_hysteresis(velocity: np.ndarray, previous: np.ndarray, cfg: V
     return out.astype(np.int8)
 
 
-def drivers_sentence(labels: list[str], contributions: np.ndarray, deltas: np.ndarray, lost: np.ndarray,
+def drivers_sentence(labels: list[str], contributions: list[float], deltas: list[float], lost: list[float],
                      magnitude: float, previous: float) -> str:
-    """One short sentence: why it changed (biggest moves) or, if steady, what holds it up and back."""
-    if np.isnan(magnitude):
+    """One short sentence: why it changed (biggest moves) or, if steady, what holds it up and back.
+
+    Plain Python over ~20 numbers: called per account when writing, where numpy's per-call cost dominates.
+    """
+    if math.isnan(magnitude):
         return "No fresh inputs yet: connect usage, support or billing data to compute the Success Vector."
-    held = int(np.argmax(lost))
+    held = max(range(len(lost)), key=lost.__getitem__)
     held_back = f"held back by {labels[held]} (−{lost[held]:.0f})" if lost[held] >= 1 else ""
-    change = magnitude - previous if not np.isnan(previous) else 0.0
+    change = 0.0 if math.isnan(previous) else magnitude - previous
     if abs(change) >= 0.5:
-        sign = np.sign(change)
-        order = [j for j in np.argsort(-np.abs(np.nan_to_num(deltas))) if np.sign(deltas[j]) == sign][:2]
-        moves = ", ".join(f"{labels[j]} {deltas[j]:+.1f}" for j in order)
-        text = f"{'Up' if change > 0 else 'Down'} {abs(change):.1f} since last run" + (f": {moves}" if moves else "")
+        moves = sorted((j for j, d in enumerate(deltas) if not math.isnan(d) and d * change > 0),
+                       key=lambda j: -abs(deltas[j]))[:2]
+        detail = ", ".join(f"{labels[j]} {deltas[j]:+.1f}" for j in moves)
+        text = f"{'Up' if change > 0 else 'Down'} {abs(change):.1f} since last run" + (f": {detail}" if detail else "")
     else:
-        top = [j for j in np.argsort(-contributions)[:2] if contributions[j] >= 0.5]
+        top = [j for j in sorted(range(len(contributions)), key=lambda j: -contributions[j])[:2]
+               if contributions[j] >= 0.5]
         strongest = ", ".join(f"{labels[j]} ({contributions[j]:.0f})" for j in top)
         text = f"Steady at {magnitude:.0f}" + (f": strongest {strongest}" if strongest else "")
     text = f"{text}; {held_back}." if held_back else f"{text}."

@@ -74,7 +74,7 @@ class ZendeskSource:
                 else:
                     rows.append(row)
             end = int(body.get("end_time") or start)
-            ctx.store.upsert_replica(NAME, ORGS, rows, cursor=str(max(end, start)))
+            ctx.store.upsert_replica(NAME, ORGS, _changed(ctx, ORGS, rows), cursor=str(max(end, start)))
             if body.get("end_of_stream") or end <= start:
                 return
             start = end
@@ -95,7 +95,7 @@ class ZendeskSource:
                 elif row.record_id not in rows or rows[row.record_id].updated_at <= row.updated_at:
                     rows[row.record_id] = row
             after = body.get("after_cursor")
-            ctx.store.upsert_replica(NAME, TICKETS, rows.values(), cursor=after)
+            ctx.store.upsert_replica(NAME, TICKETS, _changed(ctx, TICKETS, list(rows.values())), cursor=after)
             if body.get("end_of_stream") or not after:
                 return
             params = {"include": params["include"], "cursor": after}
@@ -108,14 +108,12 @@ class ZendeskSource:
         groups = None if everything else ctx.store.dirty_groups(NAME, TICKETS) | ctx.store.dirty_groups(NAME, ORGS)
         if groups is not None and not groups:
             return
-        orgs = {r.group_key: r.payload for r in ctx.store.replica(NAME, ORGS, groups)}
+        orgs = {r.group_key: r.payload for r in ctx.store.replica(NAME, ORGS, groups) if r.group_key}
         tickets: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in ctx.store.replica(NAME, TICKETS, groups):
             if r.group_key:
                 tickets[r.group_key].append(r.payload)
         for group in sorted(set(orgs) | set(tickets)):
-            if group is None:
-                continue
             signals = ticket_signals(tickets.get(group, []), ctx.now, self.cfg.unresolved_after_days,
                                      self.cfg.resolution_window_days)
             yield self._observation(group, orgs.get(group), signals, ctx.now)
@@ -130,10 +128,20 @@ class ZendeskSource:
             return Observation(NAME, "requester_domain", ident, IdentityKeys(email_domain=ident), signals, now)
         keys = IdentityKeys()
         if org is not None:
-            crm_id = (org.get("organization_fields") or {}).get(self.cfg.crm_id_field) if self.cfg.crm_id_field else None
+            fields = org.get("organization_fields") or {}
+            crm_id = fields.get(self.cfg.crm_id_field) if self.cfg.crm_id_field else None
             keys = IdentityKeys(crm_id=str(crm_id) if crm_id else None, external_id=org.get("external_id") or None,
                                 domain=org.get("domain"))
         return Observation(NAME, "organization", ident, keys, signals, now)
+
+
+def _changed(ctx: SourceContext, stream: str, rows: list[Replica]) -> list[Replica]:
+    """Rows whose (id, updated_at) the replica does not hold yet: page-edge repeats must not dirty a group."""
+    if not rows:
+        return rows
+    held = {(r.record_id, r.updated_at) for r in ctx.store.replica(NAME, stream, {r.group_key for r in rows
+                                                                                    if r.group_key})}
+    return [r for r in rows if (r.record_id, r.updated_at) not in held]
 
 
 # -- record shaping (pure) ------------------------------------------------------------------------------
@@ -143,10 +151,10 @@ def organization_row(raw: Mapping[str, Any]) -> Replica | str:
     """The organization as kept in the replica, or why it cannot be used."""
     if not isinstance(raw.get("id"), int):
         return f"organization without a valid id ({raw.get('id')!r:.40})"
-    problem = _oversized(raw) or (None if _ts(raw.get("updated_at")) else
-                                  f"organization {raw['id']}: updated_at {raw.get('updated_at')!r:.40} is not a timestamp")
-    if problem:
+    if problem := _oversized(raw):
         return problem
+    if _ts(raw.get("updated_at")) is None:
+        return f"organization {raw['id']}: updated_at {raw.get('updated_at')!r:.40} is not a timestamp"
     domains = [str(d).strip().lower() for d in raw.get("domain_names") or [] if str(d).strip()]
     payload = {"id": raw["id"], "name": raw.get("name"), "external_id": raw.get("external_id"),
                "domain": domains[0] if domains else None, "domain_names": domains,

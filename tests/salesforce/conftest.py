@@ -29,6 +29,7 @@ def sandbox(clock: SandboxClock, world: World, sandbox_tls: SandboxTLS, request:
     try:
         yield SfSandbox(emulator, server, clock)
     finally:
+        server.server.force_exit = True  # idle keep-alive connections from the clients must not hold shutdown
         server.stop()
 
 
@@ -47,6 +48,6 @@ def http() -> HttpLayer:
 @pytest.fixture
 def client(config: Config, http: HttpLayer) -> SalesforceClient:
     assert config.salesforce is not None
-    return SalesforceClient(config.salesforce, http, bulk_poll_seconds=0)
+    return SalesforceClient(config.salesforce, http)
 
 

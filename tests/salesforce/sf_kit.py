@@ -5,6 +5,7 @@ The World is built here (not by the dataset generator) so each test states exact
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -71,6 +72,11 @@ class SfSandbox:
         return [c for c in self.calls() if not c.startswith("GET ")]
 
     def reset_ledger(self) -> None:
+        """Clear the emulator's ledger once it is quiet: it records a call after the response went out."""
+        seen = -1
+        while seen != len(self.emulator.ctx.ledger.entries()):
+            seen = len(self.emulator.ctx.ledger.entries())
+            time.sleep(0.02)
         self.emulator.ctx.ledger.reset()
 
 
@@ -84,7 +90,7 @@ def make_config(sandbox: SfSandbox, tls: SandboxTLS, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HS_TEST_TOKEN", "unused")
     section = {"base_url": sandbox.url, "ca_bundle": str(tls.ca_path), "session_id_env": "SF_TEST_TOKEN",
                "refresh_token_env": "SF_TEST_REFRESH", "client_id_env": "SF_TEST_CLIENT_ID",
-               "client_secret_env": "SF_TEST_CLIENT_SECRET", **salesforce}
+               "client_secret_env": "SF_TEST_CLIENT_SECRET", "bulk_poll_seconds": 0, **salesforce}
     data: dict[str, object] = {"connector": {"primary_crm": primary}, "salesforce": section}
     if primary == "hubspot":
         data["hubspot"] = {"access_token_env": "HS_TEST_TOKEN"}

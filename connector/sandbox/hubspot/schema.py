@@ -104,7 +104,7 @@ def normalise_value(prop: PropertyDef | None, name: str, raw: Any,
     if prop is None:
         return None, PropertyProblem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
     if name in READ_ONLY:
-        return None, PropertyProblem(name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.')
+        return None, PropertyProblem(name, "READ_ONLY_VALUE", f'"{name}" is a read only property; it cannot be set.')
     if raw is None or raw == "":
         return None, None
     text = str(raw).lower() if isinstance(raw, bool) else str(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -52,7 +53,7 @@ class SalesforceRoutes:
         ]
 
     async def token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = dict(parse_qsl((await request.body()).decode("utf-8")))  # x-www-form-urlencoded
         try:
             return JSONResponse(self.backend.oauth_refresh(form, str(request.base_url).rstrip("/")))
         except ApiError as exc:

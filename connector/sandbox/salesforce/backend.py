@@ -12,7 +12,7 @@ import copy
 import itertools
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,10 @@ def salesforce_id(prefix: str, n: int) -> str:
         bits = sum(1 << i for i, ch in enumerate(base[chunk * 5:chunk * 5 + 5]) if ch.isupper())
         suffix += _CHECKSUM[bits]
     return base + suffix
+
+
+def _sorter(fd: FieldDef) -> Callable[[dict[str, Any]], Any]:
+    return lambda record: soql.sort_key(fd, record[fd.name])
 
 
 @dataclass
@@ -139,6 +143,12 @@ class SalesforceBackend:
                 raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             self.api_used += 1
 
+    def spend(self, calls: int) -> None:
+        """Use ``calls`` of today's allocation, as other integrations of the org would."""
+        with self.lock:
+            self.charge()
+            self.api_used += calls - 1
+
     def limits(self) -> dict[str, Any]:
         with self.lock:
             remaining = max(0, self.daily_api_limit - self.api_used)
@@ -198,7 +208,7 @@ class SalesforceBackend:
                 fd = schema[name]
                 present = [r for r in rows if r.get(name) is not None]
                 absent = [r for r in rows if r.get(name) is None]
-                present.sort(key=lambda r, fd=fd: soql.sort_key(fd, r[fd.name]), reverse=desc)
+                present.sort(key=_sorter(fd), reverse=desc)
                 rows = present + absent if nulls_last else absent + present
             if q.limit is not None:
                 rows = rows[:q.limit]

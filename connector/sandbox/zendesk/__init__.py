@@ -20,6 +20,7 @@ __all__ = ["SANDBOX_TOKEN", "ZendeskBackend", "ZendeskError", "create_emulator"]
 
 #: The API token the sandbox accepts (any agent email, ``{email}/token`` basic auth).
 SANDBOX_TOKEN = "sandbox-zendesk-token"
+PLAN_LIMIT = "Number of allowed API requests per minute exceeded"
 
 
 def create_emulator(clock: SandboxClock, world: World | None = None, *, token: str = SANDBOX_TOKEN,
@@ -34,11 +35,11 @@ def create_emulator(clock: SandboxClock, world: World | None = None, *, token: s
 
     def rate_limited() -> Response | None:
         wait = limiter.hit()
-        return None if wait is None else rate_limited_response(wait, "Number of allowed API requests per minute exceeded")
+        return None if wait is None else rate_limited_response(wait, PLAN_LIMIT)
 
     def fault_response(kind: str) -> Response:
         if kind == "429":
-            return rate_limited_response(1, "Number of allowed API requests per minute exceeded")
+            return rate_limited_response(1, PLAN_LIMIT)
         return JSONResponse({"error": "ServiceUnavailable", "description": "Sandbox fault"}, status_code=503)
 
     def reset() -> None:

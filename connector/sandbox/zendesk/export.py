@@ -59,10 +59,7 @@ def ticket_page(backend: ZendeskBackend, *, start_time: str | None, cursor: str 
                 include: set[str], url_for: Callable[[dict[str, str]], str]) -> dict[str, Any]:
     """One page of the cursor-based ticket export."""
     now = backend.now()
-    if cursor:
-        after = decode_cursor(cursor)
-    else:
-        after = (start_time_param(start_time, now) - 1, 2**63)
+    after = decode_cursor(cursor) if cursor else (start_time_param(start_time, now) - 1, 2**63)
     horizon = (now - RECENT).timestamp()
     eligible = sorted((_epoch(t["updated_at"]), t["id"]) for t in backend.tickets.values()
                       if _epoch(t["updated_at"]) <= horizon)

@@ -1,0 +1,257 @@
+"""Starlette routes speaking Stripe's REST wire format over :class:`StripeBackend`.
+
+What is exact here, because clients depend on it:
+
+* auth with the secret key as ``Authorization: Bearer sk_…`` or basic auth (key as user, empty
+  password); a wrong key answers 401 with the key masked to its prefix and last four characters, never
+  echoed (https://docs.stripe.com/api/authentication);
+* list envelopes ``{"object": "list", "data": [...], "has_more", "url"}``, newest first, ``limit`` 1–100
+  (default 10) and ``starting_after``/``ending_before`` cursors (https://docs.stripe.com/api/pagination);
+* ``created[gte|gt|lte|lt]`` filters, event ``type``/``types[]``, ``expand[]`` of
+  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``;
+* error objects ``{"error": {type, code, message, param, doc_url}}`` with Stripe's status codes
+  (https://docs.stripe.com/api/errors).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from connector.sandbox.stripe.backend import (
+    INVOICE_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    Obj,
+    StripeBackend,
+    StripeError,
+    matches_type,
+    missing,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+MAX_LIMIT = 100  # https://docs.stripe.com/api/pagination: "limit … between 1 and 100, default 10"
+RANGE_OPS = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
+AUTH_HELP = ("You did not provide an API key. You need to provide your API key in the Authorization header, "
+             "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). "
+             "See https://stripe.com/docs/api#authentication for details.")
+
+
+def error_response(err: StripeError, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+
+
+def rate_limited_response() -> Response:
+    """Stripe's 429: ``rate_limit`` code, no Retry-After (clients back off exponentially)."""
+    return error_response(StripeError(429, "Request rate limit exceeded. You can learn more about rate limits "
+                                           "here https://stripe.com/docs/rate-limits.", code="rate_limit"),
+                          {"Stripe-Should-Retry": "true"})
+
+
+def mask_key(key: str) -> str:
+    """``sk_test_****1234``: enough for an admin to tell keys apart, never the key."""
+    prefix = key[: key.find("_", 3) + 1] if key.startswith(("sk_", "rk_")) else ""
+    return f"{prefix}****{key[-4:]}" if len(key) > 8 else "****"
+
+
+def presented_key(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value).decode().partition(":")[0] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
+
+
+def check_auth(request: Request, secret_key: str) -> None:
+    key = presented_key(request)
+    if key is None:
+        raise StripeError(401, AUTH_HELP)
+    if key != secret_key:
+        raise StripeError(401, f"Invalid API Key provided: {mask_key(key)}")
+
+
+def _int(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise StripeError(400, f"Invalid integer: {raw[:40]}", code="parameter_invalid_integer",
+                          param=name) from None
+
+
+def _limit(request: Request) -> int:
+    limit = _int(request, "limit")
+    if limit is None:
+        return 10
+    if not 1 <= limit <= MAX_LIMIT:
+        raise StripeError(400, f"Invalid integer: {limit}. This value must be between 1 and {MAX_LIMIT}.",
+                          code="parameter_invalid_integer", param="limit")
+    return limit
+
+
+def _created_filter(request: Request, rows: list[Obj]) -> list[Obj]:
+    exact = _int(request, "created")
+    if exact is not None:
+        rows = [r for r in rows if r["created"] == exact]
+    for op, compare in RANGE_OPS.items():
+        bound = _int(request, f"created[{op}]")
+        if bound is not None:
+            rows = [r for r in rows if compare(r["created"], bound)]
+    return rows
+
+
+def _page(request: Request, kind: str, rows: list[Obj]) -> Response:
+    """Slice ``rows`` (already newest first and filtered) by limit and cursor into a list envelope."""
+    limit = _limit(request)
+    after, before = request.query_params.get("starting_after"), request.query_params.get("ending_before")
+    if after and before:
+        raise StripeError(400, "You may only specify one of these parameters: ending_before, starting_after.",
+                          param="starting_after")
+    ids = [r["id"] for r in rows]
+    if after or before:
+        anchor = after or before or ""
+        if anchor not in ids:
+            raise missing(kind, anchor, "starting_after" if after else "ending_before")
+        at = ids.index(anchor)
+        window = rows[at + 1:] if after else rows[max(0, at - limit):at]
+        has_more = len(window) > limit if after else at - limit > 0
+        data = window[:limit]
+    else:
+        data, has_more = rows[:limit], len(rows) > limit
+    request.state.records = len(data)
+    return JSONResponse({"object": "list", "data": [_expand(request, copy.deepcopy(o)) for o in data],
+                         "has_more": has_more, "url": request.url.path})
+
+
+class StripeRoutes:
+    """The ``/v1`` endpoints the connector reads, plus single-object retrieval."""
+
+    def __init__(self, backend: StripeBackend, secret_key: str):
+        self.backend, self.secret_key = backend, secret_key
+
+    def routes(self) -> list[BaseRoute]:
+        b = self.backend
+        return [
+            Route("/v1/customers", self._wrap(self.customers)),
+            Route("/v1/customers/{id}",
+                  self._wrap(lambda r: self._one(r, _with_default_pm(b.customer(r.path_params["id"]), b)))),
+            Route("/v1/customers/{id}/payment_methods", self._wrap(self.customer_payment_methods)),
+            Route("/v1/subscriptions", self._wrap(self.subscriptions)),
+            Route("/v1/invoices", self._wrap(self.invoices)),
+            Route("/v1/payment_methods", self._wrap(self.payment_methods)),
+            Route("/v1/events", self._wrap(self.events)),
+            Route("/v1/events/{id}", self._wrap(lambda r: self._one(r, b.event(r.path_params["id"])))),
+        ]
+
+    def _wrap(self, handler: Callable[[Request], Response]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                check_auth(request, self.secret_key)
+                return handler(request)
+            except StripeError as err:
+                return error_response(err)
+
+        return endpoint
+
+    def _one(self, request: Request, obj: Obj) -> Response:
+        request.state.records = 1
+        return JSONResponse(_expand(request, copy.deepcopy(obj), prefix=""))
+
+    def customers(self, request: Request) -> Response:
+        rows = list(self.backend.customers.values())
+        if email := request.query_params.get("email"):
+            rows = [c for c in rows if c.get("email") == email]
+        rows = [_with_default_pm(c, self.backend) for c in rows]
+        return _page(request, "customer", self.backend.ordered(_created_filter(request, rows)))
+
+    def subscriptions(self, request: Request) -> Response:
+        status = request.query_params.get("status")
+        if status is not None and status not in SUBSCRIPTION_STATUSES | {"all", "ended"}:
+            raise StripeError(400, f"Invalid status: must be one of {', '.join(sorted(SUBSCRIPTION_STATUSES))}, "
+                                   "all or ended", code="parameter_invalid_string", param="status")
+        rows = self._for_customer(request, self.backend.subscriptions.values())
+        if status == "ended":
+            rows = [s for s in rows if s["status"] in ("canceled", "incomplete_expired")]
+        elif status not in (None, "all"):
+            rows = [s for s in rows if s["status"] == status]
+        elif status is None:  # Stripe's default hides canceled subscriptions
+            rows = [s for s in rows if s["status"] != "canceled"]
+        rows = [_with_default_pm(s, self.backend) for s in rows]
+        return _page(request, "subscription", self.backend.ordered(_created_filter(request, rows)))
+
+    def invoices(self, request: Request) -> Response:
+        status = request.query_params.get("status")
+        if status is not None and status not in INVOICE_STATUSES:
+            raise StripeError(400, f"Invalid status: must be one of {', '.join(sorted(INVOICE_STATUSES))}",
+                              code="parameter_invalid_string", param="status")
+        rows = self._for_customer(request, self.backend.invoices.values())
+        if status:
+            rows = [i for i in rows if i["status"] == status]
+        if sub := request.query_params.get("subscription"):
+            rows = [i for i in rows if i.get("subscription") == sub]
+        return _page(request, "invoice", self.backend.ordered(_created_filter(request, rows)))
+
+    def payment_methods(self, request: Request) -> Response:
+        if not request.query_params.get("customer"):
+            raise StripeError(400, "Missing required param: customer.", code="parameter_missing", param="customer")
+        return self._cards_of(request, request.query_params["customer"])
+
+    def customer_payment_methods(self, request: Request) -> Response:
+        return self._cards_of(request, request.path_params["id"])
+
+    def _cards_of(self, request: Request, customer: str) -> Response:
+        self.backend.customer(customer)
+        kind = request.query_params.get("type", "card")
+        rows = [p for p in self.backend.payment_methods.values() if p["customer"] == customer and p["type"] == kind]
+        return _page(request, "payment_method", self.backend.ordered(rows))
+
+    def events(self, request: Request) -> Response:
+        types = request.query_params.getlist("types[]")
+        if len(types) > 20:
+            raise StripeError(400, "You may pass at most 20 types.", param="types")
+        if single := request.query_params.get("type"):
+            types = [single]
+        rows = [e for e in self.backend.retained_events() if matches_type(types)(e)]
+        return _page(request, "event", self.backend.ordered(_created_filter(request, rows)))
+
+    def _for_customer(self, request: Request, rows: Any) -> list[Obj]:
+        customer = request.query_params.get("customer")
+        if customer:
+            self.backend.customer(customer)
+        return [r for r in rows if not customer or r["customer"] == customer]
+
+
+def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:
+    """Attach the expandable object behind an id field so :func:`_expand` can inline it on request."""
+    settings = obj.get("invoice_settings") or {}
+    pm_id = settings.get("default_payment_method") if obj["object"] == "customer" else obj.get("default_payment_method")
+    return {**obj, "_pm": backend.payment_methods.get(pm_id) if pm_id else None}
+
+
+EXPANDABLE = {"invoice_settings.default_payment_method", "default_payment_method"}
+
+
+def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
+    """Apply ``expand[]`` (only the payment-method paths the connector uses) and drop helper keys."""
+    pm = obj.pop("_pm", None)
+    for path in request.query_params.getlist("expand[]"):
+        field = path.removeprefix(prefix)
+        if field not in EXPANDABLE:
+            raise StripeError(400, f"This property cannot be expanded ({path}).", param="expand")
+        if field == "invoice_settings.default_payment_method" and obj.get("invoice_settings") and pm:
+            obj["invoice_settings"]["default_payment_method"] = copy.deepcopy(pm)
+        elif field == "default_payment_method" and pm:
+            obj["default_payment_method"] = copy.deepcopy(pm)
+    return obj

@@ -1,0 +1,279 @@
+"""Zendesk sink: the Success Vector on each matched organization, and a priority tag on its open tickets.
+
+Support is not Success, but agents need the vector to order their queue: organization fields let them sort
+and let SLA policies and triggers key on the band; the ``cs_p1``…``cs_p4`` ticket tag feeds views.
+
+How it writes (Zendesk's rules, https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/#update-many-organizations):
+
+* only fields that changed since the last confirmed write are sent (:func:`diff_outputs`), so an unchanged
+  re-sync makes no write call at all;
+* ``organizations/update_many`` takes at most 100 organizations and answers with a job; the job is polled
+  with a growing interval until ``completed``, and its per-item results decide what is recorded as
+  written — a refused organization is reported with its id and Zendesk's message and, not being recorded,
+  is sent again next run;
+* when an organization's band changes, its open tickets (from the source's replica) get the new band tag
+  and lose the others, through ``tickets/update_many`` in jobs of at most 100 tickets.  Tickets opened
+  later are tagged at the next band change; a Zendesk trigger on the organization field covers them.
+
+Tasks are not written to Zendesk: a CSM gets one task, in the CRM.  Dropdown fields store an option's
+*value* (a tag), so picklist values are translated to ``<field>_<option>`` on the way out.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import structlog
+from zenpy.lib.api_objects import Organization, OrganizationField, Ticket
+from zenpy.lib.exception import ZenpyException
+
+from connector.clients.zendesk import ZendeskApiError, ZendeskClient, build_client
+from connector.config import Config, ZendeskConfig
+from connector.mappings import FieldMapping, Mapping, load_mapping
+from connector.records import AccountOutput, TaskSpec
+from connector.sinks.base import (
+    FieldProblem,
+    PlannedChange,
+    RecordChange,
+    RecordFailure,
+    SinkContext,
+    SinkReport,
+    chunked,
+    diff_outputs,
+    planned_updates,
+)
+
+log = structlog.get_logger(__name__)
+
+NAME, ORG = "zendesk", "organization"
+MAX_BULK = 100
+OPEN = frozenset({"new", "open", "pending", "hold"})
+#: Mapping type → Zendesk organization field type (Zendesk has no datetime or percent field).
+ZENDESK_TYPES = {"number": "decimal", "percent": "decimal", "integer": "integer", "text": "text",
+                 "textarea": "textarea", "date": "date", "datetime": "text", "picklist": "dropdown"}
+_ALIASES = {"tagger": "dropdown"}
+_API_ERRORS = (ZenpyException, ZendeskApiError, requests.RequestException)
+
+
+class JobFailed(Exception):
+    """A bulk job that did not complete (failed, killed, or still running at the deadline)."""
+
+
+@dataclass(frozen=True)
+class BandMove:
+    org_id: str
+    account_id: str
+    old: str | None
+    new: str | None
+
+
+def option_value(field_key: str, option: str) -> str:
+    """The tag Zendesk stores for a dropdown option: ``cs_priority_band`` + ``P1`` → ``cs_priority_band_p1``."""
+    return f"{field_key}_{re.sub(r'[^a-z0-9]+', '_', option.lower()).strip('_')}"
+
+
+class ZendeskSink:
+    name = NAME
+
+    def __init__(self, config: Config, client: ZendeskClient | None = None):
+        if config.zendesk is None:
+            raise ValueError("zendesk sink: the config has no [zendesk] section")
+        self.cfg: ZendeskConfig = config.zendesk
+        self._client = client
+        #: Bulk jobs submitted and status polls made by the last ``write`` (also in the HTTP ledger).
+        self.stats = {"jobs": 0, "polls": 0}
+
+    def _mapping(self, ctx: SinkContext) -> Mapping:
+        return load_mapping(ctx.config.resolve(self.cfg.mapping))
+
+    def _zendesk(self, ctx: SinkContext) -> ZendeskClient:
+        if self._client is None:
+            self._client = build_client(self.cfg, ctx.http)
+        return self._client
+
+    # -- fields -----------------------------------------------------------------------------------------
+
+    def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
+        """Create missing organization fields and missing dropdown options; existing ones are left as is."""
+        mapping, client = self._mapping(ctx), self._zendesk(ctx)
+        existing = {f.key: f for f in client.zenpy.organization_fields()}
+        planned: list[PlannedChange] = []
+        for fm in mapping.fields.values():
+            wanted = [{"name": o, "value": option_value(fm.name, o)} for o in fm.options]
+            current = existing.get(fm.name)
+            if current is None:
+                planned.append(PlannedChange(NAME, "organization_field", fm.name, "create_field", fm.name, None,
+                                             ZENDESK_TYPES[fm.type]))
+                if not dry_run:
+                    client.zenpy.organization_fields.create(OrganizationField(
+                        key=fm.name, title=fm.label, type=ZENDESK_TYPES[fm.type], description=fm.description,
+                        **({"custom_field_options": wanted} if wanted else {})))
+                continue
+            have = _options(current)
+            missing = [o for o in wanted if o["value"] not in have]
+            if missing and _kind(current) == "dropdown":
+                planned.append(PlannedChange(NAME, "organization_field", fm.name, "update_field",
+                                             "custom_field_options", sorted(have), [o["value"] for o in wanted]))
+                if not dry_run:
+                    keep = [{"id": o.id, "name": o.name, "value": o.value} for o in current.custom_field_options]
+                    client.zenpy.organization_fields.update(
+                        OrganizationField(id=current.id, custom_field_options=keep + missing))
+        return planned
+
+    def check(self, ctx: SinkContext) -> list[FieldProblem]:
+        mapping, client = self._mapping(ctx), self._zendesk(ctx)
+        existing = {f.key: f for f in client.zenpy.organization_fields()}
+        problems: list[FieldProblem] = []
+        for fm in mapping.fields.values():
+            current, expected = existing.get(fm.name), ZENDESK_TYPES[fm.type]
+            if current is None:
+                problems.append(FieldProblem(NAME, ORG, fm.name, "missing"))
+            elif _kind(current) != expected:
+                problems.append(FieldProblem(NAME, ORG, fm.name,
+                                             f"wrong type: expected {expected}, found {current.type}"))
+            elif missing := [o for o in fm.options if option_value(fm.name, o) not in _options(current)]:
+                problems.append(FieldProblem(NAME, ORG, fm.name, f"missing options: {', '.join(missing)}"))
+        return problems
+
+    # -- write ------------------------------------------------------------------------------------------
+
+    def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
+        report = SinkReport(NAME)
+        self.stats = {"jobs": 0, "polls": 0}
+        mapping = self._mapping(ctx)
+        matched = ctx.store.matched_entities(NAME, ORG)
+        targets = [(org_id, out) for out in outputs for org_id in matched.get(out.account_id, [])]
+        changes, _ = diff_outputs(ctx.store, NAME, ORG, mapping, targets)
+        band = mapping.fields.get("priority_band")
+        moves = [BandMove(c.record_id, c.account_id, c.old.get(band.name), c.values[band.name])
+                 for c in changes if band and band.name in c.values]
+        if ctx.dry_run:
+            report.planned = planned_updates(NAME, ORG, changes)
+            report.planned += [PlannedChange(NAME, "ticket", str(tid), "retag", "tags", remove, add, m.account_id)
+                               for m in moves for tid, add, remove in self._retags(ctx, mapping, band, m)]
+            return report
+        client = self._zendesk(ctx)
+        written = self._update_orgs(ctx, client, mapping, changes, report)
+        self._retag(ctx, client, [t for m in moves if m.org_id in written
+                                  for t in self._retags(ctx, mapping, band, m)], report)
+        log.info("zendesk.sink.written", organizations=report.records_updated, failures=len(report.failures),
+                 **self.stats)
+        return report
+
+    def _update_orgs(self, ctx: SinkContext, client: ZendeskClient, mapping: Mapping,
+                     changes: list[RecordChange], report: SinkReport) -> set[str]:
+        by_name = {fm.name: fm for fm in mapping.fields.values()}
+        written: set[str] = set()
+        for batch in chunked(changes, MAX_BULK):
+            ready, payload = [], []
+            for change in batch:
+                try:
+                    fields = {name: _encode(by_name[name], value) for name, value in change.values.items()}
+                except ValueError as exc:
+                    report.failures.append(RecordFailure(NAME, ORG, change.record_id, None, str(exc)))
+                    continue
+                ready.append(change)
+                payload.append(Organization(id=int(change.record_id), organization_fields=fields))
+            if not payload:
+                continue
+            outcome, batch_error = self._run_job(client, lambda p=payload: client.zenpy.organizations.update(p))
+            log_rows = []
+            for change in ready:
+                error = batch_error or outcome.get(change.record_id, "no result for this organization in the job")
+                if error is None:
+                    written.add(change.record_id)
+                    ctx.store.record_written(NAME, ORG, [(change.record_id, f, v) for f, v in change.values.items()],
+                                             ctx.run_id)
+                    report.records_updated += 1
+                    report.fields_written += len(change.values)
+                else:
+                    report.failures.append(RecordFailure(NAME, ORG, change.record_id, None, error))
+                log_rows.append((NAME, ORG, change.record_id, "update", "failed" if error else "ok", error))
+            ctx.store.log_records(ctx.run_id, log_rows)
+        return written
+
+    def _retags(self, ctx: SinkContext, mapping: Mapping, band: FieldMapping | None,
+                move: BandMove) -> list[tuple[int, list[str], list[str]]]:
+        """``(ticket id, tags to add, tags to remove)`` for the organization's open tickets."""
+        if band is None:
+            return []
+        prefix = str(mapping.setting("ticket_tag_prefix", "cs_"))
+        new = [f"{prefix}{move.new.lower()}"] if move.new else []
+        remove = [f"{prefix}{o.lower()}" for o in band.options if [f"{prefix}{o.lower()}"] != new]
+        return [(int(r.record_id), new, remove) for r in ctx.store.replica(NAME, "tickets", [f"org:{move.org_id}"])
+                if r.payload.get("status") in OPEN]
+
+    def _retag(self, ctx: SinkContext, client: ZendeskClient, retags: list[tuple[int, list[str], list[str]]],
+               report: SinkReport) -> None:
+        for batch in chunked(retags, MAX_BULK):
+            tickets = [Ticket(id=tid, additional_tags=add, remove_tags=remove) for tid, add, remove in batch]
+            outcome, batch_error = self._run_job(client, lambda t=tickets: client.zenpy.tickets.update(t))
+            log_rows = []
+            for tid, _, _ in batch:
+                error = batch_error or outcome.get(str(tid), "no result for this ticket in the job")
+                if error:
+                    report.failures.append(RecordFailure(NAME, "ticket", str(tid), "tags", error))
+                log_rows.append((NAME, "ticket", str(tid), "retag", "failed" if error else "ok", error))
+            ctx.store.log_records(ctx.run_id, log_rows)
+
+    # -- jobs -------------------------------------------------------------------------------------------
+
+    def _run_job(self, client: ZendeskClient, submit: Any) -> tuple[dict[str, str | None], str | None]:
+        """Submit a bulk job and wait for it: (record id → ``None`` if done else the error, batch error).
+
+        The batch error is set when the job was refused or lost as a whole; it then applies to every item.
+        """
+        try:
+            job = submit()
+            self.stats["jobs"] += 1
+            results = self._await(client, job)
+        except (*_API_ERRORS, JobFailed) as exc:
+            log.warning("zendesk.job.failed", error=str(exc))
+            return {}, f"bulk job failed: {exc}"
+        outcome: dict[str, str | None] = {}
+        for result in results:
+            error = getattr(result, "error", None)
+            failed = error is not None or getattr(result, "success", True) is False
+            details = getattr(result, "details", None) or getattr(result, "errors", None)
+            outcome[str(result.id)] = f"{error or 'Failed'}: {details}" if failed else None
+        return outcome, None
+
+    def _await(self, client: ZendeskClient, job: Any) -> list[Any]:
+        """Poll ``job_statuses/{id}`` (interval doubling from ``job_poll_seconds``, capped at 10 s)."""
+        deadline = time.monotonic() + self.cfg.job_timeout_seconds
+        delay = self.cfg.job_poll_seconds
+        while job.status not in ("completed", "failed", "killed"):
+            if time.monotonic() + delay > deadline:
+                raise JobFailed(f"job {job.id} still {job.status} after {self.cfg.job_timeout_seconds:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            job = client.zenpy.job_status(id=job.id)
+            self.stats["polls"] += 1
+        if job.status != "completed":
+            raise JobFailed(f"job {job.id} {job.status}: {getattr(job, 'message', '')}")
+        return list(job.results or [])
+
+
+def _encode(fm: FieldMapping, value: Any) -> Any:
+    if fm.type != "picklist" or value is None:
+        return value
+    if value not in fm.options:
+        raise ValueError(f"{fm.name}: {value!r} is not an option ({', '.join(fm.options)}); "
+                         "add it to the mapping and run `connector setup`")
+    return option_value(fm.name, str(value))
+
+
+def _kind(field: Any) -> str:
+    return _ALIASES.get(field.type, field.type)
+
+
+def _options(field: Any) -> set[str]:
+    """Option values of a dropdown as zenpy hands them over (objects, or dicts for fields it just created)."""
+    values = (o.get("value") if isinstance(o, dict) else getattr(o, "value", None)
+              for o in getattr(field, "custom_field_options", None) or [])
+    return {str(v) for v in values if v}
