@@ -193,6 +193,7 @@ class UsageConfig(_Strict):
     account_key_column: str = "account_key"
     account_key_kind: Literal["crm_id", "domain", "external_id"] = "crm_id"
     as_of_column: str | None = "as_of"
+    batch_rows: int = Field(default=10_000, ge=100, description="Rows read per chunk (files are streamed)")
     signals: list[UsageSignal] = Field(
         default_factory=lambda: [
             UsageSignal(column="active_users", signal="active_users"),
@@ -224,6 +225,9 @@ class EnrichmentConfig(SystemBase):
     own_technology: str | None = Field(default=None, description="Our widget's technology name, to spot its removal")
     cache_ttl_days: int = Field(default=30, ge=0)
     max_lookups_per_run: int = Field(default=500, ge=0)
+    live_within_days: int = Field(
+        default=60, ge=1, description="A technology last detected longer ago than this is treated as gone"
+    )
 
     @model_validator(mode="after")
     def _has_credentials(self) -> EnrichmentConfig:
@@ -280,7 +284,8 @@ class SchedulesConfig(_Strict):
     pull: Schedule = Schedule(every_minutes=15)
     score_and_write: Schedule = Schedule(every_minutes=60)
     sources: dict[str, Schedule] = Field(
-        default_factory=dict, description='Per-source pull schedules, e.g. [schedules.sources.zendesk] every_minutes = 5'
+        default_factory=dict,
+        description="Per-source pull schedules, e.g. [schedules.sources.zendesk] every_minutes = 5",
     )
     health_max_missed: float = Field(
         default=3.0, ge=1, description="/healthz answers 503 when a job has not succeeded for this many intervals"

@@ -72,7 +72,8 @@ class StripeClient:
                                  error if isinstance(error, dict) else {"message": response.reason})
         return body
 
-    def pages(self, path: str, params: Params | None = None, *, limit: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, path: str, params: Params | None = None, *,
+              limit: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
         """Every page of a list endpoint, newest first, following ``starting_after`` while ``has_more``."""
         query: dict[str, Any] = {**(params or {}), "limit": limit}
         while True:

@@ -134,7 +134,7 @@ class JobRunner:
                 log.info("job.skipped", job=spec.name, reason="locks held elsewhere")
                 return None
             self._close_orphans(spec.name, "its instance stopped before finishing; the job was taken over")
-            if since is not None and self._done_since(spec.name, since):
+            if since is not None and self.done_since(spec.name, since):
                 self.metrics.skips.labels(spec.name, "done_elsewhere").inc()
                 log.info("job.skipped", job=spec.name, reason="already run for this tick")
                 return None
@@ -161,7 +161,7 @@ class JobRunner:
         log.info("job.finished", job=spec.name, status=outcome.status, seconds=round(seconds, 3))
         return outcome
 
-    def _done_since(self, kind: str, since: datetime) -> bool:
+    def done_since(self, kind: str, since: datetime) -> bool:
         return any(r.status in DONE and _aware(r.started_at) >= since for r in self.store.runs(limit=10, kind=kind))
 
     def _close_orphans(self, kind: str, reason: str) -> None:
@@ -208,7 +208,7 @@ class JobScheduler:
             assert spec.schedule is not None
             trigger = build_trigger(spec.schedule)
             tick = last_tick(trigger, now)
-            overdue = tick is None or not self.runner._done_since(spec.name, tick)
+            overdue = tick is None or not self.runner.done_since(spec.name, tick)
             extra = {"next_run_time": now} if overdue else {}
             self._scheduler.add_job(
                 self.runner.run_scheduled,

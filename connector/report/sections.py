@@ -109,7 +109,7 @@ def quadrant_sample(cols: ScoreColumns, segments: list[str], limit: int = SCATTE
     pick = usable if usable.size <= limit else np.sort(np.random.default_rng(seed).choice(usable, limit, replace=False))
     quadrants = [cols.quadrant[i] or "Unknown" for i in pick]
     hover = [
-        f"<b>{html.escape(cols.names[i])}</b><br>{html.escape(segments[i])} · {html.escape(quadrants[k])}"
+        f"<b>{_esc(cols.names[i])}</b><br>{_esc(segments[i])} · {_esc(quadrants[k])}"
         for k, i in enumerate(pick)
     ]
     counts = Counter(q or "Unknown" for q in cols.quadrant)
@@ -221,6 +221,11 @@ def _generic_view(forecast: dict[str, Any]) -> ForecastView:
                 view.series.setdefault("value", {})[str(key)] = float(value)
             view.rows.append([str(key), value])
     return view
+
+
+def _esc(text: str) -> str:
+    """Hover text is rendered by plotly's HTML subset: escape names so they show as typed, never as markup."""
+    return html.escape(text, quote=False)
 
 
 def _number(value: Any) -> float | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -42,7 +42,7 @@ from connector.sinks.base import (
     diff_outputs,
     planned_updates,
 )
-from connector.store import TaskLedgerEntry, encode_value
+from connector.store import TaskLedgerEntry
 
 NAME, COMPANIES, TASKS = "hubspot", "companies", "tasks"
 BATCH = 100  # inputs per batch call: https://developers.hubspot.com/docs/api/crm/understanding-the-crm
@@ -111,11 +111,12 @@ class HubSpotSink:
     def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
         report = SinkReport(NAME)
         client, mapping = self._open(ctx)
-        targets = self._targets(ctx, outputs)
+        companies = self._companies(ctx)
+        targets = [(cid, o) for o in outputs for cid in companies(o.account_id)]
         try:
             _FieldWriter(ctx, client, mapping, report).write(targets)
             if tasks:
-                _TaskWriter(ctx, client, mapping, report).write(tasks, {o.account_id: rid for rid, o in targets})
+                _TaskWriter(ctx, client, mapping, report).write(tasks, companies)
         except HubSpotApiError as exc:
             if exc.status != 429:
                 raise
@@ -123,11 +124,12 @@ class HubSpotSink:
                                      "after retries; unwritten changes are retried next run")
         return report
 
-    def _targets(self, ctx: SinkContext, outputs: Sequence[AccountOutput]) -> list[tuple[str, AccountOutput]]:
+    def _companies(self, ctx: SinkContext) -> Callable[[str], list[str]]:
+        """account id → its HubSpot company ids (itself when HubSpot is primary, else identity's matches)."""
         if ctx.config.connector.primary_crm == NAME:
-            return [(o.account_id, o) for o in outputs]
+            return lambda account_id: [account_id]
         matched = ctx.store.matched_entities(NAME, "company")
-        return [(cid, o) for o in outputs for cid in matched.get(o.account_id, [])]
+        return lambda account_id: sorted(matched.get(account_id, []))
 
 
 class _FieldWriter:
@@ -199,7 +201,7 @@ class _TaskWriter:
         self.ctx, self.client, self.report = ctx, client, report
         self.key_property = str(mapping.setting("task_key_property", "cs_task_key"))
 
-    def write(self, tasks: Sequence[TaskSpec], company_of: dict[str, str]) -> None:
+    def write(self, tasks: Sequence[TaskSpec], companies: Callable[[str], list[str]]) -> None:
         ledger = self.ctx.store.tasks(NAME)
         found = self._lookup([t.key for t in tasks if not (t.key in ledger and ledger[t.key].remote_id)])
         owners = self._owners() if any(t.owner_id for t in tasks) else {}
@@ -213,8 +215,8 @@ class _TaskWriter:
                 continue
             if remote:
                 updates.append((spec, props, remote))
-            elif spec.status == "open" and spec.account_id in company_of:
-                creates.append((spec, props, company_of[spec.account_id]))
+            elif spec.status == "open" and (company := companies(spec.account_id)):
+                creates.append((spec, props, company[0]))
             elif spec.status == "open":
                 self.report.failures.append(RecordFailure(NAME, TASKS, None, None, f"task {spec.key}: account "
                                                           f"{spec.account_id} has no matched HubSpot company"))
@@ -342,7 +344,7 @@ def _failed_records(errors: Iterable[Any]) -> dict[str, tuple[str | None, str]]:
     for err in errors:
         details = err.errors or []
         field = next((d.context.get("propertyName", [None])[0] for d in details if d.context), None)
-        message = "; ".join(d.message for d in details) or err.message
+        message = "; ".join(f"{d.code}: {d.message}" if d.code else d.message for d in details) or err.message
         for record_id in (err.context or {}).get("ids", []):
             failed[record_id] = (field, f"{err.category}: {message}")
     return failed
@@ -381,7 +383,7 @@ def _same(raw: str, previous: str, kind: str) -> bool:
             return abs(delta.total_seconds()) < 0.001
     except ValueError:
         return False
-    return raw == encode_value(previous)
+    return raw == previous
 
 
 def _instant(text: str) -> datetime:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from conftest import StartHubSpot
-from hs_kit import add_companies
 
 from connector.clients.hubspot import HubSpotApiError
 from connector.sandbox.dataset import generate_world
 
+StartHubSpot = Callable[..., Any]
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
 
 def test_list_pages_with_after_and_default_limit(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    ids = add_companies(hs.backend, 25, START)
+    ids = hs.add_companies(25, START)
     client = hs.client()
     default = client.call("list", client.crm.companies.basic_api.get_page)
     assert len(default.results) == 10  # HubSpot's default page size
@@ -39,7 +40,7 @@ def test_list_pages_with_after_and_default_limit(start_hubspot: StartHubSpot) ->
 
 def test_batch_over_100_inputs_is_refused_whole(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    ids = add_companies(hs.backend, 101, START)
+    ids = hs.add_companies(101, START)
     client = hs.client()
     inputs = [{"id": i, "properties": {"arr": "1"}} for i in ids]
     with pytest.raises(HubSpotApiError) as refused:
@@ -53,7 +54,7 @@ def test_batch_over_100_inputs_is_refused_whole(start_hubspot: StartHubSpot) -> 
 
 def test_partial_failure_answers_207_per_record(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    good, unknown, wrong_type = add_companies(hs.backend, 3, START)
+    good, unknown, wrong_type = hs.add_companies(3, START)
     client = hs.client()
     answer = client.call("update", client.crm.companies.batch_api.update, {"inputs": [
         {"id": good, "properties": {"arr": "1200"}},
@@ -69,7 +70,7 @@ def test_partial_failure_answers_207_per_record(start_hubspot: StartHubSpot) -> 
 
 def test_upsert_needs_a_unique_property(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    add_companies(hs.backend, 1, START)
+    hs.add_companies(1, START)
     client = hs.client()
     answer = client.call("upsert", client.crm.companies.batch_api.upsert, {"inputs": [
         {"id": "ERP-000000", "idProperty": "erp_id", "properties": {"arr": "5"}},
@@ -82,7 +83,7 @@ def test_upsert_needs_a_unique_property(start_hubspot: StartHubSpot) -> None:
 
 def test_rate_limit_429_is_waited_out(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot(requests_per_10s=3, window_seconds=1.0)
-    add_companies(hs.backend, 2, START)
+    hs.add_companies(2, START)
     impatient = hs.client(max_retries=0)
     for _ in range(3):
         impatient.call("list", impatient.crm.companies.basic_api.get_page)
@@ -105,7 +106,7 @@ def test_rate_limit_429_is_waited_out(start_hubspot: StartHubSpot) -> None:
 
 def test_expired_oauth_token_is_refreshed_mid_run(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot(oauth=True)
-    add_companies(hs.backend, 1, START)
+    hs.add_companies(1, START)
     client = hs.client()
     client.call("list", client.crm.companies.basic_api.get_page)
     hs.clock.advance(timedelta(minutes=31))  # HubSpot access tokens live 30 minutes
@@ -138,7 +139,7 @@ def test_expired_token_body_is_hubspots(start_hubspot: StartHubSpot) -> None:
 
 def test_search_stops_at_10000_results(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    add_companies(hs.backend, 10_005, START, step=timedelta(milliseconds=1))
+    hs.add_companies(10_005, START, step=timedelta(milliseconds=1))
     client = hs.client()
     request = {"filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
                                               "value": str(int(START.timestamp() * 1000))}]}],
@@ -154,7 +155,7 @@ def test_search_stops_at_10000_results(start_hubspot: StartHubSpot) -> None:
 
 def test_search_operators(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    ids = add_companies(hs.backend, 6, START)
+    ids = hs.add_companies(6, START)
     for i, oid in enumerate(ids[:4]):
         hs.backend.objects["companies"][oid].properties["arr"] = str(1000 * i)
     client = hs.client()

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from conftest import StartHubSpot
-from hs_kit import HsSandbox, add_companies, output, task
-
+from connector.records import Observation
 from connector.sinks.hubspot import HubSpotSink
 from connector.store import Store
 
+StartHubSpot = Callable[..., Any]
 START = datetime(2026, 10, 1, tzinfo=UTC)
 UPDATE = ("POST", "/crm/v3/objects/companies/batch/update")
-TASK_CREATE, TASK_UPDATE = ("POST", "/crm/v3/objects/tasks/batch/create"), ("POST", "/crm/v3/objects/tasks/batch/update")
+TASK_CREATE = ("POST", "/crm/v3/objects/tasks/batch/create")
+TASK_UPDATE = ("POST", "/crm/v3/objects/tasks/batch/update")
 
 
-def _ready(hs: HsSandbox, companies: int) -> list[str]:
+def _ready(hs: Any, companies: int) -> list[str]:
     HubSpotSink(hs.config()).setup(hs.sink_ctx(), dry_run=False)
-    return add_companies(hs.backend, companies, START)
+    return hs.add_companies(companies, START)
 
 
 def test_setup_is_idempotent_and_check_finds_wrong_types(start_hubspot: StartHubSpot) -> None:
@@ -40,7 +42,7 @@ def test_setup_is_idempotent_and_check_finds_wrong_types(start_hubspot: StartHub
 def test_unchanged_resync_makes_no_calls_and_one_percent_change_costs_one_batch(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     ids = _ready(hs, 300)
-    outputs = [output(i, vector=50 + n % 7) for n, i in enumerate(ids)]
+    outputs = [hs.output(i, vector=50 + n % 7) for n, i in enumerate(ids)]
     report = hs.write(outputs)
     assert (report.records_updated, hs.calls(*UPDATE)) == (300, 3)
     assert hs.backend.objects["companies"][ids[0]].properties["cs_success_vector"] == "50"
@@ -49,7 +51,7 @@ def test_unchanged_resync_makes_no_calls_and_one_percent_change_costs_one_batch(
     assert hs.write(outputs).records_updated == 0
     assert (hs.writes(), len(hs.http.ledger.calls)) == (writes, calls)  # zero calls of any kind
     changed = {ids[n] for n in (3, 150, 299)}  # 1 %
-    report = hs.write([output(i, vector=99.5) if i in changed else o for i, o in zip(ids, outputs, strict=True)])
+    report = hs.write([hs.output(i, vector=99.5) if i in changed else o for i, o in zip(ids, outputs, strict=True)])
     assert report.records_updated == 3 and report.fields_written == 3
     assert hs.calls(*UPDATE) - 3 == math.ceil(len(changed) / 100)
     assert hs.backend.objects["companies"][ids[150]].properties["cs_success_vector"] == "99.5"
@@ -58,15 +60,15 @@ def test_unchanged_resync_makes_no_calls_and_one_percent_change_costs_one_batch(
 def test_partial_failure_is_reported_per_record_and_retried_next_run(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     ids = _ready(hs, 4)
-    outputs = [output(i) for i in ids]
-    outputs[2] = output(ids[2], vector_direction="Sideways")  # not a picklist option → per-record error
+    outputs = [hs.output(i) for i in ids]
+    outputs[2] = hs.output(ids[2], vector_direction="Sideways")  # not a picklist option → per-record error
     report = hs.write(outputs)
     assert report.records_updated == 3 and hs.calls(*UPDATE) == 1
     (failure,) = report.failures
     assert (failure.record_id, failure.field) == (ids[2], "cs_vector_direction")
     assert "INVALID_OPTION" in failure.message
     assert [r.status for r in hs.store.sync_log() if r.record_id == ids[2]] == ["failed"]
-    outputs[2] = output(ids[2])
+    outputs[2] = hs.output(ids[2])
     report = hs.write(outputs)
     assert (report.records_updated, report.failures, hs.calls(*UPDATE)) == (1, [], 2)
 
@@ -74,7 +76,7 @@ def test_partial_failure_is_reported_per_record_and_retried_next_run(start_hubsp
 def test_a_batch_refused_whole_is_split_to_isolate_the_bad_record(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot(batch_validation="reject_batch")
     ids = _ready(hs, 8)
-    outputs = [output(i, vector_direction="Sideways") if n == 5 else output(i) for n, i in enumerate(ids)]
+    outputs = [hs.output(i, vector_direction="Sideways") if n == 5 else hs.output(i) for n, i in enumerate(ids)]
     report = hs.write(outputs)
     assert report.records_updated == 7 and [f.record_id for f in report.failures] == [ids[5]]
     assert report.failures[0].field == "cs_vector_direction"
@@ -85,9 +87,9 @@ def test_a_batch_refused_whole_is_split_to_isolate_the_bad_record(start_hubspot:
 def test_drift_is_reported_and_the_edited_field_left_alone(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     (oid,) = _ready(hs, 1)
-    hs.write([output(oid, vector=40.0)])
+    hs.write([hs.output(oid, vector=40.0)])
     hs.backend.apply(hs.backend.objects["companies"][oid], {"cs_success_vector": "10"})  # a person edits it
-    report = hs.write([output(oid, vector=45.0, priority_band="P1")])
+    report = hs.write([hs.output(oid, vector=45.0, priority_band="P1")])
     assert [(d.field, d.old, d.new) for d in report.drift] == [("cs_success_vector", "40", "10")]
     props = hs.backend.objects["companies"][oid].properties
     assert (props["cs_success_vector"], props["cs_priority_band"]) == ("10", "P1")
@@ -96,17 +98,18 @@ def test_drift_is_reported_and_the_edited_field_left_alone(start_hubspot: StartH
 def test_dry_run_writes_nothing_and_plans_everything(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     ids = _ready(hs, 2)
-    report = hs.write([output(i) for i in ids], [task(ids[0])], dry_run=True)
-    assert len(report.planned) == 2 * 14 + 1 and hs.writes() == 0
+    before = hs.writes()
+    report = hs.write([hs.output(i) for i in ids], [hs.task(ids[0])], dry_run=True)
+    assert len(report.planned) == 2 * 14 + 1 and hs.writes() == before
     assert {p.action for p in report.planned} == {"update", "create_task"}
 
 
 def test_secondary_crm_writes_to_matched_companies(start_hubspot: StartHubSpot, store: Store) -> None:
     hs = start_hubspot(primary="salesforce")
     ids = _ready(hs, 2)
-    hs.pull()
+    store.upsert_observations(i for i in hs.pull() if isinstance(i, Observation))
     store.set_matches([("hubspot", "company", ids[1], "001SFACCOUNT", "matched")])
-    report = hs.write([output("001SFACCOUNT", vector=77.0), output("001UNMATCHED")])
+    report = hs.write([hs.output("001SFACCOUNT", vector=77.0), hs.output("001UNMATCHED")])
     assert report.records_updated == 1
     assert hs.backend.objects["companies"][ids[1]].properties["cs_success_vector"] == "77"
 
@@ -116,7 +119,7 @@ def test_tasks_are_never_duplicated_even_after_losing_the_state_store(start_hubs
     hs = start_hubspot()
     ids = _ready(hs, 3)
     owner = hs.backend.add_owner("casey@vendor.example", "Casey", "CSM")
-    specs = [task(i, owner_id="casey@vendor.example") for i in ids]
+    specs = [hs.task(i, owner_id="casey@vendor.example") for i in ids]
     report = hs.write([], specs)
     assert report.tasks_created == 3 and hs.calls(*TASK_CREATE) == 1
     made = hs.backend.open_tasks()
@@ -134,10 +137,10 @@ def test_tasks_are_never_duplicated_even_after_losing_the_state_store(start_hubs
 def test_closed_tasks_are_completed_and_unknown_owners_left_unassigned(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     (oid,) = _ready(hs, 1)
-    hs.write([], [task(oid, owner_id="005000000000001AAA")])  # a Salesforce user id: no HubSpot owner
+    hs.write([], [hs.task(oid, owner_id="005000000000001AAA")])  # a Salesforce user id: no HubSpot owner
     (created,) = hs.backend.open_tasks()
-    assert created["hubspot_owner_id"] is None if "hubspot_owner_id" in created else True
-    report = hs.write([], [task(oid, status="closed"), task(oid, step=2, status="closed")])
+    assert created.get("hubspot_owner_id") is None
+    report = hs.write([], [hs.task(oid, status="closed"), hs.task(oid, step=2, status="closed")])
     assert report.tasks_closed == 1 and report.tasks_created == 0  # nothing to close for step 2
     assert hs.backend.open_tasks() == []
     assert hs.backend.objects["tasks"][created["id"]].properties["hs_task_status"] == "COMPLETED"

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-from conftest import StartHubSpot
-from hs_kit import add_companies
+from typing import Any
 
 from connector.records import Account, Observation, Quarantined
 from connector.sources.hubspot import HubSpotSource
 
+StartHubSpot = Callable[..., Any]
 START = datetime(2026, 10, 1, tzinfo=UTC)
 LIST, SEARCH = ("GET", "/crm/v3/objects/companies"), ("POST", "/crm/v3/objects/companies/search")
 
 
 def test_primary_pull_yields_accounts_and_crm_signals(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    (oid,) = add_companies(hs.backend, 1, START, nps_score=9, arr=24000, churned="false",
+    (oid,) = hs.add_companies(1, START, nps_score=9, arr=24000, churned="false",
                            customer_segment="SMB", renewal_date="2027-03-01", champion_changed_date="2026-10-20")
     items = hs.pull()
     account = next(i for i in items if isinstance(i, Account))
@@ -30,7 +30,7 @@ def test_primary_pull_yields_accounts_and_crm_signals(start_hubspot: StartHubSpo
 
 def test_secondary_pull_yields_identity_observations_only(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot(primary="salesforce")
-    add_companies(hs.backend, 2, START, nps_score=3)
+    hs.add_companies(2, START, nps_score=3)
     nameless = hs.backend.insert("companies", {"name": "No keys"})
     items = hs.pull()
     observations = [i for i in items if isinstance(i, Observation)]
@@ -42,7 +42,7 @@ def test_secondary_pull_yields_identity_observations_only(start_hubspot: StartHu
 
 def test_bad_records_are_quarantined_and_the_pull_goes_on(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    good, bad = add_companies(hs.backend, 2, START)
+    good, bad = hs.add_companies(2, START)
     hs.backend.objects["companies"][bad].properties["name"] = ""
     items = hs.pull()
     assert [a.account_id for a in items if isinstance(a, Account)] == [good]
@@ -52,7 +52,7 @@ def test_bad_records_are_quarantined_and_the_pull_goes_on(start_hubspot: StartHu
 
 def test_incremental_pull_with_no_changes_is_one_probe_call(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
-    ids = add_companies(hs.backend, 250, START)
+    ids = hs.add_companies(250, START)
     assert len([i for i in hs.pull() if isinstance(i, Account)]) == 250
     assert hs.calls(*LIST) == 3  # 100 per page
     before = len(hs.http.ledger.calls)
@@ -66,7 +66,7 @@ def test_incremental_pull_with_no_changes_is_one_probe_call(start_hubspot: Start
 
 def test_incremental_reads_more_changes_than_the_search_cap(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot(search_cap=300)  # the real cap is 10,000; a small one keeps the test fast
-    ids = add_companies(hs.backend, 1_000, START)
+    ids = hs.add_companies(1_000, START)
     hs.pull()
     later = hs.clock.now() + timedelta(days=1)
     for n, oid in enumerate(ids[:900]):
@@ -79,7 +79,7 @@ def test_incremental_reads_more_changes_than_the_search_cap(start_hubspot: Start
 
 def test_one_instant_beyond_the_cap_falls_back_to_a_full_read(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot(search_cap=150)
-    ids = add_companies(hs.backend, 400, START)
+    ids = hs.add_companies(400, START)
     hs.pull()
     bulk = hs.clock.now() + timedelta(days=1)  # an import touching 400 companies in one millisecond
     for oid in ids:

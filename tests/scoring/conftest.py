@@ -1,13 +1,9 @@
-"""Fixtures for the scoring tests (plain helpers live in ``scoring_helpers``)."""
+"""The scoring suite runs with ``--import-mode=importlib``, which does not put test folders on
+``sys.path``; this folder is added here so the tests can import ``scoring_helpers`` by name."""
 
 from __future__ import annotations
 
-import pytest
-from scoring_helpers import DEFAULT_MODEL
+import sys
+from pathlib import Path
 
-from connector.scoring import SuccessModel
-
-
-@pytest.fixture
-def model() -> SuccessModel:
-    return DEFAULT_MODEL
+sys.path.insert(0, str(Path(__file__).parent))

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from zd_kit import TOKEN_ENV, StartZendesk, ZdSandbox, make_config
 
 from connector.http import HttpLayer, RetryPolicy
 from connector.sandbox.core import RunningServer, SandboxClock, SandboxTLS, serve
 from connector.sandbox.world import World
 from connector.sandbox.zendesk import SANDBOX_TOKEN, create_emulator
 from connector.store import Store
+
+from .zd_kit import TOKEN_ENV, StartZendesk, ZdSandbox, make_config
 
 
 @pytest.fixture

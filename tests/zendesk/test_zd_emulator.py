@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from zd_kit import StartZendesk, company, make_world, ticket
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
 from zenpy.lib.exception import APIException, TooManyValuesException
@@ -11,6 +10,8 @@ from zenpy.lib.exception import APIException, TooManyValuesException
 from connector.clients.zendesk import ZendeskApiError, build_client, zenpy_host
 from connector.config import ConfigError
 from connector.sandbox.core import SandboxClock
+
+from .zd_kit import StartZendesk, company, make_world, ticket
 
 
 def test_host_split_rejoins_to_the_configured_netloc() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from zd_kit import StartZendesk, ZdSandbox, company, make_world, output, ticket
-
 from connector.sandbox.core import SandboxClock
+
+from .zd_kit import StartZendesk, ZdSandbox, company, make_world, output, ticket
 
 UPDATE_MANY = "/organizations/update_many.json"
 

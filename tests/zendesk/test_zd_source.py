@@ -6,12 +6,13 @@ from datetime import timedelta
 
 import pytest
 import requests
-from zd_kit import StartZendesk, company, make_world, ticket
 
 from connector.http import Call
 from connector.sandbox.core import SandboxClock
 from connector.sandbox.zendesk.backend import iso
 from connector.sources.zendesk import ticket_row, ticket_signals
+
+from .zd_kit import StartZendesk, company, make_world, ticket
 
 EXPORT = "/incremental/tickets/cursor.json"
 

@@ -1,0 +1,244 @@
+"""Usage source: product-usage summaries per account from a CSV file, a Parquet file or a SQL query.
+
+The summaries are already aggregated (one row per account) by an export job or by the warehouse itself:
+for ``kind = "sql"`` the configured query runs *in* the warehouse on any SQLAlchemy URL, and only its
+result rows come over the wire.  Whatever the kind, rows are streamed in chunks of ``batch_rows`` (the
+csv reader, pyarrow record batches, SQLAlchemy ``yield_per``), never loaded whole: a 1M-row export must
+not need 1M rows of memory.
+
+Columns are mapped by config: ``account_key_column`` (a CRM id, a domain or an external id, per
+``account_key_kind``), ``as_of_column``, and ``signals`` (column → signal).  When the inputs are present
+the ratios the success model cares about are derived: ``seat_utilisation`` = active_users /
+licensed_seats and ``feature_breadth`` = features_adopted / key_features_total.
+
+A row that cannot be used (no key, a value that is not a number or is negative, an ``as_of`` more than a
+day in the future or unparseable) is quarantined with its row number and the reason, and the read goes
+on.  Timestamps without a timezone are taken as UTC and counted in one log line per run.  A file whose
+size, modification time and content hash are unchanged since the last run is not read again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connector.config import Config, SecretRef, UsageConfig
+from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
+from connector.secrets import register, resolve
+from connector.sources.base import SourceContext, SourceItem
+
+log = structlog.get_logger(__name__)
+
+NAME = "usage"
+FILE = "file"
+FUTURE_TOLERANCE = timedelta(days=1)
+DERIVED = {"seat_utilisation": ("active_users", "licensed_seats"),
+           "feature_breadth": ("features_adopted", "key_features_total")}
+
+
+class UsageSourceError(Exception):
+    """The usage input cannot be read as configured (missing file or column, missing pyarrow)."""
+
+
+class UsageSource:
+    """``pull`` streams the configured input and yields an Observation (or Quarantined) per row."""
+
+    name = NAME
+
+    def __init__(self, config: Config):
+        if config.usage is None:
+            raise ValueError("usage source: the config has no [usage] section")
+        self.cfg: UsageConfig = config.usage
+        self.config = config
+
+    def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
+        fingerprint: str | None = None
+        if self.cfg.kind == "sql":
+            rows = self._sql_rows()
+        else:
+            path = self.config.resolve(self.cfg.path or Path())
+            previous = ctx.store.get_cursor(NAME, FILE)
+            fingerprint = file_fingerprint(path, previous)
+            if not ctx.full and previous and _sha(fingerprint) == _sha(previous):
+                ctx.store.set_cursor(NAME, FILE, fingerprint)  # touched but unchanged: remember the new mtime
+                return
+            rows = self._csv_rows(path) if self.cfg.kind == "csv" else self._parquet_rows(path)
+        naive = 0
+        for number, raw in enumerate(rows, start=1):
+            item, was_naive = self._item(number, raw, ctx.now)
+            naive += was_naive
+            yield item
+        if naive:
+            log.warning("usage.naive_timestamps", rows=naive, column=self.cfg.as_of_column,
+                        note="timestamps without a timezone were taken as UTC; export them with an offset")
+        if fingerprint is not None:
+            ctx.store.set_cursor(NAME, FILE, fingerprint)
+
+    # -- readers (each streams Mapping rows) ----------------------------------------------------------
+
+    def _required(self) -> list[str]:
+        cols = [self.cfg.account_key_column, *(s.column for s in self.cfg.signals)]
+        return [*cols, self.cfg.as_of_column] if self.cfg.as_of_column else cols
+
+    def _check_columns(self, where: str, available: list[str]) -> None:
+        missing = [c for c in self._required() if c not in available]
+        if missing:
+            raise UsageSourceError(f"usage: {where} has no column {', '.join(repr(c) for c in missing)} "
+                                   f"(columns: {', '.join(available) or 'none'}); fix [usage] column names")
+
+    def _csv_rows(self, path: Path) -> Iterator[Mapping[str, Any]]:
+        with _open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            self._check_columns(str(path), list(reader.fieldnames or []))
+            yield from reader
+
+    def _parquet_rows(self, path: Path) -> Iterator[Mapping[str, Any]]:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise UsageSourceError('usage: kind = "parquet" needs pyarrow; install it with '
+                                   "`pip install 'cs-connector[parquet]'` (or use kind = \"csv\")") from None
+        with _open(path, "rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            self._check_columns(str(path), list(parquet.schema_arrow.names))
+            for batch in parquet.iter_batches(batch_size=self.cfg.batch_rows, columns=self._required()):
+                yield from batch.to_pylist()
+
+    def _sql_rows(self) -> Iterator[Mapping[str, Any]]:
+        from sqlalchemy import create_engine, make_url, text
+
+        url = resolve(SecretRef(env=self.cfg.url_env, file=self.cfg.url_file), key="usage.url")
+        if password := make_url(url).password:
+            register(str(password))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                result = conn.execution_options(yield_per=self.cfg.batch_rows).execute(text(self.cfg.query or ""))
+                self._check_columns("the usage query's result", list(result.keys()))
+                for row in result.mappings():
+                    yield dict(row)
+        finally:
+            engine.dispose()
+
+    # -- one row --------------------------------------------------------------------------------------
+
+    def _item(self, number: int, raw: Mapping[str, Any], now: datetime) -> tuple[Observation | Quarantined, bool]:
+        key = _text(raw.get(self.cfg.account_key_column))
+        if self.cfg.account_key_kind == "domain" and key:
+            key = key.lower().removeprefix("www.")
+
+        def bad(reason: str) -> tuple[Quarantined, bool]:
+            return Quarantined(NAME, "usage_row", key, f"row {number}: {reason}", _preview(raw)), False
+
+        if not key:
+            return bad(f"column {self.cfg.account_key_column!r} (the account key) is empty")
+        as_of, naive = now, False
+        if self.cfg.as_of_column:
+            parsed = _timestamp(raw.get(self.cfg.as_of_column))
+            if parsed is None:
+                return bad(f"column {self.cfg.as_of_column!r} value {raw.get(self.cfg.as_of_column)!r:.40} "
+                           "is not an ISO-8601 timestamp")
+            as_of, naive = parsed
+            if as_of > now + FUTURE_TOLERANCE:
+                return bad(f"column {self.cfg.as_of_column!r} is {as_of.isoformat()}, more than a day in the future")
+        signals: dict[str, SignalValue] = {}
+        for mapped in self.cfg.signals:
+            value = raw.get(mapped.column)
+            number_value = _number(value)
+            if isinstance(number_value, str):
+                return bad(f"column {mapped.column!r} value {value!r:.40} {number_value}")
+            signals[mapped.signal] = number_value
+        signals.update(derived_ratios(signals))
+        keys = IdentityKeys(**{self.cfg.account_key_kind: key})
+        return Observation(NAME, "account", key, keys, signals, as_of), naive
+
+
+def derived_ratios(signals: Mapping[str, SignalValue]) -> dict[str, SignalValue]:
+    """seat_utilisation and feature_breadth where both inputs are numbers and the denominator is > 0."""
+    out: dict[str, SignalValue] = {}
+    for name, (top, bottom) in DERIVED.items():
+        num, den = signals.get(top), signals.get(bottom)
+        if isinstance(num, float) and isinstance(den, float) and den > 0:
+            out[name] = round(num / den, 4)
+    return out
+
+
+def file_fingerprint(path: Path, previous: str | None) -> str:
+    """``{size, mtime_ns, sha256}`` of ``path``; the hash is reused when size and mtime are unchanged."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise UsageSourceError(f"usage: cannot read {path} ({exc.strerror}); check [usage] path") from None
+    old = json.loads(previous) if previous else {}
+    if old.get("size") == stat.st_size and old.get("mtime_ns") == stat.st_mtime_ns:
+        return str(previous)
+    digest = hashlib.sha256()
+    with _open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()},
+                      sort_keys=True)
+
+
+def _sha(fingerprint: str) -> str | None:
+    try:
+        return str(json.loads(fingerprint).get("sha256")) or None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _open(path: Path, mode: str = "r", **kwargs: Any) -> Any:
+    try:
+        return path.open(mode, **kwargs)
+    except OSError as exc:
+        raise UsageSourceError(f"usage: cannot read {path} ({exc.strerror}); check [usage] path") from None
+
+
+def _text(value: Any) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _number(value: Any) -> float | str | None:
+    """The value as a non-negative float, ``None`` when empty, or the reason it is unusable (a str)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        return "is a boolean, not a number"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "is not a number"
+    if not math.isfinite(number):
+        return "is not a finite number"
+    return "is negative" if number < 0 else number
+
+
+def _timestamp(value: Any) -> tuple[datetime, bool] | None:
+    """``(aware datetime, was_naive)``; a value without a timezone is taken as UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC), True
+    return parsed, False
+
+
+def _preview(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k)[:64]: (v[:200] if isinstance(v, str) else v) for k, v in list(raw.items())[:20]}
