@@ -94,7 +94,7 @@ def synthetic(n: int, seed: int = 7) -> ScoringInputs:
 def _previous(n: int, rng: np.random.Generator, today: float, history: np.ndarray) -> PreviousState:
     names = ("vector_negative", "payment_failed", "renewal", "milestone_overdue")
     plays = PlayState.empty(n, names)
-    active = rng.random((n, len(names))) < 0.05
+    active = rng.random((len(names), n)) < 0.05
     plays.first[active] = today - rng.uniform(1, 20, int(active.sum()))
     plays.step[active] = rng.integers(-1, 2, int(active.sum()))
     plays.last[active & (plays.step >= 0)] = today - 4
@@ -133,7 +133,8 @@ def main(argv: list[str]) -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(r)
         print(f"{n:>10,} {r['score_s']:>8.2f} {r['tasks_s']:>8.2f} {r['forecast_s']:>7.2f} {r['total_s']:>8.2f} "
-              f"{r['total_s'] / n * 1e6:>8.2f} {r['cpu_s']:>7.2f} {r['tasks']:>8,} {r['peak_rss_mb']:>12.0f}   ({r['build_s']:.2f})")
+              f"{r['total_s'] / n * 1e6:>8.2f} {r['cpu_s']:>7.2f} {r['tasks']:>8,} {r['peak_rss_mb']:>12.0f}"
+              f"   ({r['build_s']:.2f})")
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
         ratio = (b["total_s"] / b["n"]) / (a["total_s"] / a["n"])

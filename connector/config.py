@@ -97,8 +97,11 @@ class SalesforceConfig(SystemBase):
     session_id_env: str | None = Field(default=None, description="Env var holding an access token/session id")
     session_id_file: Path | None = None
     client_id_env: str | None = None
+    client_id_file: Path | None = None
     client_secret_env: str | None = None
+    client_secret_file: Path | None = None
     refresh_token_env: str | None = None
+    refresh_token_file: Path | None = None
     token_url: str | None = Field(default=None, description="OAuth token endpoint for refresh-token grants")
     mapping: Path = Path("mappings/salesforce.toml")
     bulk_threshold: int = Field(default=2000, ge=1, description="Records per object above which Bulk 2.0 is used")
@@ -110,7 +113,8 @@ class SalesforceConfig(SystemBase):
 
     @model_validator(mode="after")
     def _has_credentials(self) -> SalesforceConfig:
-        if self.enabled and not (self.session_id_env or self.session_id_file or self.refresh_token_env):
+        refresh = self.refresh_token_env or self.refresh_token_file
+        if self.enabled and not (self.session_id_env or self.session_id_file or refresh):
             raise ValueError(
                 'no credentials: set session_id_env = "SF_ACCESS_TOKEN" (or session_id_file, or '
                 "refresh_token_env with client_id_env/client_secret_env/token_url)"
@@ -261,10 +265,10 @@ class Schedule(_Strict):
                 f"({self.interval_seconds:g} s); lower it, e.g. jitter_seconds = 0"
             )
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
+            from connector.daemon.scheduler import cron_trigger
 
             try:
-                CronTrigger.from_crontab(self.cron)
+                cron_trigger(self.cron)
             except ValueError as exc:
                 raise ValueError(f"cron = {self.cron!r} is not a 5-field crontab expression ({exc})") from None
         return self

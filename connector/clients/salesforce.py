@@ -71,7 +71,8 @@ class SalesforceClient:
                           version=self.config.api_version)
 
     def _has_refresh(self) -> bool:
-        return bool(self.config.refresh_token_env and self.config.client_id_env)
+        cfg = self.config
+        return bool((cfg.refresh_token_env or cfg.refresh_token_file) and (cfg.client_id_env or cfg.client_id_file))
 
     def _initial_token(self) -> tuple[str, str]:
         if self.config.session_id_env or self.config.session_id_file:
@@ -83,7 +84,7 @@ class SalesforceClient:
         form = {"grant_type": "refresh_token",
                 "refresh_token": resolve(self.config.secret_ref("refresh_token"), key="salesforce.refresh_token"),
                 "client_id": resolve(self.config.secret_ref("client_id"), key="salesforce.client_id")}
-        if self.config.client_secret_env:
+        if self.config.client_secret_env or self.config.client_secret_file:
             form["client_secret"] = resolve(self.config.secret_ref("client_secret"), key="salesforce.client_secret")
         url = self.config.token_url or f"{self.config.base_url}/services/oauth2/token"
         response = self.session.post(url, data=form)

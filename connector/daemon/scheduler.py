@@ -18,6 +18,7 @@ killed mid-run its lock vanishes with its connection, a waiting instance gets it
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -78,9 +79,35 @@ def scheduled_jobs(config: Config, pipeline: Pipeline) -> list[JobSpec]:
     return jobs
 
 
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DOW_NUMBER = re.compile(r"(?<![/\d])\d+")
+
+
+def cron_trigger(expr: str) -> CronTrigger:
+    """A crontab expression with crontab's weekday numbers (0 or 7 = Sunday, 1 = Monday), in UTC.
+
+    APScheduler 3's ``from_crontab`` passes weekday numbers through with its own meaning (0 = Monday), so
+    ``1-5`` would run Tuesday to Saturday; numbers are translated to names first.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, dow = fields
+
+    def name(match: re.Match[str]) -> str:
+        number = int(match.group(0))
+        if number > 7:
+            raise ValueError(f"day of week {number} is not 0-7")
+        return _WEEKDAYS[number]
+
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=_DOW_NUMBER.sub(name, dow), timezone=UTC
+    )
+
+
 def build_trigger(schedule: Schedule) -> BaseTrigger:
     if schedule.cron is not None:
-        return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+        return cron_trigger(schedule.cron)
     return IntervalTrigger(seconds=schedule.interval_seconds, start_date=ANCHOR, timezone=UTC)
 
 
@@ -209,16 +236,15 @@ class JobScheduler:
             trigger = build_trigger(spec.schedule)
             tick = last_tick(trigger, now)
             overdue = tick is None or not self.runner.done_since(spec.name, tick)
-            extra = {"next_run_time": now} if overdue else {}
+            grace = max(1, spec.schedule.misfire_grace_seconds)
             self._scheduler.add_job(
-                self.runner.run_scheduled,
-                trigger,
-                args=[spec],
-                id=spec.name,
-                name=spec.name,
-                misfire_grace_time=max(1, spec.schedule.misfire_grace_seconds),
-                **extra,
+                self.runner.run_scheduled, trigger, args=[spec], id=spec.name, misfire_grace_time=grace
             )
+            if overdue:  # a one-off catch-up run: the regular job keeps its aligned ticks
+                self._scheduler.add_job(
+                    self.runner.run_scheduled, "date", run_date=now, args=[spec], id=f"{spec.name}:catch-up",
+                    misfire_grace_time=grace,
+                )
             log.info("job.scheduled", job=spec.name, overdue=overdue, interval_seconds=interval_of(spec.schedule, now))
         self._scheduler.start()
 

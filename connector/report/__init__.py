@@ -69,7 +69,8 @@ def report_context(store: Store, model: ModelView, *, now: datetime | None = Non
 def _score_sections(store: Store, model: ModelView, scored_runs: list[int], context: dict[str, Any],
                     figures: dict[str, Any]) -> None:
     cols = queries.score_columns(store, scored_runs[0])
-    segments = model.segment_labeller().labels(cols.segments)
+    labeller = model.segment_labeller()
+    segments = labeller.labels(cols.segments)
     colours = charts.segment_colours(sorted(set(segments)))
     dist = sections.distribution(cols, segments)
     change = (sections.change(cols, queries.magnitudes(store, scored_runs[1]), scored_runs[1])
@@ -84,7 +85,7 @@ def _score_sections(store: Store, model: ModelView, scored_runs: list[int], cont
         change=change,
         sample=sample,
         funnels=funnels,
-        at_risk=queries.at_risk(store, cols.run_id),
+        at_risk=[{**row, "segment": labeller(row["segment"])} for row in queries.at_risk(store, cols.run_id)],
     )
     figures.update(
         vector=charts.vector_distribution(dist, colours, model.happy_min_vector),

@@ -9,6 +9,7 @@ embedded JSON stays small however many accounts the store holds.
 from __future__ import annotations
 
 import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -46,6 +47,7 @@ def _style(fig: go.Figure, *, height: int, x_title: str = "", y_title: str = "",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0, "title": None},
         hoverlabel={"font": {"family": FONT, "size": 12}},
         bargap=0.08,
+        modebar={"bgcolor": "rgba(255,255,255,0)", "color": "#c3c9d3", "activecolor": INK},
     )
     fig.update_xaxes(title=x_title or None, gridcolor=GRID, zeroline=False, linecolor="#d5dae1", ticks="outside",
                      tickcolor="#d5dae1", title_font={"color": MUTED})
@@ -61,9 +63,7 @@ def vector_distribution(dist: Distribution, colours: dict[str, str], happy_line:
                     hovertemplate=f"{_esc(label)}<br>Vector %{{x:.0f}} ± 2.5<br>%{{y:,}} accounts<extra></extra>")
     fig.update_layout(barmode="stack")
     if happy_line is not None:
-        fig.add_vline(x=happy_line, line={"dash": "dot", "color": MUTED, "width": 1},
-                      annotation_text=f"happy ≥ {happy_line:g}", annotation_position="top left",
-                      annotation_font={"color": MUTED, "size": 11})
+        fig.add_vline(x=happy_line, line={"dash": "dot", "color": MUTED, "width": 1})
     fig.update_xaxes(range=[0, 100], dtick=10)
     return _style(fig, height=340, x_title="Success Vector (0–100)", y_title="accounts")
 
@@ -110,8 +110,8 @@ def milestone_funnels(funnels: list[Funnel], colours: dict[str, str]) -> go.Figu
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.14, vertical_spacing=0.12)
     for i, f in enumerate(funnels):
         fig.add_trace(
-            go.Funnel(y=[_esc(s) for s in f.stages], x=f.reached, name=f.segment,
-                      textinfo="value+percent initial" if f.ordered_by_model else "value",
+            go.Funnel(y=[_esc(s) for s in f.stages], x=f.reached, name=f.segment, textinfo="text",
+                      text=[f"{n:,} · {n / f.accounts:.0%}" if f.accounts else f"{n:,}" for n in f.reached],
                       marker={"color": colours.get(f.segment, GREY)}, connector={"fillcolor": "#eef1f6"},
                       hovertemplate="%{y}: %{x:,} accounts<extra></extra>"),
             row=i // cols + 1, col=i % cols + 1,

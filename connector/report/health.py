@@ -79,7 +79,7 @@ def _systems(run: RunInfo) -> list[SystemHealth]:
             rate_limit_wait_s=_float(c.get("rate_limit_wait_seconds")),
             fields_written=_int(s.get("fields_written")),
             write_failures=len(failures) if isinstance(failures, list) else None,
-            error=str(errors[name]) if name in errors else (str(s["stopped_reason"]) if s.get("stopped_reason") else None),
+            error=_error(errors.get(name), s.get("stopped_reason")),
         ))
     return rows
 
@@ -96,6 +96,11 @@ def _run_row(run: RunInfo) -> RunRowView:
         calls=sum(_int(_dict(v).get("calls")) or 0 for v in calls.values()),
         error=run.error,
     )
+
+
+def _error(*candidates: Any) -> str | None:
+    """A system's own error wins over a sink's stop reason (e.g. "daily API budget reached")."""
+    return next((str(c) for c in candidates if c), None)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -36,6 +36,10 @@ class ModelView:
     happy_min_vector: float | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def source_name(self) -> str:
+        return Path(self.source).name
+
     def segment_labeller(self) -> SegmentLabeller:
         return SegmentLabeller(self)
 
@@ -86,9 +90,8 @@ def load_model_view(path: Path) -> ModelView:
         return ModelView(source=str(path), problems=(f"success model {path} not found",))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         return ModelView(source=str(path), problems=(f"success model {path} unreadable: {exc}",))
-    segments = tuple(_segments(data.get("segments")))
-    quadrant = data.get("quadrant") if isinstance(data.get("quadrant"), dict) else {}
-    happy = quadrant.get("happy_min_vector")
+    segments = tuple(_segments(_table(data.get("segments"))))
+    happy = _table(data.get("quadrant")).get("happy_min_vector")
     fallback = data.get("fallback_segment")
     return ModelView(
         present=bool(segments),
@@ -100,16 +103,19 @@ def load_model_view(path: Path) -> ModelView:
     )
 
 
-def _segments(raw: Any) -> Iterable[SegmentView]:
-    if not isinstance(raw, dict):
-        return
-    for key, seg in raw.items():
-        if not isinstance(seg, dict):
-            continue
-        label = seg.get("label") if isinstance(seg.get("label"), str) else key
-        aliases = tuple(a for a in seg.get("match", ()) if isinstance(a, str)) if isinstance(seg.get("match"), list) else ()
-        milestones = seg.get("milestones") if isinstance(seg.get("milestones"), list) else []
-        stages = tuple(
-            str(m.get("name") or m.get("key")) for m in milestones if isinstance(m, dict) and (m.get("name") or m.get("key"))
-        )
-        yield SegmentView(str(key), label, aliases, stages)
+def _segments(raw: dict[str, Any]) -> Iterable[SegmentView]:
+    for key, value in raw.items():
+        seg = _table(value)
+        label = seg.get("label")
+        aliases = tuple(a for a in _list(seg.get("match")) if isinstance(a, str))
+        names = (_table(m).get("name") or _table(m).get("key") for m in _list(seg.get("milestones")))
+        stages = tuple(str(n) for n in names if n)
+        yield SegmentView(str(key), label if isinstance(label, str) else str(key), aliases, stages)
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -58,7 +58,7 @@ def scored_run_ids(store: Store, limit: int = 2) -> list[int]:
         .limit(limit)
     )
     with Session(store.engine) as s:
-        return [int(r) for r in s.scalars(q)]
+        return [int(r) for r in s.scalars(q) if r is not None]
 
 
 def score_columns(store: Store, run_id: int) -> ScoreColumns:

@@ -70,7 +70,7 @@ def fmt_secs(value: Any) -> str:
         return EMPTY
     if value < 60:
         return f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
+    minutes, seconds = divmod(round(value), 60)
     return f"{minutes} min {seconds:02d} s"
 
 

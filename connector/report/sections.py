@@ -141,7 +141,7 @@ def funnels(cols: ScoreColumns, segments: list[str], model: ModelView) -> list[F
     result = []
     for label in sorted(set(segments)):
         rows = np.flatnonzero(seg == label)
-        at_stage = Counter(cols.current_stage[i] for i in rows if cols.current_stage[i])
+        at_stage: Counter[str] = Counter(stage for i in rows if (stage := cols.current_stage[i]))
         path = model.stages_of(label)
         if path:
             position = {name: k for k, name in enumerate(path)}
@@ -194,9 +194,9 @@ def _offers_view(forecast: dict[str, Any], offers: list[dict[str, Any]], model: 
         milestone = str(o.get("milestone_name") or o.get("milestone") or "")
         cohort = f"{seg} · {milestone}"
         row: list[Any] = [seg, milestone, o.get("offer"), _number(o.get("offer_arr"))]
-        per_h = o.get("horizons") if isinstance(o.get("horizons"), dict) else {}
+        per_h = _table(o.get("horizons"))
         for h in horizons:
-            cell = per_h.get(h) if isinstance(per_h.get(h), dict) else {}
+            cell = _table(per_h.get(h))
             value = _number(cell.get("forecast_arr"))
             row += [_number(cell.get("accounts")), value]
             if value is not None:
@@ -221,6 +221,10 @@ def _generic_view(forecast: dict[str, Any]) -> ForecastView:
                 view.series.setdefault("value", {})[str(key)] = float(value)
             view.rows.append([str(key), value])
     return view
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _esc(text: str) -> str:

@@ -129,14 +129,14 @@ def _plays(result: ScoringResult, row: int, account_id: str) -> list[dict[str, A
     pl = result.plays
     out = []
     for p, name in enumerate(pl.names):
-        step = int(pl.step[row, p])
+        step = int(pl.step[p, row])
         ladder = pl.ladders[p, int(result.seg[row])]
         out.append({
-            "play": name, "trigger": describe(result.model.plays[name].when), "active": bool(pl.active[row, p]),
+            "play": name, "trigger": describe(result.model.plays[name].when), "active": bool(pl.active[p, row]),
             "step": step if step >= 0 else None, "channel": ladder[step] if step >= 0 else None,
             "ladder": list(ladder), "task_key": task_key(account_id, name, step) if step >= 0 else None,
-            "first_triggered": day_to_iso(pl.first[row, p]), "last_step_at": day_to_iso(pl.last[row, p]),
-            "last_cleared": day_to_iso(pl.cleared[row, p]),
+            "first_triggered": day_to_iso(pl.first[p, row]), "last_step_at": day_to_iso(pl.last[p, row]),
+            "last_cleared": day_to_iso(pl.cleared[p, row]),
         })
     return out
 

@@ -53,7 +53,8 @@ def _parse_day(value: Any) -> float:
 
 @dataclass(frozen=True)
 class PlayState:
-    """Per (account, play): episode start, current step (-1 = pending), last step time, last clear time."""
+    """Per (play, account) — plays × accounts, so each play's columns are contiguous: episode start,
+    current step (-1 = pending), last step time, last clear time."""
 
     names: tuple[str, ...]
     first: np.ndarray
@@ -63,7 +64,7 @@ class PlayState:
 
     @classmethod
     def empty(cls, n: int, names: tuple[str, ...] = ()) -> PlayState:
-        shape = (n, len(names))
+        shape = (len(names), n)
         return cls(names, np.full(shape, np.nan), np.full(shape, -1, np.int8), np.full(shape, np.nan),
                    np.full(shape, np.nan))
 
@@ -261,8 +262,8 @@ def previous_from_json(states: list[dict[str, Any]]) -> PreviousState:
             achieved[i, j] = _parse_day((s.get("milestones") or {}).get(name))
         for j, name in enumerate(play_names):
             play = (s.get("plays") or {}).get(name) or {}
-            plays.first[i, j] = _parse_day(play.get("first"))
-            plays.step[i, j] = int(play.get("step", -1)) if isinstance(play.get("step"), int) else -1
-            plays.last[i, j] = _parse_day(play.get("last"))
-            plays.cleared[i, j] = _parse_day(play.get("cleared"))
+            plays.first[j, i] = _parse_day(play.get("first"))
+            plays.step[j, i] = int(play.get("step", -1)) if isinstance(play.get("step"), int) else -1
+            plays.last[j, i] = _parse_day(play.get("last"))
+            plays.cleared[j, i] = _parse_day(play.get("cleared"))
     return PreviousState(magnitude, direction, contrib_names, contributions, ms_names, achieved, plays)

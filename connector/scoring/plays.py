@@ -24,7 +24,7 @@ import numpy as np
 from connector.records import TaskChannel
 from connector.scoring.conditions import Columns
 from connector.scoring.context import TemplateContext
-from connector.scoring.inputs import ScoringInputs, day_to_date
+from connector.scoring.inputs import PlayState, ScoringInputs, day_to_date
 from connector.scoring.model import Play, SuccessModel
 
 PRIORITY_RANK = {"High": 0, "Normal": 1, "Low": 2}
@@ -41,12 +41,14 @@ CLEARED, SUPERSEDED = 0, 1
 
 @dataclass(frozen=True)
 class PlayResult:
+    """New play state, (plays × accounts) like :class:`PlayState`, plus what changed in this run."""
+
     names: tuple[str, ...]
-    first: np.ndarray     # (n, P) new state, day numbers
-    step: np.ndarray      # (n, P) int8, −1 = no task yet
-    last: np.ndarray      # (n, P)
-    cleared: np.ndarray   # (n, P)
-    active: np.ndarray    # (n, P) bool: trigger holds now
+    first: np.ndarray     # (P, n) day numbers
+    step: np.ndarray      # (P, n) int8, −1 = no task yet
+    last: np.ndarray      # (P, n)
+    cleared: np.ndarray   # (P, n)
+    active: np.ndarray    # (P, n) bool: trigger holds now
     opened: np.ndarray    # (m, 3) rows of (account row, play index, step) created this run
     closed: np.ndarray    # (m, 4) closed this run: (row, play, step, why) — why is CLEARED or SUPERSEDED
     deferred: int         # tasks held back by the per-owner daily cap (they retry next run)
@@ -76,47 +78,47 @@ def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, colum
     escalate_after = np.array([model.touch_models[s.touch].escalate_after_days for s in model.segments.values()],
                               np.float64)[seg]
     churned = columns.number("churned") == 1
-    active = np.zeros((n, len(names)), bool)
+    active = np.zeros((len(names), n), bool)
     candidates, closed = [], []
     for p, (name, play) in enumerate(model.plays.items()):
         trig = _eligible(model, play, seg, churned) & columns.where(play.when)
-        active[:, p] = trig
-        was_active = ~np.isnan(first[:, p])
+        active[p] = trig
+        f, st, la, cl = first[p], step[p], last[p], cleared[p]  # views: updates land in the (P, n) arrays
+        was_active = ~np.isnan(f)
         clears = was_active & ~trig
-        had_task = clears & (step[:, p] >= 0)
-        closed.append(_with_reason(_triples(had_task, p, step[:, p]), CLEARED))
-        cooled = np.isnan(cleared[:, p]) if play.once else ~(now - cleared[:, p] < play.cooldown_days)
+        had_task = clears & (st >= 0)
+        closed.append(_with_reason(_triples(had_task, p, st), CLEARED))
+        cooled = np.isnan(cl) if play.once else ~(now - cl < play.cooldown_days)
         starts = trig & ~was_active & cooled
-        first[:, p] = np.where(starts, now, np.where(clears, np.nan, first[:, p]))
-        cleared[:, p] = np.where(had_task, now, cleared[:, p])
-        step[clears, p], last[clears, p] = -1, np.nan
+        f[starts], f[clears] = now, np.nan
+        cl[had_task] = now
+        st[clears], la[clears] = -1, np.nan
         live = trig & (was_active | starts) & ~_suppressed(model, name, inputs, seg, now)
         lengths = np.array([len(x) for x in ladders[p]])[seg]
-        ready = live & (step[:, p] < 0) & (now - first[:, p] >= play.delay_days)
-        escalate = live & (step[:, p] >= 0) & (step[:, p] + 1 < lengths) & (now - last[:, p] >= escalate_after)
-        candidates.append(_triples(ready | escalate, p, step[:, p] + 1))
+        ready = live & (st < 0) & (now - f >= play.delay_days)
+        escalate = live & (st >= 0) & (st + 1 < lengths) & (now - la >= escalate_after)
+        candidates.append(_triples(ready | escalate, p, st + 1))
     opened = np.concatenate(candidates) if candidates else np.zeros((0, 3), np.int64)
     keep = _under_cap(model, inputs, opened, last, now)
     deferred = int((~keep).sum())
     opened = opened[keep]
     rows, plays, steps = opened[:, 0], opened[:, 1], opened[:, 2]
-    step[rows, plays], last[rows, plays] = steps, now
+    step[plays, rows], last[plays, rows] = steps, now
     closed.append(_with_reason(opened[steps > 0] - np.array([0, 0, 1]), SUPERSEDED))
     return PlayResult(names, first, step, last, cleared, active, opened, np.concatenate(closed), deferred, ladders)
 
 
 def _previous(inputs: ScoringInputs, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """The previous run's play state aligned to this model's plays (a new play starts empty)."""
     prev = inputs.previous.plays
+    empty = PlayState.empty(inputs.n, names)
     where = {name: j for j, name in enumerate(prev.names)}
-    shape = (inputs.n, len(names))
-    first, last, cleared = (np.full(shape, np.nan) for _ in range(3))
-    step = np.full(shape, -1, np.int8)
     for p, name in enumerate(names):
         if name in where:
             j = where[name]
-            first[:, p], step[:, p], last[:, p], cleared[:, p] = (
-                prev.first[:, j], prev.step[:, j], prev.last[:, j], prev.cleared[:, j])
-    return first, step, last, cleared
+            empty.first[p], empty.step[p], empty.last[p], empty.cleared[p] = (
+                prev.first[j], prev.step[j], prev.last[j], prev.cleared[j])
+    return empty.first, empty.step, empty.last, empty.cleared
 
 
 def _eligible(model: SuccessModel, play: Play, seg: np.ndarray, churned: np.ndarray) -> np.ndarray:
@@ -166,7 +168,7 @@ def _under_cap(
     if not owned.any():
         return keep
     size = len(inputs.owner.categories)
-    earlier = (np.floor(last) == np.floor(now)).sum(axis=1)
+    earlier = (last >= np.floor(now)).sum(axis=0)
     has_owner = inputs.owner.codes >= 0
     used = np.bincount(inputs.owner.codes[has_owner], weights=earlier[has_owner], minlength=size)
     code = owner[owned]

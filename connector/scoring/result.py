@@ -135,8 +135,8 @@ class ScoringResult:
         state, e.g. after the CRM lost tasks).  Keys are stable, so writing one twice updates it."""
         opened = self.plays.opened
         if include_unchanged:
-            rows, plays = np.nonzero(self.plays.step >= 0)
-            opened = np.stack([rows, plays, self.plays.step[rows, plays]], axis=1)
+            plays, rows = np.nonzero(self.plays.step >= 0)
+            opened = np.stack([rows, plays, self.plays.step[plays, rows]], axis=1)
         out = [self.task(int(r), int(p), int(s), "open") for r, p, s in opened]
         out += [self.task(int(r), int(p), int(s), "closed", int(w)) for r, p, s, w in self.plays.closed]
         return out
@@ -159,8 +159,8 @@ class ScoringResult:
         magnitude = float(v.magnitude[row])
         plays = {}
         for p, name in enumerate(pl.names):
-            entry = {"first": day_to_iso(pl.first[row, p]), "step": int(pl.step[row, p]),
-                     "last": day_to_iso(pl.last[row, p]), "cleared": day_to_iso(pl.cleared[row, p])}
+            entry = {"first": day_to_iso(pl.first[p, row]), "step": int(pl.step[p, row]),
+                     "last": day_to_iso(pl.last[p, row]), "cleared": day_to_iso(pl.cleared[p, row])}
             if entry["first"] or entry["cleared"]:
                 plays[name] = entry
         return {

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_kit import FAKE_TABLES
 from sqlalchemy import create_engine, text
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from daemon_kit import FAKE_TABLES  # noqa: E402
 
 POSTGRES_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL")
 

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 SECRETS = {"STRIPE_WHSEC": "whsec_test_secret_1234", "ZD_WHSEC": "zd-signing-secret-5678",
            "HS_CLIENT_SECRET": "hs-client-secret-9012"}
 ENV = {"SF_TOKEN": "sf-token-abcd", "STRIPE_KEY": "sk_test_abcd", "ZD_TOKEN": "zd-token-abcd",
@@ -46,9 +47,11 @@ def write_config(path: Path, state_url: str, port: int, *, every: float = 1.0, s
     sections = [
         "[connector]",
         f'state_url = "{state_url}"',
+        f'success_model = "{REPO / "mappings" / "success_model.toml"}"',
         "",
         "[salesforce]",
         f'base_url = "{sf_url}"',
+        f'mapping = "{REPO / "mappings" / "salesforce.toml"}"',
         'session_id_env = "SF_TOKEN"',
         "max_retries = 0",
         "timeout_seconds = 2",
@@ -57,8 +60,9 @@ def write_config(path: Path, state_url: str, port: int, *, every: float = 1.0, s
         sections += [
             "", "[stripe]", 'api_key_env = "STRIPE_KEY"', 'webhook_secret_env = "STRIPE_WHSEC"',
             "", "[zendesk]", 'base_url = "https://acme.zendesk.com"', 'email = "ops@example.com"',
-            'token_env = "ZD_TOKEN"',
+            'token_env = "ZD_TOKEN"', f'mapping = "{REPO / "mappings" / "zendesk.toml"}"',
             "", "[hubspot]", 'access_token_env = "HS_TOKEN"',
+            f'mapping = "{REPO / "mappings" / "hubspot.toml"}"',
         ]
     sections += [
         "",

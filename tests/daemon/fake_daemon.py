@@ -44,7 +44,11 @@ class FakePipeline:
         return RunOutcome("ok", records_written={"fake": written}, tasks_created={"fake": 0})
 
     def pull(self, source: str, *, kind: str) -> RunOutcome:
-        return self._recorded(kind, lambda _run: time.sleep(PULL) or 0)
+        def work(_run_id: int) -> int:
+            time.sleep(PULL)
+            return 0
+
+        return self._recorded(kind, work)
 
     def score_and_write(self, *, kind: str) -> RunOutcome:
         def work(run_id: int) -> int:

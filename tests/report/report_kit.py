@@ -17,9 +17,10 @@ HOSTILE_NAME = "<script>alert('pwned')</script> Corp"
 UNICODE_NAME = "Café Zürich 株式会社 — Ünïcödé"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
-SEGMENTS = {  # CRM text → (model label, its milestone names in path order)
-    "Enterprise": ["Kickoff done", "Onboarded and integrated", "First value", "Adoption", "Expansion-ready", "Advocate"],
-    "commercial": ["Kickoff done", "Onboarded and integrated", "First value", "Adoption", "Expansion-ready", "Advocate"],
+_LONG_PATH = ["Kickoff done", "Onboarded and integrated", "First value", "Adoption", "Expansion-ready", "Advocate"]
+SEGMENTS = {  # CRM segment text → the milestone names of the model segment it maps to, in path order
+    "Enterprise": _LONG_PATH,
+    "commercial": _LONG_PATH,  # an alias of mid_market in mappings/success_model.toml
     "SMB": ["Signed up and set up", "First value", "Adoption", "Ready for Pro", "Advocate"],
 }
 QUADRANTS = ("Success", "Work to keep (unhappy)", "Work to keep (unprofitable)", "Reassess")

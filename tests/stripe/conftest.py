@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from stripe_kit import KEY_ENV, StripeSandbox, make_config
 
 from connector.http import HttpLayer, RetryPolicy
 from connector.sandbox.core import RunningServer, SandboxClock, SandboxTLS, serve
@@ -14,7 +13,7 @@ from connector.sandbox.stripe import SANDBOX_KEY, create_emulator
 from connector.sandbox.world import World
 from connector.store import Store
 
-StartStripe = Callable[..., StripeSandbox]
+from .stripe_kit import KEY_ENV, StartStripe, StripeSandbox, make_config
 
 
 @pytest.fixture

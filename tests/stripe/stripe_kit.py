@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from connector.clients.stripe import StripeClient, build_client
 from connector.config import Config, config_from_dict
-from connector.http import HttpLayer
+from connector.http import Call, HttpLayer
 from connector.records import Observation, Quarantined
 from connector.sandbox.core import Emulator, RunningServer, SandboxClock, SandboxTLS
 from connector.sandbox.world import StripeCard, StripeCustomer, StripeInvoice, StripeSubscription, World
@@ -62,6 +63,10 @@ class StripeSandbox:
     quarantined: list[Quarantined] = field(default_factory=list)
 
     @property
+    def ca(self) -> str:
+        return str(self.config.stripe.ca_bundle if self.config.stripe else "")
+
+    @property
     def backend(self) -> Any:
         return self.emulator.backend
 
@@ -76,8 +81,12 @@ class StripeSandbox:
         self.quarantined += [i for i in items if isinstance(i, Quarantined)]
         return {i.entity_id: i for i in items if isinstance(i, Observation)}
 
-    def calls(self, path_part: str = "") -> list[Any]:
-        return [e for e in self.emulator.ctx.ledger.entries() if path_part in e.path]
+    def calls(self, path_part: str = "") -> list[Call]:
+        """Calls as the client's HttpLayer recorded them (synchronous, unlike the server's ledger)."""
+        return [c for c in self.http.ledger.calls if path_part in c.endpoint]
 
     def reset_ledger(self) -> None:
-        self.emulator.ctx.ledger.reset()
+        self.http.ledger.calls.clear()
+
+
+StartStripe = Callable[..., StripeSandbox]

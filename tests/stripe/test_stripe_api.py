@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 import requests
-from conftest import StartStripe
-from stripe_kit import customer, invoice, make_world
 
 from connector.clients.stripe import StripeApiError
 from connector.sandbox.core import SandboxClock
 from connector.sandbox.stripe import SANDBOX_KEY
+
+from .stripe_kit import StartStripe, customer, invoice, make_world
 
 
 def test_lists_page_newest_first_with_starting_after(start_stripe: StartStripe, clock: SandboxClock) -> None:
@@ -25,7 +25,7 @@ def test_lists_page_newest_first_with_starting_after(start_stripe: StartStripe, 
     assert created == sorted(created, reverse=True)
     first = pages[0][0]
     assert first["object"] == "customer" and first["livemode"] is False and "metadata" in first
-    assert [e.path for e in sb.calls()] == ["/v1/customers"] * 3
+    assert [e.endpoint for e in sb.calls()] == ["/v1/customers"] * 3
 
 
 def test_ending_before_returns_the_newer_page(start_stripe: StartStripe, clock: SandboxClock) -> None:
@@ -51,7 +51,7 @@ def test_wrong_key_is_401_and_no_key_appears_anywhere(start_stripe: StartStripe,
     sb = start_stripe()
     wrong = "sk_test_51WrongKeyDoNotLeakMe0000000009876"
     raw = requests.get(f"{sb.server.url}/v1/customers", headers={"Authorization": f"Bearer {wrong}"},
-                       verify=sb.config.stripe.ca_bundle)  # type: ignore[union-attr]
+                       verify=sb.ca)
     assert raw.status_code == 401
     assert raw.json()["error"] == {"type": "invalid_request_error",
                                    "message": "Invalid API Key provided: sk_test_****9876"}
@@ -66,7 +66,7 @@ def test_wrong_key_is_401_and_no_key_appears_anywhere(start_stripe: StartStripe,
 def test_basic_auth_with_the_key_as_user_is_accepted(start_stripe: StartStripe) -> None:
     sb = start_stripe()
     ok = requests.get(f"{sb.server.url}/v1/customers", auth=(SANDBOX_KEY, ""),
-                      verify=sb.config.stripe.ca_bundle)  # type: ignore[union-attr]
+                      verify=sb.ca)
     assert ok.status_code == 200 and ok.json()["data"] == []
 
 
@@ -128,13 +128,15 @@ def test_events_are_emitted_filtered_and_kept_30_days(start_stripe: StartStripe,
 def test_rate_limit_answers_stripe_429_and_the_layer_retries(start_stripe: StartStripe,
                                                             clock: SandboxClock) -> None:
     now = clock.now()
-    sb = start_stripe(make_world(now, [customer(n, now) for n in range(30)]), limits={"requests_per_second": 2},
-                      max_retries=8)
-    raw = [requests.get(f"{sb.server.url}/v1/customers", auth=(SANDBOX_KEY, ""),
-                        verify=sb.config.stripe.ca_bundle) for _ in range(3)]  # type: ignore[union-attr]
-    assert raw[-1].status_code == 429 and raw[-1].json()["error"]["code"] == "rate_limit"
-    ids = [c["id"] for c in sb.client().list_all("/v1/customers", {"limit": 5}) ] if False else \
-        [c["id"] for page in sb.client().pages("/v1/customers", limit=5) for c in page]
+    sb = start_stripe(make_world(now, [customer(n, now) for n in range(30)]),
+                      limits={"requests_per_second": 2, "rate_window_seconds": 0.3}, max_retries=8)
+    with requests.Session() as plain:  # no retries: the raw 429 as Stripe sends it
+        raw = [plain.get(f"{sb.server.url}/v1/customers", auth=(SANDBOX_KEY, ""),
+                         verify=sb.ca) for _ in range(6)]
+    refused = [r for r in raw if r.status_code == 429]
+    assert refused and refused[0].json()["error"]["code"] == "rate_limit"
+    assert refused[0].json()["error"]["type"] == "invalid_request_error"
+    ids = [c["id"] for page in sb.client().pages("/v1/customers", limit=5) for c in page]
     assert len(ids) == 30
     assert any(c.status == 429 for c in sb.http.ledger.calls)
     assert sb.http.ledger.summary()["stripe"]["retries"] >= 1

@@ -98,20 +98,22 @@ class ZdSandbox:
         self.store.set_matches(("zendesk", "organization", str(org), account, "matched")
                                for account, org in pairs.items())
 
-    def reset_calls(self) -> None:
-        self.emulator.ctx.ledger.reset()
-        self._mark = len(self.http.ledger.calls)
-
-    def calls(self, method: str | None = None, path_part: str = "") -> list[Any]:
-        """Emulator ledger entries since the last reset.
-
-        The emulator records a call after its response went out, so the client can be a moment ahead:
-        wait (briefly) until every call our HttpLayer made is in the emulator's ledger.
-        """
+    def _settle(self) -> None:
+        """The emulator records a call after its response went out, so the client can be a moment ahead:
+        wait (briefly) until every call our HttpLayer made since the last reset is in the emulator's ledger."""
         deadline = time.monotonic() + 2
         while (len(self.emulator.ctx.ledger.entries()) < len(self.http.ledger.calls) - self._mark
                and time.monotonic() < deadline):
             time.sleep(0.005)
+
+    def reset_calls(self) -> None:
+        self._settle()
+        self.emulator.ctx.ledger.reset()
+        self._mark = len(self.http.ledger.calls)
+
+    def calls(self, method: str | None = None, path_part: str = "") -> list[Any]:
+        """Emulator ledger entries since the last reset, optionally filtered."""
+        self._settle()
         return [e for e in self.emulator.ctx.ledger.entries()
                 if (method is None or e.method == method) and path_part in e.path]
 

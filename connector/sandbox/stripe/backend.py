@@ -177,7 +177,7 @@ class StripeBackend:
         data: Obj = {"object": copy.deepcopy(obj)}
         if previous:
             data["previous_attributes"] = previous
-        event = {"id": _stripe_id("evt", len(self.events) + 1), "object": "event", "api_version": API_VERSION,
+        event = {"id": _stripe_id("evt", next(self._seq)), "object": "event", "api_version": API_VERSION,
                  "created": self.now(), "data": data, "livemode": False, "pending_webhooks": 0,
                  "request": {"id": None, "idempotency_key": None}, "type": type_}
         return self._put(self.events, event)

@@ -1,0 +1,97 @@
+"""The daemon as a real process: scheduled runs, /healthz, /metrics, SIGTERM, and the real CLI wiring."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+from daemon_kit import free_port, start_daemon, wait_for, write_config
+
+from connector.store import Store
+
+
+def runs(url: str, kind: str) -> list[tuple[str, str | None]]:
+    store = Store(url, auto_migrate=False)
+    try:
+        return [(r.status, r.error) for r in store.runs(limit=100, kind=kind)]
+    finally:
+        store.close()
+
+
+def test_scheduled_runs_health_and_metrics(tmp_path: Path, sqlite_url: str) -> None:
+    port = free_port()
+    daemon = start_daemon(write_config(tmp_path / "c.toml", sqlite_url, port, every=1), port)
+    try:
+        wait_for(lambda: len([s for s, _ in runs(sqlite_url, "pull:salesforce") if s == "ok"]) >= 3, timeout=8)
+        assert [s for s, _ in runs(sqlite_url, "score_and_write")][:1] == ["ok"]
+        health = httpx.get(f"{daemon.url}/healthz").json()
+        assert health["status"] == "ok"
+        assert set(health["jobs"]) == {"pull:salesforce", "score_and_write"}
+        assert health["jobs"]["pull:salesforce"]["last_success"] is not None
+        metrics = httpx.get(f"{daemon.url}/metrics").text
+        assert 'connector_job_runs_total{job="pull:salesforce",status="ok"}' in metrics
+        assert 'connector_job_duration_seconds_bucket{job="score_and_write"' in metrics
+        assert 'connector_records_written_total{system="fake"} 5.0' in metrics  # written once, then nothing left
+        assert httpx.post(f"{daemon.url}/webhooks/stripe", content=b"{}").status_code == 404  # webhooks disabled
+    finally:
+        assert daemon.stop() == 0
+    assert "daemon.stopped" in daemon.log()
+
+
+def test_healthz_is_503_when_a_job_keeps_failing(tmp_path: Path, sqlite_url: str) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "c.toml", sqlite_url, port, every=1, max_missed=1)
+    daemon = start_daemon(cfg, port, env={"FAKE_FAIL": "score_and_write"})
+    try:
+        response = wait_for(lambda: (r := httpx.get(f"{daemon.url}/healthz")).status_code == 503 and r, timeout=6)
+        body = response.json()
+        assert body["jobs"]["score_and_write"]["healthy"] is False
+        assert body["jobs"]["score_and_write"]["last_status"] == "failed"
+        assert body["jobs"]["pull:salesforce"]["healthy"] is True
+        assert 'status="failed"' in httpx.get(f"{daemon.url}/metrics").text
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_sigterm_waits_for_the_running_job(tmp_path: Path, sqlite_url: str) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "c.toml", sqlite_url, port, every=30, grace=10)
+    daemon = start_daemon(cfg, port, env={"FAKE_ITEMS": "10", "FAKE_STEP_SECONDS": "0.15"})
+    wait_for(lambda: ("running", None) in runs(sqlite_url, "score_and_write"), timeout=5)
+    assert daemon.stop() == 0
+    assert runs(sqlite_url, "score_and_write")[0][0] == "ok"
+    with Store(sqlite_url, auto_migrate=False).engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT count(*) FROM fake_writes")).scalar() == 10
+
+
+def test_sigterm_past_the_grace_period_records_interrupted(tmp_path: Path, sqlite_url: str) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "c.toml", sqlite_url, port, every=30, grace=0.5)
+    daemon = start_daemon(cfg, port, env={"FAKE_ITEMS": "100", "FAKE_STEP_SECONDS": "0.1"})
+    wait_for(lambda: ("running", None) in runs(sqlite_url, "score_and_write"), timeout=5)
+    started = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - started < 5
+    status, error = runs(sqlite_url, "score_and_write")[0]
+    assert status == "interrupted"
+    assert error and "SIGTERM" in error
+
+
+def test_real_cli_run_records_runs_and_meters_api_calls(tmp_path: Path, sqlite_url: str) -> None:
+    """``python -m connector run`` with the real pipeline; Salesforce is unreachable, so runs fail — and
+    the failure is visible in the runs table, /healthz and the API-call metrics, and SIGTERM still exits 0."""
+    port = free_port()
+    cfg = write_config(tmp_path / "c.toml", sqlite_url, port, every=1, max_missed=1)
+    daemon = start_daemon(cfg, port, fake=False)
+    try:
+        wait_for(lambda: runs(sqlite_url, "pull:salesforce"), timeout=15)
+        wait_for(lambda: 'connector_api_calls_total{status="error",system="salesforce"}' in
+                 httpx.get(f"{daemon.url}/metrics").text, timeout=15)
+        assert "sf-token-abcd" not in daemon.log()
+    finally:
+        assert daemon.stop() == 0
+    statuses = {s for s, _ in runs(sqlite_url, "pull:salesforce")}
+    assert statuses <= {"partial", "failed", "running", "interrupted"} and statuses & {"partial", "failed"}

@@ -1,0 +1,1 @@
+"""Enrichment (technology lookup) tests (a package so the kit imports relatively)."""

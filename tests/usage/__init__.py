@@ -1,0 +1,1 @@
+"""Usage-summary source tests."""
