@@ -141,6 +141,7 @@ OUTPUT_FIELDS: dict[str, str] = {
     "next_milestone_status": "On track / At risk / Overdue",
     "ttfv_days": "time to first value in days (integer, empty until reached)",
     "quadrant": "Success / Work to keep (unhappy) / Work to keep (unprofitable) / Reassess",
+    "cost_to_serve": "annual cost to serve: segment allocation + tickets and CSM hours (number)",
     "risk_flags": "semicolon-separated flags, e.g. payment_failed;competitor_detected",
     "priority_band": "P1 (act first) … P4, for support queues",
     "vector_updated_at": "when the connector last computed this (datetime)",

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from zenpy import Zenpy
 
-from connector.config import ConfigError, ZendeskConfig
+from connector.config import Config, ConfigError
 from connector.http import HttpLayer, InstrumentedSession
 from connector.secrets import resolve
 
@@ -80,11 +80,17 @@ def zenpy_host(base_url: str) -> tuple[str, str]:
     return subdomain, domain
 
 
-def build_client(cfg: ZendeskConfig, http: HttpLayer) -> ZendeskClient:
-    """A zenpy client and session for ``cfg``, all traffic through ``http``'s ``zendesk`` limiter/ledger."""
+def build_client(config: Config, http: HttpLayer) -> ZendeskClient:
+    """A zenpy client and session for ``[zendesk]``, all traffic through ``http``'s ``zendesk`` limiter/ledger.
+
+    A relative ``ca_bundle`` resolves against the config file's directory, like every path in the config.
+    """
+    cfg = config.zendesk
+    if cfg is None:
+        raise ConfigError("<config>", [("zendesk", "no [zendesk] section")])
     subdomain, domain = zenpy_host(cfg.base_url)
     token = resolve(cfg.secret_ref("token"), key="zendesk.token")
-    session = http.session(SYSTEM, verify=str(cfg.ca_bundle) if cfg.ca_bundle else True,
+    session = http.session(SYSTEM, verify=str(config.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True,
                            timeout=cfg.timeout_seconds)
     zenpy = Zenpy(subdomain=subdomain, domain=domain, email=cfg.email, token=token, session=session,
                   timeout=cfg.timeout_seconds, ratelimit_budget=0, disable_cache=True)

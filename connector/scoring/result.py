@@ -85,6 +85,7 @@ class ScoringResult:
             "next_milestone_status": STATUS_LABELS.get(int(self.next_status[row])),
             "ttfv_days": None if np.isnan(ttfv) else int(ttfv),
             "quadrant": QUADRANTS[quadrant] if quadrant >= 0 else None,
+            "cost_to_serve": _rounded(float(self.quadrant.cost_to_serve[row])),
             "risk_flags": ";".join(f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on),
             "priority_band": f"P{int(self.priority[row])}",
             "vector_updated_at": self.now,
@@ -186,3 +187,7 @@ class ScoringResult:
         from connector.scoring.explain import explain_account
 
         return explain_account(self, self.inputs.row(account_id))
+
+
+def _rounded(value: float) -> float | None:
+    return None if np.isnan(value) else round(value, 2)

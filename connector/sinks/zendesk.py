@@ -33,7 +33,7 @@ from zenpy.lib.api_objects import Organization, OrganizationField, Ticket
 from zenpy.lib.exception import ZenpyException
 
 from connector.clients.zendesk import ZendeskApiError, ZendeskClient, build_client
-from connector.config import Config, ZendeskConfig
+from connector.config import Config
 from connector.mappings import FieldMapping, Mapping, load_mapping
 from connector.records import AccountOutput, TaskSpec
 from connector.sinks.base import (
@@ -83,7 +83,7 @@ class ZendeskSink:
     def __init__(self, config: Config, client: ZendeskClient | None = None):
         if config.zendesk is None:
             raise ValueError("zendesk sink: the config has no [zendesk] section")
-        self.cfg: ZendeskConfig = config.zendesk
+        self.config, self.cfg = config, config.zendesk
         self._client = client
         #: Bulk jobs submitted and status polls made by the last ``write`` (also in the HTTP ledger).
         self.stats = {"jobs": 0, "polls": 0}
@@ -93,7 +93,7 @@ class ZendeskSink:
 
     def _zendesk(self, ctx: SinkContext) -> ZendeskClient:
         if self._client is None:
-            self._client = build_client(self.cfg, ctx.http)
+            self._client = build_client(self.config, ctx.http)
         return self._client
 
     # -- fields -----------------------------------------------------------------------------------------

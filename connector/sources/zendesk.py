@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from connector.clients.zendesk import ZendeskClient, build_client
-from connector.config import Config, ZendeskConfig
+from connector.config import Config
 from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
 from connector.store import Replica
@@ -50,11 +50,11 @@ class ZendeskSource:
     def __init__(self, config: Config, client: ZendeskClient | None = None):
         if config.zendesk is None:
             raise ValueError("zendesk source: the config has no [zendesk] section")
-        self.cfg: ZendeskConfig = config.zendesk
+        self.config, self.cfg = config, config.zendesk
         self._client = client
 
     def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
-        client = self._client or build_client(self.cfg, ctx.http)
+        client = self._client or build_client(self.config, ctx.http)
         yield from self._pull_organizations(ctx, client)
         yield from self._pull_tickets(ctx, client)
         yield from self._observations(ctx)

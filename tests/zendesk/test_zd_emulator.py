@@ -23,7 +23,7 @@ def test_host_split_rejoins_to_the_configured_netloc() -> None:
 
 def test_token_auth_works_and_password_auth_is_refused(start_zendesk: StartZendesk, clock: SandboxClock) -> None:
     zd = start_zendesk(make_world(clock.now(), [company(1, 11)], []))
-    client = build_client(zd.config.zendesk, zd.http)  # type: ignore[arg-type]
+    client = build_client(zd.config, zd.http)
     assert [o.id for o in client.zenpy.organizations()] == [11]
     subdomain, domain = zenpy_host(zd.server.url)
     password_client = Zenpy(subdomain=subdomain, domain=domain, email="agent@vendor.example", password="hunter2",
@@ -34,7 +34,7 @@ def test_token_auth_works_and_password_auth_is_refused(start_zendesk: StartZende
 
 def test_org_lookups_paging_and_external_id_search(start_zendesk: StartZendesk, clock: SandboxClock) -> None:
     zd = start_zendesk(make_world(clock.now(), [company(i, 100 + i) for i in range(150)], []))
-    client = build_client(zd.config.zendesk, zd.http)  # type: ignore[arg-type]
+    client = build_client(zd.config, zd.http)
     assert len(list(client.zenpy.organizations())) == 150  # two cursor pages of 100
     assert len(zd.calls("GET", "/organizations.json")) == 2
     assert client.zenpy.organizations(id=105).external_id == "ERP-5"
@@ -46,7 +46,7 @@ def test_org_lookups_paging_and_external_id_search(start_zendesk: StartZendesk, 
 
 def test_update_many_limit_job_polling_and_field_rules(start_zendesk: StartZendesk, clock: SandboxClock) -> None:
     zd = start_zendesk(make_world(clock.now(), [company(i, 100 + i) for i in range(3)], []), limits={"job_polls": 2})
-    zenpy = build_client(zd.config.zendesk, zd.http).zenpy  # type: ignore[arg-type]
+    zenpy = build_client(zd.config, zd.http).zenpy
     with pytest.raises(TooManyValuesException):
         zenpy.organizations.update([Organization(id=i) for i in range(101)])
 
@@ -74,7 +74,7 @@ def test_update_many_limit_job_polling_and_field_rules(start_zendesk: StartZende
 def test_rate_limit_429_with_retry_after_is_waited_out(start_zendesk: StartZendesk, clock: SandboxClock) -> None:
     zd = start_zendesk(make_world(clock.now(), [company(1, 11)], []),
                        limits={"requests_per_minute": 3, "rate_window_seconds": 1.0})
-    zenpy = build_client(zd.config.zendesk, zd.http).zenpy  # type: ignore[arg-type]
+    zenpy = build_client(zd.config, zd.http).zenpy
     for _ in range(5):
         assert zenpy.organizations(id=11).id == 11
     assert any(e.status == 429 for e in zd.calls())
@@ -90,7 +90,7 @@ def test_incremental_ticket_export_pages_and_its_own_rate_limit(start_zendesk: S
     tickets.append(ticket(99, 11, now, updated_days=0.0001))  # changed in the last minute: not exported yet
     zd = start_zendesk(make_world(now, [company(1, 11)], tickets),
                        limits={"export_page_size": 3, "export_requests_per_minute": 4}, max_retries=0)
-    client = build_client(zd.config.zendesk, zd.http)  # type: ignore[arg-type]
+    client = build_client(zd.config, zd.http)
     page = client.get_json("incremental/tickets/cursor.json", {"start_time": 0, "include": "metric_sets"})
     seen = [t["id"] for t in page["tickets"]]
     assert len(page["metric_sets"]) == 3 and page["end_of_stream"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from connector.sandbox.core import SandboxClock
 
@@ -11,7 +12,7 @@ from .zd_kit import StartZendesk, ZdSandbox, company, make_world, output, ticket
 UPDATE_MANY = "/organizations/update_many.json"
 
 
-def _ready(start_zendesk: StartZendesk, clock: SandboxClock, orgs: int = 3, **kw) -> ZdSandbox:
+def _ready(start_zendesk: StartZendesk, clock: SandboxClock, orgs: int = 3, **kw: Any) -> ZdSandbox:
     """Orgs 100… matched to accounts A0…, fields set up."""
     zd = start_zendesk(make_world(clock.now(), [company(i, 100 + i) for i in range(orgs)], kw.pop("tickets", [])),
                        **kw)
