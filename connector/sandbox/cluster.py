@@ -21,6 +21,25 @@ from connector.sandbox.core import Emulator, Faults, RunningServer, SandboxClock
 from connector.sandbox.world import World
 
 SYSTEMS = ("salesforce", "hubspot", "zendesk", "stripe", "techlookup")
+#: Credentials generated per cluster (file name in ``secrets/`` → value), so no two sandboxes share one.
+CREDENTIALS = ("salesforce_client_id", "salesforce_client_secret", "salesforce_refresh_token", "hubspot_token",
+               "zendesk_token", "stripe_key", "techlookup_key")
+
+
+def _credential_kwargs(system: str, tokens: dict[str, str]) -> dict[str, str]:
+    """Emulators that take their credential at construction."""
+    return {"zendesk": {"token": tokens["zendesk_token"]}, "stripe": {"secret_key": tokens["stripe_key"]},
+            "techlookup": {"key": tokens["techlookup_key"]}}.get(system, {})
+
+
+def _install_credentials(system: str, emulator: Emulator, tokens: dict[str, str]) -> None:
+    """Emulators whose credentials live on the backend (an OAuth app, a private-app token)."""
+    if system == "salesforce":
+        emulator.backend.client_id = tokens["salesforce_client_id"]
+        emulator.backend.client_secret = tokens["salesforce_client_secret"]
+        emulator.backend.refresh_token = tokens["salesforce_refresh_token"]
+    elif system == "hubspot":
+        emulator.backend.tokens.private_app_tokens = {tokens["hubspot_token"]}
 
 
 @dataclass
@@ -78,20 +97,22 @@ def start_cluster(workdir: Path, *, accounts: int = 500, seed: int = 7, world: W
     clock = SandboxClock(start or datetime.now(UTC).replace(microsecond=0))
     world = world or generate_world(accounts, seed=seed, now=clock.now())
     tls = SandboxTLS(workdir / "tls")
-    tokens = {s: f"sandbox-{s}-{secrets.token_hex(12)}" for s in SYSTEMS}
+    tokens = {name: f"sbx-{name.replace('_', '-')}-{secrets.token_hex(12)}" for name in CREDENTIALS}
     emulators: dict[str, Emulator] = {}
     servers: dict[str, RunningServer] = {}
     for system in SYSTEMS:
         module = importlib.import_module(f"connector.sandbox.{system}")
-        emulator: Emulator = module.create_emulator(clock, world, token=tokens[system], **(limits or {}).get(system, {}))
+        emulator: Emulator = module.create_emulator(clock, world, **_credential_kwargs(system, tokens),
+                                                    **(limits or {}).get(system, {}))
+        _install_credentials(system, emulator, tokens)
         if faults and system in faults:
             emulator.ctx.faults = faults[system]
         emulators[system] = emulator
         servers[system] = serve(emulator.app, tls=tls)
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True)
-    for system, token in tokens.items():
-        (secrets_dir / system).write_text(token, encoding="utf-8")
+    for name, token in tokens.items():
+        (secrets_dir / name).write_text(token, encoding="utf-8")
     usage_path = workdir / "usage.csv"
     write_usage_csv(world, usage_path)
     cluster = Cluster(workdir, tls, clock, world, emulators, servers, tokens, usage_path)

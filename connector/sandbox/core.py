@@ -160,16 +160,24 @@ class _FaultAndLedgerMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        faults, status_box = self.ctx.faults, {"status": 0}
+        faults, status_box = self.ctx.faults, {"status": 0, "recorded": False}
         scope.setdefault("state", {})
         delay = faults.latency()
         if delay:
             await asyncio.sleep(delay)
         fault = faults.draw()
 
+        def record(status: int) -> None:
+            if not status_box["recorded"]:
+                status_box["recorded"] = True
+                self.ctx.ledger.add(LedgerEntry(scope["method"], scope["path"], status,
+                                                scope["state"].get("records"), time.time(), fault))
+
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_box["status"] = message["status"]
+                # Recorded before the client can see the response, so a test counting calls right after
+                # its request returns never misses the last one.
+                record(0 if fault == "drop" else message["status"])
             await send(message)
 
         try:
@@ -177,8 +185,7 @@ class _FaultAndLedgerMiddleware:
                 await asyncio.sleep(faults.timeout_seconds)
                 await self.fault_response("5xx")(scope, receive, recording_send)
             elif fault == "drop":
-                status_box["status"] = 0
-                await _drop_connection(send)
+                await _drop_connection(recording_send)
             elif fault in ("429", "5xx"):
                 await self.fault_response(fault)(scope, receive, recording_send)
             elif self.ctx.rate_limited and (limited := self.ctx.rate_limited()) is not None:
@@ -187,16 +194,7 @@ class _FaultAndLedgerMiddleware:
             else:
                 await self.app(scope, receive, recording_send)
         finally:
-            self.ctx.ledger.add(
-                LedgerEntry(
-                    scope["method"],
-                    scope["path"],
-                    status_box["status"],
-                    scope["state"].get("records"),
-                    time.time(),
-                    fault,
-                )
-            )
+            record(0)
 
 
 async def _drop_connection(send: Send) -> None:
@@ -310,6 +308,7 @@ class RunningServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for idle keep-alive connections
         self.thread.join(timeout)
 
 

@@ -6,7 +6,8 @@ shapes, partial failures).  The rules, written once:
 
 * Only mapped fields are written (field ownership).
 * A field is sent only when its new value differs from the last value successfully written (the
-  ``written_values`` table), so an unchanged re-sync makes zero write calls.
+  ``written_values`` table), so an unchanged re-sync makes zero write calls.  Volatile outputs (the
+  updated-at stamp) ride along with a real change and never cause a write on their own.
 * If the CRM's current value differs from what we last wrote, a person edited an owned field: that is
   *drift*.  It is reported; with ``on_drift = "skip"`` (default) the field is left alone this run.
 * A value is recorded as written only after the API confirmed it, record by record.
@@ -25,6 +26,11 @@ from connector.mappings import FieldMapping
 from connector.mappings import Mapping as FieldMap
 from connector.records import AccountOutput, TaskSpec
 from connector.store import Store, encode_value
+
+
+#: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
+#: re-sync makes no write call and the field reads "when these values last changed".
+VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,7 @@ def diff_outputs(
     reported as drift and, with ``on_drift="skip"``, left alone.
     """
     last = store.written_values(system, obj)
+    volatile = {fm.name for canonical, fm in mapping.fields.items() if canonical in VOLATILE_OUTPUTS}
     changes: list[RecordChange] = []
     drift: list[PlannedChange] = []
     for record_id, output in targets:
@@ -182,7 +189,7 @@ def diff_outputs(
             if encode_value(new) != previous:
                 values[fm.name] = new
                 old[fm.name] = previous
-        if values:
+        if set(values) - volatile:
             changes.append(RecordChange(record_id, output.account_id, values, old))
     return changes, drift
 
