@@ -77,5 +77,6 @@ api_key_file = {secret["techlookup_key"]}
 competitors = [{competitors}]
 own_technology = {_q(cluster.world.own_technology)}
 max_lookups_per_run = {max(500, len(cluster.world.companies) + 16)}
+requests_per_second = 8
 """
 

@@ -96,20 +96,17 @@ class Store:
     # -- generic upsert --------------------------------------------------------------------------------
 
     def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+        """INSERT … ON CONFLICT DO UPDATE as one executemany: compiled once, batched by the driver."""
         if not rows:
             return
         table: Table = model.__table__  # type: ignore[assignment]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = insert(table)
+        updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        stmt = (stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates
+                else stmt.on_conflict_do_nothing(index_elements=list(keys)))
         for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            stmt = insert(table).values(chunk)
-            updates = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
-            stmt = (
-                stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-                if updates
-                else stmt.on_conflict_do_nothing(index_elements=list(keys))
-            )
-            session.execute(stmt)
+            session.execute(stmt, list(rows[start : start + _CHUNK]))
 
     # -- cursors and replica ---------------------------------------------------------------------------
 
