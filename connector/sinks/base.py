@@ -50,6 +50,10 @@ class PlannedChange:
         return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in self.__dict__.items()}
 
 
+class FieldsMissing(RuntimeError):
+    """The destination lacks fields the mapping owns; the fix is ``connector setup``, not a retry."""
+
+
 @dataclass(frozen=True)
 class RecordFailure:
     """A record the API refused, with everything an admin needs to find and fix it."""

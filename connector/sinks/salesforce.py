@@ -32,6 +32,7 @@ from connector.mappings import FieldMapping, load_mapping
 from connector.records import AccountOutput, TaskSpec
 from connector.sinks.base import (
     FieldProblem,
+    FieldsMissing,
     PlannedChange,
     RecordChange,
     RecordFailure,
@@ -160,8 +161,14 @@ class SalesforceSink:
         records = self._record_ids(ctx, [o.account_id for o in outputs] + [t.account_id for t in tasks])
         targets = [(rid, _seconds(o)) for o in outputs for rid in records.get(o.account_id, [])]
         client = self.client(ctx)
-        current, owners = self._current(client, sorted({rid for rid, _ in targets} |
-                                                       {r for t in tasks for r in records.get(t.account_id, [])[:1]}))
+        wanted = sorted({rid for rid, _ in targets} | {r for t in tasks for r in records.get(t.account_id, [])[:1]})
+        try:
+            current, owners = self._current(client, wanted)
+        except SalesforceMalformedRequest as exc:
+            if "INVALID_FIELD" not in str(exc.content):
+                raise
+            raise FieldsMissing(f"salesforce: mapped {self.object} fields are missing ({_codes(exc.content)}); "
+                                "run `connector setup` (or `connector check` to list them)") from None
         targets = [(rid, o) for rid, o in targets if rid in current]
         changes, report.drift = diff_outputs(ctx.store, SYSTEM, self.object, self.mapping, targets, current,
                                              self.on_drift)

@@ -7,12 +7,14 @@ a busy timeout so a report can read while a sync writes.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -44,10 +46,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+#: Alembic's ``context`` is a module-level proxy: two threads migrating at once corrupt each other's
+#: environment (seen as ``KeyError: 'script'``).  One migration at a time per process...
+_MIGRATION_LOCK = threading.Lock()
+#: ...and at most once per engine.
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: ...and, on PostgreSQL, one at a time across processes (several daemons starting together).
+_PG_MIGRATION_LOCK_KEY = 0x43534D47  # "CSMG"
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to ``revision`` on ``engine`` (idempotent)."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    """Apply Alembic migrations up to ``revision`` on ``engine`` (idempotent, thread- and process-safe)."""
+    with _MIGRATION_LOCK:
+        if engine in _MIGRATED and revision == "head":
+            return
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        if revision == "head":
+            _MIGRATED.add(engine)

@@ -47,6 +47,10 @@ def test_signed_stripe_event_rescores_and_writes_one_account(tmp_path: Path) -> 
         port = free_port()
         text = cfg.read_text(encoding="utf-8").replace("[stripe]\n", '[stripe]\nwebhook_secret_env = "STRIPE_WHSEC"\n')
         cfg.write_text(text + DAEMON_SECTIONS.format(port=port), encoding="utf-8")
+        from connector.config import load_config
+        from connector.runtime import run_setup
+
+        assert not run_setup(load_config(cfg), dry_run=False)["errors"]
         daemon = start_daemon(cfg, port, fake=False, env={"STRIPE_WHSEC": SECRETS["STRIPE_WHSEC"]})
         store = Store(state_url)
         try:

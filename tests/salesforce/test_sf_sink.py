@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from sf_kit import SfSandbox, make_world, sink_ctx
-from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from connector.config import Config
 from connector.http import Call, HttpLayer
 from connector.records import AccountOutput, TaskSpec
 from connector.sandbox.core import SandboxClock
 from connector.sandbox.world import World
+from connector.sinks.base import FieldsMissing
 from connector.sinks.salesforce import SalesforceSink
 from connector.store import Store
 
@@ -254,5 +254,5 @@ def test_dry_run_plans_every_change_and_writes_nothing(sink: SalesforceSink, con
 def test_missing_fields_fail_per_record_naming_the_field(config: Config, store: Store, http: HttpLayer,
                                                          clock: SandboxClock, sandbox: SfSandbox) -> None:
     sink = SalesforceSink(config)  # no setup: the fields do not exist
-    with pytest.raises(SalesforceMalformedRequest, match="INVALID_FIELD"):  # the drift read names the field
+    with pytest.raises(FieldsMissing, match=r"INVALID_FIELD.*CS_.*run `connector setup`"):  # names field and fix
         write(sink, config, store, http, clock, outputs(account_ids(sandbox)[:1]))
