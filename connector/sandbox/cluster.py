@@ -117,7 +117,7 @@ def start_cluster(workdir: Path, *, accounts: int = 500, seed: int = 7, world: W
     write_usage_csv(world, usage_path)
     cluster = Cluster(workdir, tls, clock, world, emulators, servers, tokens, usage_path)
     if web_port is not None:
-        from connector.sandbox.web import create_web_app
+        from connector.sandbox.webview import create_web_app
 
         cluster.web = serve(create_web_app(cluster), tls=None, port=web_port)
     return cluster

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from connector.mappings import Mapping, load_mapping
+from connector.sinks.zendesk import option_value
 
 if TYPE_CHECKING:
     from connector.sandbox.cluster import Cluster
@@ -28,9 +29,21 @@ MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 BAND_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 
 
-def _columns(mapping: Mapping) -> list[tuple[str, str]]:
-    """(remote field name, label) of each mapped output, in mapping order."""
-    return [(f.name, f.label) for f in mapping.fields.values()]
+#: What a list view shows (a CSM scans these); the record page shows every mapped field.
+LIST_OUTPUTS = ("success_vector", "vector_velocity", "vector_direction", "current_stage", "next_milestone",
+                "next_milestone_due", "next_milestone_status", "quadrant", "priority_band", "vector_drivers")
+
+
+def _columns(mapping: Mapping, only: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(remote field name, label) of each mapped output, in mapping order (or ``only``'s order)."""
+    names = only or tuple(mapping.fields)
+    return [(mapping.fields[n].name, mapping.fields[n].label) for n in names if n in mapping.fields]
+
+
+def _zendesk_display(mapping: Mapping) -> dict[str, dict[str, str]]:
+    """Dropdown values are stored as option tags (``cs_priority_band_p1``); show the option instead."""
+    return {fm.name: {option_value(fm.name, o): o for o in fm.options}
+            for fm in mapping.fields.values() if fm.type == "picklist"}
 
 
 def _vector(row: dict[str, Any], field: str) -> float:
@@ -45,16 +58,17 @@ def create_web_app(cluster: Cluster, mappings_dir: Path = MAPPINGS) -> Starlette
     hs_map = load_mapping(mappings_dir / "hubspot.toml")
     zd_map = load_mapping(mappings_dir / "zendesk.toml")
     sf_vector, hs_vector = sf_map.fields["success_vector"].name, hs_map.fields["success_vector"].name
+    display = _zendesk_display(zd_map)
 
-    def page(name: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(TEMPLATES.get_template(name).render(now=cluster.clock.now(), **context))
+    def page(template: str, **context: Any) -> HTMLResponse:
+        return HTMLResponse(TEMPLATES.get_template(template).render(now=cluster.clock.now(), **context))
 
     async def index(request: Request) -> Response:
         return page("index.html.j2", servers={k: v.url for k, v in cluster.servers.items()})
 
     async def salesforce(request: Request) -> Response:
         rows = sorted(cluster.emulators["salesforce"].backend.accounts_view(), key=lambda r: _vector(r, sf_vector))
-        return page("crm_list.html.j2", system="Salesforce", rows=rows, columns=_columns(sf_map),
+        return page("crm_list.html.j2", system="Salesforce", rows=rows, columns=_columns(sf_map, LIST_OUTPUTS),
                     id_key="Id", name_key="Name", link="/salesforce/")
 
     async def salesforce_account(request: Request) -> Response:
@@ -70,7 +84,7 @@ def create_web_app(cluster: Cluster, mappings_dir: Path = MAPPINGS) -> Starlette
 
     async def hubspot(request: Request) -> Response:
         rows = sorted(cluster.emulators["hubspot"].backend.companies_view(), key=lambda r: _vector(r, hs_vector))
-        return page("crm_list.html.j2", system="HubSpot", rows=rows, columns=_columns(hs_map),
+        return page("crm_list.html.j2", system="HubSpot", rows=rows, columns=_columns(hs_map, LIST_OUTPUTS),
                     id_key="id", name_key="name", link="/hubspot/")
 
     async def hubspot_company(request: Request) -> Response:
@@ -90,6 +104,8 @@ def create_web_app(cluster: Cluster, mappings_dir: Path = MAPPINGS) -> Starlette
         band_key = zd_map.fields["priority_band"].name if "priority_band" in zd_map.fields else None
         vector_key = zd_map.fields["success_vector"].name
         queue = cluster.emulators["zendesk"].backend.ticket_queue()
+        for ticket in queue:
+            ticket["cs_fields"] = {k: display.get(k, {}).get(v, v) for k, v in ticket["cs_fields"].items()}
         queue.sort(key=lambda t: (BAND_ORDER.get(str(t["cs_fields"].get(band_key)), 9),
                                   _vector(t["cs_fields"], vector_key)))
         return page("zendesk_queue.html.j2", tickets=queue[:500], total=len(queue), columns=_columns(zd_map))

@@ -23,15 +23,16 @@ CLIENT_TIMEOUT = 1.5  # connector's read timeout in this test; the emulator stal
 
 
 class ExpiringLedger(SandboxLedger):
-    """Salesforce ledger that expires every session once, after the ``after``-th answered call."""
+    """Salesforce ledger that expires every session once, right after the first answered call to ``path``
+    (``/limits/`` is read just before the sink's first write, so the expiry lands between writes)."""
 
-    def __init__(self, backend: Any, after: int):
+    def __init__(self, backend: Any, path: str):
         super().__init__()
-        self.backend, self.after, self.expired = backend, after, 0
+        self.backend, self.path, self.expired = backend, path, 0
 
     def add(self, entry: LedgerEntry) -> None:
         super().add(entry)
-        if not self.expired and len(self.entries()) >= self.after:
+        if not self.expired and entry.status == 200 and entry.path.endswith(self.path):
             self.expired = self.backend.expire_sessions()
 
 
@@ -43,7 +44,7 @@ def short_timeouts(rig: Rig) -> None:
     rig.config = load_config(rig.config_path)
 
 
-def inject(rig: Rig, expire_after: int) -> ExpiringLedger:
+def inject(rig: Rig, expire_after: str) -> ExpiringLedger:
     """Faults on every emulator (after setup, so the sync is what is tested) and the session expiry."""
     for seed, system in enumerate(SYSTEMS, start=11):
         share = FAULT_SHARE / 4
@@ -74,10 +75,11 @@ def test_faulted_sync_equals_clean_run(tmp_path: Path, primary_crm: str, request
     rig = start_rig(tmp_path, accounts=ACCOUNTS, primary_crm=primary_crm)
     try:
         short_timeouts(rig)
-        ledger = inject(rig, expire_after=3)
+        ledger = inject(rig, expire_after="/limits/")
         result = run_sync(rig.config, now=NOW).as_json()
         state = crm_state(rig.cluster)
         counts = injected(rig)
+        duplicates = duplicate_task_keys(rig.cluster)
     finally:
         rig.stop()
 
@@ -88,17 +90,13 @@ def test_faulted_sync_equals_clean_run(tmp_path: Path, primary_crm: str, request
     assert {"429", "5xx", "drop", "timeout"} <= set(counts), counts
     assert ledger.expired, "the session expiry was never triggered"
     salesforce_calls = [(e.method, e.path, e.status) for e in ledger.entries()]
-    assert any(s == 401 for _, _, s in salesforce_calls), salesforce_calls
+    assert any(s == 401 for _, _, s in salesforce_calls), "\n".join(map(str, salesforce_calls))
     assert ("POST", "/services/oauth2/token", 200) in salesforce_calls, "the connector did not re-authenticate"
 
     assert state == clean, state_diff(clean, state)
-    assert not duplicate_task_keys_in(state)
+    assert not duplicates
     retries = sum(s["retries"] for s in result["calls"].values())
     # every fault the emulators injected was seen by the connector and retried (plus the 401's one retry
     # is a new call, not a retry of the HTTP layer).
     assert retries == faulted, (retries, counts, {k: v["status"] for k, v in result["calls"].items()})
 
-
-def duplicate_task_keys_in(state: dict[str, Any]) -> bool:
-    """Keys are dict keys in the snapshot; the live check is :func:`duplicate_task_keys`."""
-    return False

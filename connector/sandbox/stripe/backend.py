@@ -199,20 +199,42 @@ class StripeBackend:
                         if i["customer"] == customer_id and i["status"] == "open"), None)
         if invoice is None:
             invoice = self._new_invoice(sub)
+        return self._fail(invoice, sub, customer)
+
+    def fail_invoice(self, invoice_id: str) -> Obj:
+        """One automatic charge attempt on this open invoice fails (Smart Retries work per invoice)."""
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None:
+            raise missing("invoice", invoice_id)
+        if invoice["status"] != "open":
+            raise StripeError(400, f"Invoice is already {invoice['status']}", code="invoice_not_open")
+        sub = self.subscriptions.get(invoice.get("subscription") or "")
+        return self._fail(invoice, sub, self.customer(invoice["customer"]))
+
+    def _fail(self, invoice: Obj, sub: Obj | None, customer: Obj) -> Obj:
         attempts = invoice["attempt_count"] + 1
         self._change(invoice, "invoice.payment_failed", attempt_count=attempts, attempted=True,
                      next_payment_attempt=(self.now() + int(RETRY_AFTER_FAILURE.total_seconds())
                                            if attempts < MAX_ATTEMPTS else None))
-        self._change(sub, "customer.subscription.updated",
-                     status="unpaid" if attempts >= MAX_ATTEMPTS else "past_due")
+        if sub is not None and sub["status"] != "canceled":
+            self._change(sub, "customer.subscription.updated",
+                         status="unpaid" if attempts >= MAX_ATTEMPTS else "past_due")
         self._change(customer, "customer.updated", delinquent=True)
         return invoice
 
-    def _new_invoice(self, sub: Obj) -> Obj:
+    def open_invoice(self, subscription_id: str, invoice_id: str | None = None) -> Obj:
+        """A new billing period's invoice is finalised (``invoice.created`` + ``invoice.finalized``), not yet
+        charged.  ``invoice_id`` lets the sandbox keep the synthetic world's id for the same invoice."""
+        sub = self.subscriptions.get(subscription_id)
+        if sub is None:
+            raise missing("subscription", subscription_id)
+        return self._new_invoice(sub, invoice_id)
+
+    def _new_invoice(self, sub: Obj, invoice_id: str | None = None) -> Obj:
         item = sub["items"]["data"][0]
         amount = int(item["price"]["unit_amount"]) * int(item["quantity"])
         invoice = self._put(self.invoices, {
-            "id": _stripe_id("in", next(self._seq)), "object": "invoice", "customer": sub["customer"],
+            "id": invoice_id or _stripe_id("in", next(self._seq)), "object": "invoice", "customer": sub["customer"],
             "subscription": sub["id"], "status": "open", "paid": False, "amount_due": amount, "amount_paid": 0,
             "amount_remaining": amount, "attempt_count": 0, "attempted": False, "created": self.now(),
             "due_date": None, "next_payment_attempt": self.now(), "collection_method": "charge_automatically",
