@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connector.sandbox.cluster import Cluster, start_cluster  # noqa: E402
-from connector.sandbox.stripe.backend import StripeError  # noqa: E402
+from connector.sandbox.cluster import Cluster, start_cluster
+from connector.sandbox.stripe.backend import StripeError
 
 _ID = re.compile(r"^(?=.*\d)[^.]{9,}")
 TICK = timedelta(minutes=2)

@@ -1,0 +1,114 @@
+"""What the demo prints: one line per sync, then the summary tables (rich).
+
+Rendering only; :mod:`connector.demo` decides what runs and collects the numbers shown here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from connector.demo_calls import CallTally
+
+#: Change kinds from :func:`connector.sandbox.evolution.advance` worth a word in the run line.
+WORLD_WORDS = (("zendesk", "new_tickets", "new tickets"), ("stripe", "payments_failed", "failed payments"),
+               ("stripe", "cards_replaced", "cards replaced"), ("salesforce", "contacts_created", "new champions"),
+               ("salesforce", "nps_updated", "NPS answers"),
+               ("techlookup", "technologies_detected", "competitor installs"))
+
+
+@dataclass
+class RunLine:
+    """One sync as the demo reports it."""
+
+    label: str
+    when: datetime
+    seconds: float
+    status: str
+    pulled: int
+    scored: int
+    fields_written: int
+    records_updated: int
+    tasks_created: int
+    tasks_closed: int
+    calls: CallTally
+    turned: int = 0
+    milestones_moved: int = 0
+    world: Mapping[str, Counter[str]] = field(default_factory=dict)
+
+
+def run_line(console: Console, line: RunLine) -> None:
+    colour = "green" if line.status == "ok" else "red"
+    console.print(
+        f"[bold]{line.label:<7}[/] {line.when:%Y-%m-%d}  [{colour}]{line.status:<7}[/] {line.seconds:5.1f}s  "
+        f"pulled {line.pulled:>6,}  scored {line.scored:>5,}  wrote {line.fields_written:>6,} fields on "
+        f"{line.records_updated:>5,} records  tasks +{line.tasks_created} / closed {line.tasks_closed}  "
+        f"calls {line.calls.used:>4} ({line.calls.write_calls} writes)  "
+        f"[cyan]{line.turned} changed direction, {line.milestones_moved} changed milestone[/]")
+    words = [f"{line.world[s][k]} {label}" for s, k, label in WORLD_WORDS if line.world.get(s, {}).get(k)]
+    if words:
+        console.print(f"        [dim]since the last run: {', '.join(words)}[/]")
+
+
+def setup_table(created: Mapping[str, list[dict[str, Any]]]) -> Table:
+    table = Table(title="connector setup: what it created", title_justify="left")
+    table.add_column("system")
+    table.add_column("created", justify="right")
+    table.add_column("fields / properties")
+    for system, changes in created.items():
+        names = [f"{c.get('object')}.{c.get('field')}" for c in changes]
+        shown = ", ".join(names[:6]) + (f", … (+{len(names) - 6})" if len(names) > 6 else "")
+        table.add_row(system, str(len(changes)), shown or "nothing (already set up)")
+    return table
+
+
+def at_risk_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table(title="Top at-risk accounts (negative direction first, then lowest Success Vector)",
+                  title_justify="left")
+    for name, justify in (("account", "left"), ("segment", "left"), ("vector", "right"),
+                          ("velocity /30d", "right"), ("direction", "left"), ("next milestone", "left"),
+                          ("why", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(str(r["name"])[:32], str(r.get("segment") or ""), _num(r.get("vector")),
+                      _num(r.get("velocity")), str(r.get("direction") or ""),
+                      f"{r.get('next_milestone') or ''} ({r.get('next_status') or '–'})",
+                      str(r.get("drivers") or "")[:90])
+    return table
+
+
+def tasks_table(by_play: Mapping[str, Counter[str]], system: str) -> Table:
+    table = Table(title=f"Tasks created by play (in {system}, the primary CRM)", title_justify="left")
+    table.add_column("play")
+    table.add_column("created", justify="right")
+    table.add_column("still open", justify="right")
+    table.add_column("closed (step done or play over)", justify="right")
+    for play, counts in sorted(by_play.items(), key=lambda kv: -sum(kv[1].values())):
+        table.add_row(play, str(sum(counts.values())), str(counts["open"]), str(counts["closed"]))
+    return table
+
+
+def calls_table(first: CallTally, total: CallTally, runs: int) -> Table:
+    table = Table(title=f"API calls over {runs} syncs vs the minimum the APIs allow", title_justify="left",
+                  caption="minimum = ceil(records / max per call) per batch-write endpoint, and per paged read "
+                          "at least 1 call per stream; 'other' = auth, describes, job polls, SOQL/search pages "
+                          "(the sandbox does not count their rows, so they have no minimum here)",
+                  caption_justify="left")
+    for name in ("system", "first sync", "all syncs", "batch/paged calls", "their minimum", "other"):
+        table.add_column(name, justify="left" if name == "system" else "right")
+    for system, calls in sorted(total.systems.items()):
+        table.add_row(system, str(first.systems.get(system).used if system in first.systems else 0),
+                      str(calls.used), str(calls.covered_used), str(calls.covered_minimum), str(calls.other))
+    table.add_row("[bold]total", str(first.used), str(total.used), str(total.covered_used),
+                  str(total.covered_minimum), str(total.used - total.covered_used))
+    return table
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{float(value):.1f}"

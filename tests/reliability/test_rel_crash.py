@@ -1,0 +1,115 @@
+"""kill -9 the sync at named stages and at random moments; a rerun must converge to the clean-run state.
+
+Each case: a fresh cluster on the same seeded world, ``connector sync`` in a subprocess killed with SIGKILL
+(at a state-store call marking a stage, see ``crash_runner.py``, or after a random delay spread over a clean
+run's duration), then ``connector sync`` again to completion.  The CRM, HubSpot and Zendesk must then hold
+exactly what one clean run writes: no lost write, no duplicate task (writes are at-least-once; task upserts
+on an external key and field diffs against confirmed values make the repeats harmless).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ACCOUNTS
+from .rel_kit import NOW, crm_state, cli_sync, duplicate_task_keys, start_rig, state_diff
+
+RUNNER = Path(__file__).with_name("crash_runner.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CleanCli:
+    state: dict[str, Any]
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def clean_cli(tmp_path_factory: pytest.TempPathFactory) -> CleanCli:
+    """One uncrashed ``connector sync`` subprocess: the target state and how long a run takes."""
+    rig = start_rig(tmp_path_factory.mktemp("clean-cli"), accounts=ACCOUNTS)
+    try:
+        started = time.monotonic()
+        summary = cli_sync(rig.config_path)
+        seconds = time.monotonic() - started
+        assert summary["status"] == "ok", summary
+        return CleanCli(crm_state(rig.cluster), seconds)
+    finally:
+        rig.stop()
+
+
+def crashed_sync(config: Path, *, point: str | None = None, delay: float | None = None) -> int:
+    """Start a sync that dies at ``point`` (``stage:n``) or is SIGKILLed after ``delay`` seconds; its return code."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if point:
+        env["REL_CRASH_AT"] = point
+    args = [sys.executable, str(RUNNER), "sync", "-c", str(config), "--json", "--now", NOW.isoformat()]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if delay is not None:
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+    return process.wait(timeout=300)
+
+
+def converges(tmp_path: Path, clean: CleanCli, *, point: str | None = None, delay: float | None = None) -> None:
+    rig = start_rig(tmp_path, accounts=ACCOUNTS)
+    try:
+        code = crashed_sync(rig.config_path, point=point, delay=delay)
+        assert code == -signal.SIGKILL, f"the sync was not killed (exit {code}) at {point or f'{delay:.2f}s'}"
+        assert not duplicate_task_keys(rig.cluster)
+        summary = cli_sync(rig.config_path)
+        state = crm_state(rig.cluster)
+        duplicates = duplicate_task_keys(rig.cluster)
+    finally:
+        rig.stop()
+    assert summary["status"] == "ok", (summary["source_errors"], summary["sink_errors"])
+    assert not [f for s in summary["sinks"].values() for f in s["failures"]]
+    assert not duplicates, duplicates
+    assert state == clean.state, state_diff(clean.state, state)
+
+
+#: One kill per stage: extraction, scoring, and between a write batch and its bookkeeping (fields, tasks).
+STAGE_POINTS = ["extract:5", "observations:3", "score:1", "fields:1", "tasks:1"]
+#: The large variant: every stage at several batches, plus the sync log.
+MORE_POINTS = ["extract:1", "extract:9", "extract:14", "observations:1", "observations:5", "observations:6",
+               "fields:2", "fields:3", "log:1", "log:3", "log:5"]
+RANDOM_KILLS, MORE_RANDOM_KILLS = 1, 8
+
+
+@pytest.mark.parametrize("point", STAGE_POINTS)
+def test_kill_at_stage_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli, point: str) -> None:
+    converges(tmp_path, clean_cli, point=point)
+
+
+@pytest.mark.parametrize("draw", range(RANDOM_KILLS))
+def test_kill_at_random_moment_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli, draw: int) -> None:
+    converges(tmp_path, clean_cli, delay=random_delay(clean_cli, draw))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", MORE_POINTS)
+def test_kill_at_more_stages_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli, point: str) -> None:
+    converges(tmp_path, clean_cli, point=point)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("draw", range(RANDOM_KILLS, RANDOM_KILLS + MORE_RANDOM_KILLS))
+def test_kill_at_more_random_moments_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli, draw: int) -> None:
+    converges(tmp_path, clean_cli, delay=random_delay(clean_cli, draw))
+
+
+def random_delay(clean: CleanCli, draw: int) -> float:
+    """A seeded moment inside a run: between interpreter start-up and 90 % of a clean run's duration."""
+    return random.Random(1000 + draw).uniform(0.15, 0.9) * clean.seconds
