@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -35,6 +35,30 @@ log = structlog.get_logger(__name__)
 
 _BATCH = 2000
 HISTORY_WINDOW = timedelta(days=120)
+
+
+class _ProgressBarrier:
+    """The store as a source sees it: before the source records progress (moves a cursor, clears dirty
+    marks), the records it yielded so far are persisted.
+
+    The source protocol promises that order (``sources/base.py``): without it, a crash between a source
+    clearing its dirty marks and the sync's batched write would lose those observations for good, since
+    the next run would find nothing dirty to recompute.
+    """
+
+    def __init__(self, store: Store, flush: Callable[[], None]):
+        self._store, self._flush = store, flush
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def set_cursor(self, source: str, stream: str, value: str) -> None:
+        self._flush()
+        self._store.set_cursor(source, stream, value)
+
+    def clear_dirty(self, source: str, stream: str, groups: Iterable[str] | None = None) -> None:
+        self._flush()
+        self._store.clear_dirty(source, stream, groups)
 
 
 @dataclass
@@ -118,26 +142,32 @@ class SyncRunner:
         return result
 
     def pull(self, now: datetime, full: bool, result: SyncResult, only: Iterable[str] | None = None) -> None:
-        ctx = SourceContext(self.store, self.http, self.config, now, full, result.run_id)
         wanted = set(only) if only is not None else None
         for source in self.sources:
             if wanted is not None and source.name not in wanted:
                 continue
             counts: dict[str, int] = defaultdict(int)
+            batches: dict[type, list[Any]] = {Account: [], Observation: [], Quarantined: []}
+
+            def flush(batches: dict[type, list[Any]] = batches, counts: dict[str, int] = counts) -> None:
+                self._flush(batches, result.run_id, counts)
+
+            store = cast(Store, _ProgressBarrier(self.store, flush))
+            ctx = SourceContext(store, self.http, self.config, now, full, result.run_id)
             try:
-                self._drain(source.pull(ctx), source.name, result.run_id, counts)
+                self._drain(source.pull(ctx), batches, flush)
             except Exception as exc:  # one broken source must not stop the others
                 result.source_errors[source.name] = redact(f"{type(exc).__name__}: {exc}")
                 log.error("source.failed", source=source.name, error=result.source_errors[source.name])
             result.pulled[source.name] = dict(counts)
 
-    def _drain(self, items: Iterable[Any], name: str, run_id: int, counts: dict[str, int]) -> None:
-        batches: dict[type, list[Any]] = {Account: [], Observation: [], Quarantined: []}
+    @staticmethod
+    def _drain(items: Iterable[Any], batches: dict[type, list[Any]], flush: Callable[[], None]) -> None:
         for item in items:
             batches[type(item)].append(item)
             if len(batches[type(item)]) >= _BATCH:
-                self._flush(batches, run_id, counts)
-        self._flush(batches, run_id, counts)
+                flush()
+        flush()
 
     def _flush(self, batches: dict[type, list[Any]], run_id: int, counts: dict[str, int]) -> None:
         counts["accounts"] += self.store.upsert_accounts(batches[Account])

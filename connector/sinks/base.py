@@ -10,6 +10,8 @@ shapes, partial failures).  The rules, written once:
   updated-at stamp) ride along with a real change and never cause a write on their own.
 * If the CRM's current value differs from what we last wrote, a person edited an owned field: that is
   *drift*.  It is reported; with ``on_drift = "skip"`` (default) the field is left alone this run.
+  Sinks read live values only for records they are about to write, so drift is found at the moment it
+  matters (before we would overwrite a person's edit) and an unchanged re-sync costs no call at all.
 * A value is recorded as written only after the API confirmed it, record by record.
 """
 

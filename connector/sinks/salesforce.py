@@ -161,7 +161,12 @@ class SalesforceSink:
         records = self._record_ids(ctx, [o.account_id for o in outputs] + [t.account_id for t in tasks])
         targets = [(rid, _seconds(o)) for o in outputs for rid in records.get(o.account_id, [])]
         client = self.client(ctx)
-        wanted = sorted({rid for rid, _ in targets} | {r for t in tasks for r in records.get(t.account_id, [])[:1]})
+        # Read live values only where something is about to be written (drift check, task owners): an
+        # unchanged re-sync then costs no call at all, not even a read.
+        pending, _ = diff_outputs(ctx.store, SYSTEM, self.object, self.mapping, targets, None, self.on_drift)
+        pending_ids = {c.record_id for c in pending}
+        targets = [(rid, o) for rid, o in targets if rid in pending_ids]
+        wanted = sorted(pending_ids | {r for t in tasks for r in records.get(t.account_id, [])[:1]})
         try:
             current, owners = self._current(client, wanted)
         except SalesforceMalformedRequest as exc:

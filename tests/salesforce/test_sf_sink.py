@@ -103,11 +103,16 @@ def test_drift_is_reported_and_left_alone(sink: SalesforceSink, config: Config, 
     write(sink, config, store, http, clock, outputs(ids))
     sandbox.backend.update("Account", {"Id": ids[2], "CS_Quadrant__c": "Reassess"})  # a person edits it
     sandbox.reset_ledger()
-    report = write(sink, config, store, http, clock, outputs(ids))
+    unchanged = write(sink, config, store, http, clock, outputs(ids))
+    assert unchanged.drift == [] and sandbox.writes() == [], "nothing to write: no read, no fight"
+    changed = outputs(ids)
+    changed[2] = AccountOutput(ids[2], {**changed[2].fields, "success_vector": 64.0})
+    report = write(sink, config, store, http, clock, changed)
     assert [(d.record_id, d.field, d.old, d.new) for d in report.drift] == [
         (ids[2], "CS_Quadrant__c", "Work to keep (unhappy)", "Reassess")]
-    assert sandbox.writes() == []
+    assert len(sandbox.writes()) == 1, "the vector is written, the edited field left alone"
     assert sandbox.backend.records["Account"][ids[2]]["CS_Quadrant__c"] == "Reassess"
+    assert sandbox.backend.records["Account"][ids[2]]["CS_Success_Vector__c"] == 64.0
 
 
 def test_partial_failure_reports_the_record_and_retries_next_run(sink: SalesforceSink, config: Config, store: Store,

@@ -1,0 +1,101 @@
+"""Throughput under rate limits: HubSpot's per-10-second and Zendesk's per-minute limits, enforced.
+
+    .venv/bin/python bench/bench_rate_limits.py               # 1k and 10k accounts
+    .venv/bin/python bench/bench_rate_limits.py --large       # also 100k (about 15 minutes: the limits)
+
+The sandbox enforces HubSpot's 100 requests / 10 s and Zendesk's 400 requests / minute (the connector's
+config uses the same plan limits, so its own limiter paces the calls); Zendesk's 10 exports/min is lifted
+so the pull does not take minutes, and Stripe/techlookup limits are off (they are not measured here).
+After pull and scoring, each sink's first full write is timed alone:
+
+* call rate achieved against the limit (utilisation; 429s seen are counted);
+* records/s achieved against the ceiling the limit allows = limit × records per call at the minimum
+  number of calls the write needs (HubSpot: a batch read for drift + a batch update per 100 companies;
+  Zendesk: one ``update_many`` + one status poll per 100 organizations, plus the ticket re-tag jobs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from common import Sandbox, quiet_logs
+
+LIMITS = {"hubspot": (100, 10.0), "zendesk": (400, 60.0)}
+
+
+def run_size(n: int) -> dict[str, Any]:
+    from connector.runtime import http_layer, open_store, run_setup
+    from connector.sync import SyncResult, SyncRunner
+
+    limits = {"zendesk": {"export_requests_per_minute": None}, "stripe": {"requests_per_second": None},
+              "techlookup": {"requests_per_second": None}, "salesforce": {"daily_api_limit": 10**9}}
+    out: dict[str, Any] = {"accounts": n}
+    with Sandbox(n, limits=limits, config_extra={"enrichment": "requests_per_second = 1000"}) as sandbox:
+        config = sandbox.config()
+        run_setup(config, dry_run=False)
+        store = open_store(config)
+        now = sandbox.now()
+        runner = SyncRunner(config, store, http=http_layer(config), now=lambda: now)
+        result = SyncResult(run_id=store.start_run("bench"))
+        runner.pull(now, False, result)
+        runner.resolve(result)
+        outputs, tasks = runner.score(now, result, persist=True)
+        sinks = {s.name: s for s in runner.sinks}
+        for name in ("hubspot", "zendesk"):
+            time.sleep(LIMITS[name][1])  # start each with an empty window: the pull used some of it
+            sandbox.command("reset")
+            runner.sinks = [sinks[name]]
+            started = time.perf_counter()
+            runner.write(now, outputs, [], False, result)
+            seconds = time.perf_counter() - started
+            rows = [r for r in sandbox.tally().rows if r["system"] == name]
+            report = result.sinks.get(name, {})
+            records = report.get("records_updated", 0)
+            calls = sum(r["calls"] for r in rows)
+            refused = sum(r["calls"] for r in rows if r["status"] == 429)
+            moved = sum(r["records"] for r in rows if r["method"] == "PUT" and r["status"] < 400)
+            min_calls = _min_calls(name, rows)
+            limit, window = LIMITS[name]
+            rate = limit / window
+            out[name] = {"records": records, "seconds": seconds, "calls": calls, "429": refused,
+                         "call_rate": calls / seconds, "limit_rate": rate,
+                         "records_per_s": records / seconds,
+                         "ceiling_records_per_s": rate * records / max(1, min_calls),
+                         "moved": moved, "min_calls": min_calls}
+        store.finish_run(result.run_id, "ok", result.as_json())
+        store.close()
+    return out
+
+
+def _min_calls(system: str, rows: list[dict[str, Any]]) -> int:
+    """Minimum calls for the write the sink just did (see module docstring)."""
+    ok = [r for r in rows if r["status"] < 400]
+    if system == "hubspot":
+        return sum(-(-r["records"] // 100) for r in ok if r["endpoint"].endswith(("batch/read", "batch/update")))
+    jobs = sum(r["calls"] for r in ok if r["endpoint"].endswith("update_many.json"))
+    return 2 * jobs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--large", action="store_true", help="also 100,000 accounts")
+    ap.add_argument("--sizes", type=int, nargs="*")
+    args = ap.parse_args()
+    quiet_logs()
+    sizes = args.sizes or [1_000, 10_000] + ([100_000] if args.large else [])
+    print(f"{'accounts':>9} {'system':<8} {'records':>8} {'seconds':>8} {'calls':>6} {'429s':>5} "
+          f"{'calls/s':>8} {'limit/s':>8} {'util':>5} {'records/s':>10} {'ceiling/s':>10} {'of ceiling':>10}")
+    for n in sizes:
+        r = run_size(n)
+        for name in ("hubspot", "zendesk"):
+            s = r[name]
+            print(f"{n:>9,} {name:<8} {s['records']:>8,} {s['seconds']:>8.1f} {s['calls']:>6} {s['429']:>5} "
+                  f"{s['call_rate']:>8.2f} {s['limit_rate']:>8.2f} {s['call_rate'] / s['limit_rate']:>5.0%} "
+                  f"{s['records_per_s']:>10.1f} {s['ceiling_records_per_s']:>10.1f} "
+                  f"{s['records_per_s'] / s['ceiling_records_per_s']:>10.0%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
