@@ -45,15 +45,14 @@ class RunLine:
 
 def run_line(console: Console, line: RunLine) -> None:
     colour = "green" if line.status == "ok" else "red"
-    console.print(
-        f"[bold]{line.label:<7}[/] {line.when:%Y-%m-%d}  [{colour}]{line.status:<7}[/] {line.seconds:5.1f}s  "
-        f"pulled {line.pulled:>6,}  scored {line.scored:>5,}  wrote {line.fields_written:>6,} fields on "
-        f"{line.records_updated:>5,} records  tasks +{line.tasks_created} / closed {line.tasks_closed}  "
-        f"calls {line.calls.used:>4} ({line.calls.write_calls} writes)  "
-        f"[cyan]{line.turned} changed direction, {line.milestones_moved} changed milestone[/]")
-    words = [f"{line.world[s][k]} {label}" for s, k, label in WORLD_WORDS if line.world.get(s, {}).get(k)]
+    words = [f"{line.world[s][k]} {label}" for s, k, label in WORLD_WORDS if s in line.world and line.world[s][k]]
     if words:
-        console.print(f"        [dim]since the last run: {', '.join(words)}[/]")
+        console.print(f"[dim]  … world moves on: {', '.join(words)}[/]")
+    console.print(
+        f"[bold]{line.label:<7}[/] {line.when:%Y-%m-%d} [{colour}]{line.status}[/] {line.seconds:4.1f}s "
+        f"pulled {line.pulled:,} · wrote {line.fields_written:,} fields on {line.records_updated:,} records · "
+        f"tasks +{line.tasks_created} −{line.tasks_closed} · {line.calls.used} calls "
+        f"({line.calls.write_calls} writes) · [cyan]{line.turned} turned, {line.milestones_moved} milestones[/]")
 
 
 def setup_table(created: Mapping[str, list[dict[str, Any]]]) -> Table:
@@ -71,15 +70,15 @@ def setup_table(created: Mapping[str, list[dict[str, Any]]]) -> Table:
 def at_risk_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     table = Table(title="Top at-risk accounts (negative direction first, then lowest Success Vector)",
                   title_justify="left")
-    for name, justify in (("account", "left"), ("segment", "left"), ("vector", "right"),
-                          ("velocity /30d", "right"), ("direction", "left"), ("next milestone", "left"),
-                          ("why", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("account", width=16, no_wrap=True, overflow="ellipsis")
+    table.add_column("vector", justify="right", width=6)
+    table.add_column("/30d", justify="right", width=6)
+    table.add_column("direction", width=9)
+    table.add_column("next milestone", width=14, no_wrap=True, overflow="ellipsis")
+    table.add_column("drivers", max_width=80)
     for r in rows:
-        table.add_row(str(r["name"])[:32], str(r.get("segment") or ""), _num(r.get("vector")),
-                      _num(r.get("velocity")), str(r.get("direction") or ""),
-                      f"{r.get('next_milestone') or ''} ({r.get('next_status') or '–'})",
-                      str(r.get("drivers") or "")[:90])
+        table.add_row(str(r["name"]), _num(r.get("vector")), _num(r.get("velocity")), str(r.get("direction") or ""),
+                      f"{r.get('next_milestone') or ''} ({r.get('next_status') or '–'})", str(r.get("drivers") or ""))
     return table
 
 
@@ -88,7 +87,7 @@ def tasks_table(by_play: Mapping[str, Counter[str]], system: str) -> Table:
     table.add_column("play")
     table.add_column("created", justify="right")
     table.add_column("still open", justify="right")
-    table.add_column("closed (step done or play over)", justify="right")
+    table.add_column("closed", justify="right")
     for play, counts in sorted(by_play.items(), key=lambda kv: -sum(kv[1].values())):
         table.add_row(play, str(sum(counts.values())), str(counts["open"]), str(counts["closed"]))
     return table
@@ -103,8 +102,9 @@ def calls_table(first: CallTally, total: CallTally, runs: int) -> Table:
     for name in ("system", "first sync", "all syncs", "batch/paged calls", "their minimum", "other"):
         table.add_column(name, justify="left" if name == "system" else "right")
     for system, calls in sorted(total.systems.items()):
-        table.add_row(system, str(first.systems.get(system).used if system in first.systems else 0),
-                      str(calls.used), str(calls.covered_used), str(calls.covered_minimum), str(calls.other))
+        first_used = first.systems[system].used if system in first.systems else 0
+        table.add_row(system, str(first_used), str(calls.used), str(calls.covered_used), str(calls.covered_minimum),
+                      str(calls.other))
     table.add_row("[bold]total", str(first.used), str(total.used), str(total.covered_used),
                   str(total.covered_minimum), str(total.used - total.covered_used))
     return table

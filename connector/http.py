@@ -214,7 +214,7 @@ class HttpLayer:
             started = time.perf_counter()
             try:
                 response = send()
-            except requests.exceptions.SSLError:
+            except (requests.exceptions.SSLError, urllib3.exceptions.SSLError):
                 raise  # a certificate problem does not heal by retrying
             except _TRANSIENT as exc:
                 self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)

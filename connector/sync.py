@@ -221,7 +221,7 @@ class SyncRunner:
         self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None
     ) -> tuple[list[AccountOutput], list[TaskSpec]]:
         scored = self.evaluate(now, only)
-        outputs, tasks = list(scored.outputs()), scored.tasks()
+        outputs, tasks = list(scored.outputs()), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
         result.forecast = scored.forecast()
         for t in tasks:
@@ -243,6 +243,20 @@ class SyncRunner:
             )
             self.store.save_states(scored.states())
         return outputs, tasks
+
+    def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:
+        """Add the open tasks an earlier run planned but never got confirmed by the task CRM.
+
+        The play state is saved when a run scores, so a crash or a failed sink between scoring and writing
+        leaves tasks the state counts as open but the CRM never received; they are not "opened" again by
+        later runs.  Planning them again until the task ledger confirms them makes task delivery
+        at-least-once; their keys are stable, so a re-send upserts the same task.
+        """
+        primary = self.config.connector.primary_crm
+        if primary not in TASK_SYSTEMS:
+            return tasks
+        known = {t.key for t in tasks} | set(self.store.tasks(primary))
+        return tasks + [t for t in scored.tasks(include_unchanged=True) if t.key not in known]
 
     def write(
         self, now: datetime, outputs: list[AccountOutput], tasks: list[TaskSpec], dry_run: bool, result: SyncResult

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -53,6 +54,12 @@ class WriteResult:
     errors: tuple[WriteError, ...] = field(default_factory=tuple)
 
 
+#: Access tokens from refresh grants, shared by the clients of one process (the source and the sink of a
+#: run, and the daemon's jobs) so each run does not mint a new session; replaced when one expires.
+_SESSIONS: dict[str, tuple[str, str]] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 class SalesforceClient:
     """One org: a simple-salesforce instance on an :class:`InstrumentedSession`, re-authenticated on demand."""
 
@@ -77,7 +84,13 @@ class SalesforceClient:
     def _initial_token(self) -> tuple[str, str]:
         if self.config.session_id_env or self.config.session_id_file:
             return resolve(self.config.secret_ref("session_id"), key="salesforce.session_id"), self.config.base_url
-        return self._refresh_grant()
+        with _SESSIONS_LOCK:
+            cached = _SESSIONS.get(self._session_key())
+        return cached or self._refresh_grant()
+
+    def _session_key(self) -> str:
+        cfg = self.config
+        return f"{cfg.token_url or cfg.base_url}|{cfg.refresh_token_env or cfg.refresh_token_file}"
 
     def _refresh_grant(self) -> tuple[str, str]:
         """OAuth 2.0 refresh-token grant → (access token, instance URL)."""
@@ -93,7 +106,10 @@ class SalesforceClient:
             raise SalesforceAuthError(f"salesforce: refresh-token grant refused ({response.status_code} {detail}); "
                                       "check refresh_token_env/client_id_env and the connected app")
         body = response.json()
-        return str(body["access_token"]), str(body.get("instance_url") or self.config.base_url)
+        session = str(body["access_token"]), str(body.get("instance_url") or self.config.base_url)
+        with _SESSIONS_LOCK:
+            _SESSIONS[self._session_key()] = session
+        return session
 
     def reauthenticate(self) -> None:
         """A new session: refresh grant if configured, else re-read the token (it may have been rotated)."""
