@@ -13,7 +13,8 @@ from connector.sync import SyncResult
 def render_sync(console: Console, result: SyncResult) -> None:
     title = f"sync run {result.run_id}: {result.status}" + (" (dry run: nothing written)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
-    for col in ("system", "pulled", "written", "tasks +/~/x", "calls", "retries", "failures"):
+    written = "would write" if result.dry_run else "written"
+    for col in ("system", "pulled", written, "tasks +/~/x", "calls", "retries", "failures"):
         table.add_column(col, justify="right" if col not in ("system",) else "left")
     systems = sorted(set(result.pulled) | set(result.sinks) | set(result.calls))
     for name in systems:
@@ -23,7 +24,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
         table.add_row(
             name,
             str(pulled.get("observations", 0) + pulled.get("accounts", 0)) if pulled else "-",
-            str(sink.get("fields_written", "-")),
+            str(sink.get("planned" if result.dry_run else "fields_written", "-")),
             f"{sink.get('tasks_created', 0)}/{sink.get('tasks_updated', 0)}/{sink.get('tasks_closed', 0)}"
             if sink
             else "-",

@@ -97,7 +97,11 @@ class HubSpotClient:
             try:
                 return method(*args, **kwargs)
             except Exception as exc:
-                error = as_api_error(exc, operation)
+                # The generated client decodes ``e.body`` even when there is none (a TLS or connection
+                # failure raised as ApiException(status=0)), so the real error arrives as the context of
+                # an AttributeError: unwrap it, or a certificate problem reads as a NoneType bug.
+                cause = exc.__context__ if isinstance(exc, AttributeError) and exc.__context__ else exc
+                error = as_api_error(cause, operation)
                 if error is None:
                     raise
                 if error.status == 401 and self._oauth and attempt == 1:

@@ -1,0 +1,52 @@
+"""``make bench``: the standard benchmark set (1k / 10k accounts), each script in its own process.
+
+    .venv/bin/python bench/run_all.py            # standard set, < 10 minutes on 2 cores
+    .venv/bin/python bench/run_all.py --large    # adds 100k accounts (and 1M for scoring); ~1 hour
+
+Every script prints its own figures (ratios measured in this run); this runner only sequences them and
+prints how long each took.  docs/benchmarks.md records the figures and the exact commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def plan(large: bool) -> list[tuple[str, list[str]]]:
+    big = ["--large"] if large else []
+    return [
+        ("scoring", ["bench_scoring.py", "10000", "100000", "1000000"] if large
+         else ["bench_scoring.py", "10000", "100000"]),
+        ("API-call efficiency", ["bench_api_calls.py", *big]),
+        ("side by side (10k write vs one call per record)", ["bench_side_by_side.py"]),
+        ("throughput under rate limits", ["bench_rate_limits.py", *big]),
+        ("peak RSS of a sync", ["bench_memory.py", *big]),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--large", action="store_true", help="add the 100k / 1M sizes")
+    args = ap.parse_args()
+    failed = []
+    started = time.perf_counter()
+    for title, command in plan(args.large):
+        print(f"\n=== {title}: python bench/{' '.join(command)}", flush=True)
+        t0 = time.perf_counter()
+        code = subprocess.call([sys.executable, str(HERE / command[0]), *command[1:]], cwd=HERE.parent)
+        print(f"--- {title}: {time.perf_counter() - t0:.0f} s" + (f", FAILED (exit {code})" if code else ""),
+              flush=True)
+        if code:
+            failed.append(title)
+    print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s" + (f"; failed: {failed}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
