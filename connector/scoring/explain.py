@@ -146,9 +146,9 @@ def render_explain(data: dict[str, Any]) -> RenderableType:
     acc, vec, ms = data["account"], data["vector"], data["milestones"]
     f = data["fields"]
     summary = (
-        f"[bold]{acc['name'] or acc['account_id']}[/] · {acc['segment_label']} ({acc['touch_model']}-touch) · "
-        f"ARR {acc['arr'] if acc['arr'] is not None else '—'}\n"
-        f"Success Vector [bold]{vec['magnitude']}[/] {vec['direction']} ({vec['velocity']}/30d), "
+        f"[bold]{acc['name'] or acc['account_id']}[/] · {acc['segment_label']} ({_touch(acc['touch_model'])}) · "
+        f"ARR {_money(acc['arr'])}\n"
+        f"Success Vector [bold]{vec['magnitude']}[/] {vec['direction']} ({_velocity(vec['velocity'])}), "
         f"confidence {vec['confidence']}% · {f['quadrant']} · {data['priority_band']}\n"
         f"{vec['drivers']}\n"
         f"Stage: {ms['current_stage'] or '—'} → next: {ms['next_milestone'] or '—'} due {ms['next_due'] or '—'} "
@@ -172,3 +172,15 @@ def render_explain(data: dict[str, Any]) -> RenderableType:
     for t in data["tasks"]:
         tasks.add_row(t["status"], t["channel"], t["subject"], t["due_date"])
     return Group(Panel(summary, title=f"explain {acc['account_id']}"), inputs, path, plays, tasks)
+
+
+def _touch(model: str) -> str:
+    return {"high": "high-touch", "low": "low-touch", "none": "no-touch"}.get(model, f"{model}-touch")
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _velocity(value: float | None) -> str:
+    return "no history yet" if value is None else f"{value:+.1f} pts/30d"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def synced(tmp_path: Path) -> Iterator[Synced]:
         cluster.stop()
 
 
-def _signals(config: Config, account_id: str) -> dict[str, object]:
+def _signals(config: Config, account_id: str) -> dict[str, Any]:
     store = open_store(config)
     try:
         return {s.name: s.value for s in store.signals([account_id])}

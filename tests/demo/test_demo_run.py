@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -68,8 +69,8 @@ def test_later_syncs_write_far_less_than_the_first(demo: tuple[int, Path, str]) 
     assert calls[0] > 0 and calls[1] <= calls[0] and calls[2] <= calls[0]
 
 
-def _write_calls(calls: dict[str, dict[str, object]]) -> int:
+def _write_calls(calls: dict[str, dict[str, Any]]) -> int:
     """Calls that write records (not token refreshes, batch reads or searches), from a run's HTTP ledger."""
     reads = ("oauth2/token", "/batch/read", "/search")
-    return sum(int(n) for system in calls.values() for endpoint, n in system["endpoints"].items()  # type: ignore[union-attr]
+    return sum(int(n) for system in calls.values() for endpoint, n in system["endpoints"].items()
                if endpoint.split(" ", 1)[0] in ("POST", "PATCH", "PUT") and not endpoint.endswith(reads))
