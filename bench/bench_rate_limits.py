@@ -29,8 +29,9 @@ def run_size(n: int) -> dict[str, Any]:
     from connector.runtime import http_layer, open_store, run_setup
     from connector.sync import SyncResult, SyncRunner
 
-    limits = {"zendesk": {"export_requests_per_minute": None}, "stripe": {"requests_per_second": None},
-              "techlookup": {"requests_per_second": None}, "salesforce": {"daily_api_limit": 10**9}}
+    limits: dict[str, dict[str, Any]] = {
+        "zendesk": {"export_requests_per_minute": None}, "stripe": {"requests_per_second": None},
+        "techlookup": {"requests_per_second": None}, "salesforce": {"daily_api_limit": 10**9}}
     out: dict[str, Any] = {"accounts": n}
     with Sandbox(n, limits=limits, config_extra={"enrichment": "requests_per_second = 1000"}) as sandbox:
         config = sandbox.config()
@@ -41,7 +42,7 @@ def run_size(n: int) -> dict[str, Any]:
         result = SyncResult(run_id=store.start_run("bench"))
         runner.pull(now, False, result)
         runner.resolve(result)
-        outputs, tasks = runner.score(now, result, persist=True)
+        outputs, _ = runner.score(now, result, persist=True)
         sinks = {s.name: s for s in runner.sinks}
         for name in ("hubspot", "zendesk"):
             time.sleep(LIMITS[name][1])  # start each with an empty window: the pull used some of it

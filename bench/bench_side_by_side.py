@@ -99,7 +99,7 @@ def naive_sample(config: Any, sample: int) -> dict[str, list[float]]:
     zd = build_client(config, http)
     zd_fields = {fm.name: fm for fm in load_mapping(config.resolve(config.zendesk.mapping)).fields.values()}
     writers = {
-        "salesforce": ("Account", lambda rid, v: sf.call(lambda s: s.Account.update(rid, v))),
+        "salesforce": ("Account", lambda rid, v: sf.call(lambda s: s.Account.update(rid, v))),  # type: ignore[operator]
         "hubspot": ("companies", lambda rid, v: hs.call(
             "update company", hs.crm.companies.basic_api.update, rid,
             SimplePublicObjectInput(properties={k: "" if x is None else str(x) for k, x in v.items()}))),

@@ -50,6 +50,7 @@ def run_demo(accounts: int = 500, out_dir: Path = Path("demo-output"), console: 
              keep_seconds: float | None = None) -> int:
     """Run the demo; 0 when every part worked, 1 when any part failed (and what failed is printed)."""
     console = console or Console()
+    out_dir = out_dir.resolve()  # the generated config holds absolute paths, wherever the demo is started
     connector_logging.configure("WARNING")  # the demo reports problems itself, in plain words
     started = time.monotonic()
     problems: list[str] = []

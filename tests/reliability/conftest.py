@@ -10,6 +10,7 @@ import pytest
 
 from connector.logging import configure
 from connector.runtime import run_sync
+
 from .rel_kit import NOW, crm_state, duplicate_task_keys, start_rig
 
 ACCOUNTS = 80

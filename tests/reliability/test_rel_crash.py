@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from .conftest import ACCOUNTS
-from .rel_kit import NOW, crm_state, cli_sync, duplicate_task_keys, start_rig, state_diff
+from .rel_kit import NOW, cli_sync, crm_state, duplicate_task_keys, start_rig, state_diff
 
 RUNNER = Path(__file__).with_name("crash_runner.py")
 REPO = Path(__file__).resolve().parents[2]
