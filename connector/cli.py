@@ -240,11 +240,17 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its state and report.")] = Path(
         "demo-output"
     ),
+    runs: Annotated[int, typer.Option(help="Weekly syncs to simulate.")] = 6,
+    keep: Annotated[
+        float | None,
+        typer.Option("--keep", help="Seconds to keep the sandbox up afterwards (default 900 on a terminal, else 0)."),
+    ] = None,
 ) -> None:
     """The whole job end to end on the sandbox: setup, syncs over simulated weeks, summary and report."""
     from connector.demo import run_demo
 
-    raise typer.Exit(run_demo(accounts=accounts, out_dir=out_dir, console=out))
+    console = out if out.is_terminal else Console(width=150)  # logs and CI: wide enough to keep tables whole
+    raise typer.Exit(run_demo(accounts=accounts, out_dir=out_dir, console=console, runs=runs, keep_seconds=keep))
 
 
 @config_app.command("schema")

@@ -93,6 +93,7 @@ def start_cluster(workdir: Path, *, accounts: int = 500, seed: int = 7, world: W
     """Generate (or take) a world, start the five emulators on free ports, and write secrets + usage CSV."""
     from connector.sandbox.dataset import generate_world, write_usage_csv
 
+    workdir = workdir.resolve()  # the generated config must not depend on the directory it is read from
     workdir.mkdir(parents=True, exist_ok=True)
     clock = SandboxClock(start or datetime.now(UTC).replace(microsecond=0))
     world = world or generate_world(accounts, seed=seed, now=clock.now())

@@ -216,7 +216,7 @@ class ScoringInputs:
             text={k: Categorical.from_values(v) for k, v in text_values.items()},
             history_age=hist_age,
             history_value=hist_value,
-            previous=previous_from_json([state.get(a.account_id) or {} for a in accounts]),
+            previous=previous_from_json([state.get(a.account_id) or {} for a in accounts], now.date()),
         )
         object.__setattr__(inputs, "names", np.array([a.name for a in accounts], dtype=object))
         object.__setattr__(inputs, "domains", np.array([a.domain for a in accounts], dtype=object))
@@ -227,10 +227,23 @@ def _dates(values: list[date | None]) -> np.ndarray:
     return np.array([day_number(v) if v is not None else np.nan for v in values], np.float64)
 
 
+def _daily(points: list[tuple[datetime, float]], now_day: float) -> list[tuple[datetime, float]]:
+    """One point per calendar day (the day's last score), and none for today: the score being computed
+    now is today's point.  Without this a re-sync minutes after the last one would add a second point
+    beside it, bend the slope, and rewrite velocity and direction on an unchanged world."""
+    today = int(np.floor(now_day))
+    by_day: dict[int, tuple[datetime, float]] = {}
+    for when, magnitude in sorted(points):
+        day = int(np.floor(day_number(when)))
+        if day < today:
+            by_day[day] = (when, magnitude)
+    return [by_day[d] for d in sorted(by_day)]
+
+
 def _history_columns(
     ids: np.ndarray, history: Mapping[str, list[tuple[datetime, float]]], now_day: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    series = [sorted(history.get(str(a)) or [])[-MAX_HISTORY_POINTS:] for a in ids]
+    series = [_daily(history.get(str(a)) or [], now_day)[-MAX_HISTORY_POINTS:] for a in ids]
     width = max((len(s) for s in series), default=0)
     age = np.full((len(ids), width), np.nan, np.float32)
     value = np.full((len(ids), width), np.nan, np.float32)
@@ -241,13 +254,25 @@ def _history_columns(
     return age, value
 
 
-def previous_from_json(states: list[dict[str, Any]]) -> PreviousState:
+def baseline_of(state: dict[str, Any], today: date | None) -> dict[str, Any]:
+    """What "since last run" compares with: the last run of an *earlier day*.
+
+    A re-run on the same day compares with what that day's first run compared with, so repeating a sync
+    does not turn "Down 3.8 since last run" into "Steady" and rewrite the drivers field for nothing."""
+    baseline = state.get("baseline")
+    if today is not None and isinstance(baseline, dict) and str(state.get("scored_at", ""))[:10] == today.isoformat():
+        return baseline
+    return state
+
+
+def previous_from_json(states: list[dict[str, Any]], today: date | None = None) -> PreviousState:
     """Columns from the per-account JSON written by ``ScoringResult.state_for`` on the previous run."""
+    bases = [baseline_of(s, today) for s in states]
     n = len(states)
-    magnitude = np.array([s.get("magnitude") if isinstance(s.get("magnitude"), int | float) else np.nan
-                          for s in states], np.float64)
+    magnitude = np.array([b.get("magnitude") if isinstance(b.get("magnitude"), int | float) else np.nan
+                          for b in bases], np.float64)
     direction = np.array([_DIRECTION_CODES.get(s.get("direction", ""), 0) for s in states], np.int8)
-    contrib_names = tuple(sorted({k for s in states for k in (s.get("contributions") or {})}))
+    contrib_names = tuple(sorted({k for b in bases for k in (b.get("contributions") or {})}))
     contributions = np.full((n, len(contrib_names)), np.nan, np.float32)
     ms_names = tuple(sorted({k for s in states for k in (s.get("milestones") or {})}))
     achieved = np.full((n, len(ms_names)), np.nan)
@@ -255,7 +280,7 @@ def previous_from_json(states: list[dict[str, Any]]) -> PreviousState:
     plays = PlayState.empty(n, play_names)
     for i, s in enumerate(states):
         for j, name in enumerate(contrib_names):
-            value = (s.get("contributions") or {}).get(name)
+            value = (bases[i].get("contributions") or {}).get(name)
             if isinstance(value, int | float):
                 contributions[i, j] = value
         for j, name in enumerate(ms_names):

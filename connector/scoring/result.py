@@ -171,9 +171,19 @@ class ScoringResult:
             "direction": DIRECTIONS[int(v.direction[row]) + 1],
             "contributions": {k: round(float(v.contributions[row, j]), 3)
                               for j, k in enumerate(self.model.inputs) if v.share[row, j] > 0},
+            "baseline": self.baseline_at(row),
             "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])))
                            for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
             "plays": plays,
+        }
+
+    def baseline_at(self, row: int) -> dict[str, Any]:
+        """The reference this run's deltas were computed against (see ``inputs.baseline_of``)."""
+        v, previous = self.vector, float(self.inputs.previous.magnitude[row])
+        return {
+            "magnitude": None if np.isnan(previous) else round(previous, 3),
+            "contributions": {k: round(float(v.contributions[row, j] - v.deltas[row, j]), 3)
+                              for j, k in enumerate(self.model.inputs) if not np.isnan(v.deltas[row, j])},
         }
 
     def state_for(self, account_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -161,12 +162,12 @@ class ZendeskSink:
         if ctx.dry_run:
             report.planned = planned_updates(NAME, ORG, changes)
             report.planned += [PlannedChange(NAME, "ticket", str(tid), "retag", "tags", remove, add, m.account_id)
-                               for m in moves for tid, add, remove in self._retags(ctx, mapping, band, m)]
+                               for m, tid, add, remove in self._retags(ctx, mapping, band, moves)]
             return report
         client = self._zendesk(ctx)
         written = self._update_orgs(ctx, client, mapping, changes, report)
-        self._retag(ctx, client, [t for m in moves if m.org_id in written
-                                  for t in self._retags(ctx, mapping, band, m)], report)
+        self._retag(ctx, client, [(tid, add, remove) for _, tid, add, remove in
+                                  self._retags(ctx, mapping, band, [m for m in moves if m.org_id in written])], report)
         log.info("zendesk.sink.written", organizations=report.records_updated, failures=len(report.failures),
                  **self.stats)
         return report
@@ -208,16 +209,25 @@ class ZendeskSink:
             ctx.store.log_records(ctx.run_id, log_rows)
         return written
 
-    def _retags(self, ctx: SinkContext, mapping: Mapping, band: FieldMapping | None,
-                move: BandMove) -> list[tuple[int, list[str], list[str]]]:
-        """``(ticket id, tags to add, tags to remove)`` for the organization's open tickets."""
-        if band is None:
+    def _retags(self, ctx: SinkContext, mapping: Mapping, band: FieldMapping | None, moves: Sequence[BandMove]
+                ) -> list[tuple[BandMove, int, list[str], list[str]]]:
+        """``(move, ticket id, tags to add, tags to remove)`` for the open tickets of the moved organizations.
+
+        One replica read for all moves: a read per organization was 9k queries (~10 s) on a 10k-account sync.
+        """
+        if band is None or not moves:
             return []
         prefix = str(mapping.setting("ticket_tag_prefix", "cs_"))
-        new = [f"{prefix}{move.new.lower()}"] if move.new else []
-        remove = [f"{prefix}{o.lower()}" for o in band.options if [f"{prefix}{o.lower()}"] != new]
-        return [(int(r.record_id), new, remove) for r in ctx.store.replica(NAME, "tickets", [f"org:{move.org_id}"])
-                if r.payload.get("status") in OPEN]
+        open_tickets: dict[str, list[int]] = defaultdict(list)
+        for r in ctx.store.replica(NAME, "tickets", [f"org:{m.org_id}" for m in moves]):
+            if r.group_key and r.payload.get("status") in OPEN:
+                open_tickets[r.group_key].append(int(r.record_id))
+        retags: list[tuple[BandMove, int, list[str], list[str]]] = []
+        for move in moves:
+            new = [f"{prefix}{move.new.lower()}"] if move.new else []
+            remove = [f"{prefix}{o.lower()}" for o in band.options if [f"{prefix}{o.lower()}"] != new]
+            retags.extend((move, tid, new, remove) for tid in open_tickets.get(f"org:{move.org_id}", []))
+        return retags
 
     def _retag(self, ctx: SinkContext, client: ZendeskClient, retags: list[tuple[int, list[str], list[str]]],
                report: SinkReport) -> None:

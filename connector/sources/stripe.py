@@ -85,17 +85,17 @@ class StripeSource:
     def _apply_events(self, ctx: SourceContext, client: StripeClient, cursor: Mapping[str, Any]) -> bool:
         """Apply events newer than ``cursor``; ``False`` when the cursor's event is gone (full read needed)."""
         events: list[dict[str, Any]] = []
-        found = cursor["id"] is None
+        reached = False  # the cursor's own event seen: everything older was applied last run
         params = {"types[]": EVENT_TYPES, "created[gte]": cursor["created"]}
         for page in client.pages("/v1/events", params):
             for event in page:
                 if event["id"] == cursor["id"]:
-                    found = True
+                    reached = True
                     break
                 events.append(event)
-            if found:
+            if reached:
                 break
-        if not found:
+        if not reached and cursor["id"] is not None:
             return False
         if not events:
             return True
