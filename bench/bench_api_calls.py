@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
-from common import Sandbox, Tally, fmt_ratio, growth, print_ledger, quiet_logs
+from common import Sandbox, Tally, fmt_ratio, growth, print_ledger, quiet_logs, sync_in_child
 
 PHASES = ("full", "unchanged", "1% changed")
 
 
 def run_size(n: int, verbose: bool) -> dict[str, Any]:
-    from connector.runtime import run_setup, run_sync
+    from connector.runtime import run_setup
 
     out: dict[str, Any] = {"accounts": n, "phases": {}}
     with Sandbox(n, limits=_limits(), unthrottled_config=True) as sandbox:
@@ -36,11 +35,9 @@ def run_size(n: int, verbose: bool) -> dict[str, Any]:
         for phase in PHASES:
             sandbox.command("reset")
             changed = sandbox.command("mutate", share=0.01) if phase == "1% changed" else sandbox.command("tick")
-            started = time.perf_counter()
-            result = run_sync(config, now=sandbox.now()).as_json()
-            seconds = time.perf_counter() - started
+            result = sync_in_child(sandbox)
             tally = sandbox.tally()
-            out["phases"][phase] = _summary(tally, result, seconds, changed.get("changed"))
+            out["phases"][phase] = _summary(tally, result, changed.get("changed"))
             _print_phase(n, phase, out["phases"][phase], tally, verbose)
     return out
 
@@ -51,7 +48,7 @@ def _limits() -> dict[str, dict[str, Any]]:
     return UNTHROTTLED
 
 
-def _summary(tally: Tally, result: dict[str, Any], seconds: float, changed: int | None) -> dict[str, Any]:
+def _summary(tally: Tally, result: dict[str, Any], changed: int | None) -> dict[str, Any]:
     systems: dict[str, Any] = {}
     for system in sorted({r["system"] for r in tally.rows}):
         calls, minimum = tally.ratio(systems=(system,))
@@ -60,9 +57,9 @@ def _summary(tally: Tally, result: dict[str, Any], seconds: float, changed: int 
                            "counted": calls, "minimum": minimum, "write_calls": wcalls, "write_minimum": wmin}
     calls, minimum = tally.ratio()
     wcalls, wmin = tally.ratio(writes_only=True)
-    return {"seconds": seconds, "status": result["status"], "changed_accounts": changed,
-            "records_updated": {s: v.get("records_updated", v.get("fields_written")) for s, v in
-                                result["sinks"].items()},
+    return {"seconds": result["seconds"], "status": result["status"], "changed_accounts": changed,
+            "errors": result["errors"], "peak_mb": result["peak_mb"], "import_mb": result["import_mb"],
+            "records_updated": result["records_updated"],
             "total_calls": tally.calls(), "write_calls_all": tally.calls(writes_only=True),
             "counted": calls, "minimum": minimum, "write_calls": wcalls, "write_minimum": wmin, "systems": systems,
             "rows": tally.annotate()}
@@ -71,7 +68,8 @@ def _summary(tally: Tally, result: dict[str, Any], seconds: float, changed: int 
 def _print_phase(n: int, phase: str, s: dict[str, Any], tally: Tally, verbose: bool) -> None:
     extra = f", {s['changed_accounts']} accounts changed at the source" if s["changed_accounts"] else ""
     print(f"\n{n:,} accounts — {phase} sync: {s['seconds']:.1f} s, status {s['status']}{extra}; "
-          f"records updated {s['records_updated']}")
+          f"records updated {s['records_updated']}; peak RSS {s['peak_mb']:.0f} MB "
+          f"(after imports {s['import_mb']:.0f} MB)" + (f"; errors {s['errors']}" if s["errors"] else ""))
     print(f"  all calls {s['total_calls']}, write calls {s['write_calls_all']}; ratio over counted endpoints "
           f"{fmt_ratio(s['counted'], s['minimum'])} ({s['counted']}/{s['minimum']}), writes "
           f"{fmt_ratio(s['write_calls'], s['write_minimum'])} ({s['write_calls']}/{s['write_minimum']})")
@@ -96,6 +94,8 @@ def main() -> None:
     for phase in PHASES:
         print(growth(f"{phase} sync calls", sizes, [r["phases"][phase]["total_calls"] or 0.0 for r in results]))
     print(growth("full sync seconds", sizes, [r["phases"]["full"]["seconds"] for r in results]))
+    print(growth("full sync peak RSS above imports (MB)", sizes,
+                 [r["phases"]["full"]["peak_mb"] - r["phases"]["full"]["import_mb"] for r in results]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=1, default=str)

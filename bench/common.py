@@ -195,6 +195,15 @@ def _add_settings(path: Path, settings: dict[str, str]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def sync_in_child(sandbox: Sandbox, *, trace: bool = False) -> dict[str, Any]:
+    """Run one sync against ``sandbox`` in a fresh process (:mod:`sync_child`); its figures incl. peak RSS."""
+    command = [sys.executable, str(ROOT / "bench" / "sync_child.py"), str(sandbox.config_path),
+               sandbox.now().isoformat()] + (["--trace"] if trace else [])
+    out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return data
+
+
 def spread(values: list[float]) -> str:
     """``median (min–max, n=k)``: how the benchmarks report repeated timings on a shared machine."""
     if len(values) == 1:

@@ -49,16 +49,26 @@ class ScoreColumns:
 
 
 def scored_run_ids(store: Store, limit: int = 2) -> list[int]:
-    """The newest runs that stored scores, newest first (a dry run stores none, so it is skipped)."""
+    """The newest scoring run, then the run it is compared with, newest first (dry runs store no scores).
+
+    "Since the previous run" means since the last run of an *earlier day* — the same baseline the drivers
+    sentence uses — so a re-run minutes later does not make the report say that nothing moved.
+    """
     q = (
-        select(ScoreRow.run_id)
+        select(ScoreRow.run_id, func.max(ScoreRow.scored_at))
         .where(ScoreRow.run_id.is_not(None))
         .group_by(ScoreRow.run_id)
         .order_by(ScoreRow.run_id.desc())
-        .limit(limit)
+        .limit(200)
     )
     with Session(store.engine) as s:
-        return [int(r) for r in s.scalars(q) if r is not None]
+        runs = [(int(r), when) for r, when in s.execute(q) if r is not None]
+    if not runs:
+        return []
+    newest_day = runs[0][1].date()
+    earlier = [r for r, when in runs[1:] if when.date() < newest_day]
+    chosen = [runs[0][0], *(earlier[:1] or [r for r, _ in runs[1:2]])]
+    return chosen[:limit]
 
 
 def score_columns(store: Store, run_id: int) -> ScoreColumns:

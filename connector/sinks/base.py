@@ -29,7 +29,6 @@ from connector.mappings import Mapping as FieldMap
 from connector.records import AccountOutput, TaskSpec
 from connector.store import Store, encode_value
 
-
 #: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
 #: re-sync makes no write call and the field reads "when these values last changed".
 VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})

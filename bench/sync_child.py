@@ -1,0 +1,50 @@
+"""One ``run_sync`` in a fresh process, reporting its own peak RSS: ``sync_child.py CONFIG NOW [--trace]``.
+
+The benchmarks run every measured sync here so that ``ru_maxrss`` is that sync's peak alone — not the
+benchmark driver's, and not the sandbox's (which lives in :mod:`sandbox_proc`).  Prints one JSON line:
+seconds, status, per-sink records updated, RSS after imports and at the end, and with ``--trace`` the
+top tracemalloc allocation sites.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(config_path: str, now: str, trace: bool) -> None:
+    from connector import logging as clog
+    from connector.config import load_config
+    from connector.runtime import run_sync
+
+    clog.configure("ERROR")
+    import_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if trace:
+        import tracemalloc
+
+        tracemalloc.start(8)
+    started = time.perf_counter()
+    result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
+    seconds = time.perf_counter() - started
+    top: list[str] = []
+    if trace:
+        snapshot = tracemalloc.take_snapshot()
+        _, peak = tracemalloc.get_traced_memory()
+        top = [f"peak traced {peak / 2**20:.0f} MB"] + [
+            f"{s.size / 2**20:.1f} MB {s.traceback[-1]}" for s in snapshot.statistics("lineno")[:8]]
+    print(json.dumps({
+        "seconds": seconds, "status": result["status"], "scored": result["scored"],
+        "errors": {**result["source_errors"], **result["sink_errors"]},
+        "records_updated": {s: v.get("records_updated", 0) for s, v in result["sinks"].items()},
+        "import_mb": import_mb, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "top": top,
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], "--trace" in sys.argv[3:])
