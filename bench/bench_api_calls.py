@@ -1,12 +1,13 @@
 """API-call efficiency: calls per system and endpoint from the sandbox ledger against the theoretical minimum.
 
-    .venv/bin/python bench/bench_api_calls.py                 # 1k and 10k accounts
-    .venv/bin/python bench/bench_api_calls.py --large         # also 100k
+    .venv/bin/python bench/bench_api_calls.py                 # 1k and 5k accounts (make bench)
+    .venv/bin/python bench/bench_api_calls.py --large         # 1k, 10k and 100k
     .venv/bin/python bench/bench_api_calls.py --sizes 2000 --verbose
 
 For each size, against a fresh sandbox (its own process, rate limits off — they change waits, not counts):
 ``connector setup``, then three syncs — the full first sync, an unchanged re-sync, and a sync after 1 % of
 the accounts had a payment fail in the Stripe backend (which changes their scores and so their outputs).
+Each sync runs in a fresh child process (:mod:`sync_child`), so its peak RSS is printed too.
 Minimum per endpoint = ceil(records / max batch or page); ratio = calls / minimum over the endpoints whose
 records the ledger reports (job-status polls and SOQL/list reads are shown but not in the ratio).
 Target: ratio ≤ 1.05, and 0 write calls on the unchanged re-sync.
@@ -82,13 +83,13 @@ def _print_phase(n: int, phase: str, s: dict[str, Any], tally: Tally, verbose: b
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--large", action="store_true", help="also 100,000 accounts (several minutes)")
-    ap.add_argument("--sizes", type=int, nargs="*", help="explicit sizes instead of 1k/10k")
+    ap.add_argument("--large", action="store_true", help="1k, 10k and 100k accounts (100k: hours, see docs)")
+    ap.add_argument("--sizes", type=int, nargs="*", help="explicit sizes instead of 1k/5k")
     ap.add_argument("--verbose", action="store_true", help="per-endpoint table for every phase")
     ap.add_argument("--json", help="also write all figures to this file")
     args = ap.parse_args()
     quiet_logs()
-    sizes = args.sizes or [1_000, 10_000] + ([100_000] if args.large else [])
+    sizes = args.sizes or ([1_000, 10_000, 100_000] if args.large else [1_000, 5_000])
     results = [run_size(n, args.verbose) for n in sizes]
     print()
     for phase in PHASES:

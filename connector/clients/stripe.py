@@ -80,9 +80,12 @@ class StripeClient:
             body = self.get(path, query)
             data = body.get("data") or []
             yield data
-            if not body.get("has_more") or not data:
+            # The last object with an id is the cursor: a malformed object (quarantined by the source)
+            # must not end the paging.
+            last = next((o["id"] for o in reversed(data) if isinstance(o, dict) and o.get("id")), None)
+            if not body.get("has_more") or last is None:
                 return
-            query["starting_after"] = data[-1]["id"]
+            query["starting_after"] = last
 
     def list_all(self, path: str, params: Params | None = None) -> Iterator[dict[str, Any]]:
         """Every object of a list endpoint (auto-paging)."""

@@ -37,6 +37,10 @@ NAME, STREAM = "hubspot", "companies"
 MODIFIED = "hs_lastmodifieddate"
 LIST_PAGE, SEARCH_PAGE = 100, 200  # endpoint maxima
 SEARCH_CAP = 10_000  # https://developers.hubspot.com/docs/guides/api/crm/search#limitations
+#: HubSpot's limit for a single-line or multi-line text property value
+#: (https://knowledge.hubspot.com/properties/property-field-types-in-hubspot: "up to 65,536 characters").
+MAX_TEXT = 65_536
+FUTURE_TOLERANCE = timedelta(days=1)
 TEXT_SIGNALS = frozenset({"churn_reason", "competitor_names", "subscription_status"})
 _BOOL = {"true": 1.0, "false": 0.0}
 
@@ -53,12 +57,13 @@ class HubSpotSource:
             return
         mapping = load_mapping(ctx.config.resolve(cfg.mapping))
         client = HubSpotClient(cfg, ctx.http)
-        reader = _Reader(client, ctx.store, _properties(mapping), self.search_cap)
+        reader = _Reader(client, ctx.store, _properties(mapping), self.search_cap, ctx.now)
         cursor = None if ctx.full else ctx.store.get_cursor(NAME, STREAM)
         if cursor is None:
             reader.full()
         else:
             reader.incremental(datetime.fromisoformat(cursor))
+        yield from reader.rejected
         primary = ctx.config.connector.primary_crm == NAME
         dirty = ctx.store.dirty_groups(NAME, STREAM)
         for row in ctx.store.replica(NAME, STREAM, dirty):
@@ -69,8 +74,31 @@ class HubSpotSource:
 class _Reader:
     """Pages companies into the replica; holds the one client and the property list of a pull."""
 
-    def __init__(self, client: HubSpotClient, store: Store, properties: list[str], search_cap: int):
+    def __init__(self, client: HubSpotClient, store: Store, properties: list[str], search_cap: int, now: datetime):
         self.client, self.store, self.properties, self.cap = client, store, properties, search_cap
+        self.latest = now + FUTURE_TOLERANCE
+        #: Records kept out of the replica (and of the cursor), with the reason; yielded after the read.
+        self.rejected: list[Quarantined] = []
+
+    def rows(self, results: list[Any], call: str) -> list[Replica]:
+        """Replica rows of one page.  A record whose modification time is unreadable or in the future is
+        rejected: it would move the cursor past every later change.  An id repeated within the page keeps
+        its newest copy and reports the other."""
+        rows: dict[str, Replica] = {}
+        for result in results:
+            row = _replica(result, self.latest)
+            if isinstance(row, str):
+                self.rejected.append(Quarantined(NAME, "company", str(result.id), row, _preview(result)))
+                continue
+            held = rows.get(row.record_id)
+            if held is not None:
+                older, row = sorted((held, row), key=lambda r: r.updated_at)
+                self.rejected.append(Quarantined(
+                    NAME, "company", row.record_id,
+                    f"company {row.record_id} appears twice in one page of `{call}`; kept the copy modified at "
+                    f"{row.updated_at.isoformat()}, not the one at {older.updated_at.isoformat()}", _preview(result)))
+            rows[row.record_id] = row
+        return list(rows.values())
 
     def full(self) -> None:
         after: str | None = None
@@ -78,7 +106,7 @@ class _Reader:
         while True:
             page = self.client.call("list companies", self.client.crm.companies.basic_api.get_page,
                                     limit=LIST_PAGE, after=after, properties=self.properties)
-            rows = [_replica(r) for r in page.results]
+            rows = self.rows(page.results, "list companies")
             self.store.upsert_replica(NAME, STREAM, rows)
             newest = max([r.updated_at for r in rows] + ([newest] if newest else []), default=None)
             after = page.paging.next.after if page.paging and page.paging.next else None
@@ -94,7 +122,7 @@ class _Reader:
             self._store_new(page.results)
             if not (page.paging and page.paging.next):
                 return
-            last = _modified(page.results[-1])
+            last = min(_modified(page.results[-1]) or lower, self.latest)
             if last == lower:  # a whole page at one instant: read that instant alone, then move past it
                 if not self._read_instant(lower):
                     self.full()
@@ -129,18 +157,41 @@ class _Reader:
         if not results:
             return
         known = {r.record_id: r.updated_at for r in self.store.replica(NAME, STREAM, [r.id for r in results])}
-        rows = [_replica(r) for r in results]
+        rows = self.rows(results, "search companies")
         fresh = [r for r in rows if known.get(r.record_id) != r.updated_at]
-        self.store.upsert_replica(NAME, STREAM, fresh, cursor=max(r.updated_at for r in rows).isoformat())
+        cursor = max(r.updated_at for r in rows).isoformat() if rows else None
+        self.store.upsert_replica(NAME, STREAM, fresh, cursor=cursor)
 
 
-def _modified(result: Any) -> datetime:
+def _modified(result: Any) -> datetime | None:
+    """``hs_lastmodifieddate`` (or the record's ``updatedAt``); ``None`` when it is not an aware timestamp."""
     raw = (result.properties or {}).get(MODIFIED)
-    return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else result.updated_at
+    if not raw:
+        return result.updated_at if isinstance(result.updated_at, datetime) else None
+    try:
+        parsed = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
 
 
-def _replica(result: Any) -> Replica:
-    return Replica(str(result.id), str(result.id), dict(result.properties or {}), _modified(result))
+def _replica(result: Any, latest: datetime) -> Replica | str:
+    """The replica row of one company, or why it cannot be kept (naming the property)."""
+    props = dict(result.properties or {})
+    modified = _modified(result)
+    if modified is None:
+        return f"property `{MODIFIED}` {str(props.get(MODIFIED))[:40]!r} is not a timestamp with a time zone"
+    if modified > latest:
+        return f"property `{MODIFIED}` is {modified.isoformat()}, more than a day in the future"
+    if long := next((k for k, v in props.items() if isinstance(v, str) and len(v) > MAX_TEXT), None):
+        return f"property `{long}` has {len(props[long]):,} characters (limit {MAX_TEXT:,})"
+    return Replica(str(result.id), str(result.id), props, modified)
+
+
+def _preview(result: Any) -> dict[str, Any]:
+    """Enough to find the company in HubSpot, without megabytes of text."""
+    props = result.properties or {}
+    return {k: str(props[k])[:200] for k in ("name", "domain", MODIFIED) if props.get(k) is not None}
 
 
 def _properties(mapping: FieldMap) -> list[str]:

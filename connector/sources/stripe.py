@@ -13,6 +13,11 @@ Reading strategy (https://docs.stripe.com/api/events):
 
 Signals are recomputed from the replica for the customers an event touched, and for everyone once per
 day (the 90-day and 30-day windows move with the calendar).
+
+Every object (and every event snapshot) is validated before it reaches the replica
+(:mod:`connector.sources.stripe_checks`): one that cannot be used — no ``customer``, text in a number,
+an unknown status, ``created`` in the far future — is quarantined with a reason naming the field, and
+the read goes on with the rest.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.clients.stripe import StripeClient, build_client
 from connector.config import Config, StripeConfig
-from connector.records import IdentityKeys, Observation, SignalValue
+from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
+from connector.sources import stripe_checks as checks
 from connector.sources.base import SourceContext, SourceItem
 from connector.store import Replica
 
@@ -36,6 +42,7 @@ STREAMS = (CUSTOMERS, SUBSCRIPTIONS, INVOICES, CARDS)
 EVENTS, DAY = "events", "signals_day"
 EVENT_RETENTION = timedelta(days=30)
 STREAM_OF = {"customer": CUSTOMERS, "subscription": SUBSCRIPTIONS, "invoice": INVOICES, "payment_method": CARDS}
+OBJECT_OF = {stream: kind for kind, stream in STREAM_OF.items()}
 EVENT_TYPES = ["customer.*", "customer.subscription.*", "invoice.*", "payment_method.*"]
 #: Most relevant first: a customer with one unpaid and one active subscription is a billing risk.
 STATUS_RANK = ("unpaid", "past_due", "incomplete", "active", "trialing", "paused", "canceled", "incomplete_expired")
@@ -58,32 +65,39 @@ class StripeSource:
     def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
         client = self._client or build_client(self.cfg, ctx.http)
         cursor = None if ctx.full else _load_cursor(ctx.store.get_cursor(NAME, EVENTS))
-        if cursor is None or cursor["created"] < (ctx.now - EVENT_RETENTION).timestamp() or \
-                not self._apply_events(ctx, client, cursor):
-            self._full_read(ctx, client)
+        applied = False
+        if cursor is not None and cursor["created"] >= (ctx.now - EVENT_RETENTION).timestamp():
+            applied = yield from self._apply_events(ctx, client, cursor)
+        if not applied:
+            yield from self._full_read(ctx, client)
         yield from self._observations(ctx)
 
     # -- reading --------------------------------------------------------------------------------------
 
-    def _full_read(self, ctx: SourceContext, client: StripeClient) -> None:
+    def _full_read(self, ctx: SourceContext, client: StripeClient) -> Iterator[Quarantined]:
         latest = client.get("/v1/events", {"types[]": EVENT_TYPES, "limit": 1}).get("data") or []
         newest = latest[0] if latest else None
         expand = {"expand[]": ["data.invoice_settings.default_payment_method"]}
         for page in client.pages("/v1/customers", expand):
-            cards = [pm for c in page if isinstance(pm := (c.get("invoice_settings") or {})
-                                                    .get("default_payment_method"), dict)]
+            customers = yield from _usable(page, "customer", ctx.now)
+            cards = [pm for c in customers if isinstance(pm := (c.get("invoice_settings") or {})
+                                                         .get("default_payment_method"), dict)]
+            cards = yield from _usable(cards, "payment_method", ctx.now)
             ctx.store.upsert_replica(NAME, CARDS, [_row(pm, ctx.now) for pm in cards])
-            ctx.store.upsert_replica(NAME, CUSTOMERS, [_row(c, ctx.now) for c in page])
+            ctx.store.upsert_replica(NAME, CUSTOMERS, [_row(c, ctx.now) for c in customers])
         for path, stream, params in (("/v1/subscriptions", SUBSCRIPTIONS, {"status": "all"}),
                                      ("/v1/invoices", INVOICES, {})):
             for page in client.pages(path, params):
-                ctx.store.upsert_replica(NAME, stream, [_row(o, ctx.now) for o in page])
+                objects = yield from _usable(page, OBJECT_OF[stream], ctx.now)
+                ctx.store.upsert_replica(NAME, stream, [_row(o, ctx.now) for o in objects])
         cursor = {"created": newest["created"], "id": newest["id"]} if newest else \
             {"created": int(ctx.now.timestamp()), "id": None}
         ctx.store.set_cursor(NAME, EVENTS, json.dumps(cursor))
 
-    def _apply_events(self, ctx: SourceContext, client: StripeClient, cursor: Mapping[str, Any]) -> bool:
-        """Apply events newer than ``cursor``; ``False`` when the cursor's event is gone (full read needed)."""
+    def _apply_events(self, ctx: SourceContext, client: StripeClient,
+                      cursor: Mapping[str, Any]) -> Generator[Quarantined, None, bool]:
+        """Apply events newer than ``cursor``; ``False`` when the cursor's event is gone (full read needed).
+        Snapshots that fail validation are quarantined (yielded) and not applied."""
         events: list[dict[str, Any]] = []
         reached = False  # the cursor's own event seen: everything older was applied last run
         params = {"types[]": EVENT_TYPES, "created[gte]": cursor["created"]}
@@ -101,7 +115,10 @@ class StripeSource:
             return True
         by_stream: dict[str, list[Replica]] = defaultdict(list)
         for event in reversed(events):  # oldest first: a later snapshot replaces an earlier one
-            if (stream_row := _event_row(event)) is not None:
+            stream_row = _event_row(event, ctx.now)
+            if isinstance(stream_row, Quarantined):
+                yield stream_row
+            elif stream_row is not None:
                 by_stream[stream_row[0]].append(stream_row[1])
         newest = json.dumps({"created": events[0]["created"], "id": events[0]["id"]})
         for stream in STREAMS:
@@ -141,6 +158,17 @@ class StripeSource:
         email = str(customer.get("email") or "")
         domain = email.rpartition("@")[2].strip().lower() if "@" in email else None
         return IdentityKeys(crm_id=str(crm_id) if crm_id else None, email_domain=domain or None)
+
+
+def _usable(objects: Iterable[Any], kind: str, now: datetime) -> Generator[Quarantined, None, list[dict[str, Any]]]:
+    """Yield a Quarantined record for every object that fails validation; return the usable ones."""
+    usable: list[dict[str, Any]] = []
+    for obj in objects:
+        if reason := checks.problem(obj, kind, now):
+            yield Quarantined(NAME, kind, checks.entity_id(obj), reason, checks.preview(obj))
+        else:
+            usable.append(obj)
+    return usable
 
 
 def _load_cursor(value: str | None) -> dict[str, Any] | None:
@@ -185,13 +213,17 @@ def _row(obj: Mapping[str, Any], seen: datetime) -> Replica:
     return Replica(obj["id"], group or None, payload, seen)
 
 
-def _event_row(event: Mapping[str, Any]) -> tuple[str, Replica] | None:
-    """The replica row an event's snapshot stands for (deletions and detachments included)."""
+def _event_row(event: Mapping[str, Any], now: datetime) -> tuple[str, Replica] | Quarantined | None:
+    """The replica row an event's snapshot stands for (deletions and detachments included), or the
+    quarantined snapshot."""
     data = event.get("data") or {}
     obj = dict(data.get("object") or {})
     stream = STREAM_OF.get(str(obj.get("object")))
-    if stream is None or "id" not in obj:
+    if stream is None:
         return None
+    if problem := checks.problem(obj, OBJECT_OF[stream], now):
+        return Quarantined(NAME, OBJECT_OF[stream], checks.entity_id(obj),
+                           f"event {str(event.get('id'))[:64]}: {problem}", checks.preview(obj))
     if event.get("type") == "customer.deleted":
         obj["deleted"] = True
     if stream == CARDS and not obj.get("customer"):

@@ -11,10 +11,12 @@ Columns are mapped by config: ``account_key_column`` (a CRM id, a domain or an e
 the ratios the success model cares about are derived: ``seat_utilisation`` = active_users /
 licensed_seats and ``feature_breadth`` = features_adopted / key_features_total.
 
-A row that cannot be used (no key, a value that is not a number or is negative, an ``as_of`` more than a
-day in the future or unparseable) is quarantined with its row number and the reason, and the read goes
-on.  Timestamps without a timezone are taken as UTC and counted in one log line per run.  A file whose
-size, modification time and content hash are unchanged since the last run is not read again.
+A row that cannot be used (bytes that are not UTF-8, no key, a value that is not a number or is
+negative, an ``as_of`` more than a day in the future or unparseable) is quarantined with its row number
+and the reason, and the read goes on.  Timestamps without a timezone are taken as UTC and counted in one
+log line per run: warehouse exports routinely write UTC without an offset, and quarantining them would
+drop whole files for a convention, not an error.  A file whose size, modification time and content hash
+are unchanged since the last run is not read again.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ class UsageSource:
                                    f"(columns: {', '.join(available) or 'none'}); fix [usage] column names")
 
     def _csv_rows(self, path: Path) -> Iterator[Mapping[str, Any]]:
-        with _open(path, newline="", encoding="utf-8-sig") as fh:
+        # surrogateescape: one row with bytes that are not UTF-8 is quarantined by ``_item``, instead of a
+        # UnicodeDecodeError failing the whole file.
+        with _open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             reader = csv.DictReader(fh)
             self._check_columns(str(path), list(reader.fieldnames or []))
             yield from reader
@@ -136,8 +140,12 @@ class UsageSource:
             key = key.lower().removeprefix("www.")
 
         def bad(reason: str) -> tuple[Quarantined, bool]:
-            return Quarantined(NAME, "usage_row", key, f"row {number}: {reason}", _preview(raw)), False
+            ident = _printable(key) if key else key
+            return Quarantined(NAME, "usage_row", ident, f"row {number}: {reason}", _preview(raw)), False
 
+        if column := next((str(c) for c, v in raw.items() if _undecodable(c) or _undecodable(v)), None):
+            return bad(f"column {_printable(column)!r} is not valid UTF-8 (undecodable bytes replaced by U+FFFD "
+                       f"in this report); re-export the file as UTF-8")
         if not key:
             return bad(f"column {self.cfg.account_key_column!r} (the account key) is empty")
         as_of, naive = now, False
@@ -240,5 +248,16 @@ def _timestamp(value: Any) -> tuple[datetime, bool] | None:
     return parsed, False
 
 
+def _undecodable(value: Any) -> bool:
+    """A str read with ``surrogateescape`` that held bytes which are not UTF-8."""
+    return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable bytes as U+FFFD: lone surrogates cannot be stored or logged."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _preview(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k)[:64]: (v[:200] if isinstance(v, str) else v) for k, v in list(raw.items())[:20]}
+    return {_printable(str(k)[:64]): (_printable(v[:200]) if isinstance(v, str) else v)
+            for k, v in list(raw.items())[:20]}

@@ -85,7 +85,8 @@ def test_a_change_in_each_system_reaches_the_signals(rig: tuple[Cluster, Config,
                    if c.stripe_customer_id and c.zendesk_org_id and c.domain and not c.mess)
     account = company.salesforce_id
     assert account is not None
-    before = {n: _signal(config, account, n) for n in ("payments_failed_90d", "tickets_urgent_open", "competitor_detected", "nps")}
+    names = ("payments_failed_90d", "tickets_urgent_open", "competitor_detected", "nps")
+    before = {n: _signal(config, account, n) for n in names}
 
     cluster.clock.advance(timedelta(minutes=5))
     cluster.emulators["stripe"].backend.fail_payment(company.stripe_customer_id)
@@ -97,7 +98,9 @@ def test_a_change_in_each_system_reaches_the_signals(rig: tuple[Cluster, Config,
     cluster.emulators["techlookup"].backend.install(company.domain, cluster.world.competitors[0])
     cluster.emulators["salesforce"].backend.update("Account", {"Id": account, "NPS__c": 2})
     cluster.clock.advance(timedelta(minutes=5))  # the Zendesk export excludes the last minute
-    config_no_cache = config.model_copy(update={"enrichment": config.enrichment.model_copy(update={"cache_ttl_days": 0})})  # type: ignore[union-attr]
+    assert config.enrichment is not None
+    no_cache = config.enrichment.model_copy(update={"cache_ttl_days": 0})  # look the new competitor up now
+    config_no_cache = config.model_copy(update={"enrichment": no_cache})
     _sync(cluster, config_no_cache)
 
     after = {n: _signal(config, account, n) for n in before}

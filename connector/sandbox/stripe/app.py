@@ -31,6 +31,7 @@ from connector.sandbox.stripe.backend import (
     Obj,
     StripeBackend,
     StripeError,
+    created,
     matches_type,
     missing,
 )
@@ -104,11 +105,11 @@ def _limit(request: Request) -> int:
 def _created_filter(request: Request, rows: list[Obj]) -> list[Obj]:
     exact = _int(request, "created")
     if exact is not None:
-        rows = [r for r in rows if r["created"] == exact]
+        rows = [r for r in rows if created(r) == exact]
     for op, compare in RANGE_OPS.items():
         bound = _int(request, f"created[{op}]")
         if bound is not None:
-            rows = [r for r in rows if compare(r["created"], bound)]
+            rows = [r for r in rows if compare(created(r), bound)]
     return rows
 
 
@@ -119,7 +120,7 @@ def _page(request: Request, kind: str, rows: list[Obj]) -> Response:
     if after and before:
         raise StripeError(400, "You may only specify one of these parameters: ending_before, starting_after.",
                           param="starting_after")
-    ids = [r["id"] for r in rows]
+    ids = [r.get("id") for r in rows]
     if after or before:
         anchor = after or before or ""
         if anchor not in ids:
@@ -214,7 +215,8 @@ class StripeRoutes:
     def _cards_of(self, request: Request, customer: str) -> Response:
         self.backend.customer(customer)
         kind = request.query_params.get("type", "card")
-        rows = [p for p in self.backend.payment_methods.values() if p["customer"] == customer and p["type"] == kind]
+        rows = [p for p in self.backend.payment_methods.values()
+                if p.get("customer") == customer and p.get("type") == kind]
         return _page(request, "payment_method", self.backend.ordered(rows))
 
     def events(self, request: Request) -> Response:
@@ -230,7 +232,7 @@ class StripeRoutes:
         customer = request.query_params.get("customer")
         if customer:
             self.backend.customer(customer)
-        return [r for r in rows if not customer or r["customer"] == customer]
+        return [r for r in rows if not customer or r.get("customer") == customer]
 
 
 def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:

@@ -65,6 +65,12 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
+def created(obj: Obj) -> int:
+    """``created`` for ordering and filters; 0 for a planted object without a usable one."""
+    value = obj.get("created")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _stripe_id(prefix: str, seq: int) -> str:
     """Random-looking but deterministic ids (``evt_1Nq…``), unique per sequence number."""
     return f"{prefix}_{hashlib.sha256(f'{prefix}{seq}'.encode()).hexdigest()[:24]}"
@@ -114,6 +120,18 @@ class StripeBackend:
         self._order.setdefault(obj["id"], next(self._seq))
         return obj
 
+    def put_raw(self, obj: Obj) -> str:
+        """Store ``obj`` verbatim (no rules, no events) in the table its ``object`` names, and return the
+        key it is stored under.  For tests that plant malformed records the real API could hand out
+        (nulls, wrong types, unknown enum values, a missing id) to see how a client copes."""
+        tables = {"customer": self.customers, "subscription": self.subscriptions, "invoice": self.invoices,
+                  "payment_method": self.payment_methods}
+        ident = obj.get("id")
+        key = ident if isinstance(ident, str) and ident else _stripe_id("raw", next(self._seq))
+        tables[str(obj.get("object"))][key] = obj
+        self._order.setdefault(key, next(self._seq))
+        return key
+
     @staticmethod
     def _card(card: StripeCard, customer: str, created: int) -> Obj:
         return {"id": card.id, "object": "payment_method", "type": "card", "created": created,
@@ -154,7 +172,7 @@ class StripeBackend:
 
     def ordered(self, objects: Iterable[Obj]) -> list[Obj]:
         """Newest first, as every Stripe list is; ties by creation order."""
-        return sorted(objects, key=lambda o: (o["created"], self._order[o["id"]]), reverse=True)
+        return sorted(objects, key=lambda o: (created(o), self._order.get(str(o.get("id")), 0)), reverse=True)
 
     def customer(self, ident: str) -> Obj:
         if ident not in self.customers:

@@ -86,6 +86,8 @@ class ZendeskBackend:
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: email → user id, so loading a world is linear (a scan per ticket made 100k accounts take hours).
+    user_ids: dict[str, int] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(900_000_001))
 
@@ -116,12 +118,12 @@ class ZendeskBackend:
 
     def user_for(self, email: str, organization_id: int | None) -> int:
         """The end user with ``email`` (created on first sight, as a ticket's requester would be)."""
-        for user in self.users.values():
-            if user["email"] == email:
-                return int(user["id"])
+        if (known := self.user_ids.get(email)) is not None:
+            return known
         user_id = self.next_id()
         self.users[user_id] = {"id": user_id, "name": email.split("@")[0], "email": email, "role": "end-user",
                                "organization_id": organization_id, "created_at": iso(self.now())}
+        self.user_ids[email] = user_id
         return user_id
 
     def put_ticket(self, ticket: dict[str, Any], solved_at: datetime | None = None,
