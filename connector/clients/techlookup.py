@@ -19,6 +19,7 @@ from connector.http import HttpLayer, InstrumentedSession
 from connector.secrets import redact, resolve
 
 SYSTEM = "enrichment"
+MAX_NAME = 255
 MAX_DOMAINS_PER_CALL = 16
 PATH = "/v21/api.json"
 
@@ -41,6 +42,8 @@ class LookupBatch:
 
     technologies: dict[str, list[Technology]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: Technology entries that could not be read, per domain, with the reason naming the field.
+    rejected: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,21 +78,47 @@ class TechLookupClient:
         for result in body.get("Results") or []:
             lookup = str(result.get("Lookup") or "").lower()
             paths = (result.get("Result") or {}).get("Paths") or []
-            batch.technologies[lookup] = [_technology(t) for p in paths for t in p.get("Technologies") or []]
+            techs = batch.technologies.setdefault(lookup, [])
+            for raw in (t for p in paths for t in p.get("Technologies") or []):
+                tech = _technology(raw)
+                if isinstance(tech, str):
+                    batch.rejected.setdefault(lookup, []).append(tech)
+                else:
+                    techs.append(tech)
         for domain in domains:
             if domain not in batch.errors:
                 batch.technologies.setdefault(domain.removeprefix("www."), [])
         return batch
 
 
-def _technology(raw: dict[str, Any]) -> Technology:
-    return Technology(str(raw.get("Name") or ""), raw.get("Tag"), _from_ms(raw.get("FirstDetected")),
-                      _from_ms(raw.get("LastDetected")))
+def _technology(raw: Any) -> Technology | str:
+    """One detected technology, or why it cannot be used (naming the field)."""
+    if not isinstance(raw, dict):
+        return f"a technology entry is not a JSON object ({type(raw).__name__})"
+    name = raw.get("Name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        return f"technology field `Name` is missing, empty or over {MAX_NAME} characters (got {str(name)[:40]!r})"
+    dates: list[datetime | None] = []
+    for key in ("FirstDetected", "LastDetected"):
+        value = _from_ms(raw.get(key))
+        if isinstance(value, str):
+            return f"technology {name[:60]!r}: field `{key}` {value}"
+        dates.append(value)
+    tag = raw.get("Tag")
+    return Technology(name.strip(), tag if isinstance(tag, str) else None, dates[0], dates[1])
 
 
-def _from_ms(value: Any) -> datetime | None:
-    """BuiltWith dates are epoch milliseconds."""
-    return datetime.fromtimestamp(int(value) / 1000, UTC) if isinstance(value, (int, float)) else None
+def _from_ms(value: Any) -> datetime | str | None:
+    """BuiltWith dates are epoch milliseconds; ``None`` when absent, the problem (a str) when unusable."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is not epoch milliseconds (got {str(value)[:40]!r})"
+    try:
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return f"is out of range ({value!r:.40})"
+    return moment
 
 
 def build_client(cfg: EnrichmentConfig, http: HttpLayer) -> TechLookupClient:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from connector.clients.techlookup import TechLookupClient, Technology, build_client
+from connector.clients.techlookup import LookupBatch, TechLookupClient, Technology, build_client
 from connector.config import Config, EnrichmentConfig
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
@@ -32,6 +32,7 @@ from connector.store import Replica
 
 NAME = "enrichment"
 LOOKUPS, DAY = "lookups", "signals_day"
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 class EnrichmentSource:
@@ -46,17 +47,26 @@ class EnrichmentSource:
         self._client = client
 
     def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
-        domains = account_domains(ctx.store.accounts())
+        accounts = list(ctx.store.accounts())
+        for account in accounts:
+            if account.domain and account.domain.strip() and normalise_domain(account.domain) is None:
+                yield Quarantined(NAME, "account", account.account_id,
+                                  f"account domain {account.domain[:80]!r} is not a host name; not looked up")
+        domains = account_domains(accounts)
         cached = {r.record_id: r for r in ctx.store.replica(NAME, LOOKUPS)}
         due = due_domains(domains, cached, ctx.now, self.cfg.cache_ttl_days, self.cfg.max_lookups_per_run)
         if due:
             client = self._client or build_client(self.cfg, ctx.http)
             for batch in client.lookup(due):
+                yield from _future_dated(batch, ctx.now)
                 rows = [lookup_row(d, techs, cached.get(d), ctx.now, self.cfg.own_technology)
                         for d, techs in batch.technologies.items()]
                 ctx.store.upsert_replica(NAME, LOOKUPS, rows)
                 for domain, message in batch.errors.items():
                     yield Quarantined(NAME, "domain", domain, f"technology lookup failed for {domain}: {message}")
+                for domain, reasons in batch.rejected.items():
+                    for reason in reasons:
+                        yield Quarantined(NAME, "technology", domain, f"lookup of {domain}: {reason}")
         yield from self._observations(ctx, set(domains))
 
     def _observations(self, ctx: SourceContext, domains: set[str]) -> Iterator[Observation]:
@@ -74,6 +84,18 @@ class EnrichmentSource:
         ctx.store.set_cursor(NAME, DAY, today)
 
 
+def _future_dated(batch: LookupBatch, now: datetime) -> Iterator[Quarantined]:
+    """Quarantine (and drop from ``batch``) detections dated after ``now``: a crawl cannot see the future,
+    and such an entry would count as live, or hide a removal, for years."""
+    latest = now + FUTURE_TOLERANCE
+    for domain, techs in batch.technologies.items():
+        for tech in [t for t in techs if max(t.first_detected or now, t.last_detected or now) > latest]:
+            techs.remove(tech)
+            when = max(d for d in (tech.first_detected, tech.last_detected) if d is not None)
+            yield Quarantined(NAME, "technology", domain, f"lookup of {domain}: technology {tech.name[:60]!r}: "
+                              f"detection date {when.date().isoformat()} is in the future")
+
+
 def normalise_domain(value: str | None) -> str | None:
     """``https://www.Acme.com/`` → ``acme.com``; ``None`` for anything that is not a domain."""
     if not value or not value.strip():
@@ -81,7 +103,9 @@ def normalise_domain(value: str | None) -> str | None:
     text = value.strip().lower()
     host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
     host = host.removeprefix("www.").rstrip(".")
-    return host if "." in host and " " not in host else None
+    # Letters, digits, dots and hyphens only: a quote or a backslash is no host name, and would otherwise
+    # travel on into the lookup's query string.
+    return host if "." in host and all(c.isalnum() or c in ".-" for c in host) else None
 
 
 def account_domains(accounts: Iterable[Account]) -> list[str]:

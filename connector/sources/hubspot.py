@@ -37,10 +37,11 @@ NAME, STREAM = "hubspot", "companies"
 MODIFIED = "hs_lastmodifieddate"
 LIST_PAGE, SEARCH_PAGE = 100, 200  # endpoint maxima
 SEARCH_CAP = 10_000  # https://developers.hubspot.com/docs/guides/api/crm/search#limitations
-#: HubSpot's limit for a single-line or multi-line text property value
-#: (https://knowledge.hubspot.com/properties/property-field-types-in-hubspot: "up to 65,536 characters").
+#: A property value longer than this is a broken record, not data: it would end up in task subjects and
+#: logs.  (64 KiB, the largest text value the connector's other sources accept too.)
 MAX_TEXT = 65_536
-FUTURE_TOLERANCE = timedelta(days=1)
+#: Modification times come from HubSpot's clock: a week ahead of ours is not skew but a broken record.
+FUTURE_TOLERANCE = timedelta(days=7)
 TEXT_SIGNALS = frozenset({"churn_reason", "competitor_names", "subscription_status"})
 _BOOL = {"true": 1.0, "false": 0.0}
 
@@ -122,7 +123,9 @@ class _Reader:
             self._store_new(page.results)
             if not (page.paging and page.paging.next):
                 return
-            last = min(_modified(page.results[-1]) or lower, self.latest)
+            last = _modified(page.results[-1]) or lower
+            if last > self.latest:  # the rest is dated in the future: rejected, and no cursor can pass it
+                return
             if last == lower:  # a whole page at one instant: read that instant alone, then move past it
                 if not self._read_instant(lower):
                     self.full()

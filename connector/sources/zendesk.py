@@ -40,6 +40,7 @@ STATUSES = OPEN | SOLVED | {"deleted"}
 #: Longer text than this in a record we keep is a broken export, not data (Zendesk caps comments at 64 KB).
 MAX_TEXT = 65_536
 ESCALATION_WINDOW = timedelta(days=90)
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 class ZendeskSource:
@@ -68,7 +69,7 @@ class ZendeskSource:
             body = client.get_json("incremental/organizations.json", {"start_time": start})
             rows: list[Replica] = []
             for raw in body.get("organizations") or []:
-                row = organization_row(raw)
+                row = organization_row(raw, ctx.now)
                 if isinstance(row, str):
                     yield Quarantined(NAME, "organization", _raw_id(raw), row, _preview(raw))
                 else:
@@ -89,7 +90,7 @@ class ZendeskSource:
             emails = {u.get("id"): u.get("email") for u in body.get("users") or []}
             rows: dict[str, Replica] = {}
             for raw in body.get("tickets") or []:
-                row = ticket_row(raw, metrics.get(raw.get("id")), emails)
+                row = ticket_row(raw, metrics.get(raw.get("id")), emails, ctx.now)
                 if isinstance(row, str):
                     yield Quarantined(NAME, "ticket", _raw_id(raw), row, _preview(raw))
                 elif row.record_id not in rows or rows[row.record_id].updated_at <= row.updated_at:
@@ -147,7 +148,7 @@ def _changed(ctx: SourceContext, stream: str, rows: list[Replica]) -> list[Repli
 # -- record shaping (pure) ------------------------------------------------------------------------------
 
 
-def organization_row(raw: Mapping[str, Any]) -> Replica | str:
+def organization_row(raw: Mapping[str, Any], now: datetime | None = None) -> Replica | str:
     """The organization as kept in the replica, or why it cannot be used."""
     if not isinstance(raw.get("id"), int):
         return f"organization without a valid id ({raw.get('id')!r:.40})"
@@ -155,6 +156,8 @@ def organization_row(raw: Mapping[str, Any]) -> Replica | str:
         return problem
     if _ts(raw.get("updated_at")) is None:
         return f"organization {raw['id']}: updated_at {raw.get('updated_at')!r:.40} is not a timestamp"
+    if problem := _future("organization", raw, ("updated_at",), now):
+        return problem
     domains = [str(d).strip().lower() for d in raw.get("domain_names") or [] if str(d).strip()]
     payload = {"id": raw["id"], "name": raw.get("name"), "external_id": raw.get("external_id"),
                "domain": domains[0] if domains else None, "domain_names": domains,
@@ -163,7 +166,7 @@ def organization_row(raw: Mapping[str, Any]) -> Replica | str:
 
 
 def ticket_row(raw: Mapping[str, Any], metric: Mapping[str, Any] | None,
-               emails: Mapping[Any, Any]) -> Replica | str:
+               emails: Mapping[Any, Any], now: datetime | None = None) -> Replica | str:
     """The ticket as kept in the replica (status, priority, tags, times, resolution), or why not."""
     ident = raw.get("id")
     if not isinstance(ident, int) or isinstance(ident, bool):
@@ -175,6 +178,8 @@ def ticket_row(raw: Mapping[str, Any], metric: Mapping[str, Any] | None,
     for name, value in (("created_at", created), ("updated_at", updated)):
         if value is None:
             return f"ticket {ident}: {name} {raw.get(name)!r:.40} is not an ISO-8601 timestamp"
+    if problem := _future("ticket", raw, ("created_at", "updated_at"), now):
+        return problem
     if raw.get("status") not in STATUSES:
         return f"ticket {ident}: unknown status {raw.get('status')!r:.40}"
     org_id = raw.get("organization_id")
@@ -229,6 +234,15 @@ def _ts(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None
+
+
+def _future(kind: str, raw: Mapping[str, Any], names: Iterable[str], now: datetime | None) -> str | None:
+    """A timestamp more than a day past ``now``: it would sort the record after every later change."""
+    for name in names:
+        stamp = _ts(raw.get(name))
+        if now is not None and stamp is not None and stamp > now + FUTURE_TOLERANCE:
+            return f"{kind} {raw.get('id')}: {name} {stamp.isoformat()} is more than a day in the future"
+    return None
 
 
 def _oversized(raw: Mapping[str, Any]) -> str | None:

@@ -53,8 +53,8 @@ class TechLookupRoutes:
                 errors.append({"Lookup": domain, "Message": "Invalid domain", "Code": -2})
                 continue
             root = root_domain(domain)
-            techs = self.backend.lookup(root)
-            paths = [{"Domain": root, "Url": "", "SubDomain": "", "Technologies": [_ms(t) for t in techs]}]
+            techs = [_ms(t) for t in self.backend.lookup(root)] + self.backend.raw.get(root, [])
+            paths = [{"Domain": root, "Url": "", "SubDomain": "", "Technologies": techs}]
             results.append({"Result": {"Paths": paths if techs else [], "IsDB": "True" if techs else "False",
                                        "Spend": 0}, "Lookup": root, "Meta": None, "Attributes": None})
         return JSONResponse({"Results": results, "Errors": errors})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from connector.sandbox.core import SandboxClock
 from connector.sandbox.world import World
@@ -28,6 +29,8 @@ class TechLookupBackend:
 
     clock: SandboxClock
     profiles: dict[str, list[Detected]] = field(default_factory=dict)
+    #: Technology entries served verbatim after a domain's profile (malformed ones, planted by tests).
+    raw: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def load_world(self, world: World) -> None:
         for profile in world.tech:
@@ -37,6 +40,10 @@ class TechLookupBackend:
 
     def lookup(self, domain: str) -> list[Detected]:
         return list(self.profiles.get(root_domain(domain), []))
+
+    def plant_raw(self, domain: str, entry: dict[str, Any]) -> None:
+        """Serve ``entry`` as-is among ``domain``'s technologies (to see how a client copes with junk)."""
+        self.raw.setdefault(root_domain(domain), []).append(entry)
 
     def install(self, domain: str, name: str, tag: str = "widgets") -> None:
         """``name`` is seen on ``domain`` now (first detection now if it is new)."""

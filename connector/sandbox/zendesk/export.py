@@ -31,6 +31,13 @@ def _epoch(stamp: str) -> int:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
+def _position(record: dict[str, Any]) -> int:
+    """Where a record sits in the export stream: Zendesk orders by its own ``generated_timestamp`` (when the
+    record was last written), not by ``updated_at``; a stored one (a record planted as-is) is used as-is."""
+    stamp = record.get("generated_timestamp")
+    return stamp if isinstance(stamp, int) else _epoch(record["updated_at"])
+
+
 def encode_cursor(position: tuple[int, int]) -> str:
     return base64.urlsafe_b64encode(f"{position[0]}:{position[1]}".encode()).decode().rstrip("=")
 
@@ -61,8 +68,7 @@ def ticket_page(backend: ZendeskBackend, *, start_time: str | None, cursor: str 
     now = backend.now()
     after = decode_cursor(cursor) if cursor else (start_time_param(start_time, now) - 1, 2**63)
     horizon = (now - RECENT).timestamp()
-    eligible = sorted((_epoch(t["updated_at"]), t["id"]) for t in backend.tickets.values()
-                      if _epoch(t["updated_at"]) <= horizon)
+    eligible = sorted((_position(t), t["id"]) for t in backend.tickets.values() if _position(t) <= horizon)
     remaining = [key for key in eligible if key > after]
     page = remaining[:per_page]
     position = page[-1] if page else after
@@ -88,8 +94,7 @@ def organization_page(backend: ZendeskBackend, *, start_time: str | None, per_pa
     now = backend.now()
     start = start_time_param(start_time, now)
     horizon = (now - RECENT).timestamp()
-    eligible = sorted((_epoch(o["updated_at"]), o["id"]) for o in backend.orgs.values()
-                      if start <= _epoch(o["updated_at"]) <= horizon)
+    eligible = sorted((_position(o), o["id"]) for o in backend.orgs.values() if start <= _position(o) <= horizon)
     page = eligible[:per_page]
     if page:
         last = page[-1][0]
