@@ -18,8 +18,9 @@ escalated tickets (see ``connector.records.SIGNALS``).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import statistics
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,15 +110,24 @@ class ZendeskSource:
         groups = None if everything else ctx.store.dirty_groups(NAME, TICKETS) | ctx.store.dirty_groups(NAME, ORGS)
         if groups is not None and not groups:
             return
-        orgs = {r.group_key: r.payload for r in ctx.store.replica(NAME, ORGS, groups) if r.group_key}
-        tickets: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in ctx.store.replica(NAME, TICKETS, groups):
-            if r.group_key:
-                tickets[r.group_key].append(r.payload)
-        for group in sorted(set(orgs) | set(tickets)):
-            signals = ticket_signals(tickets.get(group, []), ctx.now, self.cfg.unresolved_after_days,
+        # Both streams come ordered by group and are merged, so one organisation's tickets are in memory
+        # at a time (a 100k-account export held whole took over 1 GB).
+        orgs = ((r.group_key, 0, r.payload) for r in ctx.store.replica(NAME, ORGS, groups, by_group=True)
+                if r.group_key)
+        tickets = ((r.group_key, 1, r.payload) for r in ctx.store.replica(NAME, TICKETS, groups, by_group=True)
+                   if r.group_key)
+        for group, rows in itertools.groupby(heapq.merge(orgs, tickets, key=lambda row: row[:2]),
+                                             key=lambda row: row[0]):
+            org: Mapping[str, Any] | None = None
+            group_tickets: list[dict[str, Any]] = []
+            for _, kind, payload in rows:
+                if kind == 0:
+                    org = payload
+                else:
+                    group_tickets.append(payload)
+            signals = ticket_signals(group_tickets, ctx.now, self.cfg.unresolved_after_days,
                                      self.cfg.resolution_window_days)
-            yield self._observation(group, orgs.get(group), signals, ctx.now)
+            yield self._observation(group, org, signals, ctx.now)
         ctx.store.clear_dirty(NAME, TICKETS, groups)
         ctx.store.clear_dirty(NAME, ORGS, groups)
         ctx.store.set_cursor(NAME, DAY, today)

@@ -157,18 +157,27 @@ class Store:
                 )
         return len(batch)
 
-    def replica(self, source: str, stream: str, group_keys: Iterable[str] | None = None) -> Iterator[Replica]:
-        """Records of a stream, optionally only those in ``group_keys``; streamed, not loaded whole."""
-        base = select(ReplicaRow).where(ReplicaRow.source == source, ReplicaRow.stream == stream)
+    def replica(self, source: str, stream: str, group_keys: Iterable[str] | None = None, *,
+                by_group: bool = False) -> Iterator[Replica]:
+        """Records of a stream, optionally only those in ``group_keys``; streamed, not loaded whole.
+
+        ``by_group`` yields them ordered by group key (the ``ix_replica_group`` index), so a caller can
+        aggregate one group at a time with :func:`itertools.groupby` instead of holding the stream in memory.
+        """
+        cols = (ReplicaRow.record_id, ReplicaRow.group_key, ReplicaRow.payload, ReplicaRow.updated_at)
+        base = select(*cols).where(ReplicaRow.source == source, ReplicaRow.stream == stream)
+        if by_group:  # byte order on every backend, the order Python compares str in (callers merge streams)
+            key = ReplicaRow.group_key.collate("C") if self.dialect == "postgresql" else ReplicaRow.group_key
+            base = base.order_by(key, ReplicaRow.record_id)
         queries = (
             [base]
             if group_keys is None
-            else [base.where(ReplicaRow.group_key.in_(chunk)) for chunk in _chunks(list(group_keys), 900)]
+            else [base.where(ReplicaRow.group_key.in_(chunk)) for chunk in _chunks(sorted(group_keys), 900)]
         )
-        with Session(self.engine) as s:
+        with self.engine.connect() as conn:
             for query in queries:
-                for r in s.scalars(query.execution_options(yield_per=5000)):
-                    yield Replica(r.record_id, r.group_key, r.payload, _aware(r.updated_at))
+                for record_id, group_key, payload, updated_at in conn.execute(query.execution_options(yield_per=5000)):
+                    yield Replica(record_id, group_key, payload, _aware(updated_at))
 
     def dirty_groups(self, source: str, stream: str) -> set[str]:
         with Session(self.engine) as s:

@@ -122,3 +122,13 @@ def test_runs_quarantine_and_sync_log(any_store: Store) -> None:
     assert any_store.quarantined(run)[0].reason == "missing id"
     assert any_store.sync_log(run, status="failed")[0].message.startswith("INVALID_FIELD")
     assert any_store.prune(keep_days=1) == 0
+
+
+def test_replica_by_group_is_in_python_string_order(any_store: Store) -> None:
+    """Callers merge two group-ordered streams in Python: the database must sort as Python compares."""
+    groups = ["b", "B", "a-b", "ab", "a_b", "Ä", "10", "9", "domain:x.com", "org:1"]
+    any_store.upsert_replica("s", "t", [Replica(str(i), g, {}, NOW) for i, g in enumerate(groups)])
+    seen = [r.group_key for r in any_store.replica("s", "t", by_group=True)]
+    assert seen == sorted(groups)
+    subset = [r.group_key for r in any_store.replica("s", "t", ["ab", "B", "9"], by_group=True)]
+    assert subset == sorted(["ab", "B", "9"])
