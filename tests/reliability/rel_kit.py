@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,3 +124,14 @@ def cli_sync(config_path: Path, *, env: dict[str, str] | None = None) -> dict[st
         return dict(json.loads(done.stdout))
     except ValueError as exc:
         raise AssertionError(f"sync exit {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}") from exc
+
+
+@dataclass(frozen=True)
+class Case:
+    """One planted bad record: where it goes, the id it is quarantined under, what the reason must say."""
+
+    name: str
+    source: str
+    entity_id: str
+    reason: str  # regex the quarantine reason must match
+    plant: Callable[[Rig], None]

@@ -10,31 +10,19 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from connector.runtime import open_store, run_sync
 
-from .rel_kit import NOW, Rig, start_rig
+from .rel_kit import NOW, Case, Rig, start_rig
 
 ACCOUNTS = 40
 HOSTILE_NAMES = {"001Dn00000HOST1IAA": "<script>alert('x')</script> & Co",
                  "001Dn00000HOST2IAA": "O'Reilly \\ Sons; DROP TABLE Account--",
                  "001Dn00000HOST3IAA": "Zürich Ünïcødé 株式会社 🚀 \u202eevil"}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One planted bad record: where it goes, the id it is quarantined under, what the reason must say."""
-
-    name: str
-    source: str
-    entity_id: str
-    reason: str  # regex the quarantine reason must match
-    plant: Callable[[Rig], None]
 
 
 def sf_account(rig: Rig, ident: str, **changes: Any) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,23 +18,12 @@ import pytest
 from connector.runtime import open_store, run_sync
 from connector.sources.enrichment import normalise_domain
 
-from .rel_kit import NOW, Rig, start_rig
+from .rel_kit import NOW, Case, Rig, start_rig
 
 ACCOUNTS = 40
 T = int((NOW - timedelta(days=3)).timestamp())
 FAR_FUTURE = int(datetime(2999, 1, 1, tzinfo=UTC).timestamp())
 PAST = int((NOW - timedelta(hours=1)).timestamp())  # export position of planted Zendesk records
-
-
-@dataclass(frozen=True)
-class Case:
-    """One planted bad record: the id it is quarantined under and what the reason must say."""
-
-    name: str
-    source: str
-    entity_id: str
-    reason: str  # regex the quarantine reason must match
-    plant: Callable[[Rig], None]
 
 
 # -- Stripe ---------------------------------------------------------------------------------------------
