@@ -12,7 +12,7 @@ import importlib
 import secrets
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,6 @@ class Cluster:
     tokens: dict[str, str]
     usage_path: Path
     web: RunningServer | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def url(self, system: str) -> str:
         return self.servers[system].url
@@ -78,9 +77,6 @@ class Cluster:
     def reset_ledgers(self) -> None:
         for emulator in self.emulators.values():
             emulator.ctx.ledger.reset()
-
-    def ledger_counts(self) -> dict[str, int]:
-        return {name: len(e.ctx.ledger.entries()) for name, e in self.emulators.items()}
 
     def stop(self) -> None:
         for server in [*self.servers.values(), *([self.web] if self.web else [])]:

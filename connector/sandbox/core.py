@@ -21,7 +21,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -371,5 +371,3 @@ class WindowLimiter:
     def remaining(self) -> int:
         return max(0, (self.limit or 0) - self._count)
 
-
-Handler = Callable[[Request], Awaitable[Response]]
