@@ -177,22 +177,27 @@ class SyncRunner:
             batch.clear()
 
     def resolve(self, result: SyncResult) -> None:
-        """Match every observation to an account and rebuild each source's signals from the matches."""
+        """Match every observation to an account and rebuild each source's signals from the matches.
+
+        One source at a time, so memory holds one source's readings, not every source's at once.
+        """
         resolver = IdentityResolver(self.store.accounts(), self.config.identity)
         report = MatchReport()
-        readings: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        matches = []
-        for row in self.store.observations():
-            match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
-            report.add(match)
-            matches.append((row.source, row.entity, row.entity_id, match.account_id, match.status))
-            if match.account_id:
-                readings[row.source][match.account_id].append((row.signals, row.as_of))
-        self.store.set_matches(matches)
-        for source, per_account in readings.items():
+        for source in self.store.observation_sources():
+            readings: dict[str, list[Any]] = defaultdict(list)
+            matches = []
+            for row in self.store.observations(source):
+                match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
+                report.add(match)
+                matches.append((row.source, row.entity, row.entity_id, match.account_id, match.status))
+                if match.account_id:
+                    readings[match.account_id].append((row.signals, row.as_of))
+            self.store.set_matches(matches)
+            del matches
             signals: list[Signal] = []
-            for account_id, reads in per_account.items():
+            for account_id, reads in readings.items():
                 signals.extend(merge_signals(account_id, source, reads))
+            del readings
             self.store.delete_signals(source)
             self.store.replace_signals(signals)
         result.identity = {

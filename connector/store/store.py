@@ -258,6 +258,10 @@ class Store:
             self._upsert(s, ObservationRow, rows, ("source", "entity", "entity_id"))
         return len(rows)
 
+    def observation_sources(self) -> list[str]:
+        with Session(self.engine) as s:
+            return sorted(s.scalars(select(ObservationRow.source).distinct()))
+
     def observations(self, source: str | None = None) -> Iterator[ObservationRow]:
         q = select(ObservationRow)
         if source:
