@@ -54,6 +54,9 @@ from connector.sinks.base import (
 log = structlog.get_logger(__name__)
 
 NAME, ORG = "zendesk", "organization"
+#: The band each organisation's open tickets were last tagged with, kept apart from the organisation
+#: field: a crash between the two writes must leave the tags to redo, not silently skipped next run.
+TAGGED = "ticket_tags"
 MAX_BULK = 100
 OPEN = frozenset({"new", "open", "pending", "hold"})
 #: Mapping type → Zendesk organization field type (Zendesk has no datetime or percent field).
@@ -157,25 +160,29 @@ class ZendeskSink:
         targets = [(org_id, out) for out in outputs for org_id in matched.get(out.account_id, [])]
         changes, _ = diff_outputs(ctx.store, NAME, ORG, mapping, targets)
         band = mapping.fields.get("priority_band")
-        moves = [BandMove(c.record_id, c.account_id, c.old.get(band.name), c.values[band.name])
-                 for c in changes if band and band.name in c.values]
+        moves = self._band_moves(ctx, band, targets)
         if ctx.dry_run:
             report.planned = planned_updates(NAME, ORG, changes)
             report.planned += [PlannedChange(NAME, "ticket", str(tid), "retag", "tags", remove, add, m.account_id)
                                for m, tid, add, remove in self._retags(ctx, mapping, band, moves)]
             return report
         client = self._zendesk(ctx)
-        written = self._update_orgs(ctx, client, mapping, changes, report)
-        self._retag(ctx, client, [(tid, add, remove) for _, tid, add, remove in
-                                  self._retags(ctx, mapping, band, [m for m in moves if m.org_id in written])], report)
+        self._update_orgs(ctx, client, mapping, changes, report)
+        refused = {f.record_id for f in report.failures if f.object == ORG}
+        moves = [m for m in moves if m.org_id not in refused]
+        retags = self._retags(ctx, mapping, band, moves)
+        failed = self._retag(ctx, client, [(tid, add, remove) for _, tid, add, remove in retags], report)
+        unfinished = {m.org_id for m, tid, _, _ in retags if tid in failed}
+        if band is not None:
+            ctx.store.record_written(NAME, TAGGED, [(m.org_id, band.name, m.new) for m in moves
+                                                    if m.org_id not in unfinished], ctx.run_id)
         log.info("zendesk.sink.written", organizations=report.records_updated, failures=len(report.failures),
                  **self.stats)
         return report
 
     def _update_orgs(self, ctx: SinkContext, client: ZendeskClient, mapping: Mapping,
-                     changes: list[RecordChange], report: SinkReport) -> set[str]:
+                     changes: list[RecordChange], report: SinkReport) -> None:
         by_name = {fm.name: fm for fm in mapping.fields.values()}
-        written: set[str] = set()
 
         def jobs() -> Iterator[tuple[list[RecordChange], Callable[[], Any]]]:
             for batch in chunked(changes, MAX_BULK):
@@ -197,7 +204,6 @@ class ZendeskSink:
             for change in ready:
                 error = batch_error or outcome.get(change.record_id, "no result for this organization in the job")
                 if error is None:
-                    written.add(change.record_id)
                     values.extend((change.record_id, f, v) for f, v in change.values.items())
                     report.records_updated += 1
                     report.fields_written += len(change.values)
@@ -207,7 +213,21 @@ class ZendeskSink:
             if values:  # one transaction per job, not per organization
                 ctx.store.record_written(NAME, ORG, values, ctx.run_id)
             ctx.store.log_records(ctx.run_id, log_rows)
-        return written
+
+    @staticmethod
+    def _band_moves(ctx: SinkContext, band: FieldMapping | None,
+                    targets: Sequence[tuple[str, AccountOutput]]) -> list[BandMove]:
+        """Organisations whose band differs from the band their open tickets were last tagged with."""
+        if band is None:
+            return []
+        tagged = ctx.store.written_values(NAME, TAGGED)
+        moves = []
+        for org_id, output in targets:
+            new = output.fields.get("priority_band")
+            old = tagged.get((org_id, band.name))
+            if new is not None and str(new) != old:
+                moves.append(BandMove(org_id, output.account_id, old, str(new)))
+        return moves
 
     def _retags(self, ctx: SinkContext, mapping: Mapping, band: FieldMapping | None, moves: Sequence[BandMove]
                 ) -> list[tuple[BandMove, int, list[str], list[str]]]:
@@ -230,7 +250,10 @@ class ZendeskSink:
         return retags
 
     def _retag(self, ctx: SinkContext, client: ZendeskClient, retags: list[tuple[int, list[str], list[str]]],
-               report: SinkReport) -> None:
+               report: SinkReport) -> set[int]:
+        """Apply the tag changes; the ids of tickets whose change failed (to redo next run)."""
+        failed: set[int] = set()
+
         def jobs() -> Iterator[tuple[Sequence[tuple[int, list[str], list[str]]], Callable[[], Any]]]:
             for batch in chunked(retags, MAX_BULK):
                 tickets = [Ticket(id=tid, additional_tags=add, remove_tags=remove) for tid, add, remove in batch]
@@ -241,9 +264,11 @@ class ZendeskSink:
             for tid, _, _ in batch:
                 error = batch_error or outcome.get(str(tid), "no result for this ticket in the job")
                 if error:
+                    failed.add(tid)
                     report.failures.append(RecordFailure(NAME, "ticket", str(tid), "tags", error))
                 log_rows.append((NAME, "ticket", str(tid), "retag", "failed" if error else "ok", error))
             ctx.store.log_records(ctx.run_id, log_rows)
+        return failed
 
     # -- jobs -------------------------------------------------------------------------------------------
 
