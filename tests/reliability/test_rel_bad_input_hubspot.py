@@ -36,6 +36,10 @@ class Case:
     plant: Callable[[Rig], None]
 
 
+#: Values the planting helpers share within this module's one rig (the template company, the first id).
+SCRATCH: dict[str, Any] = {}
+
+
 def put_company(rig: Rig, ident: str, key: str | None = None, modified: str | None = None,
                 **props: Any) -> None:
     """Store a copy of a generated company under ``key`` (default ``ident``), its properties changed as given
@@ -43,7 +47,7 @@ def put_company(rig: Rig, ident: str, key: str | None = None, modified: str | No
     backend = rig.cluster.emulators["hubspot"].backend
     with backend._lock:
         table = backend.table("companies")
-        template = rig.cluster.extra.setdefault("hs_template", copy.deepcopy(table[min(table)]))
+        template = SCRATCH.setdefault("hs_template", copy.deepcopy(table[min(table)]))
         when = NOW - timedelta(days=2)
         properties = {**copy.deepcopy(template.properties), "hs_object_id": ident,
                       "hs_lastmodifieddate": modified or iso(when)}
@@ -61,7 +65,7 @@ def company(case: str, ident: str, reason: str, /, **props: Any) -> Case:
 
 def duplicate_in_page(rig: Rig) -> None:
     """A second stored entry presenting an existing company's id: the list page carries that id twice."""
-    put_company(rig, rig.cluster.extra["first"], key="18999999", modified=iso(NOW - timedelta(days=400)))
+    put_company(rig, SCRATCH["first"], key="18999999", modified=iso(NOW - timedelta(days=400)))
 
 
 CASES = [
@@ -85,7 +89,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     rig = start_rig(tmp_path_factory.mktemp("bad-hubspot"), accounts=ACCOUNTS, primary_crm="hubspot")
     try:
         generated = rig.cluster.emulators["hubspot"].backend.table("companies")
-        first = rig.cluster.extra["first"] = min(generated, key=int)
+        first = SCRATCH["first"] = min(generated, key=int)
         healthy = len(generated) + len(HOSTILE_NAMES)
         for case in CASES:
             case.plant(rig)
