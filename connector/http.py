@@ -182,6 +182,18 @@ class HttpLayer:
         self._limiters[system] = RateLimiter(limit, window)
         self._policies[system] = policy or RetryPolicy()
 
+    def configure_default(self, system: str, *, limit: int | None = None, window: float = 1.0,
+                          policy: RetryPolicy | None = None) -> None:
+        """What a client does: set the retry policy, but keep an existing rate limiter.
+
+        The policy is configuration; the limiter is state.  Replacing it when the sink builds its client
+        would forget the calls the source made in the same window and walk into the server's 429s.
+        """
+        if system not in self._limiters:
+            self.configure(system, limit=limit, window=window, policy=policy)
+        elif policy is not None:
+            self._policies[system] = policy
+
     def limiter(self, system: str) -> RateLimiter:
         return self._limiters.setdefault(system, RateLimiter(None, 1.0))
 

@@ -67,8 +67,8 @@ class HubSpotClient:
 
     def __init__(self, cfg: HubSpotConfig, layer: HttpLayer, *, config_path: str = "<config>"):
         self.cfg, self.layer = cfg, layer
-        layer.configure(SYSTEM, limit=cfg.requests_per_10s, window=WINDOW_SECONDS,
-                        policy=RetryPolicy(max_retries=cfg.max_retries))
+        layer.configure_default(SYSTEM, limit=cfg.requests_per_10s, window=WINDOW_SECONDS,
+                                policy=RetryPolicy(max_retries=cfg.max_retries))
         self._apis: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()  # a refresh builds the OAuth API object under the same lock
         self._expires_at: float | None = None

@@ -157,3 +157,13 @@ def test_count_records_shapes() -> None:
     assert count_records(b'{"organizations": [1, 2, 3]}') == 3
     assert count_records("Id,Name\n1,a\n2,b\n") == 2
     assert count_records(None) == 0
+
+
+def test_configure_default_keeps_an_existing_limiter() -> None:
+    layer = HttpLayer()
+    layer.configure("crm", limit=5, window=10.0)
+    limiter = layer.limiter("crm")
+    layer.configure_default("crm", limit=100, window=1.0)
+    assert layer.limiter("crm") is limiter and limiter.limit == 5
+    layer.configure_default("other", limit=7, window=1.0)
+    assert layer.limiter("other").limit == 7
