@@ -44,6 +44,7 @@ def main() -> None:
         target = f"  (target ≤ {TARGET_MB[n]} MB)" if n in TARGET_MB else ""
         print(f"{n:>9,} accounts: full first sync {r['seconds']:.1f} s, status {r['status']}, peak RSS "
               f"{r['peak_mb']:.0f} MB (after imports {r['import_mb']:.0f} MB){target}", flush=True)
+        print("      peak by end of stage: " + ", ".join(f"{k} {v:.0f} MB" for k, v in r["stages"].items()))
         for line in r["top"]:
             print(f"      {line}")
     if len(rows) > 1:

@@ -18,6 +18,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _track_stages() -> dict[str, float]:
+    """Peak RSS (MB) reached by the end of each pipeline stage, so a figure says *which* stage holds memory.
+
+    ``ru_maxrss`` only grows, so the first stage whose figure jumps is the one to look at.
+    """
+    from connector.sync import SyncRunner
+
+    stages: dict[str, float] = {}
+    for name in ("pull", "resolve", "score", "write"):
+        original = getattr(SyncRunner, name)
+
+        def wrapped(self: SyncRunner, *a: object, _o: object = original, _n: str = name, **k: object) -> object:
+            try:
+                return _o(self, *a, **k)  # type: ignore[operator]
+            finally:
+                stages[_n] = round(_rss_mb(), 1)
+
+        setattr(SyncRunner, name, wrapped)
+    return stages
+
+
 def main(config_path: str, now: str, trace: bool) -> None:
     from connector import logging as clog
     from connector.config import load_config
@@ -29,6 +54,7 @@ def main(config_path: str, now: str, trace: bool) -> None:
         import tracemalloc
 
         tracemalloc.start(8)
+    stages = _track_stages()
     started = time.perf_counter()
     result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
     seconds = time.perf_counter() - started
@@ -42,7 +68,7 @@ def main(config_path: str, now: str, trace: bool) -> None:
         "seconds": seconds, "status": result["status"], "scored": result["scored"],
         "errors": {**result["source_errors"], **result["sink_errors"]},
         "records_updated": {s: v.get("records_updated", 0) for s, v in result["sinks"].items()},
-        "import_mb": import_mb, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "top": top,
+        "import_mb": import_mb, "stages": stages, "peak_mb": _rss_mb(), "top": top,
     }))
 
 

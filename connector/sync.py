@@ -224,9 +224,10 @@ class SyncRunner:
 
     def score(
         self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None
-    ) -> tuple[list[AccountOutput], list[TaskSpec]]:
+    ) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
+        """Score, persist scores and engine state, and return the outputs (made on demand) and the tasks."""
         scored = self.evaluate(now, only)
-        outputs, tasks = list(scored.outputs()), self._with_unconfirmed(scored.tasks(), scored)
+        outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
         result.forecast = scored.forecast()
         for t in tasks:
@@ -244,7 +245,7 @@ class SyncRunner:
                     "quadrant": o.fields.get("quadrant"),
                     "outputs": json.loads(json.dumps(dict(o.fields), default=str)),
                 }
-                for o in outputs
+                for o in scored.outputs()
             )
             self.store.save_states(scored.states())
         return outputs, tasks
@@ -264,7 +265,8 @@ class SyncRunner:
         return tasks + [t for t in scored.tasks(include_unchanged=True) if t.key not in known]
 
     def write(
-        self, now: datetime, outputs: list[AccountOutput], tasks: list[TaskSpec], dry_run: bool, result: SyncResult
+        self, now: datetime, outputs: Sequence[AccountOutput], tasks: list[TaskSpec], dry_run: bool,
+        result: SyncResult,
     ) -> None:
         ctx = SinkContext(self.store, self.http, self.config, now, result.run_id, dry_run)
         planned: list[dict[str, Any]] = []

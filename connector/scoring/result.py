@@ -6,7 +6,7 @@ Keeping the result columnar is what keeps a million-account run cheap: the sinks
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -91,16 +91,22 @@ class ScoringResult:
             "vector_updated_at": self.now,
         }
 
-    def outputs(self) -> Iterator[AccountOutput]:
+    def output(self, row: int) -> AccountOutput:
         ins = self.inputs
-        for row in range(ins.n):
-            yield AccountOutput(
-                account_id=str(ins.account_ids[row]),
-                fields=self.fields(row),
-                owner_id=ins.owner.value_at(row),
-                domain=ins.domains[row] if ins.domains is not None else None,
-                name=ins.names[row] if ins.names is not None else None,
-            )
+        return AccountOutput(
+            account_id=str(ins.account_ids[row]),
+            fields=self.fields(row),
+            owner_id=ins.owner.value_at(row),
+            domain=ins.domains[row] if ins.domains is not None else None,
+            name=ins.names[row] if ins.names is not None else None,
+        )
+
+    def outputs(self) -> Iterator[AccountOutput]:
+        for row in range(self.inputs.n):
+            yield self.output(row)
+
+    def output_view(self) -> AccountOutputs:
+        return AccountOutputs(self)
 
     # ---- tasks ----------------------------------------------------------------------------------------
 
@@ -197,6 +203,28 @@ class ScoringResult:
         from connector.scoring.explain import explain_account
 
         return explain_account(self, self.inputs.row(account_id))
+
+
+class AccountOutputs(Sequence[AccountOutput]):
+    """Every account's outputs as a sequence whose items are made when read.
+
+    Each sink walks the outputs once; made on demand, 100k ``AccountOutput`` objects (a dict of fields and
+    a drivers sentence each) are never alive together, however many sinks read them.
+    """
+
+    def __init__(self, result: ScoringResult):
+        self._result = result
+
+    def __len__(self) -> int:
+        return self._result.inputs.n
+
+    def __getitem__(self, index: int) -> AccountOutput:  # type: ignore[override]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self._result.output(index % len(self))
+
+    def __iter__(self) -> Iterator[AccountOutput]:
+        return self._result.outputs()
 
 
 def _rounded(value: float) -> float | None:

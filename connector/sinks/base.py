@@ -17,10 +17,11 @@ shapes, partial failures).  The rules, written once:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Protocol
+from itertools import islice
+from typing import Any, Protocol, TypeVar
 
 from connector.config import Config
 from connector.http import HttpLayer
@@ -32,6 +33,8 @@ from connector.store import Store, encode_value
 #: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
 #: re-sync makes no write call and the field reads "when these values last changed".
 VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,18 +129,34 @@ class Sink(Protocol):
         ...
 
     def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
-        """Write changed fields and tasks; in ``ctx.dry_run`` write nothing and fill ``report.planned``."""
+        """Write changed fields and tasks; in ``ctx.dry_run`` write nothing and fill ``report.planned``.
+
+        ``outputs`` may make each item when it is read (``AccountOutputs``): walk it as a stream, once,
+        and keep only what is about to be sent.
+        """
         ...
+
+
+#: Records diffed per look-up of the written values: bounds memory (one window's diff base at a time) while
+#: keeping store round trips few.  Batches sent to an API never depend on it (see :func:`windows`).
+WINDOW = 2000
 
 
 @dataclass(frozen=True)
 class RecordChange:
-    """The fields to send for one remote record (remote field name → value), and their old values."""
+    """The fields to send for one remote record (remote field name → value), and their old values.
+
+    ``written`` and ``new`` hold, for every mapped field written before, the last confirmed value and the
+    new one (both encoded): what :func:`apply_drift` compares a live value with, so drift is judged on the
+    whole record, not only on the fields about to change.
+    """
 
     record_id: str
     account_id: str
     values: dict[str, Any]
     old: dict[str, Any]
+    written: dict[str, str | None] = field(default_factory=dict)
+    new: dict[str, str | None] = field(default_factory=dict)
 
 
 def format_value(value: Any, mapping: FieldMapping) -> Any:
@@ -156,47 +175,103 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
     return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
 
 
-def diff_outputs(
+def windows(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter), pulled lazily from ``items``.
+
+    Composing a sink's stages with it keeps both memory and call counts minimal: a stage that filters
+    records hands the next one a stream, so an API batch fills up across windows instead of being cut
+    short at each window's end (which would cost a call per window on a sparse, 1 %-changed sync).
+    """
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def volatile_fields(mapping: FieldMap) -> frozenset[str]:
+    return frozenset(fm.name for canonical, fm in mapping.fields.items() if canonical in VOLATILE_OUTPUTS)
+
+
+def stream_changes(
     store: Store,
     system: str,
     obj: str,
     mapping: FieldMap,
     targets: Iterable[tuple[str, AccountOutput]],
-    current: Mapping[str, Mapping[str, Any]] | None = None,
+    window: int = WINDOW,
+) -> Iterator[RecordChange]:
+    """What to send per remote record, as a stream; ``targets`` pairs each output with its remote record id.
+
+    The last written values are read one window of records at a time, so memory holds one window's diff
+    base and whatever changes the caller has not consumed yet — never the whole CRM's.
+    """
+    volatile = volatile_fields(mapping)
+    for part in windows(targets, window):
+        last = store.written_values(system, obj, [record_id for record_id, _ in part])
+        for record_id, output in part:
+            change = _diff_record(record_id, output, mapping, last, volatile)
+            if change is not None:
+                yield change
+
+
+def _diff_record(
+    record_id: str,
+    output: AccountOutput,
+    mapping: FieldMap,
+    last: Mapping[tuple[str, str], str | None],
+    volatile: frozenset[str],
+) -> RecordChange | None:
+    values: dict[str, Any] = {}
+    old: dict[str, Any] = {}
+    written: dict[str, str | None] = {}
+    encoded_new: dict[str, str | None] = {}
+    for canonical, fm in mapping.fields.items():
+        if canonical not in output.fields:
+            continue
+        new = format_value(output.fields[canonical], fm)
+        encoded = encode_value(new)
+        key = (record_id, fm.name)
+        previous = last.get(key)
+        if key in last:
+            written[fm.name], encoded_new[fm.name] = previous, encoded
+        if encoded != previous:
+            values[fm.name] = new
+            old[fm.name] = previous
+    if set(values) - volatile:
+        return RecordChange(record_id, output.account_id, values, old, written, encoded_new)
+    return None
+
+
+def apply_drift(
+    system: str,
+    obj: str,
+    mapping: FieldMap,
+    changes: Iterable[RecordChange],
+    current: Mapping[str, Mapping[str, Any]],
     on_drift: str = "skip",
 ) -> tuple[list[RecordChange], list[PlannedChange]]:
-    """What to send per remote record, and the drift found.
+    """The changes still to send once live values are known, and the drift found.
 
-    ``targets`` pairs each output with its remote record id.  ``current`` (optional) is what the system
-    holds now per record id and remote field name; when given, owned fields edited by a person are
-    reported as drift and, with ``on_drift="skip"``, left alone.
+    ``current`` is what the system holds now per record id and remote field name.  A field whose live value
+    is neither what we last wrote nor what we are about to write was edited by a person: that is drift,
+    reported, and with ``on_drift="skip"`` the field is left alone this run.
     """
-    last = store.written_values(system, obj)
-    volatile = {fm.name for canonical, fm in mapping.fields.items() if canonical in VOLATILE_OUTPUTS}
-    changes: list[RecordChange] = []
+    volatile = volatile_fields(mapping)
+    kept: list[RecordChange] = []
     drift: list[PlannedChange] = []
-    for record_id, output in targets:
-        values: dict[str, Any] = {}
-        old: dict[str, Any] = {}
-        for canonical, fm in mapping.fields.items():
-            if canonical not in output.fields:
-                continue
-            new = format_value(output.fields[canonical], fm)
-            previous = last.get((record_id, fm.name))
-            if current is not None and (record_id, fm.name) in last:
-                live = encode_value((current.get(record_id) or {}).get(fm.name))
-                if live != previous and live != encode_value(new):
-                    drift.append(
-                        PlannedChange(system, obj, record_id, "drift", fm.name, previous, live, output.account_id)
-                    )
-                    if on_drift == "skip":
-                        continue
-            if encode_value(new) != previous:
-                values[fm.name] = new
-                old[fm.name] = previous
+    for change in changes:
+        live_values = current.get(change.record_id) or {}
+        values, old = dict(change.values), dict(change.old)
+        for name, previous in change.written.items():
+            live = encode_value(live_values.get(name))
+            if live != previous and live != change.new[name]:
+                drift.append(PlannedChange(system, obj, change.record_id, "drift", name, previous, live,
+                                           change.account_id))
+                if on_drift == "skip":
+                    values.pop(name, None)
+                    old.pop(name, None)
         if set(values) - volatile:
-            changes.append(RecordChange(record_id, output.account_id, values, old))
-    return changes, drift
+            kept.append(replace(change, values=values, old=old))
+    return kept, drift
 
 
 def planned_updates(system: str, obj: str, changes: Iterable[RecordChange]) -> list[PlannedChange]:

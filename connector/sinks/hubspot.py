@@ -2,7 +2,7 @@
 
 * **Which company**: the account id itself when HubSpot is the primary CRM, else the HubSpot companies
   identity matched to the account (``store.matched_entities("hubspot", "company")``).
-* **What to send**: :func:`diff_outputs` against the last confirmed values, so an unchanged re-sync makes
+* **What to send**: :func:`stream_changes` against the last confirmed values, so an unchanged re-sync makes
   no call at all.  With ``detect_drift`` the records about to be written are batch-read first (100 per
   call) and fields a person edited since are reported as drift (``on_drift``: skip or overwrite).
 * **How**: ``batch/update`` with 100 inputs per call (HubSpot's maximum).  A 207 answer is settled record
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -38,9 +38,11 @@ from connector.sinks.base import (
     RecordFailure,
     SinkContext,
     SinkReport,
+    apply_drift,
     chunked,
-    diff_outputs,
     planned_updates,
+    stream_changes,
+    windows,
 )
 from connector.store import TaskLedgerEntry
 
@@ -112,7 +114,7 @@ class HubSpotSink:
         report = SinkReport(NAME)
         client, mapping = self._open(ctx)
         companies = self._companies(ctx)
-        targets = [(cid, o) for o in outputs for cid in companies(o.account_id)]
+        targets = ((cid, o) for o in outputs for cid in companies(o.account_id))
         try:
             _FieldWriter(ctx, client, mapping, report).write(targets)
             if tasks:
@@ -136,32 +138,33 @@ class _FieldWriter:
     def __init__(self, ctx: SinkContext, client: HubSpotClient, mapping: FieldMap, report: SinkReport):
         self.ctx, self.client, self.mapping, self.report = ctx, client, mapping, report
 
-    def write(self, targets: list[tuple[str, AccountOutput]]) -> None:
-        on_drift = self.mapping.setting("on_drift", "skip")
-        store = self.ctx.store
-        changes, _ = diff_outputs(store, NAME, COMPANIES, self.mapping, targets, None, on_drift)
-        if changes and self.mapping.setting("detect_drift", True):
-            touched = {c.record_id for c in changes}
-            current = self._read_current(sorted(touched))
-            changes, self.report.drift = diff_outputs(store, NAME, COMPANIES, self.mapping,
-                                                      [t for t in targets if t[0] in touched], current, on_drift)
+    def write(self, targets: Iterable[tuple[str, AccountOutput]]) -> None:
+        """Diff → (batch-read live values, drift) → batch update, streamed: one batch in memory per stage."""
+        changes = stream_changes(self.ctx.store, NAME, COMPANIES, self.mapping, targets)
+        if self.mapping.setting("detect_drift", True):
+            changes = self._drift_checked(changes, str(self.mapping.setting("on_drift", "skip")))
         if self.ctx.dry_run:
             self.report.planned.extend(planned_updates(NAME, COMPANIES, changes))
             return
-        for chunk in chunked(changes, BATCH):
-            self._update(list(chunk))
+        for chunk in windows(changes, BATCH):
+            self._update(chunk)
 
-    def _read_current(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def _drift_checked(self, changes: Iterable[RecordChange], on_drift: str) -> Iterator[RecordChange]:
+        for batch in windows(changes, BATCH):
+            kept, drift = apply_drift(NAME, COMPANIES, self.mapping, batch, self._read_current(batch), on_drift)
+            self.report.drift.extend(drift)
+            yield from kept
+
+    def _read_current(self, batch: list[RecordChange]) -> dict[str, dict[str, Any]]:
         """Live values of the owned properties, normalised so an unedited value equals what we wrote."""
-        last = self.ctx.store.written_values(NAME, COMPANIES)
         fields = {fm.name: fm for fm in self.mapping.fields.values()}
+        written = {c.record_id: c.written for c in batch}
+        body = {"inputs": [{"id": i} for i in written], "properties": list(fields), "propertiesWithHistory": []}
+        answer = self.client.call("batch read companies", self.client.crm.companies.batch_api.read, body)
         current: dict[str, dict[str, Any]] = {}
-        for chunk in chunked(ids, BATCH):
-            body = {"inputs": [{"id": i} for i in chunk], "properties": list(fields), "propertiesWithHistory": []}
-            answer = self.client.call("batch read companies", self.client.crm.companies.batch_api.read, body)
-            for obj in answer.results:
-                props = obj.properties or {}
-                current[obj.id] = {n: _live(props.get(n), fm, last.get((obj.id, n))) for n, fm in fields.items()}
+        for obj in answer.results:
+            props, last = obj.properties or {}, written.get(obj.id) or {}
+            current[obj.id] = {n: _live(props.get(n), fm, last.get(n)) for n, fm in fields.items()}
         return current
 
     def _update(self, chunk: list[RecordChange]) -> None:

@@ -2,7 +2,7 @@
 
 How it writes, and why:
 
-* Field values: diffed against the last confirmed write (:func:`diff_outputs`) after reading the mapped
+* Field values: diffed against the last confirmed write (:func:`stream_changes`) after reading the mapped
   fields back by SOQL (reads are how drift — a person editing an owned field — is found).  An unchanged
   re-sync therefore makes no write call.  Changed records go out through sObject Collections (200 per
   call, ``allOrNone=false``), or Bulk API 2.0 once ``bulk_threshold`` records changed (cheaper in calls
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain, islice
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
@@ -38,9 +39,11 @@ from connector.sinks.base import (
     RecordFailure,
     SinkContext,
     SinkReport,
+    apply_drift,
     chunked,
-    diff_outputs,
     planned_updates,
+    stream_changes,
+    windows,
 )
 from connector.sources.salesforce import parse_sf_datetime, soql_identifier, soql_quote
 from connector.store import TaskLedgerEntry
@@ -50,6 +53,9 @@ DESCRIBE_TYPES = {"number": "double", "integer": "double", "percent": "percent",
                   "textarea": "textarea", "date": "date", "datetime": "datetime", "picklist": "picklist"}
 _IDS_PER_QUERY = 300  # keeps the GET query URL well under Salesforce's 16 KB limit
 _BULK_CALLS = 6  # create, upload, close, poll, two result files
+#: Records per Bulk 2.0 job: a job's CSV may reach 150 MB, but 10,000 rows (a few MB) bound the memory a
+#: first sync of a large org needs, at 6 calls per job — still about 300 times fewer than one per record.
+BULK_JOB_RECORDS = 10_000
 
 
 def field_metadata(fm: FieldMapping) -> dict[str, Any]:
@@ -157,81 +163,99 @@ class SalesforceSink:
     # -- write -------------------------------------------------------------------------------------------
 
     def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
+        """Stream the outputs through diff → live read (drift) → send, one batch in memory at a time.
+
+        Live values are read only for records about to be written (drift check, and task owners on the
+        way), so an unchanged re-sync costs no call at all, not even a read.
+        """
         report = SinkReport(SYSTEM)
-        records = self._record_ids(ctx, [o.account_id for o in outputs] + [t.account_id for t in tasks])
-        targets = [(rid, _seconds(o)) for o in outputs for rid in records.get(o.account_id, [])]
+        records = self._records(ctx)
         client = self.client(ctx)
-        # Read live values only where something is about to be written (drift check, task owners): an
-        # unchanged re-sync then costs no call at all, not even a read.
-        pending, _ = diff_outputs(ctx.store, SYSTEM, self.object, self.mapping, targets, None, self.on_drift)
-        pending_ids = {c.record_id for c in pending}
-        targets = [(rid, o) for rid, o in targets if rid in pending_ids]
-        wanted = sorted(pending_ids | {r for t in tasks for r in records.get(t.account_id, [])[:1]})
+        task_records = {ids[0] for t in tasks if (ids := records(t.account_id))}
+        owners: dict[str, str | None] = {}
+        targets = ((rid, _seconds(o)) for o in outputs for rid in records(o.account_id))
+        pending = _Counted(stream_changes(ctx.store, SYSTEM, self.object, self.mapping, targets))
+        changes = self._drift_checked(client, pending, owners, report)
+        head = list(islice(changes, self.sf.bulk_threshold))
+        if ctx.dry_run:
+            report.planned = planned_updates(SYSTEM, self.object, chain(head, changes))
+            self._read_owners(client, task_records - owners.keys(), owners)
+            actions = self._plan_tasks(ctx, client, tasks, records, owners, report)
+            report.planned += [PlannedChange(SYSTEM, "Task", a.spec.key, a.kind, "Subject", None, a.spec.subject,
+                                             a.spec.account_id) for a in actions]
+            return report
+        budget = _LazyBudget(lambda: DailyBudget(client, self.sf.daily_api_share, ctx))
+        bulk = len(head) >= self.sf.bulk_threshold
         try:
-            current, owners = self._current(client, wanted)
+            if self._write_fields(ctx, client, chain(head, changes), bulk, pending, budget, report):
+                self._read_owners(client, task_records - owners.keys(), owners)
+                actions = self._plan_tasks(ctx, client, tasks, records, owners, report)
+                if actions:
+                    self._write_tasks(ctx, client, actions, budget(), report)
+        except SalesforceRefusedRequest as exc:
+            report.stopped_reason = f"Salesforce refused the request ({exc.status}): {_codes(exc.content)}"
+        return report
+
+    def _records(self, ctx: SinkContext) -> Callable[[str], list[str]]:
+        """account_id → Salesforce Account ids (itself when primary, else matched by identity)."""
+        if self.config.connector.primary_crm == SYSTEM:
+            return lambda account_id: [account_id]
+        matched = ctx.store.matched_entities(SYSTEM, "account")
+        return lambda account_id: matched.get(account_id, [])
+
+    def _drift_checked(self, client: SalesforceClient, pending: Iterable[RecordChange],
+                       owners: dict[str, str | None], report: SinkReport) -> Iterator[RecordChange]:
+        """The pending changes, read back ``_IDS_PER_QUERY`` records at a time; drift skipped or kept per
+        ``on_drift``; records deleted in Salesforce dropped.  Owners seen on the way are kept for tasks."""
+        for batch in windows(pending, _IDS_PER_QUERY):
+            current = self._current(client, [c.record_id for c in batch], owners)
+            present = [c for c in batch if c.record_id in current]
+            kept, drift = apply_drift(SYSTEM, self.object, self.mapping, present, current, self.on_drift)
+            report.drift.extend(drift)
+            yield from kept
+
+    def _current(self, client: SalesforceClient, record_ids: Sequence[str],
+                 owners: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+        """Mapped field values (normalised to what :func:`format_value` produces) per record; owners into
+        ``owners``."""
+        fields = self.mapping.remote_fields()
+        kinds = {fm.name: fm.type for fm in self.mapping.fields.values()}
+        current: dict[str, dict[str, Any]] = {}
+        soql = (f"SELECT Id, OwnerId, {', '.join(fields)} FROM {self.object} "
+                f"WHERE Id IN ({', '.join(soql_quote(i) for i in record_ids)})")
+        try:
+            for row in client.query_iter(soql):
+                current[row["Id"]] = {f: _normalise(row.get(f), kinds[f]) for f in fields}
+                owners[row["Id"]] = row.get("OwnerId")
         except SalesforceMalformedRequest as exc:
             if "INVALID_FIELD" not in str(exc.content):
                 raise
             raise FieldsMissing(f"salesforce: mapped {self.object} fields are missing ({_codes(exc.content)}); "
                                 "run `connector setup` (or `connector check` to list them)") from None
-        targets = [(rid, o) for rid, o in targets if rid in current]
-        changes, report.drift = diff_outputs(ctx.store, SYSTEM, self.object, self.mapping, targets, current,
-                                             self.on_drift)
-        actions = self._plan_tasks(ctx, client, tasks, records, owners, report)
-        if ctx.dry_run:
-            report.planned = planned_updates(SYSTEM, self.object, changes) + [
-                PlannedChange(SYSTEM, "Task", a.spec.key, a.kind, "Subject", None, a.spec.subject, a.spec.account_id)
-                for a in actions]
-            return report
-        if not changes and not actions:
-            return report
-        budget = DailyBudget(client, self.sf.daily_api_share, ctx)
-        try:
-            if self._write_fields(ctx, client, changes, budget, report):
-                self._write_tasks(ctx, client, actions, budget, report)
-        except SalesforceRefusedRequest as exc:
-            report.stopped_reason = f"Salesforce refused the request ({exc.status}): {_codes(exc.content)}"
-        return report
+        return current
 
-    def _record_ids(self, ctx: SinkContext, account_ids: Sequence[str]) -> dict[str, list[str]]:
-        """account_id → Salesforce Account ids (itself when primary, else matched by identity)."""
-        if self.config.connector.primary_crm == SYSTEM:
-            return {a: [a] for a in account_ids}
-        return ctx.store.matched_entities(SYSTEM, "account")
+    def _read_owners(self, client: SalesforceClient, record_ids: Iterable[str],
+                     owners: dict[str, str | None]) -> None:
+        """Owners of task records the field stream did not read already (one query per 300)."""
+        for chunk in chunked(sorted(record_ids), _IDS_PER_QUERY):
+            self._current(client, chunk, owners)
 
-    def _current(self, client: SalesforceClient, record_ids: Sequence[str]
-                 ) -> tuple[dict[str, dict[str, Any]], dict[str, str | None]]:
-        """Mapped field values (normalised to what :func:`format_value` produces) and owners, per record."""
-        fields = self.mapping.remote_fields()
-        kinds = {fm.name: fm.type for fm in self.mapping.fields.values()}
-        current: dict[str, dict[str, Any]] = {}
-        owners: dict[str, str | None] = {}
-        for chunk in chunked(record_ids, _IDS_PER_QUERY):
-            soql = (f"SELECT Id, OwnerId, {', '.join(fields)} FROM {self.object} "
-                    f"WHERE Id IN ({', '.join(soql_quote(i) for i in chunk)})")
-            for row in client.query_iter(soql):
-                current[row["Id"]] = {f: _normalise(row.get(f), kinds[f]) for f in fields}
-                owners[row["Id"]] = row.get("OwnerId")
-        return current, owners
-
-    def _write_fields(self, ctx: SinkContext, client: SalesforceClient, changes: list[RecordChange],
-                      budget: DailyBudget, report: SinkReport) -> bool:
-        """Send field changes; False when the budget stopped the run."""
-        if not changes:
-            return True
-        bulk = len(changes) >= self.sf.bulk_threshold
-        batches = [changes] if bulk else list(chunked(changes, COLLECTION_LIMIT))
-        for done, batch in enumerate(batches):
-            if not budget.allows(_BULK_CALLS if bulk else 1):
-                left = sum(len(b) for b in batches[done:])
-                report.stopped_reason = budget.reason(f"{left} record updates")
+    def _write_fields(self, ctx: SinkContext, client: SalesforceClient, changes: Iterator[RecordChange],
+                      bulk: bool, pending: _Counted, budget: _LazyBudget, report: SinkReport) -> bool:
+        """Send field changes batch by batch; False when the budget stopped the run."""
+        sent = 0
+        for batch in windows(changes, BULK_JOB_RECORDS if bulk else COLLECTION_LIMIT):
+            if not budget().allows(_BULK_CALLS if bulk else 1):
+                left = pending.total() - sent
+                report.stopped_reason = budget().reason(f"{left} record updates")
                 return False
             rows = [{"Id": c.record_id, **c.values} for c in batch]
             if bulk:
                 results = client.bulk_update(self.object, rows)
             else:
                 results = client.update_collection([{"attributes": {"type": self.object}, **r} for r in rows])
-            self._apply_results(ctx, list(batch), results, report)
+            self._apply_results(ctx, batch, results, report)
+            sent += len(batch)
         return True
 
     def _apply_results(self, ctx: SinkContext, batch: list[RecordChange], results: list[WriteResult],
@@ -260,14 +284,14 @@ class SalesforceSink:
     # -- tasks -------------------------------------------------------------------------------------------
 
     def _plan_tasks(self, ctx: SinkContext, client: SalesforceClient, tasks: Sequence[TaskSpec],
-                    records: dict[str, list[str]], owners: dict[str, str | None],
+                    records: Callable[[str], list[str]], owners: dict[str, str | None],
                     report: SinkReport) -> list[TaskAction]:
         ledger = ctx.store.tasks(SYSTEM)
         unknown_closed = [t.key for t in tasks if t.status == "closed" and t.key not in ledger]
         existing = self._existing_task_keys(client, unknown_closed)
         actions = []
         for spec in tasks:
-            ids = records.get(spec.account_id) or []
+            ids = records(spec.account_id)
             what = ids[0] if ids else None
             if what is None or what not in owners:
                 report.failures.append(RecordFailure(SYSTEM, "Task", None, "WhatId",
@@ -336,6 +360,35 @@ class SalesforceSink:
                 log.append((SYSTEM, "Task", result.record_id, action.kind, "ok", None))
             ctx.store.upsert_tasks(entries)
             ctx.store.log_records(ctx.run_id, log)
+
+
+class _Counted(Iterator[RecordChange]):
+    """The pending-change stream, counted: when the budget stops a run, the report says how many updates
+    are left without reading them back from Salesforce."""
+
+    def __init__(self, stream: Iterator[RecordChange]):
+        self._stream, self.pulled = stream, 0
+
+    def __next__(self) -> RecordChange:
+        item = next(self._stream)
+        self.pulled += 1
+        return item
+
+    def total(self) -> int:
+        return self.pulled + sum(1 for _ in self._stream)
+
+
+class _LazyBudget:
+    """The daily budget, read (one ``/limits`` call) only once something is about to be written."""
+
+    def __init__(self, make: Callable[[], DailyBudget]):
+        self._make = make
+        self._budget: DailyBudget | None = None
+
+    def __call__(self) -> DailyBudget:
+        if self._budget is None:
+            self._budget = self._make()
+        return self._budget
 
 
 def _seconds(output: AccountOutput) -> AccountOutput:

@@ -5,7 +5,7 @@ and let SLA policies and triggers key on the band; the ``cs_p1``…``cs_p4`` tic
 
 How it writes (Zendesk's rules, https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/#update-many-organizations):
 
-* only fields that changed since the last confirmed write are sent (:func:`diff_outputs`), so an unchanged
+* only fields that changed since the last confirmed write are sent (:func:`stream_changes`), so an unchanged
   re-sync makes no write call at all;
 * ``organizations/update_many`` takes at most 100 organizations and answers with a job; the job is polled
   with a growing interval until ``completed``, and its per-item results decide what is recorded as
@@ -40,6 +40,7 @@ from connector.config import Config
 from connector.mappings import FieldMapping, Mapping, load_mapping
 from connector.records import AccountOutput, TaskSpec
 from connector.sinks.base import (
+    WINDOW,
     FieldProblem,
     PlannedChange,
     RecordChange,
@@ -47,8 +48,9 @@ from connector.sinks.base import (
     SinkContext,
     SinkReport,
     chunked,
-    diff_outputs,
     planned_updates,
+    stream_changes,
+    windows,
 )
 
 log = structlog.get_logger(__name__)
@@ -157,10 +159,11 @@ class ZendeskSink:
         self.stats = {"jobs": 0, "polls": 0}
         mapping = self._mapping(ctx)
         matched = ctx.store.matched_entities(NAME, ORG)
-        targets = [(org_id, out) for out in outputs for org_id in matched.get(out.account_id, [])]
-        changes, _ = diff_outputs(ctx.store, NAME, ORG, mapping, targets)
         band = mapping.fields.get("priority_band")
-        moves = self._band_moves(ctx, band, targets)
+        moves: list[BandMove] = []  # filled as the changes stream is consumed
+        targets = self._noting_moves(ctx, band, ((org_id, out) for out in outputs
+                                                 for org_id in matched.get(out.account_id, [])), moves)
+        changes = stream_changes(ctx.store, NAME, ORG, mapping, targets)
         if ctx.dry_run:
             report.planned = planned_updates(NAME, ORG, changes)
             report.planned += [PlannedChange(NAME, "ticket", str(tid), "retag", "tags", remove, add, m.account_id)
@@ -181,11 +184,11 @@ class ZendeskSink:
         return report
 
     def _update_orgs(self, ctx: SinkContext, client: ZendeskClient, mapping: Mapping,
-                     changes: list[RecordChange], report: SinkReport) -> None:
+                     changes: Iterable[RecordChange], report: SinkReport) -> None:
         by_name = {fm.name: fm for fm in mapping.fields.values()}
 
         def jobs() -> Iterator[tuple[list[RecordChange], Callable[[], Any]]]:
-            for batch in chunked(changes, MAX_BULK):
+            for batch in windows(changes, MAX_BULK):
                 ready, payload = [], []
                 for change in batch:
                     try:
@@ -215,19 +218,19 @@ class ZendeskSink:
             ctx.store.log_records(ctx.run_id, log_rows)
 
     @staticmethod
-    def _band_moves(ctx: SinkContext, band: FieldMapping | None,
-                    targets: Sequence[tuple[str, AccountOutput]]) -> list[BandMove]:
-        """Organisations whose band differs from the band their open tickets were last tagged with."""
-        if band is None:
-            return []
-        tagged = ctx.store.written_values(NAME, TAGGED)
-        moves = []
-        for org_id, output in targets:
-            new = output.fields.get("priority_band")
-            old = tagged.get((org_id, band.name))
-            if new is not None and str(new) != old:
-                moves.append(BandMove(org_id, output.account_id, old, str(new)))
-        return moves
+    def _noting_moves(ctx: SinkContext, band: FieldMapping | None, targets: Iterable[tuple[str, AccountOutput]],
+                      moves: list[BandMove]) -> Iterator[tuple[str, AccountOutput]]:
+        """Pass ``targets`` through, noting in ``moves`` the organisations whose band differs from the band
+        their open tickets were last tagged with (tags are tracked apart from the org field: see TAGGED)."""
+        for window in windows(targets, WINDOW):
+            if band is not None:
+                tagged = ctx.store.written_values(NAME, TAGGED, [org_id for org_id, _ in window])
+                for org_id, output in window:
+                    new = output.fields.get("priority_band")
+                    old = tagged.get((org_id, band.name))
+                    if new is not None and str(new) != old:
+                        moves.append(BandMove(org_id, output.account_id, old, str(new)))
+            yield from window
 
     def _retags(self, ctx: SinkContext, mapping: Mapping, band: FieldMapping | None, moves: Sequence[BandMove]
                 ) -> list[tuple[BandMove, int, list[str], list[str]]]:

@@ -373,12 +373,26 @@ class Store:
 
     # -- what was written, and the task ledger ---------------------------------------------------------
 
-    def written_values(self, system: str, obj: str) -> dict[tuple[str, str], str | None]:
+    def written_values(
+        self, system: str, obj: str, record_ids: Iterable[str] | None = None
+    ) -> dict[tuple[str, str], str | None]:
+        """Last confirmed value per ``(record_id, field)``; only for ``record_ids`` when given.
+
+        Sinks ask per window of records (the primary-key prefix makes that an index range per id), so
+        the diff base of a 100k-account CRM — over a million entries — is never in memory at once.
+        """
         q = select(WrittenValue.record_id, WrittenValue.field, WrittenValue.value).where(
             WrittenValue.system == system, WrittenValue.object == obj
         )
+        queries = (
+            [q] if record_ids is None
+            else [q.where(WrittenValue.record_id.in_(c)) for c in _chunks(sorted(set(record_ids)), 900)]
+        )
+        found: dict[tuple[str, str], str | None] = {}
         with Session(self.engine) as s:
-            return {(r, f): v for r, f, v in s.execute(q.execution_options(yield_per=20000))}
+            for query in queries:
+                found.update(((r, f), v) for r, f, v in s.execute(query.execution_options(yield_per=20000)))
+        return found
 
     def record_written(
         self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None
