@@ -19,7 +19,7 @@ import base64
 import binascii
 import copy
 from collections.abc import Awaitable, Callable
-from typing import Any
+from itertools import islice
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -102,37 +102,53 @@ def _limit(request: Request) -> int:
     return limit
 
 
-def _created_filter(request: Request, rows: list[Obj]) -> list[Obj]:
+def _bound_test(compare: Callable[[int, int], bool], bound: int) -> Callable[[Obj], bool]:
+    return lambda r: bool(compare(created(r), bound))
+
+
+def _created_test(request: Request) -> Callable[[Obj], bool]:
+    """The ``created`` / ``created[gte]`` … filters of a list request, as one predicate."""
+    tests: list[Callable[[Obj], bool]] = []
     exact = _int(request, "created")
     if exact is not None:
-        rows = [r for r in rows if created(r) == exact]
+        tests.append(lambda r: created(r) == exact)
     for op, compare in RANGE_OPS.items():
         bound = _int(request, f"created[{op}]")
         if bound is not None:
-            rows = [r for r in rows if compare(created(r), bound)]
-    return rows
+            tests.append(_bound_test(compare, bound))
+    return lambda r: all(t(r) for t in tests)
 
 
 def _page(request: Request, kind: str, rows: list[Obj]) -> Response:
     """Slice ``rows`` (already newest first and filtered) by limit and cursor into a list envelope."""
+    return _scan_page(request, kind, rows, {str(r.get("id")): i for i, r in enumerate(rows)}, lambda r: True)
+
+
+def _scan_page(request: Request, kind: str, ordered: list[Obj], position: dict[str, int],
+               keep: Callable[[Obj], bool], decorate: Callable[[Obj], Obj] = lambda o: o) -> Response:
+    """One page of the objects of ``ordered`` (newest first) that ``keep`` accepts, by limit and cursor.
+
+    Scans from the cursor's position and stops after ``limit + 1`` matches, so a page costs its own size
+    on an unfiltered list, not the table's.
+    """
     limit = _limit(request)
     after, before = request.query_params.get("starting_after"), request.query_params.get("ending_before")
     if after and before:
         raise StripeError(400, "You may only specify one of these parameters: ending_before, starting_after.",
                           param="starting_after")
-    ids = [r.get("id") for r in rows]
-    if after or before:
-        anchor = after or before or ""
-        if anchor not in ids:
+    anchor = after or before
+    if anchor:
+        at = position.get(anchor)
+        if at is None or not keep(ordered[at]):
             raise missing(kind, anchor, "starting_after" if after else "ending_before")
-        at = ids.index(anchor)
-        window = rows[at + 1:] if after else rows[max(0, at - limit):at]
-        has_more = len(window) > limit if after else at - limit > 0
-        data = window[:limit]
+        span = range(at + 1, len(ordered)) if after else range(at - 1, -1, -1)
     else:
-        data, has_more = rows[:limit], len(rows) > limit
+        span = range(len(ordered))
+    found = list(islice((ordered[i] for i in span if keep(ordered[i])), limit + 1))
+    has_more = len(found) > limit
+    data = found[:limit] if not before else found[:limit][::-1]
     request.state.records = len(data)
-    return JSONResponse({"object": "list", "data": [_expand(request, copy.deepcopy(o)) for o in data],
+    return JSONResponse({"object": "list", "data": [_expand(request, copy.deepcopy(decorate(o))) for o in data],
                          "has_more": has_more, "url": request.url.path})
 
 
@@ -171,38 +187,42 @@ class StripeRoutes:
         return JSONResponse(_expand(request, copy.deepcopy(obj), prefix=""))
 
     def customers(self, request: Request) -> Response:
-        rows = list(self.backend.customers.values())
-        if email := request.query_params.get("email"):
-            rows = [c for c in rows if c.get("email") == email]
-        rows = [_with_default_pm(c, self.backend) for c in rows]
-        return _page(request, "customer", self.backend.ordered(_created_filter(request, rows)))
+        email, in_range = request.query_params.get("email"), _created_test(request)
+        ordered, position = self.backend.ordered_table(self.backend.customers)
+        return _scan_page(request, "customer", ordered, position,
+                          lambda c: (not email or c.get("email") == email) and in_range(c),
+                          lambda c: _with_default_pm(c, self.backend))
 
     def subscriptions(self, request: Request) -> Response:
         status = request.query_params.get("status")
         if status is not None and status not in SUBSCRIPTION_STATUSES | {"all", "ended"}:
             raise StripeError(400, f"Invalid status: must be one of {', '.join(sorted(SUBSCRIPTION_STATUSES))}, "
                                    "all or ended", code="parameter_invalid_string", param="status")
-        rows = self._for_customer(request, self.backend.subscriptions.values())
+        of_customer, in_range = self._customer_test(request), _created_test(request)
         if status == "ended":
-            rows = [s for s in rows if s["status"] in ("canceled", "incomplete_expired")]
+            wanted: Callable[[Obj], bool] = lambda s: s["status"] in ("canceled", "incomplete_expired")  # noqa: E731
         elif status not in (None, "all"):
-            rows = [s for s in rows if s["status"] == status]
+            wanted = lambda s: s["status"] == status  # noqa: E731
         elif status is None:  # Stripe's default hides canceled subscriptions
-            rows = [s for s in rows if s["status"] != "canceled"]
-        rows = [_with_default_pm(s, self.backend) for s in rows]
-        return _page(request, "subscription", self.backend.ordered(_created_filter(request, rows)))
+            wanted = lambda s: s["status"] != "canceled"  # noqa: E731
+        else:
+            wanted = lambda s: True  # noqa: E731
+        ordered, position = self.backend.ordered_table(self.backend.subscriptions)
+        return _scan_page(request, "subscription", ordered, position,
+                          lambda s: of_customer(s) and wanted(s) and in_range(s),
+                          lambda s: _with_default_pm(s, self.backend))
 
     def invoices(self, request: Request) -> Response:
         status = request.query_params.get("status")
         if status is not None and status not in INVOICE_STATUSES:
             raise StripeError(400, f"Invalid status: must be one of {', '.join(sorted(INVOICE_STATUSES))}",
                               code="parameter_invalid_string", param="status")
-        rows = self._for_customer(request, self.backend.invoices.values())
-        if status:
-            rows = [i for i in rows if i["status"] == status]
-        if sub := request.query_params.get("subscription"):
-            rows = [i for i in rows if i.get("subscription") == sub]
-        return _page(request, "invoice", self.backend.ordered(_created_filter(request, rows)))
+        of_customer, in_range = self._customer_test(request), _created_test(request)
+        sub = request.query_params.get("subscription")
+        ordered, position = self.backend.ordered_table(self.backend.invoices)
+        return _scan_page(request, "invoice", ordered, position,
+                          lambda i: (of_customer(i) and (not status or i["status"] == status)
+                                     and (not sub or i.get("subscription") == sub) and in_range(i)))
 
     def payment_methods(self, request: Request) -> Response:
         if not request.query_params.get("customer"):
@@ -225,14 +245,17 @@ class StripeRoutes:
             raise StripeError(400, "You may pass at most 20 types.", param="types")
         if single := request.query_params.get("type"):
             types = [single]
-        rows = [e for e in self.backend.retained_events() if matches_type(types)(e)]
-        return _page(request, "event", self.backend.ordered(_created_filter(request, rows)))
+        oldest, of_type, in_range = self.backend.retention_start(), matches_type(types), _created_test(request)
+        ordered, position = self.backend.ordered_table(self.backend.events)
+        return _scan_page(request, "event", ordered, position,
+                          lambda e: e["created"] >= oldest and of_type(e) and in_range(e))
 
-    def _for_customer(self, request: Request, rows: Any) -> list[Obj]:
+    def _customer_test(self, request: Request) -> Callable[[Obj], bool]:
+        """The ``customer`` filter as a predicate; an unknown customer is refused as Stripe does."""
         customer = request.query_params.get("customer")
         if customer:
             self.backend.customer(customer)
-        return [r for r in rows if not customer or r.get("customer") == customer]
+        return lambda r: not customer or r.get("customer") == customer
 
 
 def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:
