@@ -177,28 +177,31 @@ class SyncRunner:
             batch.clear()
 
     def resolve(self, result: SyncResult) -> None:
-        """Match every observation to an account and rebuild each source's signals from the matches.
+        """Match every observation to an account, then rebuild each source's signals from the matches.
 
-        One source at a time, so memory holds one source's readings, not every source's at once.
+        Two streamed passes per source, so memory holds a batch, not a source's readings: the first
+        records each observation's match, the second reads the matched observations back in account order
+        and merges one account's readings at a time.
         """
         resolver = IdentityResolver(self.store.accounts(), self.config.identity)
         report = MatchReport()
         for source in self.store.observation_sources():
-            readings: dict[str, list[Any]] = defaultdict(list)
-            matches = []
+            matches: list[tuple[str, str, str, str | None, str]] = []
             for row in self.store.observations(source):
                 match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
                 report.add(match)
                 matches.append((row.source, row.entity, row.entity_id, match.account_id, match.status))
-                if match.account_id:
-                    readings[match.account_id].append((row.signals, row.as_of))
+                if len(matches) >= _BATCH:
+                    self.store.set_matches(matches)
+                    matches.clear()
             self.store.set_matches(matches)
-            del matches
-            signals: list[Signal] = []
-            for account_id, reads in readings.items():
-                signals.extend(merge_signals(account_id, source, reads))
-            del readings
             self.store.delete_signals(source)
+            signals: list[Signal] = []
+            for account_id, readings in self.store.matched_readings(source):
+                signals.extend(merge_signals(account_id, source, readings))
+                if len(signals) >= _BATCH:
+                    self.store.replace_signals(signals)
+                    signals.clear()
             self.store.replace_signals(signals)
         result.identity = {
             "rates": report.rates(),
@@ -206,7 +209,12 @@ class SyncRunner:
         }
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
-        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``."""
+        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.
+
+        Signals, score history and engine state are handed over as store streams, not loaded whole: the
+        inputs turn them into columns as they are read, so a 100k-account run never holds every account's
+        signals, series or state dicts at once.
+        """
         from connector.scoring.engine import score
         from connector.scoring.inputs import ScoringInputs
 
@@ -216,8 +224,8 @@ class SyncRunner:
         inputs = ScoringInputs.from_records(
             accounts,
             self.store.signals(ids),
-            self.store.score_history(now - HISTORY_WINDOW, ids),
-            self.store.load_states(ids),
+            self.store.score_history_stream(now - HISTORY_WINDOW, ids),
+            self.store.states_stream(ids),
             now,
         )
         return score(inputs, self.model, now)

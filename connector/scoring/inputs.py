@@ -10,9 +10,10 @@ them gives days, NaN means "no date", and a million of them fit in 8 MB.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,13 @@ _EPOCH = date(1970, 1, 1)
 _DIRECTION_CODES = {"Negative": -1, "Flat": 0, "Positive": 1}
 #: Most recent history points kept per account; velocity only looks at a window of weeks anyway.
 MAX_HISTORY_POINTS = 64
+#: Per-account JSON states turned into columns at a time: bounds the dicts alive at once while reading
+#: the state stream (a state is a few KB; 5,000 of them are ~20 MB, 100,000 would be ~400 MB).
+STATE_CHUNK = 5000
+
+#: ``(account_id, payload)`` pairs as the store streams them, or a mapping (tests, small callers).
+HistoryInput = Iterable[tuple[str, list[tuple[datetime, float]]]] | Mapping[str, list[tuple[datetime, float]]]
+StateInput = Iterable[tuple[str, dict[str, Any]]] | Mapping[str, dict[str, Any]]
 
 
 def day_number(value: datetime | date) -> float:
@@ -85,6 +93,51 @@ class PreviousState:
     def empty(cls, n: int) -> PreviousState:
         return cls(np.full(n, np.nan), np.zeros(n, np.int8), (), np.zeros((n, 0), np.float32), (),
                    np.zeros((n, 0)), PlayState.empty(n))
+
+    @classmethod
+    def assemble(cls, n: int, parts: Iterable[tuple[np.ndarray, PreviousState]]) -> PreviousState:
+        """One state for ``n`` rows from parts built chunk by chunk, each with the rows it belongs at.
+
+        Why: turning every account's JSON state into columns in one call needs every state dict alive at
+        once (several KB each — hundreds of MB at 100k accounts).  Chunks keep only one chunk's dicts
+        alive, but each chunk sees only its own contribution, milestone and play names; here they are
+        aligned by name into the sorted union, so the result equals one ``previous_from_json`` over all
+        rows (rows no part covers keep the no-state defaults: NaN, direction 0, play step -1).
+
+        ``parts`` is consumed lazily and folded in as it comes, so it may be a generator: only the output
+        columns and one part are alive, and the columns are widened only when a new name appears (in
+        practice once, on the first chunk).  Each row should appear in at most one part.
+        """
+        out = cls.empty(n)
+        for rows, part in parts:
+            out = out._widened(part)
+            out.magnitude[rows] = part.magnitude
+            out.direction[rows] = part.direction
+            out.contributions[np.ix_(rows, _positions(out.contribution_names, part.contribution_names))] = (
+                part.contributions)
+            out.achieved[np.ix_(rows, _positions(out.milestone_names, part.milestone_names))] = part.achieved
+            at = np.ix_(_positions(out.plays.names, part.plays.names), rows)
+            for column in ("first", "step", "last", "cleared"):
+                getattr(out.plays, column)[at] = getattr(part.plays, column)
+        return out
+
+    def _widened(self, part: PreviousState) -> PreviousState:
+        """``self`` with its name tuples extended to the sorted union with ``part``'s (new columns empty)."""
+        contrib = tuple(sorted({*self.contribution_names, *part.contribution_names}))
+        milestones = tuple(sorted({*self.milestone_names, *part.milestone_names}))
+        plays = tuple(sorted({*self.plays.names, *part.plays.names}))
+        if (contrib, milestones, plays) == (self.contribution_names, self.milestone_names, self.plays.names):
+            return self
+        n = self.magnitude.shape[0]
+        contributions = np.full((n, len(contrib)), np.nan, np.float32)
+        contributions[:, _positions(contrib, self.contribution_names)] = self.contributions
+        achieved = np.full((n, len(milestones)), np.nan)
+        achieved[:, _positions(milestones, self.milestone_names)] = self.achieved
+        widened = PlayState.empty(n, plays)
+        kept = _positions(plays, self.plays.names)
+        for column in ("first", "step", "last", "cleared"):
+            getattr(widened, column)[kept] = getattr(self.plays, column)
+        return PreviousState(self.magnitude, self.direction, contrib, contributions, milestones, achieved, widened)
 
 
 @dataclass(frozen=True)
@@ -173,36 +226,44 @@ class ScoringInputs:
         cls,
         accounts: list[Account],
         signals: Iterable[Signal],
-        history: Mapping[str, list[tuple[datetime, float]]],
-        state: Mapping[str, dict[str, Any]],
+        history: HistoryInput,
+        state: StateInput,
         now: datetime,
     ) -> ScoringInputs:
-        """The sync path: records from identity resolution, per-account JSON state from the store."""
+        """The sync path: records from identity resolution, per-account JSON state from the store.
+
+        ``signals``, ``history`` and ``state`` are read once, as streams (a mapping works too), and written
+        straight into columns: no ``Signal``, history series or state dict outlives its chunk, so Python
+        objects stay O(one chunk) and only the numpy columns grow with the account count — what keeps a
+        100k-account sync's peak memory bounded.
+        """
         n = len(accounts)
         ids = np.array([a.account_id for a in accounts], dtype=object)
         row = {a.account_id: i for i, a in enumerate(accounts)}
         now_day = day_number(now)
-        latest: dict[tuple[int, str], Signal] = {}
+        columns: dict[str, _SignalColumn] = {}
         for sig in signals:
             i = row.get(sig.account_id)
             if i is None or sig.value is None:
                 continue
-            held = latest.get((i, sig.name))
-            if held is None or sig.as_of >= held.as_of:
-                latest[(i, sig.name)] = sig
+            column = columns.get(sig.name)
+            if column is None:
+                column = columns[sig.name] = _SignalColumn(n)
+            column.offer(i, sig.value, day_number(sig.as_of))
         numeric: dict[str, np.ndarray] = {}
         ages: dict[str, np.ndarray] = {}
-        text_values: dict[str, list[str | None]] = {}
-        for (i, name), sig in latest.items():
-            if isinstance(sig.value, str):
-                text_values.setdefault(name, [None] * n)[i] = sig.value
-            else:
-                numeric.setdefault(name, np.full(n, np.nan))[i] = float(sig.value)  # type: ignore[arg-type]
-            ages.setdefault(name, np.full(n, np.nan, np.float32))[i] = now_day - day_number(sig.as_of)
+        text: dict[str, Categorical] = {}
+        for name, column in columns.items():
+            ages[name], found_numeric, found_text = column.finish(now_day)
+            if found_numeric is not None:
+                numeric[name] = found_numeric
+            if found_text is not None:
+                text[name] = found_text
+        del columns
         arr = np.array([a.arr if a.arr is not None else np.nan for a in accounts], np.float64)
         if "arr" in numeric:
             arr = np.where(np.isnan(arr), numeric["arr"], arr)
-        hist_age, hist_value = _history_columns(ids, history, now_day)
+        hist_age, hist_value = _history_columns(row, n, history, now_day)
         inputs = cls.from_arrays(
             now,
             ids,
@@ -213,14 +274,71 @@ class ScoringInputs:
             arr=arr,
             numeric=numeric,
             ages=ages,
-            text={k: Categorical.from_values(v) for k, v in text_values.items()},
+            text=text,
             history_age=hist_age,
             history_value=hist_value,
-            previous=previous_from_json([state.get(a.account_id) or {} for a in accounts], now.date()),
+            previous=_previous_columns(row, n, state, now.date()),
         )
         object.__setattr__(inputs, "names", np.array([a.name for a in accounts], dtype=object))
         object.__setattr__(inputs, "domains", np.array([a.domain for a in accounts], dtype=object))
+        object.__setattr__(inputs, "index", row)  # what ``row()`` would build; reused, not built twice
         return inputs
+
+
+class _SignalColumn:
+    """One signal name's columns while the signal stream is read: the winning ``as_of`` (a day number,
+    -inf = none yet), the numeric value and the text value (as a code) of every row.
+
+    Why not keep the winning ``Signal`` per (row, name) and convert afterwards: at 100k accounts that is
+    millions of live objects (~15 KB per account).  Here each signal is written into the arrays and
+    dropped; only each distinct text value is kept, once.
+
+    The rule is the one the engine always had: the latest ``as_of`` wins, a tie goes to the signal seen
+    later.  A name can carry text for some rows and numbers for others; a row holds only its winner's kind.
+    """
+
+    __slots__ = ("best", "codes", "lookup", "numeric")
+
+    def __init__(self, n: int):
+        self.best = np.full(n, -np.inf)
+        self.numeric: np.ndarray | None = None
+        self.codes: np.ndarray | None = None
+        self.lookup: dict[str, int] = {}
+
+    def offer(self, i: int, value: float | str, day: float) -> None:
+        if day < self.best[i]:
+            return
+        self.best[i] = day
+        if isinstance(value, str):
+            if self.codes is None:
+                self.codes = np.full(self.best.shape[0], -1, np.int32)
+            self.codes[i] = self.lookup.setdefault(value, len(self.lookup))
+            if self.numeric is not None:
+                self.numeric[i] = np.nan
+        else:
+            if self.numeric is None:
+                self.numeric = np.full(self.best.shape[0], np.nan)
+            self.numeric[i] = float(value)
+            if self.codes is not None:
+                self.codes[i] = -1
+
+    def finish(self, now_day: float) -> tuple[np.ndarray, np.ndarray | None, Categorical | None]:
+        """Ages (days, float32, NaN where no signal), the numeric column if any row's winner is a number,
+        and the text column if any row's winner is text — the same columns the record path always made."""
+        held = self.best > -np.inf
+        ages = np.where(held, now_day - self.best, np.nan).astype(np.float32)
+        is_text = self.codes >= 0 if self.codes is not None else np.zeros(held.shape[0], bool)
+        numeric = self.numeric if self.numeric is not None and (held & ~is_text).any() else None
+        text = None
+        if self.codes is not None and is_text.any():
+            by_code = list(self.lookup)
+            used = np.unique(self.codes[is_text])
+            ranked = sorted(used.tolist(), key=lambda code: by_code[code])
+            remap = np.full(len(by_code), -1, np.int32)
+            remap[ranked] = np.arange(len(ranked), dtype=np.int32)
+            codes = np.where(is_text, remap[np.where(is_text, self.codes, 0)], -1).astype(np.int32)
+            text = Categorical(codes, tuple(by_code[code] for code in ranked))  # as ``Categorical.from_values``
+        return ages, numeric, text
 
 
 def _dates(values: list[date | None]) -> np.ndarray:
@@ -240,18 +358,66 @@ def _daily(points: list[tuple[datetime, float]], now_day: float) -> list[tuple[d
     return [by_day[d] for d in sorted(by_day)]
 
 
+def _pairs(source: HistoryInput | StateInput) -> Iterable[tuple[str, Any]]:
+    """``(account_id, payload)`` pairs of a stream, or of a mapping's items."""
+    items = getattr(source, "items", None)
+    return items() if callable(items) else source  # type: ignore[return-value]
+
+
 def _history_columns(
-    ids: np.ndarray, history: Mapping[str, list[tuple[datetime, float]]], now_day: float
+    row: Mapping[str, int], n: int, history: HistoryInput, now_day: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    series = [_daily(history.get(str(a)) or [], now_day)[-MAX_HISTORY_POINTS:] for a in ids]
-    width = max((len(s) for s in series), default=0)
-    age = np.full((len(ids), width), np.nan, np.float32)
-    value = np.full((len(ids), width), np.nan, np.float32)
-    for i, points in enumerate(series):
-        for j, (when, magnitude) in enumerate(points):
-            age[i, j] = now_day - day_number(when)
-            value[i, j] = magnitude
+    """(n, H) days-ago and magnitudes, NaN-padded; H = the most daily points any account has (≤ the cap).
+
+    Filled one account's series at a time as the stream yields it, so all accounts' series never exist
+    together; the arrays grow by doubling (to the cap) instead of being sized from a first pass.
+    """
+    capacity = width = 0
+    age = np.full((n, 0), np.nan, np.float32)
+    value = np.full((n, 0), np.nan, np.float32)
+    for account_id, points in _pairs(history):
+        i = row.get(account_id)
+        if i is None:
+            continue
+        series = _daily(points or [], now_day)[-MAX_HISTORY_POINTS:]
+        k = len(series)
+        if k > capacity:
+            capacity = min(MAX_HISTORY_POINTS, max(k, 2 * capacity, 8))
+            age, value = _widen(age, capacity), _widen(value, capacity)
+        age[i, :k] = [now_day - day_number(when) for when, _ in series]
+        value[i, :k] = [magnitude for _, magnitude in series]
+        width = max(width, k)
+    if width < capacity:
+        age, value = age[:, :width].copy(), value[:, :width].copy()
     return age, value
+
+
+def _widen(columns: np.ndarray, width: int) -> np.ndarray:
+    wider = np.full((columns.shape[0], width), np.nan, columns.dtype)
+    wider[:, : columns.shape[1]] = columns
+    return wider
+
+
+def _previous_columns(row: Mapping[str, int], n: int, state: StateInput, today: date) -> PreviousState:
+    """``previous_from_json`` over every account's state (``{}`` where none), built ``STATE_CHUNK`` states
+    at a time so only one chunk of state dicts is alive; the parts are put together by
+    :meth:`PreviousState.assemble`."""
+
+    def parts() -> Iterator[tuple[np.ndarray, PreviousState]]:
+        pairs = iter(_pairs(state))
+        while chunk := list(islice(pairs, STATE_CHUNK)):
+            rows = [(row[a], s or {}) for a, s in chunk if a in row]
+            del chunk
+            if rows:
+                yield np.array([i for i, _ in rows], np.intp), previous_from_json([s for _, s in rows], today)
+
+    return PreviousState.assemble(n, parts())
+
+
+def _positions(names: tuple[str, ...], subset: tuple[str, ...]) -> np.ndarray:
+    """Index of each of ``subset``'s names in ``names`` (which holds them all)."""
+    where = {name: j for j, name in enumerate(names)}
+    return np.array([where[name] for name in subset], np.intp)
 
 
 def baseline_of(state: dict[str, Any], today: date | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby, islice
 from typing import Any, cast, overload
 
 from sqlalchemy import Engine, Table, delete, func, select, update
@@ -271,6 +272,23 @@ class Store:
                 s.expunge(row)
                 yield row
 
+    def matched_readings(self, source: str) -> Iterator[tuple[str, list[tuple[dict[str, Any], datetime]]]]:
+        """Per matched account (in account order), its ``(signals, as_of)`` readings from ``source``.
+
+        Streamed so that rebuilding a source's signals holds one account's readings, not the source's;
+        within an account the order is the primary key's, as stable as the readings themselves.
+        """
+        q = (
+            select(ObservationRow.account_id, ObservationRow.signals, ObservationRow.as_of)
+            .where(ObservationRow.source == source, ObservationRow.match == "matched",
+                   ObservationRow.account_id.is_not(None))
+            .order_by(ObservationRow.account_id, ObservationRow.entity, ObservationRow.entity_id)
+        )
+        with Session(self.engine) as s:
+            rows = s.execute(q.execution_options(yield_per=5000))
+            for account_id, group in groupby(rows, key=lambda r: r[0]):
+                yield account_id, [(signals, _aware(as_of)) for _, signals, as_of in group]
+
     def matched_entities(self, source: str, entity: str) -> dict[str, list[str]]:
         """account_id → the source's entity ids matched to it (e.g. Zendesk org ids of an account)."""
         q = select(ObservationRow.account_id, ObservationRow.entity_id).where(
@@ -332,23 +350,51 @@ class Store:
     # -- scores and engine state -----------------------------------------------------------------------
 
     def append_scores(self, rows: Iterable[dict[str, Any]]) -> int:
-        batch = list(rows)
+        """Append score rows, read ``_CHUNK`` at a time inside one transaction; returns how many.
+
+        The sync passes a generator over every account's outputs: listing it first would hold a row dict
+        (outputs JSON included) per account at once.  One transaction keeps a run's scores all-or-nothing.
+        """
+        pending = iter(rows)
+        count = 0
         with Session(self.engine) as s, s.begin():
-            for chunk in _chunks(batch, _CHUNK):
+            while chunk := list(islice(pending, _CHUNK)):
                 s.execute(ScoreRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
-        return len(batch)
+                count += len(chunk)
+        return count
 
     def score_history(
         self, since: datetime, account_ids: Iterable[str] | None = None
     ) -> dict[str, list[tuple[datetime, float]]]:
-        q = select(ScoreRow.account_id, ScoreRow.scored_at, ScoreRow.magnitude).where(ScoreRow.scored_at >= since)
-        if account_ids is not None:
-            q = q.where(ScoreRow.account_id.in_(list(account_ids)))
-        history: dict[str, list[tuple[datetime, float]]] = {}
+        """Every account's ``(scored_at, magnitude)`` since ``since``, oldest first, as one dict.
+
+        For small callers; the sync reads :meth:`score_history_stream` so all series are never held at once.
+        """
+        return dict(self.score_history_stream(since, account_ids))
+
+    def score_history_stream(
+        self, since: datetime, account_ids: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, list[tuple[datetime, float]]]]:
+        """``(account_id, [(scored_at, magnitude), …])`` per account scored since ``since``, oldest first.
+
+        Read in account order (the ``ix_score_account_time`` index), ``yield_per`` rows at a time, and
+        grouped as read: only one account's series is built at a time, where the dict of
+        :meth:`score_history` holds a 120-day window of every account (millions of rows at 100k accounts).
+        """
+        q = (
+            select(ScoreRow.account_id, ScoreRow.scored_at, ScoreRow.magnitude)
+            .where(ScoreRow.scored_at >= since)
+            .order_by(ScoreRow.account_id, ScoreRow.scored_at)
+        )
+        queries = (  # id chunks are disjoint, so no account's rows span two queries
+            [q] if account_ids is None
+            else [q.where(ScoreRow.account_id.in_(c)) for c in _chunks(sorted(set(account_ids)), 900)]
+        )
         with Session(self.engine) as s:
-            for account_id, at, magnitude in s.execute(q.order_by(ScoreRow.account_id, ScoreRow.scored_at)):
-                history.setdefault(account_id, []).append((_aware(at), magnitude))
-        return history
+            for query in queries:
+                rows = s.execute(query.execution_options(yield_per=10000))
+                for account_id, group in groupby(rows, key=lambda r: r[0]):
+                    yield account_id, [(_aware(at), magnitude) for _, at, magnitude in group]
 
     def latest_scores(self) -> list[ScoreRow]:
         latest = select(ScoreRow.account_id, func.max(ScoreRow.id).label("id")).group_by(ScoreRow.account_id)
@@ -359,17 +405,42 @@ class Store:
             return rows
 
     def load_states(self, account_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-        q = select(AccountStateRow)
-        if account_ids is not None:
-            q = q.where(AccountStateRow.account_id.in_(list(account_ids)))
-        with Session(self.engine) as s:
-            return {r.account_id: r.state for r in s.scalars(q)}
+        """Every account's saved engine state as one dict; the sync reads :meth:`states_stream` instead."""
+        return dict(self.states_stream(account_ids))
 
-    def save_states(self, states: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    def states_stream(self, account_ids: Iterable[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(account_id, state)`` per account with a saved engine state, read ``yield_per`` rows at a time.
+
+        A state is several KB of JSON: a dict of all of them is hundreds of MB at 100k accounts, while the
+        scoring inputs only need one chunk of them at a time to turn into columns.
+        """
+        q = select(AccountStateRow.account_id, AccountStateRow.state)
+        queries = (
+            [q] if account_ids is None
+            else [q.where(AccountStateRow.account_id.in_(c)) for c in _chunks(sorted(set(account_ids)), 900)]
+        )
+        with Session(self.engine) as s:
+            for query in queries:
+                for row in s.execute(query.execution_options(yield_per=2000)):
+                    yield row.account_id, row.state
+
+    def save_states(self, states: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Upsert engine states, read ``_CHUNK`` at a time inside one transaction; returns how many rows.
+
+        The sync passes the scoring result's generator, which makes each state dict as it is read: listing
+        it first would hold every account's state at once.  One transaction keeps a run's states
+        all-or-nothing.  Within a chunk an account's last state wins: one PostgreSQL upsert statement may
+        not touch the same row twice.
+        """
         now = utcnow()
-        rows = [{"account_id": a, "state": st, "updated_at": now} for a, st in states]
+        pending = iter(states)
+        count = 0
         with Session(self.engine) as s, s.begin():
-            self._upsert(s, AccountStateRow, rows, ("account_id",))
+            while chunk := list(islice(pending, _CHUNK)):
+                rows = list({a: {"account_id": a, "state": st, "updated_at": now} for a, st in chunk}.values())
+                self._upsert(s, AccountStateRow, rows, ("account_id",))
+                count += len(rows)
+        return count
 
     # -- what was written, and the task ledger ---------------------------------------------------------
 
