@@ -104,19 +104,25 @@ class IdentityResolver:
 
     def __init__(self, accounts: Iterable[Account], config: IdentityConfig):
         self.config = config
-        self._index: dict[str, dict[str, set[str]]] = {
-            k: defaultdict(set) for k in ("crm_id", "external_id", "domain", "email_domain")
-        }
-        freemail = {d.lower() for d in config.ignore_email_domains}
-        self._freemail = freemail
+        self._freemail = {d.lower() for d in config.ignore_email_domains}
+        # One entry per key holding the account id itself, or a tuple once a key is shared (ambiguous):
+        # a set per key was four small sets per account, ~90 MB of index at 100k accounts.
+        self._account_ids: set[str] = set()
+        self._external: dict[str, str | tuple[str, ...]] = {}
+        self._domain: dict[str, str | tuple[str, ...]] = {}  # serves "domain" and "email_domain" alike
         for a in accounts:
-            self._index["crm_id"][a.account_id].add(a.account_id)
+            self._account_ids.add(a.account_id)
             if a.external_id:
-                self._index["external_id"][a.external_id.strip()].add(a.account_id)
+                _add(self._external, a.external_id.strip(), a.account_id)
             domain = normalise_domain(a.domain)
-            if domain and domain not in freemail:
-                self._index["domain"][domain].add(a.account_id)
-                self._index["email_domain"][domain].add(a.account_id)
+            if domain and domain not in self._freemail:
+                _add(self._domain, domain, a.account_id)
+
+    def _found(self, kind: str, value: str) -> tuple[str, ...]:
+        if kind == "crm_id":
+            return (value,) if value in self._account_ids else ()
+        held = (self._external if kind == "external_id" else self._domain).get(value)
+        return () if held is None else (held,) if isinstance(held, str) else held
 
     def resolve(self, source: str, entity: str, entity_id: str, keys: Mapping[str, str]) -> Match:
         tried: list[str] = []
@@ -128,13 +134,24 @@ class IdentityResolver:
             if not value or (kind == "email_domain" and value in self._freemail):
                 continue
             tried.append(kind)
-            found = self._index[kind].get(value)
+            found = self._found(kind, value)
             if not found:
                 continue
             if len(found) == 1:
-                return Match(source, entity, entity_id, next(iter(found)), "matched", kind)
+                return Match(source, entity, entity_id, found[0], "matched", kind)
             return Match(source, entity, entity_id, None, "ambiguous", kind, tuple(sorted(found)))
         return Match(source, entity, entity_id, None, "unmatched", ",".join(tried) or None)
+
+
+def _add(index: dict[str, str | tuple[str, ...]], key: str, account_id: str) -> None:
+    held = index.get(key)
+    if held is None:
+        index[key] = account_id
+    elif isinstance(held, str):
+        if held != account_id:
+            index[key] = (held, account_id)
+    elif account_id not in held:
+        index[key] = (*held, account_id)
 
 
 def merge_signals(

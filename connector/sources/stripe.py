@@ -22,6 +22,8 @@ the read goes on with the rest.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -136,13 +138,14 @@ class StripeSource:
             groups = set().union(*(ctx.store.dirty_groups(NAME, s) for s in STREAMS))
             if not groups:
                 return
-        data: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for stream in STREAMS:
-            for r in ctx.store.replica(NAME, stream, groups):
-                if r.group_key:
-                    data[r.group_key][stream].append(r.payload)
-        for customer_id in sorted(data):
-            streams = data[customer_id]
+        # Every stream comes ordered by customer and they are merged, so one customer's objects are in
+        # memory at a time (held whole, 100k customers' subscriptions and invoices grew with the account).
+        ordered = [_by_customer(ctx, stream, groups) for stream in STREAMS]
+        for customer_id, rows in itertools.groupby(heapq.merge(*ordered, key=lambda row: row[0]),
+                                                   key=lambda row: row[0]):
+            streams: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for _, stream, payload in rows:
+                streams[stream].append(payload)
             customer = next(iter(streams.get(CUSTOMERS, [])), None)
             if customer is None or customer.get("deleted"):
                 continue
@@ -158,6 +161,14 @@ class StripeSource:
         email = str(customer.get("email") or "")
         domain = email.rpartition("@")[2].strip().lower() if "@" in email else None
         return IdentityKeys(crm_id=str(crm_id) if crm_id else None, email_domain=domain or None)
+
+
+def _by_customer(ctx: SourceContext, stream: str, groups: set[str] | None
+                 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(customer id, stream, payload)`` of one replica stream, in customer order."""
+    for r in ctx.store.replica(NAME, stream, groups, by_group=True):
+        if r.group_key:
+            yield r.group_key, stream, r.payload
 
 
 def _usable(objects: Iterable[Any], kind: str, now: datetime) -> Generator[Quarantined, None, list[dict[str, Any]]]:
