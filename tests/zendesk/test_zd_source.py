@@ -51,8 +51,7 @@ def test_changed_ticket_shows_up_in_the_signals(start_zendesk: StartZendesk, clo
     now = clock.now()
     zd = start_zendesk(make_world(now, [company(1, 11)], [ticket(1, 11, now), ticket(2, 11, now)]))
     assert _by_entity(zd.pull())["11"]["tickets_open"] == 2
-    changed = zd.backend.tickets[1]
-    changed.update(status="solved", priority="urgent", updated_at=iso(now - timedelta(minutes=2)))
+    zd.backend.edit_ticket(1, status="solved", priority="urgent", updated_at=iso(now - timedelta(minutes=2)))
     zd.backend.metrics[1].update(solved_at=iso(now - timedelta(minutes=2)),
                                  full_resolution_time_in_minutes={"calendar": 600, "business": 300})
     signals = _by_entity(zd.pull())["11"]

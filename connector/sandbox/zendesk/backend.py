@@ -84,6 +84,9 @@ class ZendeskBackend:
     orgs: dict[int, dict[str, Any]] = field(default_factory=dict)
     org_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Bumped whenever a ticket's export position may move: the export sorts once per version.
+    tickets_version: int = 0
+    export_order: tuple[tuple[int, int], list[tuple[int, int]]] | None = None
     metrics: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: email → user id, so loading a world is linear (a scan per ticket made 100k accounts take hours).
@@ -130,6 +133,7 @@ class ZendeskBackend:
                    business_ratio: float = 0.6) -> None:
         """Store a ticket as given (timestamps included) and derive its metric set."""
         self.tickets[int(ticket["id"])] = ticket
+        self.tickets_version += 1
         created = datetime.fromisoformat(ticket["created_at"].replace("Z", "+00:00"))
         minutes = int((solved_at - created).total_seconds() // 60) if solved_at else None
         self.metrics[int(ticket["id"])] = {
@@ -260,6 +264,14 @@ class ZendeskBackend:
             raise not_found()
         return self.tickets[ticket_id]
 
+    def edit_ticket(self, ticket_id: int, **changes: Any) -> dict[str, Any]:
+        """Change a ticket's fields as an agent's edit would (tests, the world's evolution); ``updated_at``
+        is part of ``changes`` when the caller wants the export to see the edit at a given time."""
+        ticket = self.ticket(ticket_id)
+        ticket.update(changes)
+        self.tickets_version += 1
+        return ticket
+
     def change_tags(self, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[str, Any]:
         ticket = self.ticket(ticket_id)
         if ticket["status"] == "closed":
@@ -270,6 +282,7 @@ class ZendeskBackend:
         tags += [t for t in dict.fromkeys(add) if t not in tags]
         if tags != ticket["tags"]:
             ticket["tags"], ticket["updated_at"] = tags, iso(self.now())
+            self.tickets_version += 1
             self.metrics[ticket_id]["updated_at"] = ticket["updated_at"]
         return ticket
 

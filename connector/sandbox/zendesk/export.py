@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,14 +64,27 @@ def start_time_param(raw: str | None, now: datetime) -> int:
     return start
 
 
+def _ticket_order(backend: ZendeskBackend) -> list[tuple[int, int]]:
+    """Every ticket's ``(position, id)`` in export order, sorted once per change of the tickets.
+
+    Sorting every ticket for every page made a 100k-account export (500k tickets, 500 pages) quadratic:
+    the emulator, not the connector, set the pace of the benchmarks.
+    """
+    stamp = (backend.tickets_version, len(backend.tickets))
+    if backend.export_order is None or backend.export_order[0] != stamp:
+        backend.export_order = (stamp, sorted((_position(t), t["id"]) for t in backend.tickets.values()))
+    return backend.export_order[1]
+
+
 def ticket_page(backend: ZendeskBackend, *, start_time: str | None, cursor: str | None, per_page: int,
                 include: set[str], url_for: Callable[[dict[str, str]], str]) -> dict[str, Any]:
     """One page of the cursor-based ticket export."""
     now = backend.now()
     after = decode_cursor(cursor) if cursor else (start_time_param(start_time, now) - 1, 2**63)
     horizon = (now - RECENT).timestamp()
-    eligible = sorted((_position(t), t["id"]) for t in backend.tickets.values() if _position(t) <= horizon)
-    remaining = [key for key in eligible if key > after]
+    keys = _ticket_order(backend)
+    start, end = bisect_right(keys, after), bisect_right(keys, (math.floor(horizon), 2**63))
+    remaining = keys[start:end]
     page = remaining[:per_page]
     position = page[-1] if page else after
     next_cursor = encode_cursor(position)
