@@ -271,7 +271,7 @@ class SyncRunner:
         if primary not in TASK_SYSTEMS:
             return tasks
         known = {t.key for t in tasks} | set(self.store.tasks(primary))
-        return tasks + [t for t in scored.tasks(include_unchanged=True) if t.key not in known]
+        return tasks + scored.tasks(include_unchanged=True, skip=known)
 
     def write(
         self, now: datetime, outputs: Sequence[AccountOutput], tasks: list[TaskSpec], dry_run: bool,

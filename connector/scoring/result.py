@@ -6,7 +6,7 @@ Keeping the result columnar is what keeps a million-account run cheap: the sinks
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -137,15 +137,22 @@ class ScoringResult:
                         priority="High" if step >= 2 else play.priority,
                         owner_id=self.inputs.owner.value_at(row), status=status)  # type: ignore[arg-type]
 
-    def tasks(self, include_unchanged: bool = False) -> list[TaskSpec]:
+    def tasks(self, include_unchanged: bool = False, skip: Container[str] = ()) -> list[TaskSpec]:
         """Tasks opened and closed in this run; ``include_unchanged`` re-emits every open task (desired
-        state, e.g. after the CRM lost tasks).  Keys are stable, so writing one twice updates it."""
+        state, e.g. after the CRM lost tasks).  Keys are stable, so writing one twice updates it.
+
+        Tasks whose key is in ``skip`` are not rendered at all: re-emitting only the unconfirmed ones must
+        not render every open task of a large org (a subject and body each) just to drop most of them.
+        """
         opened = self.plays.opened
         if include_unchanged:
             plays, rows = np.nonzero(self.plays.step >= 0)
             opened = np.stack([rows, plays, self.plays.step[plays, rows]], axis=1)
-        out = [self.task(int(r), int(p), int(s), "open") for r, p, s in opened]
-        out += [self.task(int(r), int(p), int(s), "closed", int(w)) for r, p, s, w in self.plays.closed]
+        ids, names = self.inputs.account_ids, self.plays.names
+        out = [self.task(int(r), int(p), int(s), "open") for r, p, s in opened
+               if task_key(str(ids[r]), names[p], int(s)) not in skip]
+        out += [self.task(int(r), int(p), int(s), "closed", int(w)) for r, p, s, w in self.plays.closed
+                if task_key(str(ids[r]), names[p], int(s)) not in skip]
         return out
 
     def tasks_for(self, row: int) -> list[TaskSpec]:

@@ -189,9 +189,8 @@ class SalesforceSink:
         try:
             if self._write_fields(ctx, client, chain(head, changes), bulk, pending, budget, report):
                 self._read_owners(client, task_records - owners.keys(), owners)
-                actions = self._plan_tasks(ctx, client, tasks, records, owners, report)
-                if actions:
-                    self._write_tasks(ctx, client, actions, budget(), report)
+                self._write_tasks(ctx, client, self._plan_tasks(ctx, client, tasks, records, owners, report),
+                                  budget, report)
         except SalesforceRefusedRequest as exc:
             report.stopped_reason = f"Salesforce refused the request ({exc.status}): {_codes(exc.content)}"
         return report
@@ -285,11 +284,11 @@ class SalesforceSink:
 
     def _plan_tasks(self, ctx: SinkContext, client: SalesforceClient, tasks: Sequence[TaskSpec],
                     records: Callable[[str], list[str]], owners: dict[str, str | None],
-                    report: SinkReport) -> list[TaskAction]:
+                    report: SinkReport) -> Iterator[TaskAction]:
+        """What to send per task, as a stream (a first sync of a large org opens tens of thousands)."""
         ledger = ctx.store.tasks(SYSTEM)
         unknown_closed = [t.key for t in tasks if t.status == "closed" and t.key not in ledger]
         existing = self._existing_task_keys(client, unknown_closed)
-        actions = []
         for spec in tasks:
             ids = records(spec.account_id)
             what = ids[0] if ids else None
@@ -307,12 +306,11 @@ class SalesforceSink:
             if spec.status == "closed":
                 if (entry is not None and entry.status == "closed") or (entry is None and spec.key not in existing):
                     continue
-                actions.append(TaskAction("close_task", spec, {**base, "Status": "Completed"}, fingerprint))
+                yield TaskAction("close_task", spec, {**base, "Status": "Completed"}, fingerprint)
             elif entry is None or entry.fingerprint != fingerprint or entry.status != "open":
                 reopen = {"Status": "Not Started"} if entry is not None and entry.status == "closed" else {}
                 kind = "create_task" if entry is None else "update_task"
-                actions.append(TaskAction(kind, spec, {**base, **fields, **reopen}, fingerprint))
-        return actions
+                yield TaskAction(kind, spec, {**base, **fields, **reopen}, fingerprint)
 
     def _existing_task_keys(self, client: SalesforceClient, keys: list[str]) -> set[str]:
         found: set[str] = set()
@@ -322,13 +320,13 @@ class SalesforceSink:
             found.update(str(r[self.task_key]) for r in client.query_iter(soql))
         return found
 
-    def _write_tasks(self, ctx: SinkContext, client: SalesforceClient, actions: list[TaskAction],
-                     budget: DailyBudget, report: SinkReport) -> None:
+    def _write_tasks(self, ctx: SinkContext, client: SalesforceClient, actions: Iterable[TaskAction],
+                     budget: _LazyBudget, report: SinkReport) -> None:
         ledger = ctx.store.tasks(SYSTEM)
-        batches = list(chunked(actions, COLLECTION_LIMIT))
-        for done, batch in enumerate(batches):
-            if not budget.allows(1):
-                report.stopped_reason = budget.reason(f"{sum(len(b) for b in batches[done:])} task writes")
+        pending = iter(actions)
+        for batch in windows(pending, COLLECTION_LIMIT):
+            if not budget().allows(1):
+                report.stopped_reason = budget().reason(f"{len(batch) + sum(1 for _ in pending)} task writes")
                 return
             try:
                 results = client.upsert_collection("Task", self.task_key, [a.record for a in batch])
