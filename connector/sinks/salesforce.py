@@ -53,9 +53,10 @@ DESCRIBE_TYPES = {"number": "double", "integer": "double", "percent": "percent",
                   "textarea": "textarea", "date": "date", "datetime": "datetime", "picklist": "picklist"}
 _IDS_PER_QUERY = 300  # keeps the GET query URL well under Salesforce's 16 KB limit
 _BULK_CALLS = 6  # create, upload, close, poll, two result files
-#: Records per Bulk 2.0 job: a job's CSV may reach 150 MB, but 10,000 rows (a few MB) bound the memory a
-#: first sync of a large org needs, at 6 calls per job — still about 300 times fewer than one per record.
-BULK_JOB_RECORDS = 10_000
+#: Records per Bulk 2.0 job: a job's CSV may reach 150 MB, but 5,000 rows (a few MB) bound the memory a
+#: first sync of a large org needs (the rows, their CSV and the result files of one job), at 6 calls per
+#: job — still over 800 times fewer than one per record.
+BULK_JOB_RECORDS = 5_000
 
 
 def field_metadata(fm: FieldMapping) -> dict[str, Any]:
