@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,10 +21,11 @@ from typing import Any, cast
 
 import structlog
 
+from connector.batching import batched
 from connector.config import Config
 from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals
-from connector.records import Account, AccountOutput, Observation, Quarantined, Signal, TaskSpec
+from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import TASK_SYSTEMS, sinks_for, sources_for
 from connector.secrets import redact
 from connector.sinks.base import SinkContext, SinkReport
@@ -186,27 +187,25 @@ class SyncRunner:
         resolver = IdentityResolver(self.store.accounts(), self.config.identity)
         report = MatchReport()
         for source in self.store.observation_sources():
-            matches: list[tuple[str, str, str, str | None, str]] = []
-            for row in self.store.observations(source):
-                match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
-                report.add(match)
-                matches.append((row.source, row.entity, row.entity_id, match.account_id, match.status))
-                if len(matches) >= _BATCH:
-                    self.store.set_matches(matches)
-                    matches.clear()
-            self.store.set_matches(matches)
+            for matches in batched(self._matches(resolver, report, source), _BATCH):
+                self.store.set_matches(matches)
             self.store.delete_signals(source)
-            signals: list[Signal] = []
-            for account_id, readings in self.store.matched_readings(source):
-                signals.extend(merge_signals(account_id, source, readings))
-                if len(signals) >= _BATCH:
-                    self.store.replace_signals(signals)
-                    signals.clear()
-            self.store.replace_signals(signals)
+            merged = (signal for account_id, readings in self.store.matched_readings(source)
+                      for signal in merge_signals(account_id, source, readings))
+            for signals in batched(merged, _BATCH):
+                self.store.replace_signals(signals)
         result.identity = {
             "rates": report.rates(),
             "examples": {s: [m.__dict__ for m in ms[:5]] for s, ms in report.examples.items()},
         }
+
+    def _matches(self, resolver: IdentityResolver, report: MatchReport, source: str
+                 ) -> Iterator[tuple[str, str, str, str | None, str]]:
+        """``(source, entity, entity_id, account_id, match)`` for each of the source's observations."""
+        for row in self.store.observations(source):
+            match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
+            report.add(match)
+            yield row.source, row.entity, row.entity_id, match.account_id, match.status
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
         """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.

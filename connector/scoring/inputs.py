@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from typing import Any
 
 import numpy as np
 
+from connector.batching import batched
 from connector.records import Account, Signal
 from connector.scoring.conditions import Categorical
 
@@ -404,8 +404,7 @@ def _previous_columns(row: Mapping[str, int], n: int, state: StateInput, today: 
     :meth:`PreviousState.assemble`."""
 
     def parts() -> Iterator[tuple[np.ndarray, PreviousState]]:
-        pairs = iter(_pairs(state))
-        while chunk := list(islice(pairs, STATE_CHUNK)):
+        for chunk in batched(_pairs(state), STATE_CHUNK):
             rows = [(row[a], s or {}) for a, s in chunk if a in row]
             del chunk
             if rows:

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
+from connector.batching import batched
 from connector.config import Config
 from connector.http import HttpLayer
 from connector.mappings import FieldMapping
@@ -33,9 +33,6 @@ from connector.store import Store, encode_value
 #: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
 #: re-sync makes no write call and the field reads "when these values last changed".
 VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class PlannedChange:
@@ -138,7 +135,8 @@ class Sink(Protocol):
 
 
 #: Records diffed per look-up of the written values: bounds memory (one window's diff base at a time) while
-#: keeping store round trips few.  Batches sent to an API never depend on it (see :func:`windows`).
+#: keeping store round trips few.  Batches sent to an API never depend on it: each sink stage hands
+#: the next a stream, which :func:`~connector.batching.batched` cuts into full API batches.
 WINDOW = 2000
 
 
@@ -175,18 +173,6 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
     return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
 
 
-def windows(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of ``size`` items (the last may be shorter), pulled lazily from ``items``.
-
-    Composing a sink's stages with it keeps both memory and call counts minimal: a stage that filters
-    records hands the next one a stream, so an API batch fills up across windows instead of being cut
-    short at each window's end (which would cost a call per window on a sparse, 1 %-changed sync).
-    """
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
 def volatile_fields(mapping: FieldMap) -> frozenset[str]:
     return frozenset(fm.name for canonical, fm in mapping.fields.items() if canonical in VOLATILE_OUTPUTS)
 
@@ -205,7 +191,7 @@ def stream_changes(
     base and whatever changes the caller has not consumed yet — never the whole CRM's.
     """
     volatile = volatile_fields(mapping)
-    for part in windows(targets, window):
+    for part in batched(targets, window):
         last = store.written_values(system, obj, [record_id for record_id, _ in part])
         for record_id, output in part:
             change = _diff_record(record_id, output, mapping, last, volatile)
@@ -282,7 +268,3 @@ def planned_updates(system: str, obj: str, changes: Iterable[RecordChange]) -> l
         for f, v in c.values.items()
     ]
 
-
-def chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
+from connector.batching import batched
 from connector.clients.hubspot import HubSpotApiError, HubSpotClient
 from connector.config import Config
 from connector.mappings import FieldMapping, load_mapping
@@ -39,10 +40,8 @@ from connector.sinks.base import (
     SinkContext,
     SinkReport,
     apply_drift,
-    chunked,
     planned_updates,
     stream_changes,
-    windows,
 )
 from connector.store import TaskLedgerEntry
 
@@ -146,11 +145,11 @@ class _FieldWriter:
         if self.ctx.dry_run:
             self.report.planned.extend(planned_updates(NAME, COMPANIES, changes))
             return
-        for chunk in windows(changes, BATCH):
+        for chunk in batched(changes, BATCH):
             self._update(chunk)
 
     def _drift_checked(self, changes: Iterable[RecordChange], on_drift: str) -> Iterator[RecordChange]:
-        for batch in windows(changes, BATCH):
+        for batch in batched(changes, BATCH):
             kept, drift = apply_drift(NAME, COMPANIES, self.mapping, batch, self._read_current(batch), on_drift)
             self.report.drift.extend(drift)
             yield from kept
@@ -229,15 +228,15 @@ class _TaskWriter:
             self.report.planned += [PlannedChange(NAME, TASKS, r, _update_action(s), "hs_task_status", None,
                                                   p["hs_task_status"], s.account_id) for s, p, r in updates]
             return
-        for chunk in chunked(creates, BATCH):
-            self._create(list(chunk))
-        for chunk in chunked(updates, BATCH):
-            self._update(list(chunk))
+        for chunk in batched(creates, BATCH):
+            self._create(chunk)
+        for chunk in batched(updates, BATCH):
+            self._update(chunk)
 
     def _lookup(self, keys: list[str]) -> dict[str, str]:
         """HubSpot ids of tasks already carrying these keys (the ledger lost them, or never had them)."""
         found: dict[str, str] = {}
-        for chunk in chunked(keys, 100):  # IN takes at most 100 values
+        for chunk in batched(keys, 100):  # IN takes at most 100 values
             after: str | None = None
             while True:
                 request: dict[str, Any] = {"filterGroups": [{"filters": [

@@ -27,6 +27,7 @@ from typing import Any
 
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
+from connector.batching import batched
 from connector.clients.salesforce import COLLECTION_LIMIT, SalesforceClient, WriteResult
 from connector.config import Config, ConfigError
 from connector.mappings import FieldMapping, load_mapping
@@ -40,10 +41,8 @@ from connector.sinks.base import (
     SinkContext,
     SinkReport,
     apply_drift,
-    chunked,
     planned_updates,
     stream_changes,
-    windows,
 )
 from connector.sources.salesforce import parse_sf_datetime, soql_identifier, soql_quote
 from connector.store import TaskLedgerEntry
@@ -207,7 +206,7 @@ class SalesforceSink:
                        owners: dict[str, str | None], report: SinkReport) -> Iterator[RecordChange]:
         """The pending changes, read back ``_IDS_PER_QUERY`` records at a time; drift skipped or kept per
         ``on_drift``; records deleted in Salesforce dropped.  Owners seen on the way are kept for tasks."""
-        for batch in windows(pending, _IDS_PER_QUERY):
+        for batch in batched(pending, _IDS_PER_QUERY):
             current = self._current(client, [c.record_id for c in batch], owners)
             present = [c for c in batch if c.record_id in current]
             kept, drift = apply_drift(SYSTEM, self.object, self.mapping, present, current, self.on_drift)
@@ -237,14 +236,14 @@ class SalesforceSink:
     def _read_owners(self, client: SalesforceClient, record_ids: Iterable[str],
                      owners: dict[str, str | None]) -> None:
         """Owners of task records the field stream did not read already (one query per 300)."""
-        for chunk in chunked(sorted(record_ids), _IDS_PER_QUERY):
+        for chunk in batched(sorted(record_ids), _IDS_PER_QUERY):
             self._current(client, chunk, owners)
 
     def _write_fields(self, ctx: SinkContext, client: SalesforceClient, changes: Iterator[RecordChange],
                       bulk: bool, pending: _Counted, budget: _LazyBudget, report: SinkReport) -> bool:
         """Send field changes batch by batch; False when the budget stopped the run."""
         sent = 0
-        for batch in windows(changes, BULK_JOB_RECORDS if bulk else COLLECTION_LIMIT):
+        for batch in batched(changes, BULK_JOB_RECORDS if bulk else COLLECTION_LIMIT):
             if not budget().allows(_BULK_CALLS if bulk else 1):
                 left = pending.total() - sent
                 report.stopped_reason = budget().reason(f"{left} record updates")
@@ -315,7 +314,7 @@ class SalesforceSink:
 
     def _existing_task_keys(self, client: SalesforceClient, keys: list[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in chunked(keys, _IDS_PER_QUERY):
+        for chunk in batched(keys, _IDS_PER_QUERY):
             soql = (f"SELECT Id, {self.task_key} FROM Task "
                     f"WHERE {self.task_key} IN ({', '.join(soql_quote(k) for k in chunk)})")
             found.update(str(r[self.task_key]) for r in client.query_iter(soql))
@@ -325,7 +324,7 @@ class SalesforceSink:
                      budget: _LazyBudget, report: SinkReport) -> None:
         ledger = ctx.store.tasks(SYSTEM)
         pending = iter(actions)
-        for batch in windows(pending, COLLECTION_LIMIT):
+        for batch in batched(pending, COLLECTION_LIMIT):
             if not budget().allows(1):
                 report.stopped_reason = budget().reason(f"{len(batch) + sum(1 for _ in pending)} task writes")
                 return

@@ -27,7 +27,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 from typing import Any, TypeVar
 
 import requests
@@ -35,6 +34,7 @@ import structlog
 from zenpy.lib.api_objects import Organization, OrganizationField, Ticket
 from zenpy.lib.exception import ZenpyException
 
+from connector.batching import batched
 from connector.clients.zendesk import ZendeskApiError, ZendeskClient, build_client
 from connector.config import Config
 from connector.mappings import FieldMapping, Mapping, load_mapping
@@ -49,7 +49,6 @@ from connector.sinks.base import (
     SinkReport,
     planned_updates,
     stream_changes,
-    windows,
 )
 
 log = structlog.get_logger(__name__)
@@ -185,7 +184,7 @@ class ZendeskSink:
         by_name = {fm.name: fm for fm in mapping.fields.values()}
 
         def jobs() -> Iterator[tuple[list[RecordChange], Callable[[], Any]]]:
-            for batch in windows(changes, MAX_BULK):
+            for batch in batched(changes, MAX_BULK):
                 ready, payload = [], []
                 for change in batch:
                     try:
@@ -219,7 +218,7 @@ class ZendeskSink:
                       moves: list[BandMove]) -> Iterator[tuple[str, AccountOutput]]:
         """Pass ``targets`` through, noting in ``moves`` the organisations whose band differs from the band
         their open tickets were last tagged with (tags are tracked apart from the org field: see TAGGED)."""
-        for window in windows(targets, WINDOW):
+        for window in batched(targets, WINDOW):
             if band is not None:
                 tagged = ctx.store.written_values(NAME, TAGGED, [org_id for org_id, _ in window])
                 for org_id, output in window:
@@ -239,7 +238,7 @@ class ZendeskSink:
         if band is None or not moves:
             return
         prefix = str(mapping.setting("ticket_tag_prefix", "cs_"))
-        for window in windows(moves, WINDOW):
+        for window in batched(moves, WINDOW):
             open_tickets: dict[str, list[int]] = defaultdict(list)
             for r in ctx.store.replica(NAME, "tickets", [f"org:{m.org_id}" for m in window]):
                 if r.group_key and r.payload.get("status") in OPEN:
@@ -256,7 +255,7 @@ class ZendeskSink:
         unfinished: set[str] = set()
 
         def jobs() -> Iterator[tuple[list[tuple[BandMove, int, list[str], list[str]]], Callable[[], Any]]]:
-            for batch in windows(retags, MAX_BULK):
+            for batch in batched(retags, MAX_BULK):
                 tickets = [Ticket(id=tid, additional_tags=add, remove_tags=remove) for _, tid, add, remove in batch]
                 yield batch, partial(client.zenpy.tickets.update, tickets)
 
@@ -282,8 +281,7 @@ class ZendeskSink:
         per job against the sandbox, 11 of a 1k-account sync's 20 s); a window shares those waits.  The batch
         error is set when the job was refused or lost as a whole; it then applies to every item.
         """
-        pending = iter(work)
-        while group := list(islice(pending, JOB_WINDOW)):
+        for group in batched(work, JOB_WINDOW):
             jobs: list[Any] = []
             for _, submit in group:
                 try:

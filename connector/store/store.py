@@ -11,13 +11,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import groupby, islice
-from typing import Any, cast, overload
+from itertools import groupby
+from typing import Any, TypeVar, cast, overload
 
-from sqlalchemy import Engine, Table, delete, func, select, update
+from sqlalchemy import Engine, Select, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from connector.batching import batched
 from connector.records import Account, Observation, Quarantined, Signal, SignalValue
 from connector.store.database import make_engine, migrate
 from connector.store.schema import (
@@ -37,6 +38,9 @@ from connector.store.schema import (
 )
 
 _CHUNK = 2000
+#: Values per ``IN (…)``: under SQLite's bound-parameter limit (999 before 3.32) with room for the rest.
+_IN_LIMIT = 900
+_Q = TypeVar("_Q", bound=Select)
 
 
 def utcnow() -> datetime:
@@ -170,13 +174,8 @@ class Store:
         if by_group:  # byte order on every backend, the order Python compares str in (callers merge streams)
             key = ReplicaRow.group_key.collate("C") if self.dialect == "postgresql" else ReplicaRow.group_key
             base = base.order_by(key, ReplicaRow.record_id)
-        queries = (
-            [base]
-            if group_keys is None
-            else [base.where(ReplicaRow.group_key.in_(chunk)) for chunk in _chunks(sorted(group_keys), 900)]
-        )
         with self.engine.connect() as conn:
-            for query in queries:
+            for query in _per_id_chunk(base, ReplicaRow.group_key, group_keys):
                 for record_id, group_key, payload, updated_at in conn.execute(query.execution_options(yield_per=5000)):
                     yield Replica(record_id, group_key, payload, _aware(updated_at))
 
@@ -195,7 +194,7 @@ class Store:
             if groups is None:
                 s.execute(update(ReplicaRow).where(*cond).values(dirty=False))
                 return
-            for chunk in _chunks(list(groups), 900):
+            for chunk in batched(groups, _IN_LIMIT):
                 s.execute(update(ReplicaRow).where(*cond, ReplicaRow.group_key.in_(chunk)).values(dirty=False))
 
     # -- accounts, observations, signals ---------------------------------------------------------------
@@ -305,7 +304,7 @@ class Store:
         """``(source, entity, entity_id, account_id, match)`` for each resolved observation."""
         rows = [{"source": m[0], "entity": m[1], "entity_id": m[2], "account_id": m[3], "match": m[4]} for m in matches]
         with Session(self.engine) as s, s.begin():
-            for chunk in _chunks(rows, _CHUNK):
+            for chunk in batched(rows, _CHUNK):
                 s.execute(update(ObservationRow), chunk)
 
     def replace_signals(self, signals: Iterable[Signal]) -> int:
@@ -331,18 +330,12 @@ class Store:
             if account_ids is None:
                 s.execute(delete(SignalRow).where(SignalRow.source == source))
                 return
-            for chunk in _chunks(list(account_ids), 900):
+            for chunk in batched(account_ids, _IN_LIMIT):
                 s.execute(delete(SignalRow).where(SignalRow.source == source, SignalRow.account_id.in_(chunk)))
 
     def signals(self, account_ids: Iterable[str] | None = None) -> Iterator[Signal]:
-        q = select(SignalRow)
-        queries = (
-            [q]
-            if account_ids is None
-            else [q.where(SignalRow.account_id.in_(c)) for c in _chunks(list(account_ids), 900)]
-        )
         with Session(self.engine) as s:
-            for query in queries:
+            for query in _per_id_chunk(select(SignalRow), SignalRow.account_id, account_ids):
                 for r in s.scalars(query.execution_options(yield_per=10000)):
                     value: SignalValue = r.value_num if r.value_text is None else r.value_text
                     yield Signal(r.account_id, r.name, value, _aware(r.as_of), r.source)
@@ -355,10 +348,9 @@ class Store:
         The sync passes a generator over every account's outputs: listing it first would hold a row dict
         (outputs JSON included) per account at once.  One transaction keeps a run's scores all-or-nothing.
         """
-        pending = iter(rows)
         count = 0
         with Session(self.engine) as s, s.begin():
-            while chunk := list(islice(pending, _CHUNK)):
+            for chunk in batched(rows, _CHUNK):
                 s.execute(ScoreRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
                 count += len(chunk)
         return count
@@ -386,12 +378,8 @@ class Store:
             .where(ScoreRow.scored_at >= since)
             .order_by(ScoreRow.account_id, ScoreRow.scored_at)
         )
-        queries = (  # id chunks are disjoint, so no account's rows span two queries
-            [q] if account_ids is None
-            else [q.where(ScoreRow.account_id.in_(c)) for c in _chunks(sorted(set(account_ids)), 900)]
-        )
-        with Session(self.engine) as s:
-            for query in queries:
+        with Session(self.engine) as s:  # id chunks are disjoint, so no account's rows span two queries
+            for query in _per_id_chunk(q, ScoreRow.account_id, account_ids):
                 rows = s.execute(query.execution_options(yield_per=10000))
                 for account_id, group in groupby(rows, key=lambda r: r[0]):
                     yield account_id, [(_aware(at), magnitude) for _, at, magnitude in group]
@@ -415,12 +403,8 @@ class Store:
         scoring inputs only need one chunk of them at a time to turn into columns.
         """
         q = select(AccountStateRow.account_id, AccountStateRow.state)
-        queries = (
-            [q] if account_ids is None
-            else [q.where(AccountStateRow.account_id.in_(c)) for c in _chunks(sorted(set(account_ids)), 900)]
-        )
         with Session(self.engine) as s:
-            for query in queries:
+            for query in _per_id_chunk(q, AccountStateRow.account_id, account_ids):
                 for row in s.execute(query.execution_options(yield_per=2000)):
                     yield row.account_id, row.state
 
@@ -433,10 +417,9 @@ class Store:
         not touch the same row twice.
         """
         now = utcnow()
-        pending = iter(states)
         count = 0
         with Session(self.engine) as s, s.begin():
-            while chunk := list(islice(pending, _CHUNK)):
+            for chunk in batched(states, _CHUNK):
                 rows = list({a: {"account_id": a, "state": st, "updated_at": now} for a, st in chunk}.values())
                 self._upsert(s, AccountStateRow, rows, ("account_id",))
                 count += len(rows)
@@ -455,13 +438,9 @@ class Store:
         q = select(WrittenValue.record_id, WrittenValue.field, WrittenValue.value).where(
             WrittenValue.system == system, WrittenValue.object == obj
         )
-        queries = (
-            [q] if record_ids is None
-            else [q.where(WrittenValue.record_id.in_(c)) for c in _chunks(sorted(set(record_ids)), 900)]
-        )
         found: dict[tuple[str, str], str | None] = {}
         with Session(self.engine) as s:
-            for query in queries:
+            for query in _per_id_chunk(q, WrittenValue.record_id, record_ids):
                 found.update(((r, f), v) for r, f, v in s.execute(query.execution_options(yield_per=20000)))
         return found
 
@@ -597,7 +576,7 @@ class Store:
         ]
         if rows:
             with Session(self.engine) as s, s.begin():
-                for chunk in _chunks(rows, _CHUNK):
+                for chunk in batched(rows, _CHUNK):
                     s.execute(SyncLogRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
 
     def sync_log(self, run_id: int | None = None, status: str | None = None, limit: int = 1000) -> list[SyncLogRow]:
@@ -631,6 +610,11 @@ def encode_value(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else value
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _per_id_chunk(query: _Q, column: Any, ids: Iterable[str] | None) -> list[_Q]:
+    """``query`` as it is, or once per ``_IN_LIMIT`` of ``ids``.
+
+    The ids are de-duplicated and sorted, so the chunks are disjoint and each reads an index range in order.
+    """
+    if ids is None:
+        return [query]
+    return [query.where(column.in_(chunk)) for chunk in batched(sorted(set(ids)), _IN_LIMIT)]
