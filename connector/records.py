@@ -145,6 +145,7 @@ OUTPUT_FIELDS: dict[str, str] = {
     "risk_flags": "semicolon-separated flags, e.g. payment_failed;competitor_detected",
     "priority_band": "P1 (act first) … P4, for support queues",
     "vector_updated_at": "when the connector last changed these values (datetime)",
+    "next_action": "the digital next step an automation enrols on, e.g. 'renewal: step 1 of 3 (email)' (text)",
 }
 
 
@@ -163,12 +164,19 @@ TaskPriority = Literal["High", "Normal", "Low"]
 TaskChannel = Literal["email", "email_other_sender", "sms", "call", "task"]
 
 
+#: Why the connector closed one of its tasks (recorded on every close; the connector never sets Completed):
+#: the reasons no longer hold, another task replaced it, or it was folded into the account's one plan.
+CloseReason = Literal["cleared", "superseded", "merged"]
+
+
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """A task the success model wants to exist (``status='open'``) or be closed (``status='closed'``).
 
-    ``key`` is stable per (account, play, step) so that writing it twice, or after the state store was
-    lost, updates the same CRM task instead of creating another.
+    ``key`` is stable per account plan (``account:plan:seq``) so that writing it twice, or after the state
+    store was lost, updates the same CRM task instead of creating another; ``play`` is the plan's leading
+    play and ``plays`` every reason merged into it, most important first.  A closed spec says why
+    (``close_reason``).
     """
 
     key: str
@@ -182,3 +190,24 @@ class TaskSpec:
     priority: TaskPriority
     owner_id: str | None
     status: Literal["open", "closed"] = "open"
+    close_reason: CloseReason | None = None
+    plays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvidence:
+    """What a person did to one of the connector's tasks, read back from the CRM since the last write.
+
+    ``state``: ``completed`` (a CSM did the step: the only evidence that moves a ladder on at once),
+    ``dismissed`` (deleted, or closed with any other status: not wanted, so not recreated within the
+    play's cooldown) or ``open`` (still open; ``touched`` when someone edited it, which holds back an
+    overdue escalation).  ``due`` and ``owner`` are the CRM's values now (a CSM's edit wins).
+    """
+
+    key: str
+    account_id: str
+    state: Literal["open", "completed", "dismissed"]
+    at: datetime | None = None
+    touched: bool = False
+    due: date | None = None
+    owner: str | None = None

@@ -36,10 +36,22 @@ def render_sync(console: Console, result: SyncResult) -> None:
         )
     console.print(table)
     console.print(f"accounts scored: {result.scored}")
+    render_backlog(console, result.tasks_deferred, result.task_backlog)
     for name, msg in {**result.source_errors, **result.sink_errors}.items():
         console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
     if result.plan_file:
         console.print(f"planned changes saved to {result.plan_file}")
+
+
+def render_backlog(console: Console, deferred: int, backlog: list[dict[str, Any]]) -> None:
+    """The new tasks the per-owner cap held back: a CS lead's capacity signal, never silent."""
+    if not deferred:
+        return
+    oldest = max((int(b["oldest_waiting_days"]) for b in backlog), default=0)
+    console.print(f"tasks deferred by the per-owner cap: {deferred} (oldest waiting {oldest} days; retried next run)")
+    for b in backlog[:8]:
+        console.print(f"  {b['play']} for {b['owner']}: {b['deferred']} waiting, oldest {b['oldest_waiting_days']} "
+                      "days", markup=False, highlight=False)
 
 
 def render_check(console: Console, report: dict[str, Any]) -> None:
@@ -107,3 +119,5 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
     for name, cur in data["cursors"].items():
         console.print(f"cursor {name}: {cur['value'][:60]} (at {str(cur['updated_at'])[:19]})", markup=False)
     console.print(f"quarantined records kept: {data['quarantined_recent']}")
+    backlog = data.get("task_backlog") or {}
+    render_backlog(console, int(backlog.get("deferred") or 0), list(backlog.get("by_play_owner") or []))

@@ -152,6 +152,7 @@ def explain_account(config: Config, account: str, now: datetime) -> dict[str, An
 
 def collect_status(store: Store) -> dict[str, Any]:
     try:
+        recent = store.runs(limit=10)
         runs = [
             {
                 "id": r.id,
@@ -163,15 +164,18 @@ def collect_status(store: Store) -> dict[str, Any]:
                 "scored": (r.stats or {}).get("scored"),
                 "calls": _total_calls(r.stats or {}),
             }
-            for r in store.runs(limit=10)
+            for r in recent
         ]
         last_ok = next((r for r in runs if r["status"] == "ok"), None)
+        scored = next((r for r in recent if (r.stats or {}).get("scored")), None)
         return {
             "runs": runs,
             "last_successful_run": last_ok,
             "cursors": store.cursors(),
             "quarantined_recent": len(store.quarantined(limit=10000)),
             "accounts": len(store.accounts()),
+            "task_backlog": {"run_id": scored.id, "deferred": scored.stats.get("tasks_deferred", 0),
+                             "by_play_owner": scored.stats.get("task_backlog") or []} if scored else None,
         }
     finally:
         store.close()

@@ -74,6 +74,8 @@ class SyncResult:
     identity: dict[str, Any] = field(default_factory=dict)
     scored: int = 0
     tasks_planned: dict[str, int] = field(default_factory=dict)
+    tasks_deferred: int = 0  # new tasks the per-owner cap held back (they wait for the next run)
+    task_backlog: list[dict[str, Any]] = field(default_factory=list)  # deferred per play and owner, oldest wait
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
     sink_errors: dict[str, str] = field(default_factory=dict)
     calls: dict[str, Any] = field(default_factory=dict)
@@ -220,12 +222,14 @@ class SyncRunner:
         wanted = set(only) if only is not None else None
         accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
         ids = [a.account_id for a in accounts] if wanted is not None else None
+        primary = self.config.connector.primary_crm
         inputs = ScoringInputs.from_records(
             accounts,
             self.store.signals(ids),
             self.store.score_history_stream(now - HISTORY_WINDOW, ids),
             self.store.states_stream(ids),
             now,
+            self.store.task_evidence(primary) if primary in TASK_SYSTEMS else (),
         )
         del accounts, ids  # the columns hold what scoring needs; the records would only add to its peak
         return score(inputs, self.model, now)
@@ -238,6 +242,7 @@ class SyncRunner:
         outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
         result.forecast = scored.forecast()
+        result.tasks_deferred, result.task_backlog = scored.plays.deferred, scored.plays.plan.backlog
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:

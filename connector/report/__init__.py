@@ -54,6 +54,7 @@ def report_context(store: Store, model: ModelView, *, now: datetime | None = Non
         "at_risk": [],
         "forecast": None,
         "forecast_run": None,
+        "task_run": next((r for r in runs if r.stats.get("scored")), None),
     }
     figures: dict[str, Any] = {"calls": charts.calls_by_run(health), "runs": charts.runs_timeline(health)}
     forecast_run = next((r for r in runs if isinstance(r.stats.get("forecast"), dict) and r.stats["forecast"]), None)

@@ -19,7 +19,6 @@ from rich.table import Table
 from connector.scoring.conditions import Categorical, describe
 from connector.scoring.inputs import day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS
-from connector.scoring.plays import task_key
 
 if TYPE_CHECKING:
     from connector.scoring.result import ScoringResult
@@ -72,7 +71,7 @@ def explain_account(result: ScoringResult, row: int) -> dict[str, Any]:
         },
         "risk_flags": [f for f, on in zip(result.flag_names, result.flags[row], strict=True) if on],
         "priority_band": f"P{int(result.priority[row])}",
-        "plays": _plays(result, row, account_id),
+        "plays": _plays(result, row),
         "tasks": [{k: _jsonable(v) for k, v in asdict(t).items()} for t in result.tasks_for(row)],
     }
 
@@ -125,7 +124,7 @@ def _milestones(result: ScoringResult, row: int) -> dict[str, Any]:
     }
 
 
-def _plays(result: ScoringResult, row: int, account_id: str) -> list[dict[str, Any]]:
+def _plays(result: ScoringResult, row: int) -> list[dict[str, Any]]:
     pl = result.plays
     out = []
     for p, name in enumerate(pl.names):
@@ -134,7 +133,7 @@ def _plays(result: ScoringResult, row: int, account_id: str) -> list[dict[str, A
         out.append({
             "play": name, "trigger": describe(result.model.plays[name].when), "active": bool(pl.active[p, row]),
             "step": step if step >= 0 else None, "channel": ladder[step] if step >= 0 else None,
-            "ladder": list(ladder), "task_key": task_key(account_id, name, step) if step >= 0 else None,
+            "ladder": list(ladder), "task_key": result.plan_key(row, p) if step >= 0 else None,
             "first_triggered": day_to_iso(pl.first[p, row]), "last_step_at": day_to_iso(pl.last[p, row]),
             "last_cleared": day_to_iso(pl.cleared[p, row]),
         })

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from connector.batching import batched
-from connector.records import Account, Signal
+from connector.records import Account, Signal, TaskEvidence
 from connector.scoring.conditions import Categorical
 
 _EPOCH = date(1970, 1, 1)
@@ -50,7 +50,7 @@ def day_to_iso(day: float) -> str | None:
     return None if np.isnan(day) else datetime.fromtimestamp(day * 86400.0, UTC).isoformat(timespec="seconds")
 
 
-def _parse_day(value: Any) -> float:
+def parse_day(value: Any) -> float:
     if not isinstance(value, str):
         return np.nan
     try:
@@ -88,11 +88,17 @@ class PreviousState:
     milestone_names: tuple[str, ...]
     achieved: np.ndarray
     plays: PlayState
+    #: (n,) object: the account plan's JSON (``{"slots": [...]}``) where the account has one, else None —
+    #: kept raw because only the accounts with a plan need it (see :mod:`connector.scoring.plan`).
+    plans: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
 
     @classmethod
     def empty(cls, n: int) -> PreviousState:
         return cls(np.full(n, np.nan), np.zeros(n, np.int8), (), np.zeros((n, 0), np.float32), (),
-                   np.zeros((n, 0)), PlayState.empty(n))
+                   np.zeros((n, 0)), PlayState.empty(n), np.full(n, None, object))
+
+    def plan_at(self, row: int) -> dict[str, Any] | None:
+        return self.plans[row] if self.plans.shape[0] > row else None
 
     @classmethod
     def assemble(cls, n: int, parts: Iterable[tuple[np.ndarray, PreviousState]]) -> PreviousState:
@@ -119,6 +125,8 @@ class PreviousState:
             at = np.ix_(_positions(out.plays.names, part.plays.names), rows)
             for column in ("first", "step", "last", "cleared"):
                 getattr(out.plays, column)[at] = getattr(part.plays, column)
+            if part.plans.shape[0]:
+                out.plans[rows] = part.plans
         return out
 
     def _widened(self, part: PreviousState) -> PreviousState:
@@ -137,7 +145,8 @@ class PreviousState:
         kept = _positions(plays, self.plays.names)
         for column in ("first", "step", "last", "cleared"):
             getattr(widened, column)[kept] = getattr(self.plays, column)
-        return PreviousState(self.magnitude, self.direction, contrib, contributions, milestones, achieved, widened)
+        return PreviousState(self.magnitude, self.direction, contrib, contributions, milestones, achieved, widened,
+                             self.plans)
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,8 @@ class ScoringInputs:
     names: np.ndarray | None = None
     domains: np.ndarray | None = None
     index: dict[str, int] = field(default_factory=dict, repr=False)
+    #: What people did to the connector's tasks since its last write (read back from the CRM), by account.
+    evidence: Mapping[str, list[TaskEvidence]] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -229,6 +240,7 @@ class ScoringInputs:
         history: HistoryInput,
         state: StateInput,
         now: datetime,
+        evidence: Iterable[TaskEvidence] = (),
     ) -> ScoringInputs:
         """The sync path: records from identity resolution, per-account JSON state from the store.
 
@@ -282,6 +294,10 @@ class ScoringInputs:
         object.__setattr__(inputs, "names", np.array([a.name for a in accounts], dtype=object))
         object.__setattr__(inputs, "domains", np.array([a.domain for a in accounts], dtype=object))
         object.__setattr__(inputs, "index", row)  # what ``row()`` would build; reused, not built twice
+        by_account: dict[str, list[TaskEvidence]] = {}
+        for item in evidence:
+            by_account.setdefault(item.account_id, []).append(item)
+        object.__setattr__(inputs, "evidence", by_account)
         return inputs
 
 
@@ -443,17 +459,19 @@ def previous_from_json(states: list[dict[str, Any]], today: date | None = None) 
     achieved = np.full((n, len(ms_names)), np.nan)
     play_names = tuple(sorted({k for s in states for k in (s.get("plays") or {})}))
     plays = PlayState.empty(n, play_names)
+    plans = np.array([s.get("plan") if isinstance(s.get("plan"), dict) else None for s in states] + [None],
+                     object)[:n]
     for i, s in enumerate(states):
         for j, name in enumerate(contrib_names):
             value = (bases[i].get("contributions") or {}).get(name)
             if isinstance(value, int | float):
                 contributions[i, j] = value
         for j, name in enumerate(ms_names):
-            achieved[i, j] = _parse_day((s.get("milestones") or {}).get(name))
+            achieved[i, j] = parse_day((s.get("milestones") or {}).get(name))
         for j, name in enumerate(play_names):
             play = (s.get("plays") or {}).get(name) or {}
-            plays.first[j, i] = _parse_day(play.get("first"))
+            plays.first[j, i] = parse_day(play.get("first"))
             plays.step[j, i] = int(play.get("step", -1)) if isinstance(play.get("step"), int) else -1
-            plays.last[j, i] = _parse_day(play.get("last"))
-            plays.cleared[j, i] = _parse_day(play.get("cleared"))
-    return PreviousState(magnitude, direction, contrib_names, contributions, ms_names, achieved, plays)
+            plays.last[j, i] = parse_day(play.get("last"))
+            plays.cleared[j, i] = parse_day(play.get("cleared"))
+    return PreviousState(magnitude, direction, contrib_names, contributions, ms_names, achieved, plays, plans)

@@ -120,10 +120,18 @@ class Segment(_Strict):
 
 
 class TouchModel(_Strict):
-    """How a segment is reached: the escalation ladder and how long a step may stay unanswered."""
+    """How a segment is reached: the escalation ladder, the evidence that moves it on, and who acts.
+
+    A step escalates only on evidence: the CSM completed it (read back from the CRM) and the reason still
+    holds ``escalate_after_days`` later, or its due date passed ``escalate_overdue_after_days`` ago with
+    nobody touching the task (``None``: an untouched overdue task waits for its CSM, it never escalates).
+    """
 
     ladder: list[TaskChannel] = Field(min_length=1)
-    escalate_after_days: int = Field(default=5, ge=1)
+    escalate_after_days: int = Field(default=5, ge=1, description="Wait after a completed step before the next")
+    escalate_overdue_after_days: int | None = Field(
+        default=None, ge=0, description="Days past the due date an untouched task escalates (none = never)")
+    route: str = Field(default="owner", description="owner | digital | user:<CRM user id or e-mail>")
 
 
 class VectorConfig(_Strict):
@@ -162,9 +170,23 @@ class ForecastConfig(_Strict):
     )
 
 
+class Conflict(_Strict):
+    """While ``when`` holds, ``plays`` wait (no task, no digital action); their triggers are kept, not cleared."""
+
+    name: str
+    plays: list[str] = Field(min_length=1)
+    when: CondField
+    why: str = ""
+
+
 class Orchestration(_Strict):
+    """How plays become the tasks a CSM lives with: one account plan, a capped, fair daily intake."""
+
     max_new_tasks_per_owner_per_day: int = Field(default=20, ge=1)
+    proactive_share: float = Field(default=0.4, ge=0, le=1, description="Share of the cap kept for proactive plays")
+    max_open_tasks_per_account: int = Field(default=1, ge=1, le=5, description="Open connector tasks per account")
     expansion_window_days: int = Field(default=30, ge=1, description="How long a reached offer stays 'ready'")
+    conflicts: list[Conflict] = Field(default_factory=list)
 
 
 class Play(_Strict):
@@ -184,6 +206,13 @@ class Play(_Strict):
     segments: list[str] = Field(default_factory=list, description="Limit to these segments (empty = all)")
     ladder: list[TaskChannel] | None = Field(default=None, description="Override the touch model's ladder")
     include_churned: bool = False
+    route: dict[str, str] = Field(default_factory=dict, description="Segment key or \"*\" → owner | digital | "
+                                  "user:<id or e-mail>; overrides the touch model's route")
+    proactive: bool | None = Field(default=None, description="Counts against the proactive share of the cap "
+                                   "(default: time-based plays)")
+
+    def is_proactive(self) -> bool:
+        return self.kind == "time" if self.proactive is None else self.proactive
 
 
 class Suppression(_Strict):
@@ -231,7 +260,7 @@ class SuccessModel(_Strict):
     forecast: ForecastConfig = ForecastConfig()
     orchestration: Orchestration = Orchestration()
     risk_flags: dict[str, CondField] = Field(default_factory=dict)
-    plays: dict[str, Play] = Field(default_factory=dict)
+    plays: dict[str, Play] = Field(default_factory=dict, max_length=64)
     suppressions: list[Suppression] = Field(default_factory=list)
 
     def segment_keys(self) -> list[str]:
@@ -242,6 +271,11 @@ class SuccessModel(_Strict):
 
     def weight(self, segment: str, input_key: str) -> float:
         return self.segments[segment].weights.get(input_key, self.inputs[input_key].weight)
+
+    def route(self, play: str, segment: str) -> str:
+        """Who acts on ``play`` for ``segment``: the play's route for it (or ``*``), else the touch model's."""
+        routes = self.plays[play].route
+        return routes.get(segment) or routes.get("*") or self.touch_models[self.segments[segment].touch].route
 
 
 def default_model_path() -> Path:

@@ -1,16 +1,19 @@
-"""Plays: when a trigger holds, plan a task; escalate while it stays open; close it when it clears.
+"""Plays: when a trigger holds, who should act on it, and whether it may be acted on now.
 
-Each (account, play) is a small state machine kept in per-account state:
+Each (account, play) keeps a small episode in per-account state: ``first`` (when the trigger began to
+hold, after any cooldown), ``step`` (the plan step while the play sits in an account's task, −1 when it
+does not), ``last`` (the last step or touch) and ``cleared`` (when an episode that had a task ended: the
+play's cooldown counts from it).  What this module decides, column-wise for every account:
 
-    idle ──trigger & cooled down──▶ pending (``first`` set) ──delay passed, not suppressed, under cap──▶
-    step 0 task ──still open after the touch model's N days──▶ step 1 … (the ladder: email → email from
-    another sender → SMS → call) ──trigger clears──▶ close the open step's task, remember ``cleared``.
+* **ready** — the trigger holds, the cooling-off ``delay_days`` passed, no conflict rule holds it back
+  (no expansion or advocacy ask while billing is red or the vector slides), the account is not churned
+  (unless the play is for churned accounts);
+* **route** — per play and segment: the account owner, a named user or queue (``user:…``), or
+  ``digital``: no person's task at all, but the ``next_action`` field an automation enrols on;
+* **frozen** — a suppression window (vacation, seasonal) holds new tasks and escalations back.
 
-Why this shape: the task key is ``account:play:step``, so re-running, or losing the state store, updates
-the same CRM task instead of creating a duplicate; escalation supersedes (closes) the previous step so
-the owner sees one task per play; cooldown and the per-owner daily cap keep a noisy signal from burying
-a CSM; suppression windows freeze new tasks and escalations (vacation, seasonal) but still let tasks close.
-All decisions are column-wise; only the few tasks that open or close are turned into objects.
+What becomes of the ready plays routed to people — one task per account that merges them, escalation on
+evidence, the per-owner cap — is :mod:`connector.scoring.plan`'s job.
 """
 
 from __future__ import annotations
@@ -23,44 +26,48 @@ import numpy as np
 
 from connector.records import TaskChannel
 from connector.scoring.conditions import Columns
-from connector.scoring.context import TemplateContext
 from connector.scoring.inputs import PlayState, ScoringInputs, day_to_date
 from connector.scoring.model import Play, SuccessModel
+from connector.scoring.plan import PlanResult
+from connector.scoring.plan_steps import run_plan
 
 PRIORITY_RANK = {"High": 0, "Normal": 1, "Low": 2}
-CHANNEL_TEXT = {
-    "email": "email from the account owner",
-    "email_other_sender": "a different email from another person (manager or exec sponsor)",
-    "sms": "SMS / messenger",
-    "call": "phone call by the CSM",
-    "task": "internal task",
-}
 MAX_KEY = 255
-CLEARED, SUPERSEDED = 0, 1
+#: Route codes per (play, segment); codes ≥ ``NAMED`` index :attr:`PlayResult.routes` (``user:…`` values).
+OWNER, DIGITAL, NAMED = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class PlayResult:
-    """New play state, (plays × accounts) like :class:`PlayState`, plus what changed in this run."""
+    """New play state, (plays × accounts) like :class:`PlayState`, the routing, and the account plans."""
 
     names: tuple[str, ...]
     first: np.ndarray     # (P, n) day numbers
-    step: np.ndarray      # (P, n) int8, −1 = no task yet
+    step: np.ndarray      # (P, n) int8, −1 = not in an open task
     last: np.ndarray      # (P, n)
     cleared: np.ndarray   # (P, n)
     active: np.ndarray    # (P, n) bool: trigger holds now
-    opened: np.ndarray    # (m, 3) rows of (account row, play index, step) created this run
-    closed: np.ndarray    # (m, 4) closed this run: (row, play, step, why) — why is CLEARED or SUPERSEDED
-    deferred: int         # tasks held back by the per-owner daily cap (they retry next run)
+    held: np.ndarray      # (P, n) bool: a conflict rule holds the play back
     ladders: np.ndarray   # (P, S) object: tuple of channels per play and segment
+    route: np.ndarray     # (P, S) int: OWNER, DIGITAL or NAMED + index into ``routes``
+    routes: tuple[str, ...]
+    digital: np.ndarray   # (n,) int: play index of the digital next action, −1 = none
+    digital_step: np.ndarray  # (n,) int: its step on the ladder
+    digital_plays: np.ndarray  # (P, n) bool: every ready play routed to digital
+    plan: PlanResult
+
+    @property
+    def deferred(self) -> int:
+        """New tasks held back by the per-owner cap this run (they wait, oldest first, for the next run)."""
+        return self.plan.deferred
 
 
-def task_key(account_id: str, play: str, step: int) -> str:
+def task_key(account_id: str, plan: str, seq: int) -> str:
     """Stable external id; hashes the account part if an unusually long id would break the 255 limit."""
-    key = f"{account_id}:{play}:{step}"
+    key = f"{account_id}:{plan}:{seq}"
     if len(key) <= MAX_KEY:
         return key
-    return f"{hashlib.sha1(account_id.encode()).hexdigest()}:{play}:{step}"[:MAX_KEY]
+    return f"{hashlib.sha1(account_id.encode()).hexdigest()}:{plan}:{seq}"[:MAX_KEY]
 
 
 def ladder_table(model: SuccessModel) -> np.ndarray:
@@ -71,15 +78,37 @@ def ladder_table(model: SuccessModel) -> np.ndarray:
     return table
 
 
+def route_table(model: SuccessModel) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(plays × segments) route codes and the named routes they index."""
+    named: list[str] = []
+    table = np.zeros((len(model.plays), len(model.segments)), np.int64)
+    for p, play in enumerate(model.plays):
+        for s, seg in enumerate(model.segments):
+            route = model.route(play, seg)
+            if route == "digital":
+                table[p, s] = DIGITAL
+            elif route != "owner":
+                if route not in named:
+                    named.append(route)
+                table[p, s] = NAMED + named.index(route)
+    return table, tuple(named)
+
+
+def play_ranks(model: SuccessModel) -> np.ndarray:
+    """Importance of each play inside an account plan: priority first, then the model file's order."""
+    return np.array([PRIORITY_RANK[p.priority] * 100 + i for i, p in enumerate(model.plays.values())], np.int64)
+
+
 def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, columns: Columns, now: float) -> PlayResult:
     n, names = inputs.n, tuple(model.plays)
     first, step, last, cleared = _previous(inputs, names)
     ladders = ladder_table(model)
-    escalate_after = np.array([model.touch_models[s.touch].escalate_after_days for s in model.segments.values()],
-                              np.float64)[seg]
+    routes, named = route_table(model)
     churned = columns.number("churned") == 1
+    held = _held(model, columns, n)
     active = np.zeros((len(names), n), bool)
-    candidates, closed = [], []
+    ready = np.zeros((len(names), n), bool)
+    frozen = np.zeros((len(names), n), bool)
     for p, (name, play) in enumerate(model.plays.items()):
         trig = _eligible(model, play, seg, churned) & columns.where(play.when)
         active[p] = trig
@@ -87,25 +116,20 @@ def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, colum
         was_active = ~np.isnan(f)
         clears = was_active & ~trig
         had_task = clears & (st >= 0)
-        closed.append(_with_reason(_triples(had_task, p, st), CLEARED))
         cooled = np.isnan(cl) if play.once else ~(now - cl < play.cooldown_days)
         starts = trig & ~was_active & cooled
         f[starts], f[clears] = now, np.nan
         cl[had_task] = now
         st[clears], la[clears] = -1, np.nan
-        live = trig & (was_active | starts) & ~_suppressed(model, name, inputs, seg, now)
-        lengths = np.array([len(x) for x in ladders[p]])[seg]
-        ready = live & (st < 0) & (now - f >= play.delay_days)
-        escalate = live & (st >= 0) & (st + 1 < lengths) & (now - la >= escalate_after)
-        candidates.append(_triples(ready | escalate, p, st + 1))
-    opened = np.concatenate(candidates) if candidates else np.zeros((0, 3), np.int64)
-    keep = _under_cap(model, inputs, opened, last, now)
-    deferred = int((~keep).sum())
-    opened = opened[keep]
-    rows, plays, steps = opened[:, 0], opened[:, 1], opened[:, 2]
-    step[plays, rows], last[plays, rows] = steps, now
-    closed.append(_with_reason(opened[steps > 0] - np.array([0, 0, 1]), SUPERSEDED))
-    return PlayResult(names, first, step, last, cleared, active, opened, np.concatenate(closed), deferred, ladders)
+        ready[p] = trig & ~np.isnan(f) & (now - f >= play.delay_days) & ~held[p]
+        frozen[p] = _suppressed(model, name, inputs, seg, now)
+    route = routes[:, seg]
+    digital = ready & (route == DIGITAL)
+    plan = run_plan(inputs, model, seg, now, ready & (route != DIGITAL), frozen, first, step, last, cleared,
+                    ladders, route, named, play_ranks(model))
+    top, top_step = _digital_actions(model, seg, digital, first, ladders, now)
+    return PlayResult(names, first, step, last, cleared, active, held, ladders, routes, named, top, top_step, digital,
+                      plan)
 
 
 def _previous(inputs: ScoringInputs, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
@@ -119,6 +143,17 @@ def _previous(inputs: ScoringInputs, names: tuple[str, ...]) -> tuple[np.ndarray
             empty.first[p], empty.step[p], empty.last[p], empty.cleared[p] = (
                 prev.first[j], prev.step[j], prev.last[j], prev.cleared[j])
     return empty.first, empty.step, empty.last, empty.cleared
+
+
+def _held(model: SuccessModel, columns: Columns, n: int) -> np.ndarray:
+    """(P, n): plays a conflict rule holds back now (their triggers are kept, so they resume after)."""
+    names = list(model.plays)
+    held = np.zeros((len(names), n), bool)
+    for conflict in model.orchestration.conflicts:
+        hit = columns.where(conflict.when)
+        for play in conflict.plays:
+            held[names.index(play)] |= hit
+    return held
 
 
 def _eligible(model: SuccessModel, play: Play, seg: np.ndarray, churned: np.ndarray) -> np.ndarray:
@@ -145,52 +180,28 @@ def _suppressed(model: SuccessModel, play: str, inputs: ScoringInputs, seg: np.n
     return out
 
 
-def _triples(mask: np.ndarray, play: int, steps: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(mask)
-    return np.stack([rows, np.full(rows.shape[0], play), steps[rows].astype(np.int64)], axis=1)
+def _digital_actions(model: SuccessModel, seg: np.ndarray, digital: np.ndarray, first: np.ndarray,
+                     ladders: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+    """The most important digital play per account and its step: one step per ``escalate_after_days`` the
+    trigger has held (an automation has no read-back; its sequence moves on by time)."""
+    n = seg.shape[0]
+    if not digital.any():
+        return np.full(n, -1, np.int64), np.zeros(n, np.int64)
+    ranks = play_ranks(model)
+    scored = np.where(digital, ranks[:, None], np.iinfo(np.int64).max)
+    top = np.where(digital.any(axis=0), scored.argmin(axis=0), -1)
+    rows = np.arange(n)
+    waits = np.array([model.touch_models[s.touch].escalate_after_days for s in model.segments.values()])[seg]
+    held_for = np.nan_to_num(now - first[np.maximum(top, 0), rows], nan=0.0)
+    lengths = np.array([[len(x) for x in row] for row in ladders])[np.maximum(top, 0), seg]
+    step = np.minimum(np.floor(held_for / waits).astype(np.int64), lengths - 1)
+    return top, np.where(top >= 0, step, 0)
 
 
-def _with_reason(triples: np.ndarray, why: int) -> np.ndarray:
-    return np.concatenate([triples, np.full((triples.shape[0], 1), why, np.int64)], axis=1)
-
-
-def _under_cap(
-    model: SuccessModel, inputs: ScoringInputs, cand: np.ndarray, last: np.ndarray, now: float
-) -> np.ndarray:
-    """Which candidates fit under each owner's daily cap, most important (priority, then ARR) first.
-
-    Tasks created earlier today (hourly runs) count against the cap; tasks without an owner are automated
-    (no-touch) and not capped.
-    """
-    keep = np.ones(cand.shape[0], bool)
-    owner = inputs.owner.codes[cand[:, 0]]
-    owned = owner >= 0
-    if not owned.any():
-        return keep
-    size = len(inputs.owner.categories)
-    earlier = (last >= np.floor(now)).sum(axis=0)
-    has_owner = inputs.owner.codes >= 0
-    used = np.bincount(inputs.owner.codes[has_owner], weights=earlier[has_owner], minlength=size)
-    code = owner[owned]
-    prio = np.array([PRIORITY_RANK[p.priority] for p in model.plays.values()])[cand[owned, 1]]
-    arr = np.nan_to_num(inputs.arr[cand[owned, 0]], nan=0.0)
-    order = np.lexsort((-arr, prio, code))
-    sorted_code = code[order]
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0]) - np.searchsorted(sorted_code, sorted_code, side="left")
-    keep[owned] = rank < model.orchestration.max_new_tasks_per_owner_per_day - used[code]
-    return keep
-
-
-def render_task(play: Play, context: TemplateContext, step: int, ladder: tuple[TaskChannel, ...]) -> tuple[str, str]:
-    """Subject and body: why, where the customer is, the next milestone, what to bring, and this step."""
-    context.set("step", step + 1)
-    context.set("channel", CHANNEL_TEXT[ladder[step]])
-    context.set("reason", play.reason.format_map(context))
-    context.set("bring", play.bring.format_map(context))
-    body = play.body.format_map(context)
-    if len(ladder) > 1:
-        body += f"\nStep {step + 1} of {len(ladder)}: {CHANNEL_TEXT[ladder[step]]}."
-        if step > 0:
-            body += " The previous step got no result, so this one escalates."
-    return play.subject.format_map(context), body
+def digital_text(model: SuccessModel, play: int, step: int, ladder: tuple[TaskChannel, ...],
+                 others: list[int]) -> str:
+    """The ``next_action`` value: stable and readable, so an automation can enrol on it (it starts with the
+    leading play; the other ready digital plays follow, most important first)."""
+    names = list(model.plays)
+    text = f"{names[play]}: step {step + 1} of {len(ladder)} ({ladder[step]})"
+    return (text + "; also " + ", ".join(names[p] for p in others))[:255] if others else text

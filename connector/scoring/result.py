@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -21,7 +21,9 @@ from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
 from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
-from connector.scoring.plays import CLEARED, PlayResult, render_task, task_key
+from connector.scoring.plan import CLOSE, CLOSE_REASONS, CREATE, UPDATE, PlanState, slot_name, unbits
+from connector.scoring.plan_text import render_plan
+from connector.scoring.plays import NAMED, PlayResult, digital_text, play_ranks, task_key
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
 from connector.scoring.vector import VectorResult, drivers_sentence
 
@@ -49,6 +51,10 @@ class ScoringResult:
     @cached_property
     def labels(self) -> list[str]:
         return [spec.label or key.replace("_", " ") for key, spec in self.model.inputs.items()]
+
+    @cached_property
+    def ranks(self) -> np.ndarray:
+        return play_ranks(self.model)
 
     @cached_property
     def paths(self) -> tuple[list[Milestone], ...]:
@@ -89,6 +95,7 @@ class ScoringResult:
             "risk_flags": ";".join(f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on),
             "priority_band": f"P{int(self.priority[row])}",
             "vector_updated_at": self.now,
+            "next_action": self.next_action(row),
         }
 
     def output(self, row: int) -> AccountOutput:
@@ -119,48 +126,103 @@ class ScoringResult:
         m = reached[-1] if reached else (ahead[0] if ahead else None)
         return f"{m.offer.name} ({m.offer.arr:,.0f} ARR)" if m and m.offer else "no offer on this path"
 
-    def task(self, row: int, p: int, step: int, status: str, why: int = CLEARED) -> TaskSpec:
-        name = self.plays.names[p]
-        play = self.model.plays[name]
-        ladder = self.plays.ladders[p, int(self.seg[row])]
-        context = TemplateContext(self, row, play=name)
-        if status == "open":
-            subject, body = render_task(play, context, step, ladder)
-        else:
-            subject = play.subject.format_map(context)
-            body = ("Closed automatically: the reason for this task no longer holds." if why == CLEARED else
-                    f"Closed automatically: escalated to step {step + 2} ({ladder[step + 1]}), which replaces it.")
+    def plan_task(self, slot: int, row: int, state: PlanState | None = None, reason: int = 0) -> TaskSpec:
+        """The account plan's task in ``slot``: open (rendered from the plan) or, with ``reason``, closed."""
+        pl, plan = self.plays, self.plays.plan
+        st = state or plan.state
+        lead = int(st.lead[slot, row])
+        members = unbits(st.members[slot:slot + 1, row], len(pl.names))[:, 0]
+        ranked = sorted(np.flatnonzero(members).tolist(), key=lambda p: int(self.ranks[p]))
+        if lead < 0:
+            lead = ranked[0] if ranked else 0
+        ladder = pl.ladders[lead, int(self.seg[row])]
+        step = min(max(int(st.step[slot, row]), 0), len(ladder) - 1)
         account_id = str(self.inputs.account_ids[row])
-        return TaskSpec(key=task_key(account_id, name, step), account_id=account_id, play=name, step=step,
-                        channel=ladder[step], subject=subject, body=body,
-                        due_date=self.now.date() + timedelta(days=play.due_in_days),
+        key = task_key(account_id, slot_name(slot), int(st.seq[slot, row]))
+        context = TemplateContext(self, row, play=pl.names[lead])
+        history = plan.history(slot, row)
+        subject, body = render_plan(self.model, context, [pl.names[p] for p in ranked if p != lead], pl.names[lead],
+                                    step, ladder, history)
+        evidence = plan.evidence.get((slot, row))
+        due = (evidence.due if evidence is not None and evidence.due else None) or day_to_date(float(st.due[slot, row]))
+        play = self.model.plays[pl.names[lead]]
+        return TaskSpec(key=key, account_id=account_id, play=pl.names[lead], step=step, channel=ladder[step],
+                        subject=subject, body=body, due_date=due or self.now.date(),
                         priority="High" if step >= 2 else play.priority,
-                        owner_id=self.inputs.owner.value_at(row), status=status)  # type: ignore[arg-type]
+                        owner_id=self._task_owner(lead, row, evidence),
+                        status="closed" if reason else "open",
+                        close_reason=CLOSE_REASONS.get(reason),  # type: ignore[arg-type]
+                        plays=(pl.names[lead], *(pl.names[p] for p in ranked if p != lead)))
+
+    def _task_owner(self, lead: int, row: int, evidence: Any) -> str | None:
+        """The CRM's owner when read back (a CSM's reassignment wins), else who the play routes to."""
+        if evidence is not None and evidence.owner:
+            return str(evidence.owner)
+        code = int(self.plays.route[lead, int(self.seg[row])])
+        if code >= NAMED:
+            return self.plays.routes[code - NAMED].removeprefix("user:")
+        return self.inputs.owner.value_at(row)
+
+    def _closed_extra(self, row: int, key: str, play: str, reason: int) -> TaskSpec:
+        """An old per-play task (or a dropped slot's) closed because the account plan replaces it."""
+        name = play if play in self.model.plays else next(iter(self.model.plays))
+        context = TemplateContext(self, row, play=name)
+        ladder = self.plays.ladders[list(self.model.plays).index(name), int(self.seg[row])]
+        return TaskSpec(key=key, account_id=str(self.inputs.account_ids[row]), play=name, step=0, channel=ladder[0],
+                        subject=self.model.plays[name].subject.format_map(context),
+                        body="Closed by the connector: folded into this account's one plan task.",
+                        due_date=self.now.date(), priority=self.model.plays[name].priority,
+                        owner_id=self.inputs.owner.value_at(row), status="closed",
+                        close_reason=CLOSE_REASONS[reason], plays=(name,))  # type: ignore[arg-type]
 
     def tasks(self, include_unchanged: bool = False, skip: Container[str] = ()) -> list[TaskSpec]:
-        """Tasks opened and closed in this run; ``include_unchanged`` re-emits every open task (desired
-        state, e.g. after the CRM lost tasks).  Keys are stable, so writing one twice updates it.
+        """Tasks created, updated or closed in this run; ``include_unchanged`` re-emits every open task
+        (desired state, e.g. after the CRM lost tasks).  Keys are stable, so writing one twice updates it.
 
         Tasks whose key is in ``skip`` are not rendered at all: re-emitting only the unconfirmed ones must
         not render every open task of a large org (a subject and body each) just to drop most of them.
         """
-        opened = self.plays.opened
-        if include_unchanged:
-            plays, rows = np.nonzero(self.plays.step >= 0)
-            opened = np.stack([rows, plays, self.plays.step[plays, rows]], axis=1)
-        ids, names = self.inputs.account_ids, self.plays.names
-        out = [self.task(int(r), int(p), int(s), "open") for r, p, s in opened
-               if task_key(str(ids[r]), names[p], int(s)) not in skip]
-        out += [self.task(int(r), int(p), int(s), "closed", int(w)) for r, p, s, w in self.plays.closed
-                if task_key(str(ids[r]), names[p], int(s)) not in skip]
+        plan = self.plays.plan
+        ids = self.inputs.account_ids
+        out: list[TaskSpec] = []
+        wanted = plan.state.open if include_unchanged else np.isin(plan.action, (CREATE, UPDATE))
+        for slot, row in zip(*np.nonzero(wanted), strict=True):
+            key = task_key(str(ids[row]), slot_name(int(slot)), int(plan.state.seq[slot, row]))
+            if key not in skip:
+                out.append(self.plan_task(int(slot), int(row)))
+        for slot, row in zip(*np.nonzero(plan.action == CLOSE), strict=True):
+            key = task_key(str(ids[row]), slot_name(int(slot)), int(plan.before.seq[slot, row]))
+            if key not in skip:
+                out.append(self.plan_task(int(slot), int(row), plan.before, int(plan.reason[slot, row])))
+        out += [self._closed_extra(row, key, play, why) for row, key, play, why in plan.extra_closes
+                if key not in skip]
         return out
 
     def tasks_for(self, row: int) -> list[TaskSpec]:
-        """Tasks opened or closed in this run for one account (for ``explain``)."""
-        opened = self.plays.opened[self.plays.opened[:, 0] == row]
-        closed = self.plays.closed[self.plays.closed[:, 0] == row]
-        return ([self.task(row, int(p), int(s), "open") for _, p, s in opened]
-                + [self.task(row, int(p), int(s), "closed", int(w)) for _, p, s, w in closed])
+        """Tasks created, updated or closed in this run for one account (for ``explain``)."""
+        plan = self.plays.plan
+        out = [self.plan_task(k, row) for k in range(plan.action.shape[0]) if plan.action[k, row] in (CREATE, UPDATE)]
+        out += [self.plan_task(k, row, plan.before, int(plan.reason[k, row]))
+                for k in range(plan.action.shape[0]) if plan.action[k, row] == CLOSE]
+        return out + [self._closed_extra(r, key, play, why) for r, key, play, why in plan.extra_closes if r == row]
+
+    def plan_key(self, row: int, play: int) -> str | None:
+        """Key of the open plan task that carries ``play`` for the account at ``row`` (None: in no task)."""
+        st = self.plays.plan.state
+        for slot in range(st.seq.shape[0]):
+            if st.open[slot, row] and int(st.members[slot, row]) >> play & 1:
+                return task_key(str(self.inputs.account_ids[row]), slot_name(slot), int(st.seq[slot, row]))
+        return None
+
+    def next_action(self, row: int) -> str | None:
+        """The digital next step an automation enrols on (``next_action`` field), None when there is none."""
+        top = int(self.plays.digital[row])
+        if top < 0:
+            return None
+        others = sorted((p for p in np.flatnonzero(self.plays.digital_plays[:, row]) if p != top),
+                        key=lambda p: int(self.ranks[p]))
+        return digital_text(self.model, top, int(self.plays.digital_step[row]),
+                            self.plays.ladders[top, int(self.seg[row])], [int(p) for p in others])
 
     def forecast(self) -> dict[str, Any]:
         return expansion_forecast(self.model, self.seg, self.milestones, self.vector.direction, self.churned,
@@ -177,6 +239,7 @@ class ScoringResult:
                      "last": day_to_iso(pl.last[p, row]), "cleared": day_to_iso(pl.cleared[p, row])}
             if entry["first"] or entry["cleared"]:
                 plays[name] = entry
+        plan = pl.plan.json_at(row, pl.names)
         return {
             "v": 1,
             "scored_at": self.now.isoformat(),
@@ -188,6 +251,7 @@ class ScoringResult:
             "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])))
                            for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
             "plays": plays,
+            **({"plan": plan} if plan is not None else {}),
         }
 
     def baseline_at(self, row: int) -> dict[str, Any]:

@@ -75,6 +75,14 @@ def semantic_problems(model: SuccessModel) -> list[tuple[str, str]]:
         problems += _check_condition(play.when, f"{key}.when", with_facts)
         problems += _unknown(play.segments, model.segments, f"{key}.segments", "segment")
         problems += _check_template(play.subject, play.reason, play.bring, play.body, key)
+        problems += _unknown([s for s in play.route if s != "*"], model.segments, f"{key}.route", "segment")
+        problems += [(f"{key}.route.{s}", bad) for s, r in play.route.items() if (bad := _bad_route(r))]
+    problems += [(f"touch_models.{k}.route", bad) for k, t in model.touch_models.items()
+                 if (bad := _bad_route(t.route))]
+    for i, conflict in enumerate(model.orchestration.conflicts):
+        where = f"orchestration.conflicts[{i}]"
+        problems += _check_condition(conflict.when, f"{where}.when", with_facts)
+        problems += _unknown(conflict.plays, model.plays, f"{where}.plays", "play")
     for i, sup in enumerate(model.suppressions):
         problems += _unknown(sup.segments, model.segments, f"suppressions[{i}].segments", "segment")
         problems += _unknown(sup.plays, model.plays, f"suppressions[{i}].plays", "play")
@@ -90,6 +98,13 @@ def semantic_problems(model: SuccessModel) -> list[tuple[str, str]]:
     if missing_dirs:
         problems.append(("forecast.take_rate", f"give a rate for {', '.join(sorted(missing_dirs))}"))
     return problems
+
+
+def _bad_route(route: str) -> str | None:
+    """Why a route is not one of owner | digital | user:<id or e-mail>, or None when it is."""
+    if route in ("owner", "digital") or (route.startswith("user:") and len(route) > 5):
+        return None
+    return f"unknown route {route!r}; use owner, digital or user:<CRM user id or e-mail>"
 
 
 _BUILTIN_FLAGS = frozenset({"vector_negative", "milestone_overdue", "low_confidence"})

@@ -297,7 +297,8 @@ class _TaskWriter:
                 continue
             previous = ledger.get(spec.key)
             entries.append(TaskLedgerEntry(NAME, spec.key, spec.account_id, spec.play, spec.step, remote, spec.status,
-                                           _fingerprint(props), previous.created_at if previous else now, now))
+                                           _fingerprint(props), previous.created_at if previous else now, now,
+                                           close_reason=spec.close_reason))
             if action == "create":
                 self.report.tasks_created += 1
             elif spec.status == "closed":

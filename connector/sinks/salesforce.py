@@ -354,7 +354,8 @@ class SalesforceSink:
                 previous = ledger.get(spec.key)
                 entries.append(TaskLedgerEntry(SYSTEM, spec.key, spec.account_id, spec.play, spec.step,
                                                result.record_id, spec.status, action.fingerprint,
-                                               previous.created_at if previous else ctx.now, ctx.now))
+                                               previous.created_at if previous else ctx.now, ctx.now,
+                                               close_reason=spec.close_reason))
                 log.append((SYSTEM, "Task", result.record_id, action.kind, "ok", None))
             ctx.store.upsert_tasks(entries)
             ctx.store.log_records(ctx.run_id, log)

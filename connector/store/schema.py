@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = String(255)
@@ -138,6 +138,13 @@ class TaskRow(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64))  # hash of what was last written
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    close_reason: Mapped[str | None] = mapped_column(String(16))  # why the connector closed it
+    # Read back from the CRM (what people did since the connector's last write; reset by each write):
+    remote_state: Mapped[str | None] = mapped_column(String(16))  # open / completed / dismissed
+    remote_at: Mapped[datetime | None]  # completed / modified / seen deleted at
+    touched: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a person edited it
+    remote_due: Mapped[date | None] = mapped_column(Date)
+    remote_owner: Mapped[str | None] = mapped_column(ID)
 
 
 class RunRow(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar, cast, overload
 
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connector.batching import batched
-from connector.records import Account, Observation, Quarantined, Signal, SignalValue
+from connector.records import Account, Observation, Quarantined, Signal, SignalValue, TaskEvidence
 from connector.store.database import make_engine, migrate
 from connector.store.schema import (
     AccountRow,
@@ -58,6 +58,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+_LEDGER_FIELDS = ("system", "key", "account_id", "play", "step", "remote_id", "status", "fingerprint", "created_at",
+                  "updated_at", "close_reason", "remote_state", "remote_at", "touched", "remote_due", "remote_owner")
+
+
+def _ledger_entry(r: TaskRow) -> TaskLedgerEntry:
+    return TaskLedgerEntry(r.system, r.key, r.account_id, r.play, r.step, r.remote_id, r.status, r.fingerprint,
+                           _aware(r.created_at), _aware(r.updated_at), r.close_reason, r.remote_state,
+                           _aware(r.remote_at) if r.remote_at else None, bool(r.touched), r.remote_due,
+                           r.remote_owner)
+
+
 @dataclass(frozen=True)
 class Replica:
     """One pulled source record as kept in the replica table."""
@@ -80,6 +91,19 @@ class TaskLedgerEntry:
     fingerprint: str | None
     created_at: datetime
     updated_at: datetime
+    close_reason: str | None = None
+    remote_state: str | None = None  # read back: open / completed / dismissed (None: not read since the write)
+    remote_at: datetime | None = None
+    touched: bool = False
+    remote_due: date | None = None
+    remote_owner: str | None = None
+
+    def evidence(self) -> TaskEvidence | None:
+        """What people did to this task since the connector's last write, or None when nothing."""
+        if self.remote_state is None or (self.remote_state == "open" and not self.touched):
+            return None
+        return TaskEvidence(self.key, self.account_id, self.remote_state, self.remote_at,  # type: ignore[arg-type]
+                            self.touched, self.remote_due, self.remote_owner)
 
 
 class Store:
@@ -467,23 +491,10 @@ class Store:
 
     def tasks(self, system: str) -> dict[str, TaskLedgerEntry]:
         with Session(self.engine) as s:
-            return {
-                r.key: TaskLedgerEntry(
-                    r.system,
-                    r.key,
-                    r.account_id,
-                    r.play,
-                    r.step,
-                    r.remote_id,
-                    r.status,
-                    r.fingerprint,
-                    _aware(r.created_at),
-                    _aware(r.updated_at),
-                )
-                for r in s.scalars(select(TaskRow).where(TaskRow.system == system))
-            }
+            return {r.key: _ledger_entry(r) for r in s.scalars(select(TaskRow).where(TaskRow.system == system))}
 
     def upsert_tasks(self, entries: Iterable[TaskLedgerEntry]) -> None:
+        """Record confirmed task writes; a write supersedes anything read back before it (remote_* reset)."""
         rows = [
             {
                 "system": e.system,
@@ -496,11 +507,39 @@ class Store:
                 "fingerprint": e.fingerprint,
                 "created_at": e.created_at,
                 "updated_at": e.updated_at,
+                "close_reason": e.close_reason,
+                "remote_state": None,
+                "remote_at": None,
+                "touched": False,
+                "remote_due": None,
+                "remote_owner": None,
             }
             for e in entries
         ]
         with Session(self.engine) as s, s.begin():
             self._upsert(s, TaskRow, rows, ("system", "key"))
+
+    def record_readback(self, system: str, entries: Iterable[TaskLedgerEntry]) -> int:
+        """Store what the CRM says about the connector's tasks: remote_* of known keys are updated (the
+        connector's own columns kept); keys the ledger lost (state store lost) are adopted whole."""
+        entries = list(entries)
+        known = set(self.tasks(system)) if entries else set()
+        with Session(self.engine) as s, s.begin():
+            for e in entries:
+                if e.key in known:
+                    s.execute(update(TaskRow).where(TaskRow.system == system, TaskRow.key == e.key).values(
+                        remote_state=e.remote_state, remote_at=e.remote_at, touched=e.touched,
+                        remote_due=e.remote_due, remote_owner=e.remote_owner, remote_id=e.remote_id))
+                else:
+                    s.add(TaskRow(**{f: getattr(e, f) for f in _LEDGER_FIELDS}))
+        return len(entries)
+
+    def task_evidence(self, system: str) -> list[TaskEvidence]:
+        """What people did to the connector's open-in-the-plan tasks, for the orchestration (small)."""
+        q = select(TaskRow).where(TaskRow.system == system, TaskRow.remote_state.is_not(None))
+        with Session(self.engine) as s:
+            found = (_ledger_entry(r).evidence() for r in s.scalars(q))
+            return [e for e in found if e is not None]
 
     # -- runs, quarantine, per-record sync log ---------------------------------------------------------
 

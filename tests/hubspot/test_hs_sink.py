@@ -26,10 +26,10 @@ def _ready(hs: Any, companies: int) -> list[str]:
 def test_setup_is_idempotent_and_check_finds_wrong_types(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     sink = HubSpotSink(hs.config())
-    assert len(sink.check(hs.sink_ctx())) == 15  # 14 company fields + the task key
+    assert len(sink.check(hs.sink_ctx())) == 16  # 15 company fields + the task key
     planned = sink.setup(hs.sink_ctx(), dry_run=True)
-    assert len(planned) == 17 and "cs_success_vector" not in hs.backend.properties["companies"]
-    assert len(sink.setup(hs.sink_ctx(), dry_run=False)) == 17  # 2 groups + 15 properties
+    assert len(planned) == 18 and "cs_success_vector" not in hs.backend.properties["companies"]
+    assert len(sink.setup(hs.sink_ctx(), dry_run=False)) == 18  # 2 groups + 16 properties
     assert sink.setup(hs.sink_ctx(), dry_run=False) == []
     assert sink.check(hs.sink_ctx()) == []
     assert hs.backend.properties["companies"]["cs_vector_direction"].options[0]["value"] == "Positive"

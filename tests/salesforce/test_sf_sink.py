@@ -55,8 +55,8 @@ def test_setup_creates_fields_once_and_check_finds_problems(config: Config, stor
     ctx = sink_ctx(store, http, config, clock)
     assert {p.field for p in sink.check(ctx)} >= {"CS_Success_Vector__c", "CS_Task_Key__c"}
     planned = sink.setup(ctx, dry_run=True)
-    assert len(planned) == 15 and sandbox.calls("POST") == []
-    assert len(sink.setup(ctx, dry_run=False)) == 15
+    assert len(planned) == 16 and sandbox.calls("POST") == []
+    assert len(sink.setup(ctx, dry_run=False)) == 16
     assert sink.check(ctx) == []
     sandbox.reset_ledger()
     assert sink.setup(ctx, dry_run=False) == []

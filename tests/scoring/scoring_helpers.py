@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connector.records import Account, Signal
+from connector.records import Account, Signal, TaskEvidence
 from connector.scoring import ScoringInputs, ScoringResult, SuccessModel, default_model_path, load_model, score
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -31,12 +31,13 @@ def run(
     accounts: Mapping[str, dict[str, Any]] | None = None,
     ages: Mapping[str, float] | None = None,
     model: SuccessModel = DEFAULT_MODEL,
+    evidence: Iterable[TaskEvidence] = (),
 ) -> ScoringResult:
     """Score ``{"A": {signal: value}}`` accounts as the sync would: records → inputs → ``score``."""
     accs = [make_account(aid, **(accounts or {}).get(aid, {})) for aid in signals]
     sigs = [Signal(aid, name, value, now - timedelta(days=(ages or {}).get(name, 1)), "test")
             for aid, values in signals.items() for name, value in values.items()]
-    inputs = ScoringInputs.from_records(accs, sigs, history or {}, state or {}, now)
+    inputs = ScoringInputs.from_records(accs, sigs, history or {}, state or {}, now, evidence)
     return score(inputs, model, now)
 
 
@@ -55,4 +56,5 @@ def fields(result: ScoringResult, account_id: str) -> dict[str, Any]:
 
 
 def open_plays(result: ScoringResult) -> set[tuple[str, str, int]]:
-    return {(t.account_id, t.play, t.step) for t in result.tasks() if t.status == "open"}
+    """(account, play, step) for every play in a task written this run (merged plays included)."""
+    return {(t.account_id, p, t.step) for t in result.tasks() if t.status == "open" for p in t.plays}

@@ -1,14 +1,25 @@
-"""Plays → tasks: one example per play, escalation, auto-close, cooldown, cap, suppression, keys."""
+"""Plays → the account plan: each play fires on its trigger; one task per account merges them; escalation
+only on evidence; closes carry a reason; conflict rules; suppression; keys."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from scoring_helpers import HEALTHY, NOW, open_plays, run
+from scoring_helpers import DEFAULT_MODEL, HEALTHY, NOW, open_plays
+from scoring_helpers import run as run_any
 
+from connector.records import TaskEvidence
 from connector.scoring import ScoringResult
 from connector.scoring.plays import task_key
+
+#: Seven months in: HEALTHY has reached Adoption and its next milestone is not due yet (no overdue play).
+CALM_START = (NOW - timedelta(days=200)).date()
+
+
+def run(signals: Any, accounts: dict[str, dict[str, Any]] | None = None, **kw: Any) -> ScoringResult:
+    given = accounts or {}
+    return run_any(signals, accounts={a: {"contract_start": CALM_START, **given.get(a, {})} for a in signals}, **kw)
 
 
 def trend(now: datetime, start: float, per_30d: float) -> list[tuple[datetime, float]]:
@@ -19,46 +30,133 @@ def plays_for(result: ScoringResult, account: str = "A") -> set[str]:
     return {p for a, p, _ in open_plays(result) if a == account}
 
 
-def test_vector_turning_negative_opens_a_task_that_says_why_where_next_and_what_to_bring() -> None:
-    result = run({"A": HEALTHY}, history={"A": trend(NOW, 60, -25)})
+def sliding(now: datetime) -> dict[str, Any]:
+    return {"history": {"A": trend(now, 60, -25)}}
+
+
+def test_vector_turning_negative_opens_a_plan_task_that_says_why_where_next_and_what_to_bring() -> None:
+    result = run({"A": HEALTHY}, **sliding(NOW))
     assert result.fields(0)["vector_direction"] == "Negative"
-    [task] = [t for t in result.tasks() if t.play == "vector_negative"]
-    assert task.key == "A:vector_negative:0" and task.channel == "email" and task.priority == "High"
+    [task] = result.tasks()
+    assert task.key == "A:plan:0" and task.play == "vector_negative" and task.channel == "email"
+    assert task.priority == "High" and task.plays == ("vector_negative",)
     for part in ("Why:", "Where they are: Adoption", "Next milestone: Expansion-ready", "Bring:"):
         assert part in task.body
     assert "check in" not in (task.subject + task.body).lower()
+    assert "no result" not in task.body
 
 
-def test_escalation_ladder_follows_the_touch_model_and_closes_the_superseded_step() -> None:
-    first = run({"A": HEALTHY}, history={"A": trend(NOW, 60, -25)})
-    later = NOW + timedelta(days=4)
-    second = run({"A": HEALTHY}, now=later, history={"A": trend(later, 60, -25)}, state=dict(first.states()))
-    tasks = {(t.key, t.status, t.channel) for t in second.tasks() if t.play == "vector_negative"}
-    assert tasks == {("A:vector_negative:1", "open", "email_other_sender"),
-                     ("A:vector_negative:0", "closed", "email")}
-    steps = []
-    state, now = dict(second.states()), later
-    for _ in range(4):
-        now += timedelta(days=4)
-        r = run({"A": HEALTHY}, now=now, history={"A": trend(now, 60, -25)}, state=state)
-        state = dict(r.states())
-        steps += [(t.step, t.channel) for t in r.tasks() if t.play == "vector_negative" and t.status == "open"]
-    assert steps == [(2, "sms"), (3, "call")]  # high-touch ladder ends with the CSM's call
+def test_concurrent_plays_merge_into_one_task_whose_body_ranks_the_reasons() -> None:
+    signals = {**HEALTHY, "payments_failed_90d": 1, "competitor_detected": 1, "competitor_names": "Intercom"}
+    result = run({"A": signals}, accounts={"A": {"renewal_date": (NOW + timedelta(days=30)).date()}})
+    [task] = result.tasks()
+    assert task.key == "A:plan:0"
+    assert task.plays[0] == "payment_failed" and set(task.plays) == {"payment_failed", "competitor_detected",
+                                                                     "renewal"}
+    assert task.plays.index("renewal") > task.plays.index("competitor_detected")  # High before Normal
+    assert "(+2 more on this account's plan)" in task.subject
+    assert "Also on this account's plan, most important first:\n2. " in task.body and "Intercom" in task.body
 
 
-def test_task_closes_when_the_trigger_clears_and_cooldown_blocks_an_immediate_reopen() -> None:
+def test_a_new_reason_updates_the_open_task_in_place() -> None:
+    first = run({"A": {**HEALTHY, "card_expiring_30d": 1}})
+    later = NOW + timedelta(days=1)
+    second = run({"A": {**HEALTHY, "card_expiring_30d": 1, "payments_failed_90d": 1}}, now=later,
+                 state=dict(first.states()))
+    [task] = second.tasks()
+    assert task.key == "A:plan:0" and task.status == "open" and task.play == "payment_failed"
+    assert "payment failed joined" in task.body or "payment failed now leads" in task.body
+
+
+def test_no_expansion_or_advocacy_ask_while_billing_is_red() -> None:
+    ready = {**HEALTHY, "active_users": 90, "features_adopted": 7}
+    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)})
+    assert "expansion_upsell" in plays_for(rising)
+    red = run({"A": {**ready, "payments_failed_90d": 1}}, history={"A": trend(NOW, 70, 20)})
+    assert plays_for(red) == {"payment_failed"}
+    assert red.plays.held[list(DEFAULT_MODEL.plays).index("expansion_upsell"), 0]
+
+
+def _evidence(state: str, **kw: Any) -> TaskEvidence:
+    return TaskEvidence(key="A:plan:0", account_id="A", state=state, **kw)  # type: ignore[arg-type]
+
+
+def test_no_escalation_without_evidence_before_the_due_date_passes() -> None:
+    first = run({"A": HEALTHY}, **sliding(NOW))
+    later = NOW + timedelta(days=4)  # due in 2 days + 3 days grace: not yet overdue
+    second = run({"A": HEALTHY}, now=later, state=dict(first.states()), **sliding(later))
+    assert second.tasks() == []
+
+
+def test_an_overdue_untouched_step_escalates_in_place_and_says_why() -> None:
+    first = run({"A": HEALTHY}, **sliding(NOW))
+    later = NOW + timedelta(days=6)
+    second = run({"A": HEALTHY}, now=later, state=dict(first.states()), **sliding(later))
+    [task] = second.tasks()
+    assert (task.key, task.status, task.step, task.channel) == ("A:plan:0", "open", 1, "email_other_sender")
+    assert "nobody touched it" in task.body and "no result" not in task.body
+
+
+def test_a_touched_task_does_not_escalate_when_overdue() -> None:
+    first = run({"A": HEALTHY}, **sliding(NOW))
+    later = NOW + timedelta(days=6)
+    second = run({"A": HEALTHY}, now=later, state=dict(first.states()), **sliding(later),
+                 evidence=[_evidence("open", touched=True)])
+    assert second.tasks() == []
+
+
+def test_a_completed_step_escalates_only_after_the_wait_and_only_while_the_reason_holds() -> None:
+    failing = {"A": {**HEALTHY, "payments_failed_90d": 1}}
+    first = run(failing)
+    done = _evidence("completed", at=NOW + timedelta(days=1))
+    day2 = NOW + timedelta(days=2)
+    waiting = run(failing, now=day2, state=dict(first.states()), evidence=[done])
+    assert waiting.tasks() == []  # completed a day ago: wait 3 days (high touch) for the evidence
+    day5 = NOW + timedelta(days=5)
+    second = run(failing, now=day5, state=dict(waiting.states()), evidence=[done])
+    [task] = second.tasks()
+    assert (task.key, task.step, task.channel) == ("A:plan:1", 1, "email_other_sender")
+    assert "step 1 completed in the CRM" in task.body and "reason still holds" in task.body
+    healed = run({"A": HEALTHY}, now=day5, state=dict(waiting.states()), evidence=[done])
+    assert healed.tasks() == []  # the payment went through after her step: nothing to escalate
+
+
+def test_the_connector_never_completes_a_task_it_closes_with_a_reason() -> None:
     first = run({"A": {**HEALTHY, "payments_failed_90d": 1}})
-    assert "payment_failed" in plays_for(first)
     cleared_at = NOW + timedelta(days=1)
     second = run({"A": HEALTHY}, now=cleared_at, state=dict(first.states()))
-    closed = [t for t in second.tasks() if t.play == "payment_failed"]
-    assert [(t.key, t.status) for t in closed] == [("A:payment_failed:0", "closed")]
+    [closed] = second.tasks()
+    assert (closed.key, closed.status, closed.close_reason) == ("A:plan:0", "closed", "cleared")
     again = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, now=cleared_at + timedelta(days=2),
                 state=dict(second.states()))
     assert "payment_failed" not in plays_for(again)  # cooldown 7 days
     later = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, now=cleared_at + timedelta(days=8),
                 state=dict(second.states()))
-    assert "payment_failed" in plays_for(later)
+    assert [t.key for t in later.tasks()] == ["A:plan:1"]
+
+
+def test_a_task_the_csm_deleted_is_not_recreated_inside_the_cooldown() -> None:
+    failing = {"A": {**HEALTHY, "payments_failed_90d": 1}}
+    first = run(failing)
+    gone = [_evidence("dismissed", at=NOW + timedelta(hours=5))]
+    day1 = NOW + timedelta(days=1)
+    second = run(failing, now=day1, state=dict(first.states()), evidence=gone)
+    assert second.tasks() == []
+    day5 = NOW + timedelta(days=5)
+    third = run(failing, now=day5, state=dict(second.states()), evidence=gone)
+    assert third.tasks() == []
+    after = NOW + timedelta(days=9)  # payment_failed cooldown: 7 days
+    assert [t.key for t in run(failing, now=after, state=dict(third.states()), evidence=gone).tasks()] == ["A:plan:1"]
+
+
+def test_a_csm_owner_and_due_date_change_survive_the_next_update() -> None:
+    first = run({"A": {**HEALTHY, "card_expiring_30d": 1}})
+    later = NOW + timedelta(days=1)
+    moved = _evidence("open", touched=True, owner="005JANE", due=(NOW + timedelta(days=20)).date())
+    second = run({"A": {**HEALTHY, "card_expiring_30d": 1, "payments_failed_90d": 1}}, now=later,
+                 state=dict(first.states()), evidence=[moved])
+    [task] = second.tasks()
+    assert task.owner_id == "005JANE" and task.due_date == (NOW + timedelta(days=20)).date()
 
 
 def test_rerunning_the_same_day_creates_nothing_new() -> None:
@@ -67,6 +165,14 @@ def test_rerunning_the_same_day_creates_nothing_new() -> None:
                  state=dict(first.states()))
     assert second.tasks() == []
     assert {t.key for t in second.tasks(include_unchanged=True)} == {t.key for t in first.tasks()}
+
+
+def test_old_per_play_tasks_are_closed_as_merged_into_the_plan() -> None:
+    state = {"A": {"plays": {"payment_failed": {"first": NOW.isoformat(), "step": 1, "last": NOW.isoformat()}}}}
+    result = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, now=NOW + timedelta(days=1), state=state)
+    by_key = {t.key: t for t in result.tasks()}
+    assert by_key["A:payment_failed:1"].status == "closed" and by_key["A:payment_failed:1"].close_reason == "merged"
+    assert by_key["A:plan:0"].status == "open"
 
 
 EVENTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -78,7 +184,7 @@ EVENTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("renewal", {}, {"renewal_date": (NOW + timedelta(days=30)).date()}),
     ("onboarding", {"active_users": 0, "meaningful_events_30d": 0},
      {"contract_start": (NOW - timedelta(days=10)).date()}),
-    ("milestone_overdue", {}, {}),
+    ("milestone_overdue", {}, {"contract_start": (NOW - timedelta(days=300)).date()}),
 ]
 
 
@@ -90,28 +196,15 @@ def test_each_event_and_time_play_fires_on_its_trigger() -> None:
         assert play not in plays_for(calm) or play == "milestone_overdue"
 
 
-def test_competitor_task_names_the_competitor() -> None:
-    result = run({"A": {**HEALTHY, "competitor_detected": 1, "competitor_names": "Intercom"}})
-    [task] = [t for t in result.tasks() if t.play == "competitor_detected"]
-    assert "Intercom" in task.subject
-
-
-def test_upsell_when_an_offer_milestone_is_reached_on_a_positive_vector() -> None:
-    ready = {**HEALTHY, "active_users": 90, "features_adopted": 7}
-    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)})
-    [task] = [t for t in rising.tasks() if t.play == "expansion_upsell"]
-    assert "+25 seats" in task.subject and task.channel == "email"
-    flat = run({"A": ready})
-    assert "expansion_upsell" not in plays_for(flat)
-
-
-def test_advocacy_ask_only_for_succeeding_customers_without_advocacy() -> None:
-    rising = {"A": trend(NOW, 60, 20), "B": trend(NOW, 60, 20)}
-    result = run({"A": HEALTHY, "B": {**HEALTHY, "advocacy": 1}}, history=rising,
-                 accounts={"A": {"arr": 200_000}, "B": {"arr": 200_000}})
-    assert result.fields(0)["quadrant"] == "Success"
-    assert "advocacy_ask" in plays_for(result, "A")
-    assert "advocacy_ask" not in plays_for(result, "B")
+def test_self_serve_accounts_get_a_digital_next_action_not_a_human_task() -> None:
+    smb = {"segment": "SMB", "renewal_date": (NOW + timedelta(days=30)).date(),
+           "contract_start": (NOW - timedelta(days=50)).date()}
+    result = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, accounts={"A": smb})
+    assert result.tasks() == []
+    assert result.fields(0)["next_action"] == "payment_failed: step 1 of 3 (email); also renewal"
+    calm = run({"A": HEALTHY}, accounts={"A": {"segment": "SMB", "renewal_date": None,
+                                              "contract_start": (NOW - timedelta(days=50)).date()}})
+    assert calm.fields(0)["next_action"] is None
 
 
 def test_post_churn_follow_up_waits_for_the_cooling_off_and_churned_accounts_get_nothing_else() -> None:
@@ -126,14 +219,33 @@ def test_post_churn_follow_up_waits_for_the_cooling_off_and_churned_accounts_get
     assert plays_for(with_reason) == set()
 
 
-def test_daily_cap_per_owner_keeps_the_highest_value_tasks() -> None:
-    signals = {f"A{i:02d}": {**HEALTHY, "payments_failed_90d": 1} for i in range(25)}
-    accounts = {aid: {"arr": 1000.0 * (i + 1), "renewal_date": None} for i, aid in enumerate(signals)}
-    result = run(signals, accounts=accounts)
+def test_the_cap_keeps_a_share_for_proactive_plays_and_reports_the_backlog() -> None:
+    failing = {f"F{i:02d}": {**HEALTHY, "payments_failed_90d": 1} for i in range(25)}
+    renewing = {f"R{i:02d}": dict(HEALTHY) for i in range(10)}
+    accounts = {aid: {"arr": 1000.0 * (i + 1), "renewal_date": None} for i, aid in enumerate(failing)}
+    accounts |= {aid: {"renewal_date": (NOW + timedelta(days=40)).date()} for aid in renewing}
+    result = run({**failing, **renewing}, accounts=accounts)
     opened = [t for t in result.tasks() if t.status == "open"]
-    assert len(opened) == 20 and result.plays.deferred > 0
-    assert all(t.play == "payment_failed" for t in opened)  # High priority first
-    assert "A00" not in {t.account_id for t in opened}  # the lowest ARR waits for tomorrow
+    assert len(opened) == 20
+    assert sum(t.play == "renewal" for t in opened) == 8  # 40 % of 20 kept for proactive plays
+    assert sum(t.play == "payment_failed" for t in opened) == 12
+    assert "F00" not in {t.account_id for t in opened}  # the lowest ARR waits
+    assert result.plays.deferred == 15
+    backlog = {(b["play"], b["owner"]): b["deferred"] for b in result.plays.plan.backlog}
+    assert backlog == {("payment_failed", "005OWNER"): 13, ("renewal", "005OWNER"): 2}
+
+
+def test_escalations_of_open_tasks_do_not_consume_new_task_capacity() -> None:
+    model = DEFAULT_MODEL.model_copy(update={"orchestration": DEFAULT_MODEL.orchestration.model_copy(
+        update={"proactive_share": 0.0})})
+    signals = {f"A{i:02d}": {**HEALTHY, "payments_failed_90d": 1} for i in range(20)}
+    first = run(signals, model=model)
+    assert len(first.tasks()) == 20
+    later = NOW + timedelta(days=8)  # every task overdue and untouched (due in 1 day, 3 days' grace)
+    more = {**signals, "B": {**HEALTHY, "payments_failed_90d": 1}}
+    second = run(more, now=later, state=dict(first.states()), model=model)
+    assert len([t for t in second.tasks() if t.step == 1]) == 20
+    assert "B" in {t.account_id for t in second.tasks()}
 
 
 def test_suppression_window_freezes_new_tasks_for_its_segment_only() -> None:
@@ -147,7 +259,16 @@ def test_suppression_window_freezes_new_tasks_for_its_segment_only() -> None:
     assert "payment_failed" in plays_for(after, "E")
 
 
+def test_two_slots_split_the_most_important_play_from_the_rest() -> None:
+    model = DEFAULT_MODEL.model_copy(update={"orchestration": DEFAULT_MODEL.orchestration.model_copy(
+        update={"max_open_tasks_per_account": 2})})
+    signals = {**HEALTHY, "payments_failed_90d": 1, "card_expiring_30d": 1, "champion_changed_90d": 1}
+    result = run({"A": signals}, model=model)
+    keys = {t.key: t.plays for t in result.tasks()}
+    assert keys == {"A:plan:0": ("payment_failed",), "A:plan2:0": ("champion_changed", "card_expiring")}
+
+
 def test_task_keys_are_stable_and_fit_an_external_id() -> None:
-    assert task_key("001A", "renewal", 2) == "001A:renewal:2"
-    long_key = task_key("x" * 300, "renewal", 2)
-    assert len(long_key) <= 255 and long_key == task_key("x" * 300, "renewal", 2)
+    assert task_key("001A", "plan", 2) == "001A:plan:2"
+    long_key = task_key("x" * 300, "plan", 2)
+    assert len(long_key) <= 255 and long_key == task_key("x" * 300, "plan", 2)
