@@ -91,6 +91,11 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
         "onboarding_accounts": len(onboarding),
         "onboarding_covered": sum(covered(a, "onboarding") for a in onboarding),
         "self_serve_open_human_tasks": sum(1 for t in open_tasks if t["WhatId"] in smb),
+        "open_after_csm_completed_step": sum("completed in the CRM" in (t.get("Description") or "")
+                                             for t in open_tasks),
+        "open_escalated_untouched_overdue": sum("nobody touched it" in (t.get("Description") or "")
+                                                for t in open_tasks),
+        "open_saying_no_result": sum("no result" in (t.get("Description") or "") for t in open_tasks),
         "closes_by_reason": dict(reasons),
     }
 

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from connector import logging as connector_logging
 from connector.config import Config, load_config
 from connector.demo_calls import CallTally, tally
-from connector.demo_view import RunLine, at_risk_table, calls_table, run_line, setup_table, tasks_table
+from connector.demo_view import RunLine, TaskPicture, at_risk_table, calls_table, run_line, setup_table, task_tables
 from connector.sandbox.cluster import Cluster, start_cluster
 from connector.sandbox.core import serve
 from connector.sandbox.evolution import Changes, advance
@@ -161,7 +161,8 @@ def _sync(cluster: Cluster, config: Config, label: str, before: dict[str, tuple[
         tasks_created=sum(int(s["tasks_created"]) for s in sinks),
         tasks_closed=sum(int(s["tasks_closed"]) for s in sinks), calls=calls,
         turned=sum(1 for a in shared if now[a][0] != before[a][0]),
-        milestones_moved=sum(1 for a in shared if now[a][1] != before[a][1]), world=world)
+        milestones_moved=sum(1 for a in shared if now[a][1] != before[a][1]), world=world,
+        deferred_by_play=_deferred_by_play(result.task_backlog))
     return line, now
 
 
@@ -177,14 +178,12 @@ def _summary(config: Config, cluster: Cluster, lines: list[RunLine], console: Co
     try:
         scored = queries.scored_run_ids(store, limit=1)
         rows = queries.at_risk(store, scored[0], limit=10) if scored else []
-        primary = config.connector.primary_crm
-        by_play: dict[str, Counter[str]] = {}
-        for entry in store.tasks(primary).values():
-            by_play.setdefault(entry.play, Counter())[entry.status] += 1
+        picture = _task_picture(config, cluster, store, lines[-1])
     finally:
         store.close()
     console.print(at_risk_table(rows))
-    console.print(tasks_table(by_play, primary))
+    for table in task_tables(picture):
+        console.print(table)
     console.print(calls_table(lines[0].calls, total, len(lines)))
     if len(lines) > 2:
         weekly = lines[1:-1]
@@ -197,8 +196,41 @@ def _summary(config: Config, cluster: Cluster, lines: list[RunLine], console: Co
         console.print(f"[{colour}]re-run with the world unchanged: {rerun.fields_written:,} fields on "
                       f"{rerun.records_updated:,} records, {rerun.calls.write_calls} write calls "
                       f"(an idempotent re-run should write nothing)[/]")
-    if not by_play:
+    if not picture.opened_by_play and not sum(picture.closes.values()):
         problems.append("no tasks were created by any play")
+
+
+def _deferred_by_play(backlog: list[dict[str, Any]]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for entry in backlog:
+        out[str(entry["play"])] += int(entry["deferred"])
+    return out
+
+
+def _task_picture(config: Config, cluster: Cluster, store: Any, last: RunLine) -> TaskPicture:
+    """The CSMs' view of the task CRM (sandbox Salesforce) plus the connector's ledger of why tasks ended."""
+    primary = config.connector.primary_crm
+    ledger = store.tasks(primary)
+    picture = TaskPicture(primary, Counter(), Counter(), Counter(), Counter(last.deferred_by_play), Counter())
+    for entry in ledger.values():
+        if entry.status == "closed":
+            picture.closes[f"closed by the connector: {entry.close_reason or 'no reason recorded'}"] += 1
+        elif entry.remote_state in ("completed", "dismissed"):
+            picture.closes[f"{entry.remote_state} by a CSM"] += 1
+    if primary == "salesforce" and "salesforce" in cluster.emulators:
+        backend = cluster.emulators["salesforce"].backend
+        users = {u["Id"]: u.get("Name") or u["Id"] for u in backend.records["User"].values()}
+        per_account: Counter[str] = Counter()
+        for task in backend.records["Task"].values():
+            entry = ledger.get(str(task.get("CS_Task_Key__c") or ""))
+            if entry is None or task.get("IsClosed") or task.get("IsDeleted"):
+                continue
+            picture.open_by_csm[users.get(task.get("OwnerId"), str(task.get("OwnerId")))] += 1
+            per_account[str(task.get("WhatId"))] += 1
+            picture.opened_by_play[entry.play] += 1
+        picture.tasks_per_account.update(per_account.values())
+        picture.tasks_per_account[0] = len(backend.records["Account"]) - len(per_account)
+    return picture
 
 
 def _report(config: Config, out_dir: Path, console: Console, problems: list[str]) -> None:

@@ -20,7 +20,10 @@ from connector.demo_calls import CallTally
 WORLD_WORDS = (("zendesk", "new_tickets", "new tickets"), ("stripe", "payments_failed", "failed payments"),
                ("stripe", "cards_replaced", "cards replaced"), ("salesforce", "contacts_created", "new champions"),
                ("salesforce", "nps_updated", "NPS answers"),
-               ("techlookup", "technologies_detected", "competitor installs"))
+               ("techlookup", "technologies_detected", "competitor installs"),
+               ("salesforce", "tasks_completed", "tasks completed by CSMs"),
+               ("salesforce", "tasks_deleted", "deleted"), ("salesforce", "tasks_reassigned", "reassigned"),
+               ("salesforce", "tasks_redated", "re-dated"))
 
 
 @dataclass
@@ -41,6 +44,7 @@ class RunLine:
     turned: int = 0
     milestones_moved: int = 0
     world: Mapping[str, Counter[str]] = field(default_factory=dict)
+    deferred_by_play: Counter[str] = field(default_factory=Counter)
 
 
 def run_line(console: Console, line: RunLine) -> None:
@@ -82,15 +86,43 @@ def at_risk_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     return table
 
 
-def tasks_table(by_play: Mapping[str, Counter[str]], system: str) -> Table:
-    table = Table(title=f"Tasks created by play (in {system}, the primary CRM)", title_justify="left")
-    table.add_column("play")
-    table.add_column("created", justify="right")
-    table.add_column("still open", justify="right")
-    table.add_column("closed", justify="right")
-    for play, counts in sorted(by_play.items(), key=lambda kv: -sum(kv[1].values())):
-        table.add_row(play, str(sum(counts.values())), str(counts["open"]), str(counts["closed"]))
-    return table
+@dataclass
+class TaskPicture:
+    """What the CSMs find in the task CRM after the last sync, and what the connector did to get there."""
+
+    system: str
+    open_by_csm: Counter[str]
+    tasks_per_account: Counter[int]  # open connector tasks on an account → accounts
+    opened_by_play: Counter[str]
+    deferred_by_play: Counter[str]
+    closes: Counter[str]  # why each task ended: the connector's close reasons, and what CSMs did
+
+
+def task_tables(picture: TaskPicture) -> list[Table]:
+    """Open tasks per CSM, tasks per account, deferred by play, closes by reason."""
+    csm = Table(title=f"Open connector tasks per CSM (in {picture.system})", title_justify="left")
+    csm.add_column("CSM")
+    csm.add_column("open tasks", justify="right")
+    for owner, count in picture.open_by_csm.most_common():
+        csm.add_row(owner, str(count))
+    per_account = Table(title="Open connector tasks per account", title_justify="left")
+    per_account.add_column("open tasks")
+    per_account.add_column("accounts", justify="right")
+    for tasks, accounts in sorted(picture.tasks_per_account.items()):
+        per_account.add_row(str(tasks), str(accounts))
+    plays = Table(title="Plays leading an open task, and new tasks deferred by the cap (last sync)",
+                  title_justify="left")
+    for name in ("play", "leading open tasks", "deferred"):
+        plays.add_column(name, justify="left" if name == "play" else "right")
+    for play in sorted(set(picture.opened_by_play) | set(picture.deferred_by_play)):
+        plays.add_row(play, str(picture.opened_by_play[play]), str(picture.deferred_by_play[play]))
+    closes = Table(title="How tasks ended (connector closes carry a reason; it never sets Completed)",
+                   title_justify="left")
+    closes.add_column("reason")
+    closes.add_column("tasks", justify="right")
+    for reason, count in picture.closes.most_common():
+        closes.add_row(reason, str(count))
+    return [csm, per_account, plays, closes]
 
 
 def calls_table(first: CallTally, total: CallTally, runs: int) -> Table:

@@ -74,6 +74,7 @@ class SyncResult:
     identity: dict[str, Any] = field(default_factory=dict)
     scored: int = 0
     tasks_planned: dict[str, int] = field(default_factory=dict)
+    tasks_read_back: int = 0  # connector tasks the CRM changed since the last read (what CSMs did)
     tasks_deferred: int = 0  # new tasks the per-owner cap held back (they wait for the next run)
     task_backlog: list[dict[str, Any]] = field(default_factory=list)  # deferred per play and owner, oldest wait
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -130,6 +131,7 @@ class SyncRunner:
             self.pull(now, full, result, only_sources)
             if not pull_only:
                 self.resolve(result)
+                self.read_back(now, result, dry_run)
                 outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
                 self.write(now, outputs, tasks, dry_run, result)
         except Exception as exc:
@@ -208,6 +210,20 @@ class SyncRunner:
             match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
             report.add(match)
             yield row.source, row.entity, row.entity_id, match.account_id, match.status
+
+    def read_back(self, now: datetime, result: SyncResult, dry_run: bool) -> None:
+        """Read what people did to the connector's tasks in the task CRM (completed, deleted, reassigned,
+        re-dated) before scoring, so the plans respect it.  A failed read leaves the last evidence in place."""
+        primary = self.config.connector.primary_crm
+        sink = next((s for s in self.sinks if s.name == primary and hasattr(s, "read_back")), None)
+        if sink is None or primary not in TASK_SYSTEMS:
+            return
+        try:
+            result.tasks_read_back = sink.read_back(SinkContext(self.store, self.http, self.config, now,
+                                                                result.run_id, dry_run))
+        except Exception as exc:  # the plans still run on the evidence read before
+            result.sink_errors[f"{primary} task read-back"] = redact(f"{type(exc).__name__}: {exc}")
+            log.error("tasks.read_back_failed", sink=primary, error=result.sink_errors[f"{primary} task read-back"])
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
         """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.

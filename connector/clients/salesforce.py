@@ -137,20 +137,22 @@ class SalesforceClient:
 
     # -- reads ---------------------------------------------------------------------------------------------
 
-    def query_pages(self, soql: str, *, tooling: bool = False) -> Iterator[list[dict[str, Any]]]:
-        """Each page of ``soql`` (≤ 2,000 rows), following the relative ``nextRecordsUrl``."""
+    def query_pages(self, soql: str, *, tooling: bool = False, deleted: bool = False
+                    ) -> Iterator[list[dict[str, Any]]]:
+        """Each page of ``soql`` (≤ 2,000 rows), following the relative ``nextRecordsUrl``; ``deleted``
+        uses ``queryAll`` (records in the recycle bin too, ``IsDeleted = true``)."""
         if tooling:
             result = self.call(lambda sf: sf.toolingexecute("query/", params={"q": soql}))
         else:
-            result = self.call(lambda sf: sf.query(soql))
+            result = self.call(lambda sf: sf.query(soql, include_deleted=deleted))
         while True:
             yield [_strip(r) for r in result["records"]]
             if result.get("done", True):
                 return
             result = self.call(partial(_query_more, next_url=result["nextRecordsUrl"]))
 
-    def query_iter(self, soql: str, *, tooling: bool = False) -> Iterator[dict[str, Any]]:
-        for page in self.query_pages(soql, tooling=tooling):
+    def query_iter(self, soql: str, *, tooling: bool = False, deleted: bool = False) -> Iterator[dict[str, Any]]:
+        for page in self.query_pages(soql, tooling=tooling, deleted=deleted):
             yield from page
 
     def describe(self, obj: str) -> dict[str, Any]:

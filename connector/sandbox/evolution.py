@@ -16,6 +16,9 @@ connector picks them up through the APIs exactly as it would in production:
 * Usage — the CSV export is rewritten, as the nightly warehouse job would.
 * Salesforce / HubSpot — NPS, champion changes and e-mail opt-outs are record updates that bump
   ``SystemModstamp`` / ``hs_lastmodifieddate``, the fields the incremental reads filter on.
+* CSMs (Salesforce, mid-way through the step) work the connector's open tasks as people do: complete
+  some, leave the rest, reassign one, delete one, move one's due date
+  (:func:`connector.sandbox.csm.simulate_csms`), so the read-back has real evidence to respect.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from connector.sandbox.csm import simulate_csms
 from connector.sandbox.dataset import write_usage_csv
 from connector.sandbox.dataset_evolve import evolve
 from connector.sandbox.world import Company, Contact, World
@@ -84,10 +88,13 @@ def advance(cluster: Cluster, days: float, seed: int = 0) -> Changes:
     world = cluster.world
     before = _Snapshot.take(world)
     floor = cluster.clock.now()  # no pushed change may predate what the connector may already have read
-    cluster.clock.advance(timedelta(days=days))
-    evolve(world, days, seed)
     backends = {name: emulator.backend for name, emulator in cluster.emulators.items()}
     changes: Changes = {name: Counter() for name in (*backends, "usage")}
+    cluster.clock.advance(timedelta(days=days / 2))
+    if "salesforce" in backends:  # mid-week, the CSMs work their task lists
+        simulate_csms(backends["salesforce"], seed, changes["salesforce"])
+    cluster.clock.advance(timedelta(days=days / 2))
+    evolve(world, days, seed)
     if "zendesk" in backends:
         _push_tickets(backends["zendesk"], world, before, floor, changes["zendesk"])
     if "stripe" in backends:

@@ -122,13 +122,15 @@ class Segment(_Strict):
 class TouchModel(_Strict):
     """How a segment is reached: the escalation ladder, the evidence that moves it on, and who acts.
 
-    A step escalates only on evidence: the CSM completed it (read back from the CRM) and the reason still
-    holds ``escalate_after_days`` later, or its due date passed ``escalate_overdue_after_days`` ago with
-    nobody touching the task (``None``: an untouched overdue task waits for its CSM, it never escalates).
+    A step escalates only on evidence: the CSM completed it (read back from the CRM) while the reason still
+    holds (the next step is due ``escalate_after_days`` later, time for the customer to answer), or its due
+    date passed ``escalate_overdue_after_days`` ago with nobody touching the task (``None``: an untouched
+    overdue task waits for its CSM, it never escalates).
     """
 
     ladder: list[TaskChannel] = Field(min_length=1)
-    escalate_after_days: int = Field(default=5, ge=1, description="Wait after a completed step before the next")
+    escalate_after_days: int = Field(default=5, ge=1, description="The next step after a completed one is due "
+                                     "this many days later")
     escalate_overdue_after_days: int | None = Field(
         default=None, ge=0, description="Days past the due date an untouched task escalates (none = never)")
     route: str = Field(default="owner", description="owner | digital | user:<CRM user id or e-mail>")

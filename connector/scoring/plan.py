@@ -9,9 +9,10 @@ slots, default 1):
   leads the subject and its ladder; the body ranks the others.  The key is ``account:plan:seq``: a change
   of reasons or an escalation updates the same CRM record in place;
 * **escalate on evidence only** — a step moves on when the CSM completed it (read back from the CRM) and
-  the lead reason still holds ``escalate_after_days`` later (a new task, ``seq + 1``: her completed task is
-  her record and is never reopened), or when its due date passed ``escalate_overdue_after_days`` ago with
-  nobody touching the task (updated in place).  Every step is written to the task's history;
+  the lead reason still holds (a new task, ``seq + 1``, due ``escalate_after_days`` later so the customer
+  can answer first: her completed task is her record and is never reopened; if the reason clears in the
+  meantime it is closed as ``cleared``), or when its due date passed ``escalate_overdue_after_days`` ago
+  with nobody touching the task (updated in place).  Every step is written to the task's history;
 * **respect what she did** — a task deleted or closed by a person retires its plays for their cooldown;
   the last step completed with the reason still there rests the plays the same way;
 * **close with a reason** — the connector closes only when no reason holds (``cleared``), or when an old

@@ -2,8 +2,8 @@
 
 1. Read-back first: a step the CSM completed closes the slot and starts its wait; a task a person deleted
    or closed retires its plays for their cooldown.
-2. Waiting slots: the lead reason still holds ``escalate_after_days`` after the completed step → the next
-   step (a new task, not counted against the cap); the last step done → the plays rest (cooldown).
+2. Completed steps: the lead reason still holds → the next step (a new task due ``escalate_after_days``
+   later, not counted against the cap); the last step done → the plays rest (cooldown).
 3. Open slots: no reason left → close (``cleared``); reasons changed → update in place; due date passed
    untouched → next step in place.
 4. New tasks for accounts without one, under each owner's cap with its proactive share; the rest is the
@@ -108,7 +108,7 @@ class _PlanRun:
         paused = np.zeros((self.S, self.n), bool)
         next_step = np.zeros((self.S, self.n), bool)
         for k in range(self.S):
-            retire |= self._read_back(st, k, code[k], at[k], paused)
+            retire |= self._read_back(st, k, code[k], at[k])
             retire |= self._waiting(st, k, next_step, paused)
         self.cleared[retire], self.first[retire], self.step[retire], self.last[retire] = self.now, np.nan, -1, np.nan
         slot_plays = self._assign(self.human & ~retire)
@@ -116,11 +116,15 @@ class _PlanRun:
         for k in range(self.S):
             lead, members, has = self._ranked(slot_plays[k])
             self._open_slots(st, k, lead, members, has, code[k], found, action, reason)
-            escalate = next_step[k] & has & (lead == st.lead[k])
-            self._create(st, k, escalate, lead, members, st.step[k] + 1, action)
-            self.note(escalate, k, lambda r, k=k: f"the reason still holds {self.wait[r]:g} days after step "
-                      f"{st.step[k, r]} was completed → step {st.step[k, r] + 1} "
-                      f"({self.channel(int(st.lead[k, r]), r, int(st.step[k, r]))})")
+            escalate = next_step[k] & has
+            same = lead == st.lead[k]
+            self._create(st, k, escalate, lead, members, np.where(same, st.step[k] + 1, 0), action,
+                         after=self.wait)  # the next step is due once the customer had time to answer
+            self.note(escalate & same, k, lambda r, k=k: f"the reason still holds after step {st.step[k, r]} → "
+                      f"step {st.step[k, r] + 1} ({self.channel(int(st.lead[k, r]), r, int(st.step[k, r]))}), "
+                      f"due in {self.wait[r]:g} days")
+            self.note(escalate & ~same, k, lambda r, k=k: f"{self.label(int(st.lead[k, r]))} now leads; step 1 "
+                      f"({self.channel(int(st.lead[k, r]), r, 0)})")
             lead, members, has = self._ranked(slot_plays[k] & ~self.frozen)  # no new task inside a freeze
             fresh.append((k, ~st.open[k] & ~paused[k] & has & (action[k] == 0), lead, members))
         deferred, backlog = self._fresh(st, fresh, action, present)
@@ -140,8 +144,7 @@ class _PlanRun:
         self.legacy_rows = old.any(axis=0)
         return out
 
-    def _read_back(self, st: PlanState, k: int, code: np.ndarray, at: np.ndarray, paused: np.ndarray
-                   ) -> np.ndarray:
+    def _read_back(self, st: PlanState, k: int, code: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Apply what people did to the slot's open task; returns the plays a dismissal retires."""
         was = st.open[k]
         completed = was & (code == COMPLETED)
@@ -152,18 +155,17 @@ class _PlanRun:
         self.note(dismissed, k, lambda r: "closed or deleted in the CRM by a person: its reasons rest for their "
                   "cooldown")
         retire = unbits(st.members[k], self.P) & dismissed[None, :]
-        paused[k] |= dismissed
         self._reset(st, k, dismissed)
         return retire
 
     def _waiting(self, st: PlanState, k: int, next_step: np.ndarray, paused: np.ndarray) -> np.ndarray:
-        """Completed steps waiting for evidence: next step, rest (ladder done), or end (reason cleared)."""
+        """Completed steps: the reason still holds → the next step (ladder done → the plays rest); the
+        reason cleared → the plan ends there."""
         waiting = ~st.open[k] & ~np.isnan(st.done[k])
         lead = st.lead[k]
         holds = waiting & (lead >= 0) & self.at(self.human, lead)
-        due = holds & (self.now - st.done[k] >= self.wait)
-        exhausted = due & (st.step[k] + 1 >= self.at(self.lengths, lead))
-        next_step[k] = due & ~exhausted & ~self.at(self.frozen, lead)
+        exhausted = holds & (st.step[k] + 1 >= self.at(self.lengths, lead))
+        next_step[k] = holds & ~exhausted & ~self.at(self.frozen, lead)
         paused[k] |= holds & ~next_step[k]
         self.note(exhausted, k, lambda r: "the last step was completed and the reason still holds: it rests for "
                   "the play's cooldown")
@@ -235,12 +237,13 @@ class _PlanRun:
         st.due[k, restart] = self.now + self.due_in[np.maximum(lead, 0)][restart] if self.P else np.nan
 
     def _create(self, st: PlanState, k: int, mask: np.ndarray, lead: np.ndarray, members: np.ndarray,
-                steps: np.ndarray, action: np.ndarray) -> None:
+                steps: np.ndarray, action: np.ndarray, after: np.ndarray | None = None) -> None:
         st.seq[k, mask] += 1
         st.open[k, mask] = True
         st.lead[k, mask], st.members[k, mask], st.step[k, mask] = lead[mask], members[mask], steps[mask]
         st.since[k, mask], st.opened[k, mask], st.done[k, mask] = self.now, self.now, np.nan
-        st.due[k, mask] = self.now + self.due_in[np.maximum(lead, 0)][mask] if self.P else np.nan
+        due_in = self.due_in[np.maximum(lead, 0)] if self.P else np.zeros(self.n)
+        st.due[k, mask] = self.now + (due_in if after is None else np.maximum(due_in, after))[mask]
         action[k, mask] = CREATE
 
     def _fresh(self, st: PlanState, fresh: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],

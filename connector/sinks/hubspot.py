@@ -12,7 +12,8 @@
 * **Tasks**: keyed by ``TaskSpec.key`` in a custom task property (``task_key_property``).  The task ledger
   maps keys to HubSpot ids; keys it lacks (state store lost) are looked up by search (``IN``, ≤ 100 values)
   before anything is created, so tasks are never duplicated.  Unchanged tasks (same fingerprint) cost
-  nothing; ``status == "closed"`` completes the task.  New tasks are associated to their company inline
+  nothing; ``status == "closed"`` archives the task (HubSpot has no custom status; the connector never
+  sets COMPLETED) and the ledger keeps the close reason.  New tasks are associated to their company inline
   (task→company type 192).
 * 429s are waited out by the HttpLayer; if a limit (e.g. the daily one) still refuses, the run stops
   with ``stopped_reason`` and the rest is retried next run.
@@ -43,6 +44,7 @@ from connector.sinks.base import (
     planned_updates,
     stream_changes,
 )
+from connector.sinks.readback import hubspot_changes, read_back
 from connector.store import TaskLedgerEntry
 
 NAME, COMPANIES, TASKS = "hubspot", "companies", "tasks"
@@ -125,6 +127,12 @@ class HubSpotSink:
                                      "after retries; unwritten changes are retried next run")
         return report
 
+    def read_back(self, ctx: SinkContext) -> int:
+        """Record what people did to the connector's tasks since the last read (see ``sinks/readback.py``)."""
+        client, mapping = self._open(ctx)
+        key = str(mapping.setting("task_key_property", "cs_task_key"))
+        return read_back(ctx.store, NAME, hubspot_changes(client, key), ctx.now)
+
     def _companies(self, ctx: SinkContext) -> Callable[[str], list[str]]:
         """account id → its HubSpot company ids (itself when HubSpot is primary, else identity's matches)."""
         if ctx.config.connector.primary_crm == NAME:
@@ -202,6 +210,7 @@ class _TaskWriter:
     def __init__(self, ctx: SinkContext, client: HubSpotClient, mapping: FieldMap, report: SinkReport):
         self.ctx, self.client, self.report = ctx, client, report
         self.key_property = str(mapping.setting("task_key_property", "cs_task_key"))
+        self.sent: dict[str, dict[str, str]] = {}  # what an update sends (the fingerprint covers all props)
 
     def write(self, tasks: Sequence[TaskSpec], companies: Callable[[str], list[str]]) -> None:
         ledger = self.ctx.store.tasks(NAME)
@@ -209,14 +218,19 @@ class _TaskWriter:
         owners = self._owners() if any(t.owner_id for t in tasks) else {}
         creates: list[tuple[TaskSpec, dict[str, str], str]] = []
         updates: list[tuple[TaskSpec, dict[str, str], str]] = []
+        archives: list[tuple[TaskSpec, dict[str, str], str]] = []
         for spec in tasks:
             props = task_properties(spec, self.key_property, owners.get((spec.owner_id or "").lower()))
             entry = ledger.get(spec.key)
             remote = (entry.remote_id if entry else None) or found.get(spec.key)
-            if remote and entry and entry.fingerprint == _fingerprint(props):
+            if remote and entry and entry.status == spec.status and entry.fingerprint == _fingerprint(props):
                 continue
-            if remote:
+            if remote and spec.status == "closed":
+                if entry is None or entry.status != "closed":
+                    archives.append((spec, props, remote))
+            elif remote:
                 updates.append((spec, props, remote))
+                self.sent[spec.key] = _kept_by_csm(props, entry, spec)
             elif spec.status == "open" and (company := companies(spec.account_id)):
                 creates.append((spec, props, company[0]))
             elif spec.status == "open":
@@ -225,13 +239,24 @@ class _TaskWriter:
         if self.ctx.dry_run:
             self.report.planned += [PlannedChange(NAME, TASKS, s.key, "create_task", None, None, p["hs_task_subject"],
                                                   s.account_id) for s, p, _ in creates]
-            self.report.planned += [PlannedChange(NAME, TASKS, r, _update_action(s), "hs_task_status", None,
+            self.report.planned += [PlannedChange(NAME, TASKS, r, "update_task", "hs_task_status", None,
                                                   p["hs_task_status"], s.account_id) for s, p, r in updates]
+            self.report.planned += [PlannedChange(NAME, TASKS, r, "close_task", "archived", None, s.close_reason,
+                                                  s.account_id) for s, _, r in archives]
             return
         for chunk in batched(creates, BATCH):
             self._create(chunk)
         for chunk in batched(updates, BATCH):
             self._update(chunk)
+        for chunk in batched(archives, BATCH):
+            self._archive(chunk)
+
+    def _archive(self, chunk: list[tuple[TaskSpec, dict[str, str], str]]) -> None:
+        """HubSpot has no custom task status: a task that is no longer needed is archived (it leaves the
+        CSM's queue without counting as done; restorable for 90 days), its reason kept in the ledger."""
+        self.client.call("batch archive tasks", self.client.crm.objects.tasks.batch_api.archive,
+                         {"inputs": [{"id": remote} for _, _, remote in chunk]})
+        self._settle(list(chunk), {}, "archive")
 
     def _lookup(self, keys: list[str]) -> dict[str, str]:
         """HubSpot ids of tasks already carrying these keys (the ledger lost them, or never had them)."""
@@ -279,7 +304,7 @@ class _TaskWriter:
         self._settle([(s, p, created.get(s.key)) for s, p, _ in chunk], errors, "create")
 
     def _update(self, chunk: list[tuple[TaskSpec, dict[str, str], str]]) -> None:
-        inputs = [{"id": remote, "properties": props} for _, props, remote in chunk]
+        inputs = [{"id": remote, "properties": self.sent.get(spec.key, props)} for spec, props, remote in chunk]
         answer = self.client.call("batch update tasks", self.client.crm.objects.tasks.batch_api.update,
                                   {"inputs": inputs})
         failed = _failed_records(getattr(answer, "errors", None) or [])
@@ -312,12 +337,23 @@ def task_properties(spec: TaskSpec, key_property: str, owner_id: str | None) -> 
     """A TaskSpec in HubSpot's task properties (``hs_timestamp`` is required: the due date, midnight UTC)."""
     props = {"hs_timestamp": datetime.combine(spec.due_date, time(0), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
              "hs_task_subject": spec.subject[:255], "hs_task_body": spec.body,
-             "hs_task_status": "COMPLETED" if spec.status == "closed" else "NOT_STARTED",
+             "hs_task_status": "NOT_STARTED",  # never COMPLETED: a closed task is archived (see _archive)
              "hs_task_priority": PRIORITY[spec.priority], "hs_task_type": TASK_TYPE.get(spec.channel, "TODO"),
              key_property: spec.key}
     if owner_id:
         props["hubspot_owner_id"] = owner_id
     return props
+
+
+def _kept_by_csm(props: dict[str, str], entry: TaskLedgerEntry | None, spec: TaskSpec) -> dict[str, str]:
+    """An update leaves the owner to whoever owns the task now, and the due date too unless the step moved
+    on: a CSM's reassignment or new date is never overwritten."""
+    if entry is None:
+        return props
+    kept = {k: v for k, v in props.items() if k != "hubspot_owner_id"}
+    if entry.step == spec.step:
+        kept.pop("hs_timestamp")
+    return kept
 
 
 def wanted_properties(mapping: FieldMap) -> dict[str, list[dict[str, Any]]]:
@@ -396,7 +432,3 @@ def _instant(text: str) -> datetime:
 
 def _fingerprint(props: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _update_action(spec: TaskSpec) -> str:
-    return "close_task" if spec.status == "closed" else "update_task"

@@ -10,7 +10,8 @@ How it writes, and why:
   next run because their diff is still there.
 * Tasks: upserted on the external-id field ``task_key_field`` holding :attr:`TaskSpec.key`, so a retry, a
   second run or a lost state store updates the same Task instead of creating another.  The task ledger's
-  fingerprint skips unchanged tasks; open tasks never overwrite a CSM's Status, closing sets Completed.
+  fingerprint skips unchanged tasks; open tasks never overwrite a CSM's Status; closing sets the
+  ``close_status`` (default "Not needed", a closed TaskStatus ``setup`` creates), never Completed.
 * Budget: ``/limits`` is read first; writing stops before ``daily_api_share`` of the daily allocation and
   the report says so (``stopped_reason``); what is left is written by the next run.
 """
@@ -44,6 +45,7 @@ from connector.sinks.base import (
     planned_updates,
     stream_changes,
 )
+from connector.sinks.readback import read_back, salesforce_changes, salesforce_close_status
 from connector.sources.salesforce import parse_sf_datetime, soql_identifier, soql_quote
 from connector.store import TaskLedgerEntry
 
@@ -115,6 +117,7 @@ class SalesforceSink:
         self.object = soql_identifier(str(self.mapping.setting("object", "Account")))
         self.task_key = soql_identifier(str(self.mapping.setting("task_key_field", "CS_Task_Key__c")))
         self.on_drift = str(self.mapping.setting("on_drift", "skip"))
+        self.close_status = str(self.mapping.setting("close_status", "Not needed"))
         for fm in self.mapping.fields.values():
             soql_identifier(fm.name)
 
@@ -144,7 +147,20 @@ class SalesforceSink:
             if not dry_run:
                 client.create_custom_field(f"{obj}.{name}", meta)
             planned.append(PlannedChange(SYSTEM, obj, f"{obj}.{name}", "create_field", name, None, meta["type"]))
+        if dry_run:
+            values = next(f.get("picklistValues") or [] for f in client.describe("Task")["fields"]
+                          if f["name"] == "Status")
+            added = [] if any(v.get("value") == self.close_status for v in values) else [self.close_status]
+        else:
+            added = salesforce_close_status(client, self.close_status)
+        planned += [PlannedChange(SYSTEM, "Task", "TaskStatus", "create_field", "Status", None, f"{v} (closed)")
+                    for v in added]
         return planned
+
+    def read_back(self, ctx: SinkContext) -> int:
+        """Record what people did to the connector's tasks since the last read (see ``sinks/readback.py``)."""
+        changes = salesforce_changes(self.client(ctx), self.task_key, self.close_status)
+        return read_back(ctx.store, SYSTEM, changes, ctx.now)
 
     def check(self, ctx: SinkContext) -> list[FieldProblem]:
         existing = self._existing(self.client(ctx))
@@ -306,11 +322,11 @@ class SalesforceSink:
             if spec.status == "closed":
                 if (entry is not None and entry.status == "closed") or (entry is None and spec.key not in existing):
                     continue
-                yield TaskAction("close_task", spec, {**base, "Status": "Completed"}, fingerprint)
+                yield TaskAction("close_task", spec, {**base, "Status": self.close_status}, fingerprint)
             elif entry is None or entry.fingerprint != fingerprint or entry.status != "open":
                 reopen = {"Status": "Not Started"} if entry is not None and entry.status == "closed" else {}
                 kind = "create_task" if entry is None else "update_task"
-                yield TaskAction(kind, spec, {**base, **fields, **reopen}, fingerprint)
+                yield TaskAction(kind, spec, {**base, **_kept_by_csm(fields, entry, spec), **reopen}, fingerprint)
 
     def _existing_task_keys(self, client: SalesforceClient, keys: list[str]) -> set[str]:
         found: set[str] = set()
@@ -388,6 +404,17 @@ class _LazyBudget:
         if self._budget is None:
             self._budget = self._make()
         return self._budget
+
+
+def _kept_by_csm(fields: dict[str, Any], entry: TaskLedgerEntry | None, spec: TaskSpec) -> dict[str, Any]:
+    """An update leaves the owner to whoever owns the task now, and the due date too unless the step
+    moved on: a CSM's reassignment or new date is never overwritten."""
+    if entry is None:
+        return fields
+    kept = {k: v for k, v in fields.items() if k != "OwnerId"}
+    if entry.step == spec.step:
+        kept.pop("ActivityDate")
+    return kept
 
 
 def _seconds(output: AccountOutput) -> AccountOutput:

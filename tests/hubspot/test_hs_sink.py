@@ -134,7 +134,8 @@ def test_tasks_are_never_duplicated_even_after_losing_the_state_store(start_hubs
     hs.store.close()
 
 
-def test_closed_tasks_are_completed_and_unknown_owners_left_unassigned(start_hubspot: StartHubSpot) -> None:
+def test_closed_tasks_are_archived_never_completed_and_unknown_owners_left_unassigned(
+        start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     (oid,) = _ready(hs, 1)
     hs.write([], [hs.task(oid, owner_id="005000000000001AAA")])  # a Salesforce user id: no HubSpot owner
@@ -143,5 +144,6 @@ def test_closed_tasks_are_completed_and_unknown_owners_left_unassigned(start_hub
     report = hs.write([], [hs.task(oid, status="closed"), hs.task(oid, step=2, status="closed")])
     assert report.tasks_closed == 1 and report.tasks_created == 0  # nothing to close for step 2
     assert hs.backend.open_tasks() == []
-    assert hs.backend.objects["tasks"][created["id"]].properties["hs_task_status"] == "COMPLETED"
-    assert hs.calls(*TASK_UPDATE) == 1
+    task = hs.backend.objects["tasks"][created["id"]]
+    assert task.archived and task.properties["hs_task_status"] != "COMPLETED"
+    assert hs.calls(*TASK_UPDATE) == 0

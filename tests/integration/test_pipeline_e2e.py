@@ -21,9 +21,10 @@ from connector.sandbox.cluster import Cluster, start_cluster
 from connector.store import Store
 
 ACCOUNTS = 120
-#: Incremental streams per source: Salesforce reads Account and Contact, Zendesk organisations and
-#: tickets; HubSpot, Stripe (events) one each; the tech lookup is cached (no call within its TTL).
-STREAMS = {"salesforce": 2, "hubspot": 1, "zendesk": 2, "stripe": 1, "techlookup": 0}
+#: Incremental streams per source: Salesforce reads Account and Contact (and, as the task CRM, the tasks
+#: CSMs changed), Zendesk organisations and tickets; HubSpot, Stripe (events) one each; the tech lookup
+#: is cached (no call within its TTL).
+STREAMS = {"salesforce": 3, "hubspot": 1, "zendesk": 2, "stripe": 1, "techlookup": 0}
 READ_POSTS = ("/search", "/query", "/batch/read")  # POSTs that only read
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -55,12 +56,13 @@ def test_setup_creates_fields_once_and_check_finds_problems(config: Config, stor
     ctx = sink_ctx(store, http, config, clock)
     assert {p.field for p in sink.check(ctx)} >= {"CS_Success_Vector__c", "CS_Task_Key__c"}
     planned = sink.setup(ctx, dry_run=True)
-    assert len(planned) == 16 and sandbox.calls("POST") == []
-    assert len(sink.setup(ctx, dry_run=False)) == 16
+    assert len(planned) == 17 and sandbox.calls("POST") == []  # 16 fields + the closed "Not needed" status
+    assert len(sink.setup(ctx, dry_run=False)) == 17
     assert sink.check(ctx) == []
+    assert "Not needed" in sandbox.backend.task_statuses.closed
     sandbox.reset_ledger()
     assert sink.setup(ctx, dry_run=False) == []
-    assert sandbox.calls("POST") == []
+    assert sandbox.calls("POST") == [] and sandbox.calls("PATCH") == []
     key = sandbox.backend.schema["Task"]["CS_Task_Key__c"]
     assert key.external_id and key.unique
     assert sandbox.backend.schema["Account"]["CS_Quadrant__c"].restricted
@@ -141,7 +143,7 @@ def test_session_expiry_mid_run_refreshes_and_loses_no_batch(sink: SalesforceSin
     expired: list[bool] = []
 
     def expire_after_first_batch(call: Call) -> None:
-        if call.method == "PATCH" and not expired:
+        if call.method == "PATCH" and "StandardValueSet" not in call.endpoint and not expired:
             expired.append(sandbox.backend.expire_sessions() > 0)
 
     http.ledger.listeners.append(expire_after_first_batch)
@@ -149,7 +151,8 @@ def test_session_expiry_mid_run_refreshes_and_loses_no_batch(sink: SalesforceSin
     report = write(sink, config, store, http, clock, outputs(ids))
     assert expired == [True]
     assert (report.records_updated, report.failures) == (450, [])
-    assert [c.status for c in http.ledger.calls if c.method == "PATCH"] == [200, 401, 200, 200]
+    assert [c.status for c in http.ledger.calls if c.method == "PATCH" and "/composite/" in c.endpoint] == [
+        200, 401, 200, 200]
     assert all(sandbox.backend.records["Account"][i]["CS_Success_Vector__c"] == 71.0 for i in ids)
 
 
@@ -224,19 +227,21 @@ def test_tasks_are_idempotent_even_after_losing_the_state_store(sink: Salesforce
     assert len(_tasks(sandbox)) == 3
 
 
-def test_changed_task_is_updated_and_closed_task_completed(sink: SalesforceSink, config: Config, store: Store,
-                                                           http: HttpLayer, clock: SandboxClock, sandbox: SfSandbox,
-                                                           tmp_path: Path) -> None:
-    ids = account_ids(sandbox)[:2]
+def test_changed_task_is_updated_and_closed_task_not_needed(sink: SalesforceSink, config: Config, store: Store,
+                                                             http: HttpLayer, clock: SandboxClock,
+                                                             sandbox: SfSandbox, tmp_path: Path) -> None:
+    ids = account_ids(sandbox)[:2]  # the fixture's setup added the closed "Not needed" TaskStatus
     write(sink, config, store, http, clock, [], tasks_for(ids))
     sandbox.backend.update("Task", {"Id": next(iter(sandbox.backend.records["Task"])), "Status": "In Progress"})
     changed = write(sink, config, store, http, clock, [], tasks_for(ids, subject="Renewal in 45 days: plan the review"))
     assert changed.tasks_updated == 2
     assert {t["Subject"] for t in _tasks(sandbox)} == {"Renewal in 45 days: plan the review"}
     assert "In Progress" in {t["Status"] for t in _tasks(sandbox)}  # a CSM's status is not overwritten
-    closed = write(sink, config, store, http, clock, [], tasks_for(ids[:1], status="closed"))
+    closing = [replace(t, close_reason="cleared") for t in tasks_for(ids[:1], status="closed")]
+    closed = write(sink, config, store, http, clock, [], closing)
     assert closed.tasks_closed == 1
-    assert [t["Status"] for t in _tasks(sandbox) if t["WhatId"] == ids[0]] == ["Completed"]
+    assert [(t["Status"], t["IsClosed"]) for t in _tasks(sandbox) if t["WhatId"] == ids[0]] == [("Not needed", True)]
+    assert store.tasks("salesforce")[closing[0].key].close_reason == "cleared"
     fresh = Store(f"sqlite:///{tmp_path / 'lost.db'}")  # closing works without the ledger too
     try:
         again = write(sink, config, fresh, http, clock, [], tasks_for(ids[1:], status="closed") +

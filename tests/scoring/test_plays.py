@@ -105,20 +105,19 @@ def test_a_touched_task_does_not_escalate_when_overdue() -> None:
     assert second.tasks() == []
 
 
-def test_a_completed_step_escalates_only_after_the_wait_and_only_while_the_reason_holds() -> None:
+def test_a_completed_step_moves_on_only_while_the_reason_holds_and_gives_the_customer_time() -> None:
     failing = {"A": {**HEALTHY, "payments_failed_90d": 1}}
     first = run(failing)
     done = _evidence("completed", at=NOW + timedelta(days=1))
     day2 = NOW + timedelta(days=2)
-    waiting = run(failing, now=day2, state=dict(first.states()), evidence=[done])
-    assert waiting.tasks() == []  # completed a day ago: wait 3 days (high touch) for the evidence
-    day5 = NOW + timedelta(days=5)
-    second = run(failing, now=day5, state=dict(waiting.states()), evidence=[done])
+    second = run(failing, now=day2, state=dict(first.states()), evidence=[done])
     [task] = second.tasks()
     assert (task.key, task.step, task.channel) == ("A:plan:1", 1, "email_other_sender")
+    assert task.due_date == (day2 + timedelta(days=3)).date()  # high touch: 3 days to answer first
     assert "step 1 completed in the CRM" in task.body and "reason still holds" in task.body
-    healed = run({"A": HEALTHY}, now=day5, state=dict(waiting.states()), evidence=[done])
+    healed = run({"A": HEALTHY}, now=day2, state=dict(first.states()), evidence=[done])
     assert healed.tasks() == []  # the payment went through after her step: nothing to escalate
+    assert run(failing, now=day2 + timedelta(hours=2), state=dict(second.states()), evidence=[done]).tasks() == []
 
 
 def test_the_connector_never_completes_a_task_it_closes_with_a_reason() -> None:

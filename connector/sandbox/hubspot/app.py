@@ -70,6 +70,8 @@ def build_routes(backend: HubSpotBackend, limits: RateLimits) -> list[BaseRoute]
             except HubSpotError as exc:
                 return JSONResponse(exc.body(), status_code=exc.status, headers=limits.headers())
             status, body = result if isinstance(result, tuple) else (200, result)
+            if status == 204:
+                return Response(status_code=204, headers=limits.headers())
             return JSONResponse(body, status_code=status, headers=limits.headers())
         return run
 

@@ -110,6 +110,14 @@ class HubSpotBackend(ObjectStore):
             raise validation(f"The maximum number of inputs supported in a batch request is {MAX_BATCH}. "
                              "Please reduce the number of items and try again", inputs=[str(len(inputs))])
         started = iso(self.clock.now())
+        if op == "archive":  # 204, no body: archived objects leave lists and search (restorable 90 days)
+            with self._lock:
+                for item in inputs:
+                    obj = self.table(object_type).get(str(item.get("id")))
+                    if obj is not None and not obj.archived:
+                        obj.archived = True
+                        self.stamp(obj, self.clock.now())
+            return 204, {}
         handler = {"read": self._batch_read, "create": self._batch_create, "update": self._batch_update,
                    "upsert": self._batch_upsert}.get(op)
         if handler is None:

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from connector.sandbox.core import CONTROL_PREFIX
 from connector.sandbox.salesforce.backend import ApiError, SalesforceBackend
 from connector.sandbox.salesforce.bulk import BulkIngest
+from connector.sandbox.salesforce.task_status import update_value_set
 
 COLLECTION_LIMIT = 200
 Handler = Callable[[Request, list[str]], Awaitable[Response]]
@@ -112,6 +113,9 @@ class SalesforceRoutes:
             field_id = self.backend.create_custom_field(await _json(request))
             return JSONResponse({"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []},
                                 status_code=201)
+        if parts[:2] == ["sobjects", "StandardValueSet"] and len(parts) == 3 and request.method == "PATCH":
+            update_value_set(self.backend, parts[2], await _json(request))
+            return Response(status_code=204)
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
 
     async def _sobject(self, request: Request, parts: list[str]) -> Response:
@@ -124,6 +128,10 @@ class SalesforceRoutes:
             return _single(result, 201, JSONResponse(result, status_code=201))
         if len(parts) == 2 and method == "GET":
             return JSONResponse(self.backend.get(obj, parts[1]))
+        if len(parts) == 2 and method == "DELETE":
+            request.state.records = 1
+            self.backend.delete(obj, parts[1])
+            return Response(status_code=204)
         if len(parts) == 2 and method == "PATCH":
             request.state.records = 1
             self.backend.get(obj, parts[1])

@@ -27,12 +27,15 @@ from connector.sandbox.salesforce.schema import (
     format_datetime,
     standard_objects,
 )
+from connector.sandbox.salesforce.task_status import TaskStatuses, task_status_changed, tooling_rows
 from connector.sandbox.world import World
 
 QUERY_BATCH = 2000  # rows per query page (nextRecordsUrl beyond)
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _TOOLING_SCHEMA = {"CustomField": {n: FieldDef(n, t) for n, t in (
-    ("Id", "id"), ("DeveloperName", "string"), ("TableEnumOrId", "string"), ("NamespacePrefix", "string"))}}
+    ("Id", "id"), ("DeveloperName", "string"), ("TableEnumOrId", "string"), ("NamespacePrefix", "string"))},
+    "StandardValueSet": {n: FieldDef(n, t) for n, t in (("Id", "id"), ("MasterLabel", "string"),
+                                                        ("Metadata", "anyType"))}}
 _METADATA_TYPES = {"Number": "double", "Percent": "percent", "Currency": "currency", "Text": "string",
                    "LongTextArea": "textarea", "TextArea": "textarea", "Date": "date", "DateTime": "datetime",
                    "Picklist": "picklist", "Checkbox": "boolean"}
@@ -90,6 +93,7 @@ class SalesforceBackend:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     custom_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # full name → tooling record
     validation_rules: dict[str, str] = field(default_factory=dict)  # record id → error message
+    task_statuses: TaskStatuses = field(default_factory=TaskStatuses)
     api_used: int = 0
     _sessions: dict[str, Session] = field(default_factory=dict)
     _cursors: dict[str, QueryCursor] = field(default_factory=dict)
@@ -200,7 +204,7 @@ class SalesforceBackend:
         except soql.SoqlError as exc:
             raise ApiError(400, exc.code, exc.message) from None
         with self.lock:
-            source = self.custom_fields.values() if tooling else self.records[q.obj].values()
+            source = tooling_rows(self, q.obj) if tooling else self.records[q.obj].values()
             rows = [r for r in source if (include_deleted or not r.get("IsDeleted"))
                     and (q.where is None or q.where(r))]
             schema = (_TOOLING_SCHEMA if tooling else self.schema)[q.obj]
@@ -285,6 +289,8 @@ class SalesforceBackend:
             record_id = salesforce_id(ID_PREFIX.get(obj, "a00"), next(self._ids))
             record = {"Id": record_id, "IsDeleted": False, "CreatedDate": format_datetime(self.clock.now()),
                       **values}
+            if obj == "Task":
+                task_status_changed(self, record, None)
             self._touch(record)
             self.records[obj][record_id] = record
             return {"id": record_id, "success": True, "errors": []}
@@ -302,7 +308,10 @@ class SalesforceBackend:
                 errors = [error("FIELD_CUSTOM_VALIDATION_EXCEPTION", self.validation_rules[str(record_id)], [])]
             if errors:
                 return {"id": record_id, "success": False, "errors": errors}
+            before = record.get("Status")
             record.update(values)
+            if obj == "Task":
+                task_status_changed(self, record, before)
             self._touch(record)
             return {"id": record_id, "success": True, "errors": []}
 
@@ -346,6 +355,15 @@ class SalesforceBackend:
                     "ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records were "
                     "valid and the request was using AllOrNone header", [])]} for r in results]
             return results
+
+    def delete(self, obj: str, record_id: str) -> None:
+        """DELETE an sObject: it goes to the recycle bin (``IsDeleted``, still seen by ``queryAll``)."""
+        with self.lock:
+            record = self.records.get(obj, {}).get(record_id)
+            if record is None or record.get("IsDeleted"):
+                raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted")
+            record["IsDeleted"] = True
+            self._touch(record)
 
     # -- the sandbox's own hooks -------------------------------------------------------------------------
 
@@ -394,7 +412,7 @@ class SalesforceBackend:
                     for r in self.records["Account"].values()]
 
     def open_tasks(self, account_id: str) -> list[dict[str, Any]]:
-        """Tasks on an account that are not Completed (for the sandbox web view)."""
+        """Tasks on an account that are still open (for the sandbox web view)."""
         with self.lock:
             return [dict(t) for t in self.records["Task"].values()
-                    if t.get("WhatId") == account_id and t.get("Status") != "Completed"]
+                    if t.get("WhatId") == account_id and not t.get("IsClosed")]

@@ -55,6 +55,8 @@ _SYSTEM = [_f("Id", "id", length=18, updateable=False), _f("CreatedDate", "datet
            _f("SystemModstamp", "datetime", updateable=False), _f("IsDeleted", "boolean", updateable=False)]
 
 TASK_STATUSES = ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"]
+#: TaskStatus values that close a task (``IsClosed``); an admin (or ``connector setup``) may add more.
+CLOSED_TASK_STATUSES = ["Completed"]
 TASK_PRIORITIES = ["High", "Normal", "Low"]
 
 
@@ -87,7 +89,8 @@ def standard_objects() -> dict[str, dict[str, FieldDef]]:
             _f("ActivityDate", "date"), _f("Status", "picklist", picklist=TASK_STATUSES, restricted=True),
             _f("Priority", "picklist", picklist=TASK_PRIORITIES, restricted=True),
             _f("OwnerId", "reference", length=18), _f("WhatId", "reference", length=18),
-            _f("WhoId", "reference", length=18),
+            _f("WhoId", "reference", length=18), _f("IsClosed", "boolean", updateable=False),
+            _f("CompletedDateTime", "datetime", updateable=False),
         ],
     }
     return {obj: {f.name: f for f in [*_SYSTEM, *fields]} for obj, fields in objects.items()}
