@@ -68,8 +68,9 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
                 f"{(r['match_rate'] or 0) * 100:.1f}%",
             )
         console.print(ident)
+        _render_ambiguous(console, report["identity"])
         for source, examples in report["identity"]["top_unmatched"].items():
-            for m in examples[:5]:
+            for m in [e for e in examples if e["status"] == "unmatched"][:5]:
                 console.print(
                     f"  {source} {m['entity']} {m['entity_id']}: {m['status']}"
                     f" (keys tried: {m['key'] or 'none'}; candidates: {', '.join(m['candidates']) or '-'})",
@@ -77,6 +78,20 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
                     highlight=False,
                 )
     console.print("OK" if report["ok"] else "[red]problems found[/]")
+
+
+def _render_ambiguous(console: Console, identity: dict[str, Any]) -> None:
+    """Each ambiguous match, with the line that fixes it (one per candidate: keep the right one)."""
+    ambiguous = identity.get("ambiguous") or []
+    if not ambiguous:
+        return
+    console.print(f"{len(ambiguous)} ambiguous match(es): to decide one, paste the right line into the `link = [` "
+                  f"array of {identity['overrides_file']} (or run `connector identity link SOURCE:ENTITY:ID ACCOUNT`)",
+                  markup=False, highlight=False)
+    for m in ambiguous:
+        console.print(f"  {m['source']} {m['entity']} {m['entity_id']} ({m['key']}):", markup=False, highlight=False)
+        for line in m["paste"]:
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> None:
