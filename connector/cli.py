@@ -32,6 +32,11 @@ identity_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(identity_app, name="identity")
+quarantine_app = typer.Typer(
+    help="Records a source could not use: list them with their reason; re-read them once the data is fixed.",
+    no_args_is_help=True,
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -203,10 +208,11 @@ def explain(
 
 @app.command()
 def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None:
-    """Recent runs, cursors and quarantined records from the state store."""
+    """What needs attention: last run per job, quarantine, drift, deferred tasks, API calls today, match rate."""
     from connector.runtime import collect_status
+    from connector.status import validated
 
-    data = collect_status(_store(_load(config)))
+    data = validated(collect_status(_store(_load(config))))
     if json_out:
         _emit(data)
     else:
@@ -261,6 +267,49 @@ def demo(
 
     console = out if out.is_terminal else Console(width=150)  # logs and CI: wide enough to keep tables whole
     raise typer.Exit(run_demo(accounts=accounts, out_dir=out_dir, console=console, runs=runs, keep_seconds=keep))
+
+
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable).")]
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOpt = DEFAULT_CONFIG, source: SourceOpt = None, json_out: JsonOpt = False,
+                    limit: Annotated[int, typer.Option(help="Records shown (--json lists all).")] = 50) -> None:
+    """One line per quarantined record: its source, id and latest reason, and how often it was seen."""
+    from connector.quarantine import open_items
+
+    store = _store(_load(config))
+    try:
+        items = open_items(store, source)
+    finally:
+        store.close()
+    if json_out:
+        _emit({"total": len(items), "items": items})
+    else:
+        from connector.render import render_quarantine
+
+        render_quarantine(out, items, limit)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    source: SourceOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say which sources would be re-read.")] = False,
+    json_out: JsonOpt = False,
+    now: NowOpt = None,
+) -> None:
+    """After fixing the data: re-read the sources of quarantined records (a full read of each) and sync."""
+    from connector.quarantine import retry
+
+    result = retry(_load(config), source, now=_now(now), dry_run=dry_run)
+    if json_out:
+        _emit(result)
+    else:
+        from connector.render import render_retry
+
+        render_retry(out, result, dry_run)
+    raise typer.Exit(0 if result["status"] in (None, "ok") else 1)
 
 
 RefArg = Annotated[str, typer.Argument(help="The source record as SOURCE:ENTITY:ID, e.g. zendesk:organization:42.")]

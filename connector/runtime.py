@@ -174,6 +174,9 @@ def explain_account(config: Config, account: str, now: datetime) -> dict[str, An
 
 
 def collect_status(store: Store) -> dict[str, Any]:
+    """``connector status``: recent runs and cursors, plus what needs attention (:mod:`connector.status`)."""
+    from connector.status import attention
+
     try:
         runs = [
             {
@@ -193,7 +196,7 @@ def collect_status(store: Store) -> dict[str, Any]:
             "runs": runs,
             "last_successful_run": last_ok,
             "cursors": store.cursors(),
-            "quarantined_recent": len(store.quarantined(limit=10000)),
+            **attention(store),
             "accounts": len(store.accounts()),
         }
     finally:
