@@ -140,13 +140,15 @@ def salesforce_changes(client: Any, key_field: str, close_status: str, open_stat
     return changed
 
 
-def salesforce_close_status(client: Any, status: str) -> list[str]:
+def salesforce_close_status(client: Any, status: str, dry_run: bool) -> list[str]:
     """Make sure the TaskStatus value set has ``status`` as a *closed* value (what the connector closes
     its tasks with, so activity reports can exclude it); returns what was (or would be) added."""
     describe = client.describe("Task")
     values = next((f.get("picklistValues") or [] for f in describe["fields"] if f["name"] == "Status"), [])
     if any(v.get("value") == status for v in values):
         return []
+    if dry_run:
+        return [status]
     rows = list(client.query_iter("SELECT Id, Metadata FROM StandardValueSet WHERE MasterLabel = 'TaskStatus'",
                                   tooling=True))
     if not rows:
