@@ -97,7 +97,19 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
                                                 for t in open_tasks),
         "open_saying_no_result": sum("no result" in (t.get("Description") or "") for t in open_tasks),
         "closes_by_reason": dict(reasons),
+        "renewal_uncovered": [_why(accounts[a], states.get(a) or {}, actions.get(a)) for a in renewal
+                              if not covered(a, "renewal")][:8],
     }
+
+
+def _why(account: dict[str, Any], state: dict[str, Any], action: Any) -> str:
+    """One line on an uncovered renewal account: segment, the renewal play's episode, the plan, the action."""
+    play = (state.get("plays") or {}).get("renewal") or {}
+    slots = (state.get("plan") or {}).get("slots") or [{}]
+    slot = slots[0]
+    return (f"{account.get('Segment__c')} renewal={play.get('first', '-')[:10] if play.get('first') else '-'}"
+            f"/cleared={str(play.get('cleared'))[:10]} plan open={slot.get('open')} lead={slot.get('lead')} "
+            f"step={slot.get('step')} members={slot.get('members')} action={action}")
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ _VALUES: dict[str, Callable[[ScoringResult, int], Any]] = {
     "drivers": lambda r, row: r.drivers(row),
     "quadrant": _quadrant,
     "arr": lambda r, row: _num(r.inputs.arr[row]),
-    "days_to_renewal": lambda r, row: _num(r.inputs.renewal_date[row] - r.today),
+    "days_to_renewal": lambda r, row: _num(r.inputs.renewal_date[row] - math.floor(r.today)),
     "renewal_date": lambda r, row: day_to_date(float(r.inputs.renewal_date[row])) or "—",
     "offer": lambda r, row: r.offer_text(row),
     "competitor_names": _competitors,

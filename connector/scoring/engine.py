@@ -71,8 +71,9 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
         "vector_velocity": vec.velocity,
         "vector_confidence": vec.confidence * 100.0,
         "milestones_achieved": (ms.stage + 1).astype(np.float64),
-        "days_since_start": today - inputs.contract_start,
-        "days_to_renewal": inputs.renewal_date - today,
+        # Whole days between dates: a trigger must not flip at some time of day between two runs.
+        "days_since_start": np.floor(today) - inputs.contract_start,
+        "days_to_renewal": inputs.renewal_date - np.floor(today),
         "expansion_ready": ms.expansion_ready.astype(np.float64),
         "cost_to_serve": quad.cost_to_serve,
         "profit": quad.profit,

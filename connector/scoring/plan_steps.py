@@ -75,6 +75,7 @@ class _PlanRun:
             else np.uint64(0)
         self.key_of = lambda account, k, seq: task_key(account, slot_name(k), seq)
         self.notes: dict[tuple[int, int], list[str]] = {}
+        self.day = float(np.floor(now))  # due dates are dates: a step falls due on a day, not at an hour
         self.today = str(day_to_date(now))
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -217,7 +218,8 @@ class _PlanRun:
                 crm_due[row] = day_number(item.due)
         due = np.where(np.isnan(crm_due), st.due[k], crm_due)
         overdue = (keep & ~new_lead & (code != OPEN_TOUCHED) & ~self.at(self.frozen, st.lead[k])
-                   & (self.now >= due + self.overdue_after) & (st.step[k] + 1 < self.at(self.lengths, st.lead[k])))
+                   & (self.day >= np.floor(due) + self.overdue_after)
+                   & (st.step[k] + 1 < self.at(self.lengths, st.lead[k])))
         for p in range(self.P):
             bit = np.uint64(1 << p)
             joined = changed & ((members & bit) != 0) & ((st.members[k] & bit) == 0) & (lead != p)
@@ -234,7 +236,7 @@ class _PlanRun:
         st.step[k] = np.where(new_lead, 0, np.where(overdue, st.step[k] + 1, st.step[k]))
         st.lead[k, keep], st.members[k, keep] = lead[keep], members[keep]
         st.since[k, restart] = self.now
-        st.due[k, restart] = self.now + self.due_in[np.maximum(lead, 0)][restart] if self.P else np.nan
+        st.due[k, restart] = self.day + self.due_in[np.maximum(lead, 0)][restart] if self.P else np.nan
 
     def _create(self, st: PlanState, k: int, mask: np.ndarray, lead: np.ndarray, members: np.ndarray,
                 steps: np.ndarray, action: np.ndarray, after: np.ndarray | None = None) -> None:
@@ -243,7 +245,7 @@ class _PlanRun:
         st.lead[k, mask], st.members[k, mask], st.step[k, mask] = lead[mask], members[mask], steps[mask]
         st.since[k, mask], st.opened[k, mask], st.done[k, mask] = self.now, self.now, np.nan
         due_in = self.due_in[np.maximum(lead, 0)] if self.P else np.zeros(self.n)
-        st.due[k, mask] = self.now + (due_in if after is None else np.maximum(due_in, after))[mask]
+        st.due[k, mask] = self.day + (due_in if after is None else np.maximum(due_in, after))[mask]
         action[k, mask] = CREATE
 
     def _fresh(self, st: PlanState, fresh: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],

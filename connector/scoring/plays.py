@@ -101,6 +101,7 @@ def play_ranks(model: SuccessModel) -> np.ndarray:
 
 def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, columns: Columns, now: float) -> PlayResult:
     n, names = inputs.n, tuple(model.plays)
+    today = np.floor(now)  # waits count whole days: re-running later the same day decides the same
     first, step, last, cleared = _previous(inputs, names)
     ladders = ladder_table(model)
     routes, named = route_table(model)
@@ -116,12 +117,12 @@ def run_plays(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, colum
         was_active = ~np.isnan(f)
         clears = was_active & ~trig
         had_task = clears & (st >= 0)
-        cooled = np.isnan(cl) if play.once else ~(now - cl < play.cooldown_days)
+        cooled = np.isnan(cl) if play.once else ~(today - np.floor(cl) < play.cooldown_days)
         starts = trig & ~was_active & cooled
         f[starts], f[clears] = now, np.nan
         cl[had_task] = now
         st[clears], la[clears] = -1, np.nan
-        ready[p] = trig & ~np.isnan(f) & (now - f >= play.delay_days) & ~held[p]
+        ready[p] = trig & ~np.isnan(f) & (today - np.floor(f) >= play.delay_days) & ~held[p]
         frozen[p] = _suppressed(model, name, inputs, seg, now)
     route = routes[:, seg]
     digital = ready & (route == DIGITAL)
@@ -192,7 +193,7 @@ def _digital_actions(model: SuccessModel, seg: np.ndarray, digital: np.ndarray, 
     top = np.where(digital.any(axis=0), scored.argmin(axis=0), -1)
     rows = np.arange(n)
     waits = np.array([model.touch_models[s.touch].escalate_after_days for s in model.segments.values()])[seg]
-    held_for = np.nan_to_num(now - first[np.maximum(top, 0), rows], nan=0.0)
+    held_for = np.nan_to_num(np.floor(now) - np.floor(first[np.maximum(top, 0), rows]), nan=0.0)
     lengths = np.array([[len(x) for x in row] for row in ladders])[np.maximum(top, 0), seg]
     step = np.minimum(np.floor(held_for / waits).astype(np.int64), lengths - 1)
     return top, np.where(top >= 0, step, 0)

@@ -166,6 +166,17 @@ def test_rerunning_the_same_day_creates_nothing_new() -> None:
     assert {t.key for t in second.tasks(include_unchanged=True)} == {t.key for t in first.tasks()}
 
 
+def test_a_rerun_later_the_same_day_decides_the_same() -> None:
+    renewing = {"A": {"renewal_date": (NOW + timedelta(days=91)).date()}}
+    morning = NOW.replace(hour=0, minute=1) + timedelta(days=5)
+    evening = morning.replace(hour=23, minute=59)
+    first = run({"A": HEALTHY}, accounts=renewing, **sliding(NOW))
+    escalated = run({"A": HEALTHY}, now=morning, accounts=renewing, state=dict(first.states()), **sliding(morning))
+    assert [t.step for t in escalated.tasks()] == [1]
+    again = run({"A": HEALTHY}, now=evening, accounts=renewing, state=dict(escalated.states()), **sliding(evening))
+    assert again.tasks() == []  # no due date, wait or renewal window flips at some hour of the day
+
+
 def test_old_per_play_tasks_are_closed_as_merged_into_the_plan() -> None:
     state = {"A": {"plays": {"payment_failed": {"first": NOW.isoformat(), "step": 1, "last": NOW.isoformat()}}}}
     result = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, now=NOW + timedelta(days=1), state=state)
