@@ -64,13 +64,17 @@ def test_outputs_use_the_contract_field_names_and_types() -> None:
     assert out.owner_id == "005OWNER" and out.name == "Account A"
 
 
-def test_drivers_say_what_changed_since_the_last_run() -> None:
+def test_drivers_say_what_moved_once_the_move_has_held() -> None:
     first = run({"A": HEALTHY})
     assert fields(first, "A")["vector_drivers"].startswith("Steady at")
     worse = {**HEALTHY, "payments_failed_90d": 3, "resolution_hours_median": 150}
-    second = run({"A": worse}, now=NOW + timedelta(days=1), state=dict(first.states()))
-    text = fields(second, "A")["vector_drivers"]
-    assert text.startswith("Down") and "failed payments" in text
+    second = run({"A": worse}, now=NOW + timedelta(days=8), state=dict(first.states()))
+    assert fields(second, "A")["vector_direction"] == "Flat"
+    assert "outside the" in fields(second, "A")["vector_drivers"]  # a candidate, said as such
+    third = run({"A": worse}, now=NOW + timedelta(days=15), state=dict(second.states()))
+    text = fields(third, "A")["vector_drivers"]
+    assert fields(third, "A")["vector_direction"] == "Negative"
+    assert text.startswith("Falling") and "failed payments (−" in text and "resolution time (−" in text
 
 
 def test_state_is_json_and_round_trips() -> None:
