@@ -137,9 +137,8 @@ def main(url: str) -> None:
     print("  P1 by direction:", dict(Counter(o["direction"] for o in last.values() if o.get("priority_band") == "P1")))
     print(f"queue invariant: {_queue_pairs(last, arr)} (Positive above urgent Negative at ≤ ARR tier) pairs")
     ranked = sorted(last.items(), key=lambda kv: (_BANDS.get(kv[1].get("priority_band"), 9),
-                                                  -int(kv[1].get("priority_rank") or 0),
                                                   float(kv[1].get("success_vector") or 101)))
-    print("top 10 of the Zendesk queue:")
+    print("top 10 of the Zendesk queue (band, then lowest vector first, as the sandbox queue view sorts):")
     for a, o in ranked[:10]:
         print(f"  {o.get('priority_band')} {str(names.get(a))[:28]:28} vector {o.get('success_vector')} "
               f"{o.get('direction'):8} ARR {arr.get(a) or 0:>9,.0f} flags [{o.get('risk_flags')}] "

@@ -144,6 +144,7 @@ OUTPUT_FIELDS: dict[str, str] = {
     "cost_to_serve": "annual cost to serve: segment allocation + tickets and CSM hours (number)",
     "risk_flags": "semicolon-separated flags, e.g. payment_failed;competitor_detected",
     "priority_band": "P1 (act first) … P4, for support queues",
+    "priority_reason": "why the band, most serious first, e.g. 'P1: payment failed; vector falling 6/30d'",
     "vector_updated_at": "when the connector last changed these values (datetime)",
 }
 

@@ -18,7 +18,8 @@ from connector.scoring.inputs import ScoringInputs, day_number
 from connector.scoring.milestones import AT_RISK, NONE, ON_TRACK, OVERDUE, compute_milestones
 from connector.scoring.model import DIRECTIONS, SuccessModel
 from connector.scoring.plays import run_plays
-from connector.scoring.quadrant import QUADRANTS, compute_quadrant, priority_band, risk_flags
+from connector.scoring.priority import priority_levels
+from connector.scoring.quadrant import QUADRANTS, compute_quadrant, risk_flags
 from connector.scoring.result import ScoringResult
 from connector.scoring.validate import signal_kinds
 from connector.scoring.vector import compute_vector, numeric_signals
@@ -86,8 +87,8 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
         "segment": Categorical(seg.astype(np.int32), tuple(model.segments)),
     })
     flag_names, flags = risk_flags(model, columns, vec.direction, next_status == OVERDUE, vec.confidence)
-    band = priority_band(model, vec.magnitude, vec.direction, next_status == AT_RISK, next_status == OVERDUE,
-                         flag_names, flags, inputs.arr)
+    band = 4 - priority_levels(model, vec.magnitude, vec.direction, next_status == AT_RISK, next_status == OVERDUE,
+                               flag_names, flags)
     plays = run_plays(inputs, model, seg, columns, today)
     churned = columns.number("churned") == 1
     return ScoringResult(inputs=inputs, model=model, now=now, today=today, seg=seg, vector=vec, milestones=ms,

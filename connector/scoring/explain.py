@@ -73,6 +73,7 @@ def explain_account(result: ScoringResult, row: int) -> dict[str, Any]:
         },
         "risk_flags": [f for f, on in zip(result.flag_names, result.flags[row], strict=True) if on],
         "priority_band": f"P{int(result.priority[row])}",
+        "priority_reason": result.priority_reason(row),
         "plays": _plays(result, row, account_id),
         "tasks": [{k: _jsonable(v) for k, v in asdict(t).items()} for t in result.tasks_for(row)],
     }
@@ -153,7 +154,7 @@ def render_explain(data: dict[str, Any]) -> RenderableType:
         f"[bold]{acc['name'] or acc['account_id']}[/] · {acc['segment_label']} ({_touch(acc['touch_model'])}) · "
         f"ARR {_money(acc['arr'])}\n"
         f"Success Vector [bold]{vec['magnitude']}[/] {vec['direction']} ({_velocity(vec['velocity'])}), "
-        f"confidence {vec['confidence']}% · {f['quadrant']} · {data['priority_band']}\n"
+        f"confidence {vec['confidence']}% · {f['quadrant']} · {data['priority_reason']}\n"
         f"{vec['drivers']}\n"
         f"Stage: {ms['current_stage'] or '—'} → next: {ms['next_milestone'] or '—'} due {ms['next_due'] or '—'} "
         f"({ms['next_status'] or '—'}, ETA {ms['next_eta'] or '—'}) · TTFV {ms['ttfv_days'] or '—'} days\n"

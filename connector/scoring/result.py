@@ -23,6 +23,7 @@ from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
 from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
 from connector.scoring.plays import CLEARED, PlayResult, render_task, task_key
+from connector.scoring.priority import priority_reason
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
 from connector.scoring.trend import saved
 from connector.scoring.vector import VectorResult
@@ -104,8 +105,18 @@ class ScoringResult:
             "cost_to_serve": _rounded(float(self.quadrant.cost_to_serve[row])),
             "risk_flags": ";".join(f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on),
             "priority_band": f"P{int(self.priority[row])}",
+            "priority_reason": self.priority_reason(row),
             "vector_updated_at": self.now,
         }
+
+    def priority_reason(self, row: int) -> str:
+        """The reason field agents read next to the band (see :mod:`connector.scoring.priority`)."""
+        nxt = int(self.milestones.next[row])
+        return priority_reason(
+            int(self.priority[row]), [f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on],
+            self.model.priority.urgent_flags, int(self.vector.direction[row]), float(self.vector.velocity[row]),
+            float(self.vector.magnitude[row]), self.model, self.milestone_name(row, nxt),
+            STATUS_LABELS.get(int(self.next_status[row])))
 
     def output(self, row: int) -> AccountOutput:
         ins = self.inputs

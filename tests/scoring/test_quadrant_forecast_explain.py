@@ -21,6 +21,10 @@ def rising(now: datetime) -> list[tuple[datetime, float]]:
     return [(now - timedelta(days=d), 80 - d / 3) for d in (40, 20, 10)]
 
 
+def falling(now: datetime) -> list[tuple[datetime, float]]:
+    return [(now - timedelta(days=d), 30 + d) for d in (40, 20, 10)]
+
+
 def test_the_four_quadrants() -> None:
     busy = {"tickets_created_90d": 200, "support_hours_90d": 100}
     result = run(
@@ -34,11 +38,19 @@ def test_the_four_quadrants() -> None:
 
 def test_at_risk_low_value_ranks_before_high_value_positive() -> None:
     complete = {**HEALTHY, "active_users": 95, "features_adopted": 9, "advocacy": 1}
-    result = run({"risky": UNHAPPY, "rich": complete}, history={"rich": rising(NOW)},
+    result = run({"risky": UNHAPPY, "rich": complete}, history={"risky": falling(NOW), "rich": rising(NOW)},
                  accounts={"risky": {"arr": 5000}, "rich": {"arr": 500_000}})
-    assert (fields(result, "risky")["priority_band"], fields(result, "rich")["priority_band"]) == ("P2", "P3")
-    big_risky = run({"A": UNHAPPY}, accounts={"A": {"arr": 500_000}})
-    assert fields(big_risky, "A")["priority_band"] == "P1"
+    assert (fields(result, "risky")["priority_band"], fields(result, "rich")["priority_band"]) == ("P1", "P4")
+    assert fields(result, "risky")["priority_reason"].startswith("P1: payment failed")
+    assert "vector falling" in fields(result, "risky")["priority_reason"]
+    assert fields(result, "rich")["priority_reason"].startswith("P4: on track")
+
+
+def test_arr_alone_never_changes_the_band() -> None:
+    small = run({"A": UNHAPPY}, accounts={"A": {"arr": 1_000}})
+    big = run({"A": UNHAPPY}, accounts={"A": {"arr": 5_000_000}})
+    assert fields(small, "A")["priority_band"] == fields(big, "A")["priority_band"] == "P2"
+    assert fields(big, "A")["priority_reason"] == fields(small, "A")["priority_reason"]
 
 
 def test_forecast_counts_accounts_by_eta_times_offer_times_take_rate() -> None:
