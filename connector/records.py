@@ -101,6 +101,7 @@ SIGNALS: dict[str, str] = {
     "days_overdue": "days since the oldest open invoice's due date (0 if none)",
     "card_expiring_30d": "1 if the default card expires within the window",
     "mrr": "monthly recurring revenue from active subscriptions",
+    "subscription_started": "day (days since 1970-01-01) the customer's first subscription started",
     # Usage
     "active_users": "active users in the period (meaningful activity, not logins)",
     "licensed_seats": "seats bought",

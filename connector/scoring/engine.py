@@ -15,7 +15,7 @@ import numpy as np
 
 from connector.scoring.conditions import Categorical, Columns
 from connector.scoring.inputs import ScoringInputs, day_number
-from connector.scoring.milestones import AT_RISK, NONE, ON_TRACK, OVERDUE, compute_milestones
+from connector.scoring.milestones import AT_RISK, NONE, NOT_YET, ON_TRACK, OVERDUE, compute_milestones
 from connector.scoring.model import DIRECTIONS, SuccessModel
 from connector.scoring.plays import run_plays
 from connector.scoring.priority import priority_levels
@@ -24,7 +24,7 @@ from connector.scoring.result import ScoringResult
 from connector.scoring.validate import signal_kinds
 from connector.scoring.vector import compute_vector, numeric_signals
 
-NEXT_STATUSES = ("On track", "At risk", "Overdue")
+NEXT_STATUSES = ("On track", "At risk", "Overdue", "Not yet")
 
 
 def segment_rows(segment: Categorical, model: SuccessModel) -> np.ndarray:
@@ -66,7 +66,8 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
     quad = compute_quadrant(model, seg, vec.magnitude, vec.direction, inputs.arr, columns)
 
     ms_keys, key_table = milestone_key_table(model)
-    status_code = np.select([next_status == ON_TRACK, next_status == AT_RISK, next_status == OVERDUE], [0, 1, 2], -1)
+    status_code = np.select([next_status == ON_TRACK, next_status == AT_RISK, next_status == OVERDUE,
+                             next_status == NOT_YET], [0, 1, 2, 3], -1)
     columns.numeric.update({
         "success_vector": vec.magnitude,
         "vector_velocity": vec.velocity,

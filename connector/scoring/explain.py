@@ -114,7 +114,8 @@ def _milestones(result: ScoringResult, row: int) -> dict[str, Any]:
     for k, m in enumerate(result.path(row)):
         path.append({
             "key": m.key, "name": m.name, "condition": describe(m.when), "due": _iso(ms.due_day[row, k]),
-            "status": STATUS_LABELS.get(int(ms.status[row, k])), "achieved_on": _iso(ms.achieved_day[row, k]),
+            "status": STATUS_LABELS.get(int(ms.status[row, k])), "kind": m.kind,
+            "achieved_on": "unknown" if np.isneginf(ms.achieved_day[row, k]) else _iso(ms.achieved_day[row, k]),
             "eta": _iso(ms.eta_day[row, k]), "first_value": m.first_value,
             "offer": {"name": m.offer.name, "arr": m.offer.arr} if m.offer else None,
         })

@@ -94,6 +94,11 @@ class Milestone(_Strict):
     when: CondField
     first_value: bool = Field(default=False, description="Reaching it ends Time to First Value")
     offer: Offer | None = None
+    kind: Literal["outcome", "opportunity"] = Field(
+        default="outcome", description="outcome: the customer's progress, can be late; opportunity: the "
+        "vendor's goal (expansion, advocacy), 'Not yet' until reached, never overdue")
+    dated_by: list[str] = Field(default_factory=list, description="Date signals (day numbers) that date it "
+                                "when a first run finds it already reached; else its date is unknown")
 
 
 class Segment(_Strict):
@@ -115,6 +120,9 @@ class Segment(_Strict):
             raise ValueError("milestones are a path: due_days must not decrease from one to the next")
         if sum(m.first_value for m in self.milestones) != 1:
             raise ValueError("mark exactly one milestone with first_value = true (it ends Time to First Value)")
+        if any(m.first_value and m.kind == "opportunity" for m in self.milestones):
+            raise ValueError("first value is the customer's outcome: the first_value milestone must have "
+                             "kind = \"outcome\"")
         if any(w <= 0 for w in self.weights.values()):
             raise ValueError("weights must be positive; remove the override to use the input's default")
         return self

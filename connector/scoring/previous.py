@@ -189,7 +189,8 @@ def previous_from_json(states: list[dict[str, Any]], today: date | None = None) 
         for j, name in enumerate(contrib_names):
             contributions[i, j] = _number((s.get("contributions") or {}).get(name))
         for j, name in enumerate(ms_names):
-            achieved[i, j] = _parse_day((s.get("milestones") or {}).get(name))
+            value = (s.get("milestones") or {}).get(name)
+            achieved[i, j] = -np.inf if value == "unknown" else _parse_day(value)  # reached, date unknown
         for j, name in enumerate(play_names):
             play = (s.get("plays") or {}).get(name) or {}
             plays.first[j, i] = _parse_day(play.get("first"))

@@ -213,7 +213,7 @@ class ScoringResult:
                               for j, k in enumerate(self.model.inputs) if v.share[row, j] > 0},
             "baseline": self.baseline_at(row),
             "trend": self.trend_at(row),
-            "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])))
+            "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])) or "unknown")
                            for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
             "plays": plays,
         }

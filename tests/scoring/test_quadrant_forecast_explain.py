@@ -56,7 +56,9 @@ def test_arr_alone_never_changes_the_band() -> None:
 def test_forecast_counts_accounts_by_eta_times_offer_times_take_rate() -> None:
     # Adoption reached on day 122 of 150 planned → pace 0.81 → expansion-ready ETA ≈ 73 days out.
     now = datetime(2024, 10, 1, tzinfo=NOW.tzinfo)
-    result = run({"A": HEALTHY, "B": HEALTHY}, now=now, history={"A": rising(now)})
+    seen = {a: {"scored_at": (now - timedelta(days=7)).isoformat(), "direction": d}  # adoption reached since
+            for a, d in (("A", "Positive"), ("B", "Flat"))}
+    result = run({"A": HEALTHY, "B": HEALTHY}, now=now, history={"A": rising(now)}, state=seen)
     offer = next(o for o in result.forecast()["offers"]
                  if o["segment"] == "enterprise" and o["milestone"] == "expansion_ready")
     h90 = offer["horizons"]["90"]
