@@ -139,7 +139,7 @@ OUTPUT_FIELDS: dict[str, str] = {
     "current_stage": "the last milestone achieved (text)",
     "next_milestone": "the next milestone's name (text)",
     "next_milestone_due": "its due date (date)",
-    "next_milestone_status": "On track / At risk / Overdue",
+    "next_milestone_status": "On track / At risk / Overdue / Not yet (vendor opportunities never run late)",
     "ttfv_days": "time to first value in days (integer, empty until reached)",
     "quadrant": "Success / Work to keep (unhappy) / Work to keep (unprofitable) / Reassess",
     "cost_to_serve": "annual cost to serve: segment allocation + tickets and CSM hours (number)",
