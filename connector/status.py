@@ -211,3 +211,39 @@ def _duration(start: datetime, end: datetime | None) -> float | None:
 def validated(data: dict[str, Any]) -> dict[str, Any]:
     """The status object as its schema has it: a shape that drifted fails here (and in tests), not in a monitor."""
     return StatusReport.model_validate(data).model_dump(mode="json")
+
+
+def collect_status(store: Store) -> dict[str, Any]:
+    """``connector status``: recent runs and cursors, plus what needs attention (:func:`attention`)."""
+    try:
+        recent = store.runs(limit=10)
+        runs = [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "status": r.status,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "error": r.error,
+                "scored": (r.stats or {}).get("scored"),
+                "calls": _total_calls(r.stats or {}),
+            }
+            for r in recent
+        ]
+        last_ok = next((r for r in runs if r["status"] == "ok"), None)
+        scored = next((r for r in recent if (r.stats or {}).get("scored")), None)  # the last plan's backlog
+        return {
+            "runs": runs,
+            "last_successful_run": last_ok,
+            "cursors": store.cursors(),
+            **attention(store),
+            "accounts": len(store.accounts()),
+            "task_backlog": {"run_id": scored.id, "deferred": int(scored.stats.get("tasks_deferred") or 0),
+                             "by_play_owner": scored.stats.get("task_backlog") or []} if scored else None,
+        }
+    finally:
+        store.close()
+
+
+def _total_calls(stats: dict[str, Any]) -> int:
+    return sum(int(v.get("calls", 0)) for v in (stats.get("calls") or {}).values())

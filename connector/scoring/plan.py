@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from connector.scoring.inputs import ScoringInputs, day_number, day_to_iso, parse_day
+from connector.scoring.days import day_number, day_to_iso
+from connector.scoring.inputs import ScoringInputs
+from connector.scoring.previous import parse_day
 
 CREATE, UPDATE, CLOSE = 1, 2, 3
 CLOSE_REASONS = {1: "cleared", 2: "superseded", 3: "merged"}

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from connector.scoring.inputs import ScoringInputs, day_number, day_to_date
+from connector.scoring.days import day_number, day_to_date
+from connector.scoring.inputs import ScoringInputs
 from connector.scoring.model import SuccessModel
 from connector.scoring.plan import (
     _BIG,

@@ -12,11 +12,13 @@ import re
 import string
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.records import SIGNALS
+from connector.records import DIRECTIONS, SIGNALS
 from connector.scoring.conditions import Condition, leaves
-from connector.scoring.model import DIRECTIONS, SuccessModel
+
+if TYPE_CHECKING:  # the model imports this module to validate itself
+    from connector.scoring.model import SuccessModel
 
 #: Signals whose values are text (compared with ==/in, never >=).
 TEXT_SIGNALS = frozenset({"subscription_status", "competitor_names", "churn_reason"})
@@ -37,7 +39,7 @@ TEXT_FACTS = {
     "vector_direction": "Positive / Flat / Negative",
     "quadrant": "Success / Work to keep (unhappy) / Work to keep (unprofitable) / Reassess",
     "next_milestone": "key of the next milestone",
-    "next_milestone_status": "On track / At risk / Overdue",
+    "next_milestone_status": "On track / At risk / Overdue / Not yet (vendor opportunities)",
     "current_stage": "key of the last milestone reached",
     "segment": "segment key in this model",
 }
@@ -66,6 +68,11 @@ def semantic_problems(model: SuccessModel) -> list[tuple[str, str]]:
     with_facts = {**signals, **dict.fromkeys(NUMERIC_FACTS, "numeric"), **dict.fromkeys(TEXT_FACTS, "text")}
     problems += _check_inputs(model, signals)
     problems += _check_segments(model, signals)
+    for seg_key, segment in model.segments.items():
+        for k, ms in enumerate(segment.milestones):
+            problems += [(f"segments.{seg_key}.milestones[{k}].dated_by",
+                          f"{name!r} is not a date: use contract_start or a numeric date signal")
+                         for name in ms.dated_by if name != "contract_start" and signals.get(name) != "numeric"]
     for name, cond in model.risk_flags.items():
         problems += _check_condition(cond, f"risk_flags.{name}", with_facts)
     problems += [("priority.urgent_flags", f"unknown risk flag {f!r}; define it under [risk_flags]")

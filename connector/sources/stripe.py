@@ -94,7 +94,7 @@ class StripeSource:
                 ctx.store.upsert_replica(NAME, stream, [_row(o, ctx.now) for o in objects])
         cursor = {"created": newest["created"], "id": newest["id"]} if newest else \
             {"created": int(ctx.now.timestamp()), "id": None}
-        ctx.store.set_cursor(NAME, EVENTS, json.dumps(cursor))
+        ctx.set_cursor(NAME, EVENTS, json.dumps(cursor))
 
     def _apply_events(self, ctx: SourceContext, client: StripeClient,
                       cursor: Mapping[str, Any]) -> Generator[Quarantined, None, bool]:
@@ -125,7 +125,7 @@ class StripeSource:
         newest = json.dumps({"created": events[0]["created"], "id": events[0]["id"]})
         for stream in STREAMS:
             ctx.store.upsert_replica(NAME, stream, by_stream.get(stream, []))
-        ctx.store.set_cursor(NAME, EVENTS, newest)
+        ctx.set_cursor(NAME, EVENTS, newest)
         return True
 
     # -- computing --------------------------------------------------------------------------------------
@@ -153,8 +153,8 @@ class StripeSource:
                                       ctx.now, self.cfg.failed_payment_window_days, self.cfg.card_expiry_window_days)
             yield Observation(NAME, "customer", customer_id, self._keys(customer), signals, ctx.now)
         for stream in STREAMS:
-            ctx.store.clear_dirty(NAME, stream, groups)
-        ctx.store.set_cursor(NAME, DAY, today)
+            ctx.clear_dirty(NAME, stream, groups)
+        ctx.set_cursor(NAME, DAY, today)
 
     def _keys(self, customer: Mapping[str, Any]) -> IdentityKeys:
         crm_id = (customer.get("metadata") or {}).get(self.metadata_key)
@@ -211,7 +211,8 @@ def _row(obj: Mapping[str, Any], seen: datetime) -> Replica:
                   "interval": ((i.get("price") or {}).get("recurring") or {}).get("interval", "month"),
                   "interval_count": ((i.get("price") or {}).get("recurring") or {}).get("interval_count", 1)}
                  for i in (obj.get("items") or {}).get("data") or []]
-        payload, group = {"id": obj["id"], "status": obj.get("status"), "items": items}, obj["customer"]
+        payload = {"id": obj["id"], "status": obj.get("status"), "items": items, "start_date": obj.get("start_date")}
+        group = obj["customer"]
     elif kind == "invoice":
         payload = {k: obj.get(k) for k in ("id", "status", "paid", "attempt_count", "created", "due_date",
                                            "amount_due")}
@@ -255,7 +256,9 @@ def billing_signals(customer: Mapping[str, Any], subscriptions: Iterable[Mapping
                  for i in invs if int(i.get("created") or 0) >= window_start and i.get("status") != "draft")
     mrr = sum(_monthly(item) for s in subs if s.get("status") in MRR_STATUSES for item in s.get("items") or [])
     card = next((c for c in cards if c["id"] == customer.get("default_payment_method")), None)
+    starts = [int(s["start_date"]) for s in subs if isinstance(s.get("start_date"), int)]
     return {
+        "subscription_started": float(min(starts) // 86_400) if starts else None,
         "subscription_status": min(statuses, key=STATUS_RANK.index) if statuses else None,
         "payments_failed_90d": float(failed),
         "days_overdue": float(days_overdue(invs, now)),

@@ -194,8 +194,11 @@ EVENTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("renewal", {}, {"renewal_date": (NOW + timedelta(days=30)).date()}),
     ("onboarding", {"active_users": 0, "meaningful_events_30d": 0},
      {"contract_start": (NOW - timedelta(days=10)).date()}),
-    ("milestone_overdue", {}, {"contract_start": (NOW - timedelta(days=300)).date()}),
+    ("milestone_overdue", {"meaningful_events_30d": 0, "active_users": 30},
+     {"contract_start": (NOW - timedelta(days=300)).date()}),
 ]
+#: A state left by an earlier run: milestones reached now were reached since then (dated today).
+SEEN = {"A": {"scored_at": (NOW - timedelta(days=7)).isoformat(), "direction": "Positive", "milestones": {}}}
 
 
 def test_each_event_and_time_play_fires_on_its_trigger() -> None:
@@ -203,7 +206,7 @@ def test_each_event_and_time_play_fires_on_its_trigger() -> None:
         result = run({"A": {**HEALTHY, **signals}}, accounts={"A": account})
         assert play in plays_for(result), play
         calm = run({"A": HEALTHY}, accounts={"A": {"contract_start": (NOW - timedelta(days=100)).date()}})
-        assert play not in plays_for(calm) or play == "milestone_overdue"
+        assert play not in plays_for(calm)
 
 
 def test_self_serve_accounts_get_a_digital_next_action_not_a_human_task() -> None:
@@ -215,6 +218,30 @@ def test_self_serve_accounts_get_a_digital_next_action_not_a_human_task() -> Non
     calm = run({"A": HEALTHY}, accounts={"A": {"segment": "SMB", "renewal_date": None,
                                               "contract_start": (NOW - timedelta(days=50)).date()}})
     assert calm.fields(0)["next_action"] is None
+
+
+def test_competitor_task_names_the_competitor() -> None:
+    result = run({"A": {**HEALTHY, "competitor_detected": 1, "competitor_names": "Intercom"}})
+    [task] = [t for t in result.tasks() if t.play == "competitor_detected"]  # High: it leads the plan
+    assert "Intercom" in task.subject
+
+
+def test_upsell_when_an_offer_milestone_is_reached_on_a_positive_vector() -> None:
+    ready = {**HEALTHY, "active_users": 90, "features_adopted": 7}
+    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)}, state=SEEN)
+    [task] = [t for t in rising.tasks() if "expansion_upsell" in t.plays]
+    assert "+25 seats" in task.body and task.channel == "email"
+    flat = run({"A": ready})
+    assert "expansion_upsell" not in plays_for(flat)
+
+
+def test_advocacy_ask_only_for_succeeding_customers_without_advocacy() -> None:
+    rising = {"A": trend(NOW, 60, 20), "B": trend(NOW, 60, 20)}
+    result = run({"A": HEALTHY, "B": {**HEALTHY, "advocacy": 1}}, history=rising,
+                 accounts={"A": {"arr": 200_000}, "B": {"arr": 200_000}})
+    assert result.fields(0)["quadrant"] == "Success"
+    assert "advocacy_ask" in plays_for(result, "A")
+    assert "advocacy_ask" not in plays_for(result, "B")
 
 
 def test_post_churn_follow_up_waits_for_the_cooling_off_and_churned_accounts_get_nothing_else() -> None:
