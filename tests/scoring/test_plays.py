@@ -13,6 +13,8 @@ from connector.records import TaskEvidence
 from connector.scoring import ScoringResult
 from connector.scoring.plays import task_key
 
+#: A state left by an earlier run: milestones reached now were reached since then (dated today).
+SEEN = {"A": {"scored_at": (NOW - timedelta(days=7)).isoformat(), "direction": "Positive", "milestones": {}}}
 #: Seven months in: HEALTHY has reached Adoption and its next milestone is not due yet (no overdue play).
 CALM_START = (NOW - timedelta(days=200)).date()
 
@@ -70,9 +72,9 @@ def test_a_new_reason_updates_the_open_task_in_place() -> None:
 
 def test_no_expansion_or_advocacy_ask_while_billing_is_red() -> None:
     ready = {**HEALTHY, "active_users": 90, "features_adopted": 7}
-    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)})
+    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)}, state=SEEN)
     assert "expansion_upsell" in plays_for(rising)
-    red = run({"A": {**ready, "payments_failed_90d": 1}}, history={"A": trend(NOW, 70, 20)})
+    red = run({"A": {**ready, "payments_failed_90d": 1}}, history={"A": trend(NOW, 70, 20)}, state=SEEN)
     assert plays_for(red) == {"payment_failed"}
     assert red.plays.held[list(DEFAULT_MODEL.plays).index("expansion_upsell"), 0]
 
@@ -197,9 +199,6 @@ EVENTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("milestone_overdue", {"meaningful_events_30d": 0, "active_users": 30},
      {"contract_start": (NOW - timedelta(days=300)).date()}),
 ]
-#: A state left by an earlier run: milestones reached now were reached since then (dated today).
-SEEN = {"A": {"scored_at": (NOW - timedelta(days=7)).isoformat(), "direction": "Positive", "milestones": {}}}
-
 
 def test_each_event_and_time_play_fires_on_its_trigger() -> None:
     for play, signals, account in EVENTS:
