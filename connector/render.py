@@ -105,8 +105,15 @@ def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> Non
         verb = "would change" if dry_run else "changed"
         if plan["changes"]:
             console.print(f"{system} access: {verb} {len(plan['changes'])}", markup=False)
+        grants: dict[str, int] = {}  # one line per permission set and access, not one per field
         for c in plan["changes"]:
-            console.print(f"  {c['action']} {c['object']} {c['detail']}", markup=False, highlight=False)
+            if c["object"] == "FieldPermissions":
+                key = f"  {c['action']} FieldPermissions {c['detail'].rsplit(' ', 1)[0]} on"
+                grants[key] = grants.get(key, 0) + 1
+            else:
+                console.print(f"  {c['action']} {c['object']} {c['detail']}", markup=False, highlight=False)
+        for line, n in grants.items():
+            console.print(f"{line} {n} field(s)", markup=False, highlight=False)
         for problem in plan["problems"]:
             console.print(f"  [yellow]warning[/]: {escape(problem)}", highlight=False)
         for step in plan["next_steps"]:
