@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.clients.salesforce import SalesforceClient
+from connector.clients.salesforce import SalesforceClient, soql_identifier, soql_quote
 from connector.config import Config
 from connector.http import HttpLayer
 from connector.mappings import load_mapping
-from connector.sources.salesforce import soql_identifier, soql_quote
 
 SYSTEM = "salesforce"
 READ_SET = ("CS_Connector_Read", "CS connector fields (read)")
