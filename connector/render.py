@@ -14,7 +14,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
     title = f"sync run {result.run_id}: {result.status}" + (" (dry run: nothing written)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
     written = "would write" if result.dry_run else "written"
-    for col in ("system", "pulled", written, "tasks +/~/x", "calls", "retries", "failures"):
+    for col in ("system", "pulled", written, "tasks +/~/x", "drift", "calls", "retries", "failures"):
         table.add_column(col, justify="right" if col not in ("system",) else "left")
     systems = sorted(set(result.pulled) | set(result.sinks) | set(result.calls))
     for name in systems:
@@ -28,6 +28,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
             f"{sink.get('tasks_created', 0)}/{sink.get('tasks_updated', 0)}/{sink.get('tasks_closed', 0)}"
             if sink
             else "-",
+            str(len(sink.get("drift", []))) if sink else "-",
             str(calls.get("calls", 0)),
             str(calls.get("retries", 0)),
             str(
@@ -36,6 +37,11 @@ def render_sync(console: Console, result: SyncResult) -> None:
         )
     console.print(table)
     console.print(f"accounts scored: {result.scored}")
+    drifted = sum(len(s.get("drift", [])) for s in result.sinks.values())
+    if drifted:
+        console.print(f"drift: {drifted} owned field(s) were edited in the CRM since we wrote them "
+                      "(mapping setting on_drift decides); `sync --json` lists them under sinks.<system>.drift",
+                      highlight=False, markup=False)
     for name, msg in {**result.source_errors, **result.sink_errors}.items():
         console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
     if result.plan_file:
@@ -91,7 +97,7 @@ def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> Non
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
     table = Table(title=f"recent runs ({data['accounts']} accounts in the store)", title_justify="left")
-    for col in ("id", "kind", "status", "started", "ended", "scored", "calls"):
+    for col in ("id", "kind", "status", "started", "ended", "scored", "calls", "drift"):
         table.add_column(col)
     for r in data["runs"]:
         table.add_row(
@@ -102,6 +108,7 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             str(r["ended_at"] or "")[:19],
             str(r["scored"] or "-"),
             str(r["calls"]),
+            str(sum(r["drift"].values())),
         )
     console.print(table)
     for name, cur in data["cursors"].items():

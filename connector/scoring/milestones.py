@@ -5,7 +5,11 @@ longest path in the model), so every rule is one operation for all segments at o
 
 Rules, and why:
 - Achievement is sticky (a customer who reached "Onboarded" does not un-onboard when a usage export is
-  late) and its date is kept in state; the first run dates what it sees to that run.
+  late) and its date is kept in state; the first run dates what it sees to that run's day.
+- Milestones live in calendar days (UTC): achievement is stored as a date, due dates are dates.  So every
+  rule here works on *today* (the run's day, whole), not the run's instant: a milestone reached at 12:00
+  and read back from state as that day's midnight must give the same ETA and status, or the first re-sync
+  rewrites ``next_milestone_status`` depending on the time of day.
 - The path is ordered, so reaching a later milestone implies the earlier ones: the current stage is then
   simply the last reached milestone, and the next one is the first not reached.
 - ETA follows the customer's own pace: how long they took to reach their current stage relative to its
@@ -58,6 +62,7 @@ def compute_milestones(
     now: float,
 ) -> MilestoneResult:
     n = inputs.n
+    today = float(np.floor(now))
     due_days = path_table(model, "due_days")[seg]
     exists = ~np.isnan(due_days)
     width = due_days.shape[1]
@@ -72,21 +77,21 @@ def compute_milestones(
                 previous[rows, k] = inputs.previous.achieved[rows, prev_index[ms.key]]
     reached |= ~np.isnan(previous)
     reached = np.logical_or.accumulate(reached[:, ::-1], axis=1)[:, ::-1] & exists
-    achieved_day = np.where(reached, np.where(np.isnan(previous), now, previous), np.nan)
+    achieved_day = np.where(reached, np.where(np.isnan(previous), today, previous), np.nan)
     count = reached.sum(axis=1)
     stage = (count - 1).astype(np.int16)
     path_len = exists.sum(axis=1)
     nxt = np.where(count < path_len, count, -1).astype(np.int16)
     start = inputs.contract_start
     due_day = start[:, None] + due_days
-    eta_day = _eta(due_days, achieved_day, stage, nxt, start, now, direction)
-    status = _status(reached, exists, due_day, eta_day, now)
+    eta_day = _eta(due_days, achieved_day, stage, nxt, start, today, direction)
+    status = _status(reached, exists, due_day, eta_day, today)
     fv = np.array([[m.first_value for m in s.milestones].index(True) for s in model.segments.values()])[seg]
     fv_day = achieved_day[np.arange(n), fv]
     ttfv = np.where(np.isnan(fv_day), np.nan, np.maximum(np.floor(fv_day - start), 0.0))
     has_offer = ~np.isnan(path_table(model, "offer"))[seg]
     window = model.orchestration.expansion_window_days
-    expansion_ready = (has_offer & (achieved_day >= now - window)).any(axis=1)
+    expansion_ready = (has_offer & (achieved_day >= today - window)).any(axis=1)
     newly = reached & np.isnan(previous)
     return MilestoneResult(achieved_day, due_day, eta_day, status, stage, nxt, ttfv, expansion_ready, newly)
 
