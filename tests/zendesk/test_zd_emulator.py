@@ -93,7 +93,8 @@ def test_incremental_ticket_export_pages_and_its_own_rate_limit(start_zendesk: S
     client = build_client(zd.config, zd.http)
     page = client.get_json("incremental/tickets/cursor.json", {"start_time": 0, "include": "metric_sets"})
     seen = [t["id"] for t in page["tickets"]]
-    assert len(page["metric_sets"]) == 3 and page["end_of_stream"] is False
+    assert [t["metric_set"]["ticket_id"] for t in page["tickets"]] == [t["id"] for t in page["tickets"]]
+    assert len(page["tickets"]) == 3 and page["end_of_stream"] is False
     while not page["end_of_stream"]:
         page = client.get_json(page["after_url"])
         seen += [t["id"] for t in page["tickets"]]
