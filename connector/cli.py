@@ -52,22 +52,29 @@ DEFAULT_CONFIG = Path("connector.toml")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _fail_config(exc: ConfigError) -> typer.Exit:
-    lines = "\n".join(f"  {line}" for line in str(exc).splitlines())
-    sys.stderr.write(f"configuration error ({len(exc.problems)} problem(s)):\n{lines}\n")
+def _fail_config(*errors: ConfigError) -> typer.Exit:
+    lines = "\n".join(f"  {line}" for exc in errors for line in str(exc).splitlines())
+    count = sum(len(exc.problems) for exc in errors)
+    sys.stderr.write(f"configuration error ({count} problem(s)):\n{lines}\n")
     return typer.Exit(2)
 
 
-def _load(path: Path) -> Config:
-    """The config, with its identity overrides checked too: a bad override line stops every command (exit 2)."""
+def _load(path: Path, *, with_files: bool = True) -> Config:
+    """The config, with its identity overrides checked too: a bad override line stops every command (exit 2);
+    with ``with_files`` also every mapping file and the success model it names."""
     from connector.identity_overrides import load_for
 
     try:
         config = load_config(path)
         load_for(config)
-        return config
     except ConfigError as exc:
         raise _fail_config(exc) from None
+    if with_files:
+        from connector.runtime import file_problems
+
+        if errors := file_problems(config, path):
+            raise _fail_config(*errors)
+    return config
 
 
 def _now(value: str | None) -> datetime:
@@ -212,7 +219,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> Non
     from connector.runtime import collect_status
     from connector.status import validated
 
-    data = validated(collect_status(_store(_load(config))))
+    data = validated(collect_status(_store(_load(config, with_files=False))))
     if json_out:
         _emit(data)
     else:

@@ -49,15 +49,20 @@ def render_sync(console: Console, result: SyncResult) -> None:
         console.print(f"planned changes saved to {result.plan_file}")
 
 
+#: Field problems listed per system in the table; the rest are counted, never dropped silently.
+FIELD_PROBLEMS_SHOWN = 5
+
+
 def render_check(console: Console, report: dict[str, Any]) -> None:
     table = Table(title="connector check", title_justify="left")
     for col in ("system", "reachable", "field problems"):
         table.add_column(col)
     for name, info in report["systems"].items():
         problems = info.get("field_problems") or []
-        detail = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]) or (
-            "-" if info["reachable"] else info.get("error", "")
-        )
+        shown = [f"{p['field']}: {p['problem']}" for p in problems[:FIELD_PROBLEMS_SHOWN]]
+        if len(problems) > FIELD_PROBLEMS_SHOWN:
+            shown.append(f"+{len(problems) - FIELD_PROBLEMS_SHOWN} more (`connector check --json` lists all)")
+        detail = "; ".join(shown) or ("-" if info["reachable"] else info.get("error", ""))
         table.add_row(name, "yes" if info["reachable"] else "[red]no[/]", detail)
     console.print(table)
     rates = report["identity"]["rates"]

@@ -122,6 +122,10 @@ def test_dry_run_writes_nothing_and_saves_the_plan(rig: tuple[Cluster, Config, P
     plan = [json.loads(line) for line in Path(result["plan_file"]).read_text(encoding="utf-8").splitlines()]
     assert plan, "a failed payment changes at least one field"
     assert {"system", "object", "record_id", "action", "field", "old", "new"} <= set(plan[0])
+    for system, sink in result["sinks"].items():  # the table's task columns count what the plan holds
+        planned = [p["action"] for p in plan if p["system"] == system]
+        assert (sink["tasks_created"], sink["tasks_updated"], sink["tasks_closed"]) == (
+            planned.count("create_task"), planned.count("update_task"), planned.count("close_task"))
 
 
 def test_lost_state_store_creates_no_duplicate_task(rig: tuple[Cluster, Config, Path]) -> None:
