@@ -59,9 +59,10 @@ def _fail_config(*errors: ConfigError) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _load(path: Path, *, with_files: bool = True) -> Config:
+def _load(path: Path, *, with_files: bool = False) -> Config:
     """The config, with its identity overrides checked too: a bad override line stops every command (exit 2);
-    with ``with_files`` also every mapping file and the success model it names."""
+    ``with_files`` (commands that connect, score or write) also checks every mapping file and the success
+    model it names, before anything starts."""
     from connector.identity_overrides import load_for
 
     try:
@@ -127,7 +128,7 @@ def check(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None
     """Validate the config; then connectivity, field presence and identity match rates per system."""
     from connector.runtime import run_checks
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     report = run_checks(cfg)
     if json_out:
         _emit(report)
@@ -147,7 +148,7 @@ def setup(
     """Create the custom fields, properties and organization fields the mappings need (idempotent)."""
     from connector.runtime import run_setup
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     result = run_setup(cfg, dry_run=dry_run)
     if json_out:
         _emit(result)
@@ -171,7 +172,7 @@ def sync(
     """Pull, resolve, score and write once."""
     from connector.runtime import run_sync
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     result = run_sync(cfg, dry_run=dry_run, full=full, now=_now(now))
     if json_out:
         _emit(result.as_json())
@@ -187,7 +188,7 @@ def run(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Run as a daemon: scheduled pulls and writes, webhooks, /healthz and /metrics."""
     from connector.daemon import serve_forever
 
-    serve_forever(_load(config))
+    serve_forever(_load(config, with_files=True))
 
 
 @app.command()
@@ -200,7 +201,7 @@ def explain(
     """Everything the model knows about one account: vector, drivers, milestones, quadrant, plays."""
     from connector.runtime import explain_account
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     data = explain_account(cfg, account, _now(now))
     if data is None:
         err.print(f"no account {account!r} in the state store; run `connector sync` first")
@@ -219,7 +220,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> Non
     from connector.runtime import collect_status
     from connector.status import validated
 
-    data = validated(collect_status(_store(_load(config, with_files=False))))
+    data = validated(collect_status(_store(_load(config))))
     if json_out:
         _emit(data)
     else:
@@ -236,7 +237,7 @@ def report(
     """Build a self-contained HTML report from the state store."""
     from connector.report import build_report
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     path = build_report(cfg, _store(cfg), out_file)
     out.print(f"report written to {path}")
 
@@ -309,7 +310,7 @@ def quarantine_retry(
     """After fixing the data: re-read the sources of quarantined records (a full read of each) and sync."""
     from connector.quarantine import retry
 
-    result = retry(_load(config), source, now=_now(now), dry_run=dry_run)
+    result = retry(_load(config, with_files=True), source, now=_now(now), dry_run=dry_run)
     if json_out:
         _emit(result)
     else:
@@ -389,5 +390,5 @@ def config_schema() -> None:
 @config_app.command("validate")
 def config_validate(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate the config file only (no network)."""
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     out.print(f"{config}: OK ({', '.join(cfg.enabled_systems()) or 'no systems'})")
