@@ -145,7 +145,7 @@ def test_real_drift_is_shown_by_sync_and_status(rig: tuple[Cluster, Config, Path
     from rich.console import Console
 
     from connector.render import render_sync
-    from connector.runtime import collect_status
+    from connector.status import collect_status
 
     cluster, config, _ = rig
     _sync(cluster, config)
