@@ -21,6 +21,7 @@ ACCOUNTS = 1000
 READ_POSTS = ("/search", "/query", "/batch/read")  # POSTs that only read
 
 
+@pytest.mark.timeout(1200)  # three whole 1k-account pipelines: minutes each on a busy machine, not a hang
 @pytest.mark.parametrize("hour, minute", [(0, 30), (12, 0), (23, 50)])
 def test_first_unchanged_resync_writes_nothing(tmp_path: Path, hour: int, minute: int) -> None:
     start = datetime(2026, 11, 2, hour, minute, tzinfo=UTC)
