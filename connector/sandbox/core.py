@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import trustme
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,15 +38,21 @@ CONTROL_PREFIX = "/__sandbox"
 
 
 class SandboxClock:
-    """Simulated time: real time plus an offset that the control API (or the demo) can advance."""
+    """Simulated time: real time plus an offset that the control API (or the demo) can advance.
 
-    def __init__(self, start: datetime | None = None):
-        self._offset = timedelta(0) if start is None else start - datetime.now(UTC)
+    A ``frozen`` clock has no real-time part: it shows ``start`` until :meth:`advance` or :meth:`set` moves
+    it.  The demo uses one so that what it prints depends on the seed, not on how busy the machine was
+    (a run that took 40 s instead of 30 s must not shift a delay or a cooldown past its boundary).
+    """
+
+    def __init__(self, start: datetime | None = None, *, frozen: bool = False):
+        self._frozen_at = (start or datetime.now(UTC)) if frozen else None
+        self._offset = timedelta(0) if start is None or frozen else start - datetime.now(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         with self._lock:
-            return datetime.now(UTC) + self._offset
+            return (self._frozen_at if self._frozen_at is not None else datetime.now(UTC)) + self._offset
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:
@@ -56,7 +61,7 @@ class SandboxClock:
 
     def set(self, when: datetime) -> None:
         with self._lock:
-            self._offset = when - datetime.now(UTC)
+            self._offset = when - (self._frozen_at if self._frozen_at is not None else datetime.now(UTC))
 
 
 @dataclass
@@ -285,6 +290,11 @@ class SandboxTLS:
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory or tempfile.mkdtemp(prefix="connector-sandbox-tls-"))
         self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            import trustme  # the sandbox extra: only the sandbox needs a CA of its own
+        except ModuleNotFoundError:
+            raise RuntimeError("the sandbox needs its extra: pip install 'cs-connector[sandbox]' "
+                               "(make demo and make test install it)") from None
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
         self.ca_path = self.directory / "sandbox-ca.pem"

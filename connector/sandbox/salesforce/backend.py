@@ -262,6 +262,12 @@ class SalesforceBackend:
         self.object_fields(obj)
         return self._project(obj, record, list(self._schema_for(user_id)[obj]))
 
+    def _named(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with field names spelled as the schema spells them: Salesforce matches API names without
+        regard to case (its own sObject Collections example sends ``"id"``)."""
+        spelled = {name.lower(): name for name in (*self.object_fields(obj), "Id")}
+        return {spelled.get(key.lower(), key): value for key, value in body.items()}
+
     def _values(self, obj: str, body: dict[str, Any], creating: bool) -> tuple[dict[str, Any], list[Any]]:
         fields, values, errors = self.object_fields(obj), {}, []
         for name, raw in body.items():
@@ -295,6 +301,7 @@ class SalesforceBackend:
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
 
     def create(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = self._named(obj, body)
         with self.lock:
             values, errors = self._values(obj, body, creating=True)
             if not errors and (refused := security.rejected(obj, values, self.records, self.schema)):
@@ -309,6 +316,7 @@ class SalesforceBackend:
             return {"id": record_id, "success": True, "errors": []}
 
     def update(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = self._named(obj, body)
         record_id = body.get("Id")
         with self.lock:
             record = self.records.get(obj, {}).get(str(record_id))
@@ -329,6 +337,7 @@ class SalesforceBackend:
         fd = self.object_fields(obj).get(ext_field)
         if fd is None or not (fd.external_id or fd.type == "id"):
             raise ApiError(400, "INVALID_FIELD", f"Field {ext_field} is not an external id field on {obj}")
+        body = self._named(obj, body)
         key = body.get(ext_field)
         with self.lock:
             matches = [r for r in self.records[obj].values() if key is not None and r.get(ext_field) == key]
