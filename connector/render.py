@@ -15,7 +15,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
     title = f"sync run {result.run_id}: {result.status}" + (" (dry run: nothing written)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
     written = "would write" if result.dry_run else "written"
-    for col in ("system", "pulled", written, "tasks +/~/x", "calls", "retries", "failures"):
+    for col in ("system", "pulled", written, "tasks +/~/x", "drift", "calls", "retries", "failures"):
         table.add_column(col, justify="right" if col not in ("system",) else "left")
     systems = sorted(set(result.pulled) | set(result.sinks) | set(result.calls))
     for name in systems:
@@ -29,6 +29,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
             f"{sink.get('tasks_created', 0)}/{sink.get('tasks_updated', 0)}/{sink.get('tasks_closed', 0)}"
             if sink
             else "-",
+            str(len(sink.get("drift", []))) if sink else "-",
             str(calls.get("calls", 0)),
             str(calls.get("retries", 0)),
             str(
@@ -38,6 +39,11 @@ def render_sync(console: Console, result: SyncResult) -> None:
     console.print(table)
     console.print(f"accounts scored: {result.scored}")
     render_backlog(console, result.tasks_deferred, result.task_backlog)
+    drifted = sum(len(s.get("drift", [])) for s in result.sinks.values())
+    if drifted:
+        console.print(f"drift: {drifted} owned field(s) were edited in the CRM since we wrote them "
+                      "(mapping setting on_drift decides); `sync --json` lists them under sinks.<system>.drift",
+                      highlight=False, markup=False)
     for name, msg in {**result.source_errors, **result.sink_errors}.items():
         console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
     if result.plan_file:
@@ -55,15 +61,20 @@ def render_backlog(console: Console, deferred: int, backlog: list[dict[str, Any]
                       "days", markup=False, highlight=False)
 
 
+#: Field problems listed per system in the table; the rest are counted, never dropped silently.
+FIELD_PROBLEMS_SHOWN = 5
+
+
 def render_check(console: Console, report: dict[str, Any]) -> None:
     table = Table(title="connector check", title_justify="left")
     for col in ("system", "reachable", "field problems"):
         table.add_column(col)
     for name, info in report["systems"].items():
         problems = info.get("field_problems") or []
-        detail = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]) or (
-            "-" if info["reachable"] else info.get("error", "")
-        )
+        shown = [f"{p['field']}: {p['problem']}" for p in problems[:FIELD_PROBLEMS_SHOWN]]
+        if len(problems) > FIELD_PROBLEMS_SHOWN:
+            shown.append(f"+{len(problems) - FIELD_PROBLEMS_SHOWN} more (`connector check --json` lists all)")
+        detail = "; ".join(shown) or ("-" if info["reachable"] else info.get("error", ""))
         table.add_row(name, "yes" if info["reachable"] else "[red]no[/]", detail)
     console.print(table)
     rates = report["identity"]["rates"]
@@ -113,6 +124,23 @@ def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> Non
         console.print(f"{system}: {verb} {len(items)}")
         for item in items:
             console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", markup=False)
+    for system, plan in result.get("access", {}).items():
+        verb = "would change" if dry_run else "changed"
+        if plan["changes"]:
+            console.print(f"{system} access: {verb} {len(plan['changes'])}", markup=False)
+        grants: dict[str, int] = {}  # one line per permission set and access, not one per field
+        for c in plan["changes"]:
+            if c["object"] == "FieldPermissions":
+                key = f"  {c['action']} FieldPermissions {c['detail'].rsplit(' ', 1)[0]} on"
+                grants[key] = grants.get(key, 0) + 1
+            else:
+                console.print(f"  {c['action']} {c['object']} {c['detail']}", markup=False, highlight=False)
+        for line, n in grants.items():
+            console.print(f"{line} {n} field(s)", markup=False, highlight=False)
+        for problem in plan["problems"]:
+            console.print(f"  [yellow]warning[/]: {escape(problem)}", highlight=False)
+        for step in plan["next_steps"]:
+            console.print(f"{system}, to do by hand: {step}", markup=False, highlight=False)
     for system, msg in result["errors"].items():
         console.print(f"[red]{system}[/]: {msg}", highlight=False)
 
