@@ -29,6 +29,7 @@ from connector.clients.hubspot import HubSpotClient
 from connector.config import Config
 from connector.mappings import Mapping as FieldMap
 from connector.mappings import load_mapping
+from connector.numbers import parse_number
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
 from connector.store import Replica, Store
@@ -251,9 +252,9 @@ def _signal_value(signal: str, prop: str, raw: str) -> SignalValue:
     if raw.lower() in _BOOL:
         return _BOOL[raw.lower()]
     try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"property `{prop}` (signal {signal}) should be a number, got {raw[:40]!r}") from None
+        return parse_number(raw)
+    except ValueError as exc:
+        raise ValueError(f"property `{prop}` (signal {signal}) should be a number, got {raw[:40]!r}: {exc}") from None
 
 
 def _account_attributes(props: Mapping[str, Any], account_map: Mapping[str, str]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from connector.clients.salesforce import SalesforceClient
 from connector.config import Config, ConfigError, SalesforceConfig
 from connector.mappings import load_mapping
+from connector.numbers import is_plain_number
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
 from connector.store import Replica
@@ -140,7 +141,7 @@ class SalesforceSource:
             value = row.get(field)
             if value is None:
                 continue
-            if key in NUMERIC_SIGNALS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if key in NUMERIC_SIGNALS and not is_plain_number(value):
                 return f"Account {row['Id']}: field {field} ({key}) should be a number, got {str(value)[:40]!r}"
             if key in FLAG_SIGNALS and not isinstance(value, bool):
                 return f"Account {row['Id']}: field {field} ({key}) should be a checkbox, got {str(value)[:40]!r}"
