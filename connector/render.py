@@ -1,4 +1,9 @@
-"""Terminal rendering of command results (rich).  Pure presentation: data in, tables out."""
+"""Terminal rendering of command results (rich).  Pure presentation: data in, tables out.
+
+Every value that came from outside (names, ids, error messages, cursor values) goes through
+:func:`connector.safe_output.terminal_safe` first: Rich markup in it is escaped and terminal escape
+sequences are stripped, so the markup written here is the only markup printed.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from connector.safe_output import for_terminal, terminal_safe
 from connector.sync import SyncResult
 
 
@@ -37,12 +43,13 @@ def render_sync(console: Console, result: SyncResult) -> None:
     console.print(table)
     console.print(f"accounts scored: {result.scored}")
     for name, msg in {**result.source_errors, **result.sink_errors}.items():
-        console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
+        console.print(f"[red]{for_terminal(name)}[/]: {for_terminal(msg)}", markup=True, highlight=False)
     if result.plan_file:
-        console.print(f"planned changes saved to {result.plan_file}")
+        console.print(f"planned changes saved to {for_terminal(result.plan_file)}")
 
 
 def render_check(console: Console, report: dict[str, Any]) -> None:
+    report = terminal_safe(report)
     table = Table(title="connector check", title_justify="left")
     for col in ("system", "reachable", "field problems"):
         table.add_column(col)
@@ -73,23 +80,24 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
                 console.print(
                     f"  {source} {m['entity']} {m['entity_id']}: {m['status']}"
                     f" (keys tried: {m['key'] or 'none'}; candidates: {', '.join(m['candidates']) or '-'})",
-                    markup=False,
                     highlight=False,
                 )
     console.print("OK" if report["ok"] else "[red]problems found[/]")
 
 
 def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> None:
+    result = terminal_safe(result)
     verb = "would create" if dry_run else "created"
     for system, items in result["created"].items():
         console.print(f"{system}: {verb} {len(items)}")
         for item in items:
-            console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", markup=False)
+            console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", highlight=False)
     for system, msg in result["errors"].items():
         console.print(f"[red]{system}[/]: {msg}", highlight=False)
 
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
+    data = terminal_safe(data)
     table = Table(title=f"recent runs ({data['accounts']} accounts in the store)", title_justify="left")
     for col in ("id", "kind", "status", "started", "ended", "scored", "calls"):
         table.add_column(col)
@@ -105,5 +113,5 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
         )
     console.print(table)
     for name, cur in data["cursors"].items():
-        console.print(f"cursor {name}: {cur['value'][:60]} (at {str(cur['updated_at'])[:19]})", markup=False)
+        console.print(f"cursor {name}: {cur['value'][:60]} (at {str(cur['updated_at'])[:19]})", highlight=False)
     console.print(f"quarantined records kept: {data['quarantined_recent']}")

@@ -27,6 +27,7 @@ from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import TASK_SYSTEMS, sinks_for, sources_for
+from connector.safe_output import dumps
 from connector.secrets import redact
 from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
@@ -81,7 +82,7 @@ class SyncResult:
     forecast: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.__dict__, default=str))
+        return json.loads(dumps(self.__dict__, default=str))
 
 
 class SyncRunner:
@@ -251,7 +252,7 @@ class SyncRunner:
                     "direction": o.fields.get("vector_direction"),
                     "confidence": o.fields.get("vector_confidence"),
                     "quadrant": o.fields.get("quadrant"),
-                    "outputs": json.loads(json.dumps(dict(o.fields), default=str)),
+                    "outputs": json.loads(dumps(dict(o.fields), default=str)),
                 }
                 for o in scored.outputs()
             )
@@ -298,5 +299,5 @@ class SyncRunner:
         path = out_dir / f"dry-run-{run_id}.jsonl"
         with path.open("w", encoding="utf-8") as fh:
             for line in planned:
-                fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                fh.write(dumps(line, ensure_ascii=False, default=str) + "\n")
         return path
