@@ -40,14 +40,15 @@ def for_terminal(text: Any) -> str:
     return escape(plain(str(text)))
 
 
-def terminal_safe(value: Any) -> Any:
-    """``value`` (dicts, lists, strings) with every string made :func:`for_terminal`; other values as they are."""
+def terminal_safe(value: Any, *, markup: bool = True) -> Any:
+    """``value`` (dicts, lists, strings) with every string made :func:`for_terminal` — or only :func:`plain`
+    with ``markup=False``, for renderers that print with ``markup=False`` or escape cells themselves."""
     if isinstance(value, str):
-        return for_terminal(value)
+        return for_terminal(value) if markup else plain(value)
     if isinstance(value, Mapping):
-        return {k: terminal_safe(v) for k, v in value.items()}
+        return {k: terminal_safe(v, markup=markup) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [terminal_safe(v) for v in value]
+        return [terminal_safe(v, markup=markup) for v in value]
     return value
 
 

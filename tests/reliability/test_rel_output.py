@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from connector.numbers import parse_number
-from connector.render import render_check, render_status, render_sync
+from connector.render import render_check, render_quarantine, render_sync
 from connector.safe_output import dumps, for_terminal
 from connector.sync import SyncResult
 
@@ -53,10 +53,9 @@ def test_render_functions_take_markup_in_every_external_field() -> None:
                            "top_unmatched": {"usage": [{"entity": "account", "entity_id": "[/]\x1b[2J",
                                                         "status": "unmatched", "key": "[b]", "candidates": []}]}}}
     assert "[/] refused" in _printed(lambda c: render_check(c, report))
-    status = {"accounts": 1, "runs": [{"id": 1, "kind": "[/]", "status": "ok", "started_at": "", "ended_at": "",
-                                       "scored": 1, "calls": 0}],
-              "cursors": {"usage.file": {"value": "[/]\x1b]8;;x\x07", "updated_at": ""}}, "quarantined_recent": 0}
-    assert "cursor usage.file: [/]" in _printed(lambda c: render_status(c, status))
+    quarantined = [{"source": "usage", "entity": "usage_row", "entity_id": "[/]\x1b[2J", "reason": "row 3: [b]x",
+                    "seen": 1, "last_seen": ""}]
+    assert "row 3: [b]x" in _printed(lambda c: render_quarantine(c, quarantined, 10))
 
 
 def test_json_output_never_holds_nan_or_infinity() -> None:
