@@ -115,14 +115,31 @@ def _render_ambiguous(console: Console, identity: dict[str, Any]) -> None:
 
 
 def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> None:
-    result = terminal_safe(result)
+    result = terminal_safe(result, markup=False)  # printed with markup=False, or escaped where markup is used
     verb = "would create" if dry_run else "created"
     for system, items in result["created"].items():
         console.print(f"{system}: {verb} {len(items)}")
         for item in items:
-            console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", highlight=False)
+            console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", markup=False)
+    for system, plan in result.get("access", {}).items():
+        verb = "would change" if dry_run else "changed"
+        if plan["changes"]:
+            console.print(f"{system} access: {verb} {len(plan['changes'])}", markup=False)
+        grants: dict[str, int] = {}  # one line per permission set and access, not one per field
+        for c in plan["changes"]:
+            if c["object"] == "FieldPermissions":
+                key = f"  {c['action']} FieldPermissions {c['detail'].rsplit(' ', 1)[0]} on"
+                grants[key] = grants.get(key, 0) + 1
+            else:
+                console.print(f"  {c['action']} {c['object']} {c['detail']}", markup=False, highlight=False)
+        for line, n in grants.items():
+            console.print(f"{line} {n} field(s)", markup=False, highlight=False)
+        for problem in plan["problems"]:
+            console.print(f"  [yellow]warning[/]: {escape(problem)}", highlight=False)
+        for step in plan["next_steps"]:
+            console.print(f"{system}, to do by hand: {step}", markup=False, highlight=False)
     for system, msg in result["errors"].items():
-        console.print(f"[red]{system}[/]: {msg}", highlight=False)
+        console.print(f"[red]{escape(system)}[/]: {escape(msg)}", highlight=False)
 
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
