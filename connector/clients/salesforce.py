@@ -6,6 +6,8 @@ cannot refresh, and its own 401 retry once recursed without bound.  Every call h
 grant, or re-reading a rotated token file) and retries exactly once.  Paging is done page by page so an
 expiry between pages costs one page, not the query, and nothing is loaded whole.
 
+Records are written at up to 1,000 per API call (:meth:`SalesforceClient.write_records`): five sObject
+Collections subrequests of 200 inside one Composite request, which Salesforce counts as one call.
 Write results are returned in request order as :class:`WriteResult` (sObject Collections answer by
 position; a failed row may carry ``id: None``).  Bulk API 2.0 results come back as two CSVs in no
 particular order, so they are matched to inputs by the ``Id`` column the request carried.
@@ -30,11 +32,18 @@ from connector.secrets import SecretMissing, resolve
 
 SYSTEM = "salesforce"
 COLLECTION_LIMIT = 200  # sObject Collections: ≤ 200 records per call
+COMPOSITE_COLLECTIONS = 5  # Composite: ≤ 25 subrequests, of which ≤ 5 sObject Collections or queries
+#: Records one API call can write: five Collections subrequests of 200 inside one Composite request.
+COMPOSITE_LIMIT = COLLECTION_LIMIT * COMPOSITE_COLLECTIONS
 T = TypeVar("T")
 
 
 class SalesforceAuthError(Exception):
     """Credentials were refused and cannot be renewed; the message says what to configure."""
+
+
+class CompositeRefused(Exception):
+    """Salesforce refused a Composite request as a whole (``LIMIT_EXCEEDED``): a bug in how it was built."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,59 @@ class SalesforceClient:
                           records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """PATCH composite/sobjects/{obj}/{field}: create or update by external id (adds ``created``)."""
         return self._collection("PATCH", f"composite/sobjects/{obj}/{external_id_field}", records)
+
+    def update_records(self, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update up to :data:`COMPOSITE_LIMIT` records (``attributes.type`` and ``Id``) in one call."""
+        return self.write_records("PATCH", "composite/sobjects", records)
+
+    def upsert_records(self, obj: str, external_id_field: str,
+                       records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Upsert up to :data:`COMPOSITE_LIMIT` records by external id in one call."""
+        return self.write_records("PATCH", f"composite/sobjects/{obj}/{external_id_field}", records)
+
+    def write_records(self, method: str, path: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """≤ 200 records: one Collections call; ≤ 1,000: one Composite call of ≤ 5 Collections subrequests.
+
+        Results come back in input order.  A subrequest refused as a whole (its httpStatusCode ≥ 400, e.g. a
+        missing external-id field) fails each of its records with that error; the other subrequests stand
+        (``allOrNone`` false at both levels, as for a bare Collections call).
+        """
+        if len(records) <= COLLECTION_LIMIT:
+            return self._collection(method, path, records)
+        if len(records) > COMPOSITE_LIMIT:
+            raise ValueError(f"salesforce: {len(records)} records in one composite call; the limit is "
+                             f"{COMPOSITE_LIMIT} ({COMPOSITE_COLLECTIONS} collections of {COLLECTION_LIMIT})")
+        chunks = [list(records[i:i + COLLECTION_LIMIT]) for i in range(0, len(records), COLLECTION_LIMIT)]
+        url = f"/services/data/v{self.sf.sf_version}/{path}"
+        answers = self.composite([{"method": method, "url": url, "referenceId": f"records{n}",
+                                   "body": {"allOrNone": False, "records": chunk}}
+                                  for n, chunk in enumerate(chunks)])
+        results: list[WriteResult] = []
+        for chunk, answer in zip(chunks, answers, strict=True):
+            body = answer.get("body")
+            if int(answer.get("httpStatusCode") or 500) >= 400 or not isinstance(body, list):
+                errors = tuple(WriteError(str(e.get("errorCode")), str(e.get("message")), tuple(e.get("fields") or ()))
+                               for e in (body if isinstance(body, list) else []) if isinstance(e, dict))
+                failed = WriteResult(None, False, errors=errors or (WriteError("UNKNOWN", "subrequest failed"),))
+                results.extend(failed for _ in chunk)
+            else:
+                results.extend(_result(a) for a in body)
+        return results
+
+    def composite(self, subrequests: Sequence[dict[str, Any]], *, all_or_none: bool = False) -> list[dict[str, Any]]:
+        """POST ``composite``: the subresults ``{body, httpHeaders, httpStatusCode, referenceId}`` in order.
+
+        ``collateSubrequests`` is false so Salesforce runs them in the order given (results are matched to
+        records by position).  A request refused whole raises :class:`CompositeRefused`.
+        """
+        body = {"allOrNone": all_or_none, "collateSubrequests": False, "compositeRequest": list(subrequests)}
+        answer = self.call(lambda sf: sf.restful("composite", method="POST", json=body)) or {}
+        results: list[dict[str, Any]] = list(answer.get("compositeResponse") or [])
+        if len(results) != len(subrequests):
+            codes = "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for r in results
+                              for e in (r.get("body") or []) if isinstance(e, dict))
+            raise CompositeRefused(f"salesforce: composite request refused: {codes or answer}")
+        return results
 
     def _collection(self, method: str, path: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         if len(records) > COLLECTION_LIMIT:
