@@ -9,14 +9,12 @@ expiry between pages costs one page, not the query, and nothing is loaded whole.
 Records are written at up to 1,000 per API call (:meth:`SalesforceClient.write_records`): five sObject
 Collections subrequests of 200 inside one Composite request, which Salesforce counts as one call.
 Write results are returned in request order as :class:`WriteResult` (sObject Collections answer by
-position; a failed row may carry ``id: None``).  Bulk API 2.0 results come back as two CSVs in no
-particular order, so they are matched to inputs by the ``Id`` column the request carried.
+position; a failed row may carry ``id: None``).  Bulk API 2.0 jobs are driven by
+:mod:`connector.clients.salesforce_bulk` (results matched to inputs by the key column they carried).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -242,21 +240,17 @@ class SalesforceClient:
         return [_result(a) for a in answer]
 
     def bulk_update(self, obj: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """Bulk API 2.0 update; results matched to inputs by the ``Id`` column (``#N/A`` writes null)."""
-        rows = [{k: "#N/A" if v is None else v for k, v in r.items()} for r in records]
+        """One Bulk API 2.0 update job (:mod:`connector.clients.salesforce_bulk`); ``None`` writes null."""
+        from connector.clients.salesforce_bulk import ingest
 
-        def run(sf: Salesforce) -> list[WriteResult]:
-            handler = getattr(sf.bulk2, obj)
-            by_id: dict[str, WriteResult] = {}
-            for job in handler.update(records=rows, wait=self.config.bulk_poll_seconds):
-                for row in csv.DictReader(io.StringIO(handler.get_successful_records(job["job_id"]))):
-                    by_id[row["Id"]] = WriteResult(row["sf__Id"] or row["Id"], True)
-                for row in csv.DictReader(io.StringIO(handler.get_failed_records(job["job_id"]))):
-                    by_id[row["Id"]] = WriteResult(row["sf__Id"] or None, False, errors=(_bulk_error(row),))
-            missing = WriteResult(None, False, errors=(WriteError("NOT_PROCESSED", "not processed by the job"),))
-            return [by_id.get(str(r["Id"]), missing) for r in records]
+        return ingest(self, obj, "update", records, poll_seconds=self.config.bulk_poll_seconds)
 
-        return self.call(run)
+    def bulk_upsert(self, obj: str, external_id_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """One Bulk API 2.0 upsert job by external id (reads the Ids back, and whether each was created)."""
+        from connector.clients.salesforce_bulk import ingest
+
+        return ingest(self, obj, "upsert", records, external_id_field=external_id_field,
+                      poll_seconds=self.config.bulk_poll_seconds)
 
     def create_custom_field(self, full_name: str, metadata: dict[str, Any]) -> str:
         body = {"FullName": full_name, "Metadata": metadata}
@@ -276,10 +270,3 @@ def _result(answer: dict[str, Any]) -> WriteResult:
     errors = tuple(WriteError(str(e.get("statusCode")), str(e.get("message")), tuple(e.get("fields") or ()))
                    for e in answer.get("errors") or ())
     return WriteResult(answer.get("id"), bool(answer.get("success")), bool(answer.get("created")), errors)
-
-
-def _bulk_error(row: dict[str, str]) -> WriteError:
-    """``sf__Error`` is ``CODE:message:fields``; the message itself may contain colons."""
-    code, _, rest = row.get("sf__Error", "").partition(":")
-    message, _, fields = rest.rpartition(":")
-    return WriteError(code, message or rest, tuple(f for f in fields.split(",") if f and f != "--"))

@@ -102,3 +102,17 @@ def test_incremental_ticket_export_pages_and_its_own_rate_limit(start_zendesk: S
     assert probe["tickets"] == [] and probe["end_of_stream"] is True
     with pytest.raises(ZendeskApiError, match="429"):  # 5th export call within the minute
         client.get_json("incremental/tickets/cursor.json", {"cursor": page["after_cursor"]})
+
+
+def test_many_jobs_are_polled_in_one_show_many_call(start_zendesk: StartZendesk, clock: SandboxClock) -> None:
+    zd = start_zendesk(make_world(clock.now(), [company(i, 100 + i) for i in range(3)], []), limits={"job_polls": 2})
+    zenpy = build_client(zd.config, zd.http).zenpy
+    jobs = [zenpy.organizations.update([Organization(id=100 + i, organization_fields={})]) for i in range(3)]
+    ids = [j.id for j in jobs]
+    first = {j.id: j.status for j in zenpy.job_status(ids=ids)["job_statuses"]}  # zenpy's shape for show_many
+    assert first == dict.fromkeys(ids, "working")
+    done = zenpy.job_status(ids=[*ids, "unknown-job"])["job_statuses"]  # unknown ids are left out
+    assert [(j.id, j.status, len(j.results)) for j in done] == [(i, "completed", 1) for i in ids]
+    assert len(zd.calls("GET", "/job_statuses/show_many.json")) == 2
+    with pytest.raises(APIException):
+        zenpy.job_status(ids=[f"job{i}" for i in range(101)])
