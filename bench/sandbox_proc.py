@@ -15,6 +15,7 @@ Protocol: the parent writes ``{"cmd": ..., ...}`` lines; each answer is one line
 * ``snapshot`` {name} → remember a fingerprint of every record of every stream under ``name``;
   ``world`` {since} → per stream: records in total, records new or changed since snapshot ``since`` (all
   when no snapshot), so a benchmark computes the work from the sandbox, not from what the connector sent;
+* ``stripe_oldest`` → the oldest ``created`` of Stripe customers, subscriptions and invoices (a tap's start date);
 * ``now`` → the sandbox clock;  ``stop``.
 """
 
@@ -134,6 +135,10 @@ def main() -> None:
             _answer({})
         elif name == "world":
             _answer({"streams": world(cluster, snapshots.get(command.get("since") or ""))})
+        elif name == "stripe_oldest":
+            st = cluster.emulators["stripe"].backend
+            _answer({"created": min(int(o.get("created") or 0) for t in (st.customers, st.subscriptions, st.invoices)
+                                    for o in t.values())})
         elif name == "now":
             _answer({"now": cluster.clock.now().isoformat()})
         elif name == "stop":

@@ -8,7 +8,10 @@ What is exact here, because clients depend on it:
 * list envelopes ``{"object": "list", "data": [...], "has_more", "url"}``, newest first, ``limit`` 1–100
   (default 10) and ``starting_after``/``ending_before`` cursors (https://docs.stripe.com/api/pagination);
 * ``created[gte|gt|lte|lt]`` filters, event ``type``/``types[]``, ``expand[]`` of
-  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``;
+  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``, and of a customer's
+  ``sources``, ``subscriptions`` and ``tax_ids`` lists (what tap-stripe asks for); list parameters in both
+  encodings, ``expand[]=a`` and stripe-python's ``expand[0]=a``;
+* ``GET /v1/accounts/{id}`` (the connected account a tap checks before reading);
 * error objects ``{"error": {type, code, message, param, doc_url}}`` with Stripe's status codes
   (https://docs.stripe.com/api/errors).
 """
@@ -106,6 +109,13 @@ def _bound_test(compare: Callable[[int, int], bool], bound: int) -> Callable[[Ob
     return lambda r: bool(compare(created(r), bound))
 
 
+def _list_param(request: Request, name: str) -> list[str]:
+    """``name[]=a&name[]=b`` or stripe-python's ``name[0]=a&name[1]=b``, in order."""
+    indexed = sorted((int(k[len(name) + 1:-1]), v) for k, v in request.query_params.multi_items()
+                     if k.startswith(f"{name}[") and k.endswith("]") and k[len(name) + 1:-1].isdigit())
+    return request.query_params.getlist(f"{name}[]") + [v for _, v in indexed]
+
+
 def _created_test(request: Request) -> Callable[[Obj], bool]:
     """The ``created`` / ``created[gte]`` … filters of a list request, as one predicate."""
     tests: list[Callable[[Obj], bool]] = []
@@ -170,7 +180,14 @@ class StripeRoutes:
             Route("/v1/payment_methods", self._wrap(self.payment_methods)),
             Route("/v1/events", self._wrap(self.events)),
             Route("/v1/events/{id}", self._wrap(lambda r: self._one(r, b.event(r.path_params["id"])))),
+            Route("/v1/accounts/{id}", self._wrap(self.account)),
         ]
+
+    def account(self, request: Request) -> Response:
+        account_id = request.path_params["id"]
+        return JSONResponse({"id": account_id, "object": "account", "type": "standard", "country": "US",
+                             "default_currency": "usd", "charges_enabled": True,
+                             "settings": {"dashboard": {"display_name": "Sandbox", "timezone": "Etc/UTC"}}})
 
     def _wrap(self, handler: Callable[[Request], Response]) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -189,9 +206,14 @@ class StripeRoutes:
     def customers(self, request: Request) -> Response:
         email, in_range = request.query_params.get("email"), _created_test(request)
         ordered, position = self.backend.ordered_table(self.backend.customers)
+        subs: dict[str, list[Obj]] = {}
+        if "data.subscriptions" in _list_param(request, "expand"):  # one pass per page, not per customer
+            for sub in self.backend.ordered_table(self.backend.subscriptions)[0]:
+                if sub.get("status") != "canceled":
+                    subs.setdefault(str(sub.get("customer")), []).append(sub)
         return _scan_page(request, "customer", ordered, position,
                           lambda c: (not email or c.get("email") == email) and in_range(c),
-                          lambda c: _with_default_pm(c, self.backend))
+                          lambda c: {**_with_default_pm(c, self.backend), "_subs": subs.get(str(c["id"]), [])})
 
     def subscriptions(self, request: Request) -> Response:
         status = request.query_params.get("status")
@@ -240,7 +262,7 @@ class StripeRoutes:
         return _page(request, "payment_method", self.backend.ordered(rows))
 
     def events(self, request: Request) -> Response:
-        types = request.query_params.getlist("types[]")
+        types = _list_param(request, "types")
         if len(types) > 20:
             raise StripeError(400, "You may pass at most 20 types.", param="types")
         if single := request.query_params.get("type"):
@@ -265,13 +287,15 @@ def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:
     return {**obj, "_pm": backend.payment_methods.get(pm_id) if pm_id else None}
 
 
-EXPANDABLE = {"invoice_settings.default_payment_method", "default_payment_method"}
+EXPANDABLE = {"invoice_settings.default_payment_method", "default_payment_method", "sources", "subscriptions",
+              "tax_ids", "plan.tiers"}
 
 
 def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
-    """Apply ``expand[]`` (only the payment-method paths the connector uses) and drop helper keys."""
-    pm = obj.pop("_pm", None)
-    for path in request.query_params.getlist("expand[]"):
+    """Apply ``expand`` (the payment-method paths the connector uses, the customer lists a tap asks for;
+    ``plan.tiers`` is accepted and empty: the sandbox has no tiered plans) and drop helper keys."""
+    pm, subs = obj.pop("_pm", None), obj.pop("_subs", [])
+    for path in _list_param(request, "expand"):
         field = path.removeprefix(prefix)
         if field not in EXPANDABLE:
             raise StripeError(400, f"This property cannot be expanded ({path}).", param="expand")
@@ -279,4 +303,8 @@ def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
             obj["invoice_settings"]["default_payment_method"] = copy.deepcopy(pm)
         elif field == "default_payment_method" and pm:
             obj["default_payment_method"] = copy.deepcopy(pm)
+        elif field in ("sources", "subscriptions", "tax_ids") and obj.get("object") == "customer":
+            data = copy.deepcopy(subs) if field == "subscriptions" else []
+            obj[field] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
+                          "url": f"/v1/customers/{obj['id']}/{field}"}
     return obj
