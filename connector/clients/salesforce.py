@@ -170,15 +170,6 @@ class SalesforceClient:
 
     # -- writes --------------------------------------------------------------------------------------------
 
-    def update_collection(self, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """PATCH composite/sobjects (records carry ``attributes.type`` and ``Id``), allOrNone=false."""
-        return self._collection("PATCH", "composite/sobjects", records)
-
-    def upsert_collection(self, obj: str, external_id_field: str,
-                          records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """PATCH composite/sobjects/{obj}/{field}: create or update by external id (adds ``created``)."""
-        return self._collection("PATCH", f"composite/sobjects/{obj}/{external_id_field}", records)
-
     def update_records(self, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """Update up to :data:`COMPOSITE_LIMIT` records (``attributes.type`` and ``Id``) in one call."""
         return self.write_records("PATCH", "composite/sobjects", records)
