@@ -9,7 +9,8 @@ Here nothing comes from the connector:
   began (its sources read then, so that includes the echo of its own writes, which an incremental reader
   cannot tell from an edit), and at least one call per incremental stream to learn that nothing changed.
   Stripe reads its three lists in full once and only events afterwards (events carry the objects'
-  snapshots); a full read needs no event call (its cursor can be the time the read began).
+  snapshots); a full read needs one event call (the newest event's id becomes the cursor: an id, not a
+  clock, so no event is lost to clock skew).
 * **Writes** — the records that actually changed in the sandbox during the sync (fingerprints before and
   after) ÷ the write endpoint's true maximum: Salesforce 1,000 per call (Composite of 5 sObject Collections
   of 200) or one Bulk 2.0 job (create, upload, UploadComplete, one status read = 4 calls) whichever is
@@ -141,8 +142,10 @@ def _minimum(line: Line, read: dict[str, dict[str, int]], written: dict[str, dic
         return min(line.calls, work.allowance)
     if work.kind in ("none", "zd_polls"):
         return 0
-    if (work.full_only and not first) or (work.later_only and first):
+    if work.full_only and not first:
         return 0
+    if work.later_only and first:  # the newest event's id becomes the cursor: an id, so no clock skew loses one
+        return min(line.calls, 1)
     total = 0
     for stream, per_call in work.streams:
         if work.kind in ("write", "sf_write"):

@@ -213,7 +213,7 @@ class StripeRoutes:
                     subs.setdefault(str(sub.get("customer")), []).append(sub)
         return _scan_page(request, "customer", ordered, position,
                           lambda c: (not email or c.get("email") == email) and in_range(c),
-                          lambda c: {**_with_default_pm(c, self.backend), "_subs": subs.get(str(c["id"]), [])})
+                          lambda c: {**_with_default_pm(c, self.backend), "_subs": subs.get(str(c.get("id")), [])})
 
     def subscriptions(self, request: Request) -> Response:
         status = request.query_params.get("status")
@@ -306,5 +306,5 @@ def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
         elif field in ("sources", "subscriptions", "tax_ids") and obj.get("object") == "customer":
             data = copy.deepcopy(subs) if field == "subscriptions" else []
             obj[field] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
-                          "url": f"/v1/customers/{obj['id']}/{field}"}
+                          "url": f"/v1/customers/{obj.get('id')}/{field}"}
     return obj
