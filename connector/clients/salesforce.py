@@ -15,15 +15,17 @@ position; a failed row may carry ``id: None``).  Bulk API 2.0 jobs are driven by
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
+from connector.clients.salesforce_bulk import WriteError, WriteResult, ingest
 from connector.config import SalesforceConfig
 from connector.http import HttpLayer, InstrumentedSession
 from connector.secrets import SecretMissing, resolve
@@ -33,7 +35,42 @@ COLLECTION_LIMIT = 200  # sObject Collections: ≤ 200 records per call
 COMPOSITE_COLLECTIONS = 5  # Composite: ≤ 25 subrequests, of which ≤ 5 sObject Collections or queries
 #: Records one API call can write: five Collections subrequests of 200 inside one Composite request.
 COMPOSITE_LIMIT = COLLECTION_LIMIT * COMPOSITE_COLLECTIONS
+#: Cursor the Salesforce source sets to the run's ``now`` once it read every Account changed since its last
+#: read *with the fields the sink writes*: the replica then holds each Account's live values as of this run,
+#: and the sink checks drift against it instead of querying the records again.
+LIVE_MARK = "Account.live_at"
 T = TypeVar("T")
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
+                 "\f": "\\f"}
+
+
+def soql_quote(value: str) -> str:
+    """``value`` as a SOQL string literal: quotes, backslashes and control characters escaped."""
+    return "'" + "".join(_SOQL_ESCAPES.get(ch, ch) for ch in str(value)) + "'"
+
+
+def soql_identifier(name: str) -> str:
+    """``name`` if it is a plain field/object name; anything else (spaces, quotes, dots) is refused."""
+    if not _IDENTIFIER.match(name) or "__" in name.removesuffix("__c"):
+        raise ValueError(f"salesforce: {name!r} is not a valid field name (letters, digits, _ and __c)")
+    return name
+
+
+def soql_datetime(when: datetime) -> str:
+    """An unquoted SOQL datetime literal in UTC (``2026-11-02T09:00:00.000Z``)."""
+    if when.tzinfo is None:
+        raise ValueError("salesforce: a SOQL datetime needs a time zone")
+    utc = when.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_sf_datetime(text: str) -> datetime:
+    """Salesforce's ``2026-11-02T09:00:00.000+0000`` as an aware datetime."""
+    fixed = text.replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", fixed):
+        fixed = fixed[:-2] + ":" + fixed[-2:]
+    return datetime.fromisoformat(fixed)
 
 
 class SalesforceAuthError(Exception):
@@ -42,23 +79,6 @@ class SalesforceAuthError(Exception):
 
 class CompositeRefused(Exception):
     """Salesforce refused a Composite request as a whole (``LIMIT_EXCEEDED``): a bug in how it was built."""
-
-
-@dataclass(frozen=True)
-class WriteError:
-    status_code: str
-    message: str
-    fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """The outcome for the input record at the same position."""
-
-    record_id: str | None
-    success: bool
-    created: bool = False
-    errors: tuple[WriteError, ...] = field(default_factory=tuple)
 
 
 #: Access tokens from refresh grants, shared by the clients of one process (the source and the sink of a
@@ -232,14 +252,10 @@ class SalesforceClient:
 
     def bulk_update(self, obj: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """One Bulk API 2.0 update job (:mod:`connector.clients.salesforce_bulk`); ``None`` writes null."""
-        from connector.clients.salesforce_bulk import ingest
-
         return ingest(self, obj, "update", records, poll_seconds=self.config.bulk_poll_seconds)
 
     def bulk_upsert(self, obj: str, external_id_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         """One Bulk API 2.0 upsert job by external id (reads the Ids back, and whether each was created)."""
-        from connector.clients.salesforce_bulk import ingest
-
         return ingest(self, obj, "upsert", records, external_id_field=external_id_field,
                       poll_seconds=self.config.bulk_poll_seconds)
 

@@ -15,6 +15,8 @@ queueing.  Here a job costs four calls when all goes well
   each record's Salesforce Id and whether it was created.
 
 Calls go through :meth:`SalesforceClient.call`, so an expired session is renewed once as for every call.
+The per-record outcome types live here (and are re-exported by :mod:`connector.clients.salesforce`) so this
+module needs nothing from the client at run time.
 """
 
 from __future__ import annotations
@@ -24,12 +26,29 @@ import io
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from connector.clients.salesforce import WriteError, WriteResult
 
 if TYPE_CHECKING:
     from connector.clients.salesforce import SalesforceClient
+
+
+@dataclass(frozen=True)
+class WriteError:
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome for the input record at the same position."""
+
+    record_id: str | None
+    success: bool
+    created: bool = False
+    errors: tuple[WriteError, ...] = field(default_factory=tuple)
+
 
 RECORDS_PER_SECOND = 1000  # assumed processing rate, for the first status read only
 MAX_WAIT_SECONDS = 30.0

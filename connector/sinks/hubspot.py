@@ -29,14 +29,13 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from connector.batching import batched
-from connector.clients.hubspot import HubSpotApiError, HubSpotClient
+from connector.clients.hubspot import LIVE_MARK, HubSpotApiError, HubSpotClient
 from connector.config import Config
 from connector.mappings import FieldMapping, load_mapping
 from connector.mappings import Mapping as FieldMap
 from connector.records import TaskSpec
 from connector.sinks.base import Failed, FieldSink, FieldSpec, PlannedChange, RecordChange, SinkContext, SinkReport
 from connector.sinks.tasks import TaskAction, TaskLedger, TaskResult, TaskTransport
-from connector.sources.hubspot import LIVE_MARK
 
 NAME, COMPANIES, TASKS = "hubspot", "companies", "tasks"
 BATCH = 100  # inputs per batch call: https://developers.hubspot.com/docs/api/crm/understanding-the-crm

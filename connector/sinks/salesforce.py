@@ -29,7 +29,14 @@ from typing import Any
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
 from connector.batching import batched
-from connector.clients.salesforce import COMPOSITE_LIMIT, SalesforceClient
+from connector.clients.salesforce import (
+    COMPOSITE_LIMIT,
+    LIVE_MARK,
+    SalesforceClient,
+    parse_sf_datetime,
+    soql_identifier,
+    soql_quote,
+)
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer
 from connector.mappings import FieldMapping, load_mapping
@@ -45,8 +52,6 @@ from connector.sinks.base import (
     SinkReport,
 )
 from connector.sinks.tasks import TaskAction, TaskLedger, TaskResult, TasksRefused, TaskTransport
-from connector.sources.salesforce import LIVE_MARK, parse_sf_datetime, soql_identifier, soql_quote
-from connector.sources.salesforce import SOURCE as SF_SOURCE
 
 SYSTEM = "salesforce"
 DESCRIBE_TYPES = {"number": "double", "integer": "double", "percent": "percent", "text": "string",
@@ -139,7 +144,7 @@ class SalesforceSink(FieldSink):
     def begin(self, ctx: SinkContext) -> None:
         self._owners, client = {}, self.client(ctx)
         self._budget = _LazyBudget(lambda: DailyBudget(client, self.sf.daily_api_share, ctx))
-        fresh = self.object == "Account" and ctx.store.get_cursor(SF_SOURCE, LIVE_MARK) == ctx.now.isoformat()
+        fresh = self.object == "Account" and ctx.store.get_cursor(SYSTEM, LIVE_MARK) == ctx.now.isoformat()
         self._replica = ctx.store if fresh else None
 
     def prepare(self, output: AccountOutput) -> AccountOutput:
@@ -160,7 +165,7 @@ class SalesforceSink(FieldSink):
             return {}
         kinds = {fm.name: fm.type for fm in self.mapping.fields.values()}
         current: dict[str, dict[str, Any]] = {}
-        for row in self._replica.replica(SF_SOURCE, "Account", record_ids):
+        for row in self._replica.replica(SYSTEM, "Account", record_ids):
             current[row.record_id] = {f: _normalise(row.payload.get(f), k) for f, k in kinds.items()}
             self._owners[row.record_id] = row.payload.get("OwnerId")
         return current

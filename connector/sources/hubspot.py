@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connector.clients.hubspot import HubSpotClient
+from connector.clients.hubspot import LIVE_MARK, HubSpotClient
 from connector.config import Config
 from connector.mappings import Mapping as FieldMap
 from connector.mappings import load_mapping
@@ -38,9 +38,6 @@ from connector.store import Replica, Store
 NAME, STREAM = "hubspot", "companies"
 MODIFIED = "hs_lastmodifieddate"
 LIST_PAGE, SEARCH_PAGE = 100, 200  # endpoint maxima
-#: Cursor set to the run's ``now`` once companies were read with the sink's properties: the replica then
-#: holds every company's live values as of this run, and the sink checks drift against it (no batch read).
-LIVE_MARK = "companies.live_at"
 SEARCH_CAP = 10_000  # https://developers.hubspot.com/docs/guides/api/crm/search#limitations
 #: A property value longer than this is a broken record, not data: it would end up in task subjects and
 #: logs.  (64 KiB, the largest text value the connector's other sources accept too.)
@@ -77,7 +74,7 @@ class HubSpotSource:
         dirty = ctx.store.dirty_groups(NAME, STREAM)
         for row in ctx.store.replica(NAME, STREAM, dirty):
             yield from to_records(row, mapping, primary, ctx.now)
-        ctx.store.clear_dirty(NAME, STREAM, dirty)
+        ctx.clear_dirty(NAME, STREAM, dirty)
 
 
 class _Reader:
