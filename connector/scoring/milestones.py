@@ -13,6 +13,10 @@ Rules, and why:
 - Milestones have a kind.  *Outcome* milestones are the customer's progress and can be At risk / Overdue;
   *opportunity* milestones (Expansion-ready, Advocate) are the vendor's goals: "Not yet" until reached,
   never overdue, never urgent.
+- Milestones live in calendar days (UTC): achievement is stored as a date, due dates are dates.  So every
+  rule here works on *today* (the run's day, whole), not the run's instant: a milestone reached at 12:00
+  and read back from state as that day's midnight must give the same ETA and status, or the first re-sync
+  rewrites ``next_milestone_status`` depending on the time of day.
 - The path is ordered, so reaching a later milestone implies the earlier ones: the current stage is then
   simply the last reached milestone, and the next one is the first not reached.
 - ETA follows the customer's own pace: how long they took to reach their current stage relative to its
@@ -68,6 +72,7 @@ def compute_milestones(
     now: float,
 ) -> MilestoneResult:
     n = inputs.n
+    today = float(np.floor(now))
     due_days = path_table(model, "due_days")[seg]
     exists = ~np.isnan(due_days)
     width = due_days.shape[1]
@@ -82,7 +87,7 @@ def compute_milestones(
                 previous[rows, k] = inputs.previous.achieved[rows, prev_index[ms.key]]
     reached |= ~np.isnan(previous)
     reached = np.logical_or.accumulate(reached[:, ::-1], axis=1)[:, ::-1] & exists
-    first_seen = _first_seen_day(inputs, model, seg, columns, now, width)
+    first_seen = _first_seen_day(inputs, model, seg, columns, today, width)
     achieved_day = np.where(reached, np.where(np.isnan(previous), first_seen, previous), np.nan)
     count = reached.sum(axis=1)
     stage = (count - 1).astype(np.int16)
@@ -90,15 +95,15 @@ def compute_milestones(
     nxt = np.where(count < path_len, count, -1).astype(np.int16)
     start = inputs.contract_start
     due_day = start[:, None] + due_days
-    eta_day = _eta(due_days, achieved_day, stage, nxt, start, now, direction)
+    eta_day = _eta(due_days, achieved_day, stage, nxt, start, today, direction)
     opportunity = _kind_table(model)[seg]
-    status = _status(reached, exists, due_day, eta_day, now, opportunity)
+    status = _status(reached, exists, due_day, eta_day, today, opportunity)
     fv = np.array([[m.first_value for m in s.milestones].index(True) for s in model.segments.values()])[seg]
     fv_day = achieved_day[np.arange(n), fv]
     ttfv = np.where(np.isfinite(fv_day), np.maximum(np.floor(fv_day - start), 0.0), np.nan)
     has_offer = ~np.isnan(path_table(model, "offer"))[seg]
     window = model.orchestration.expansion_window_days
-    expansion_ready = (has_offer & (achieved_day >= now - window)).any(axis=1)
+    expansion_ready = (has_offer & (achieved_day >= today - window)).any(axis=1)
     newly = reached & np.isnan(previous)
     return MilestoneResult(achieved_day, due_day, eta_day, status, stage, nxt, ttfv, expansion_ready, newly)
 

@@ -8,10 +8,11 @@ What is exact here, because clients depend on it:
 * list envelopes ``{"object": "list", "data": [...], "has_more", "url"}``, newest first, ``limit`` 1–100
   (default 10) and ``starting_after``/``ending_before`` cursors (https://docs.stripe.com/api/pagination);
 * ``created[gte|gt|lte|lt]`` filters, event ``type``/``types[]``, ``expand[]`` of
-  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``, and of a customer's
-  ``sources``, ``subscriptions`` and ``tax_ids`` lists (what tap-stripe asks for); list parameters in both
-  encodings, ``expand[]=a`` and stripe-python's ``expand[0]=a``;
-* ``GET /v1/accounts/{id}`` (the connected account a tap checks before reading);
+  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``; list parameters
+  in both encodings Stripe accepts: ``types[]=a&types[]=b`` and the indexed ``types[0]=a&types[1]=b``
+  that stripe-python always sends (``stripe/_encode.py``);
+* ``expand`` of a customer's ``sources``, ``subscriptions`` and ``tax_ids`` lists (what tap-stripe asks
+  for) and ``GET /v1/accounts/{id}`` (the connected account a tap checks before reading);
 * error objects ``{"error": {type, code, message, param, doc_url}}`` with Stripe's status codes
   (https://docs.stripe.com/api/errors).
 """
@@ -109,13 +110,6 @@ def _bound_test(compare: Callable[[int, int], bool], bound: int) -> Callable[[Ob
     return lambda r: bool(compare(created(r), bound))
 
 
-def _list_param(request: Request, name: str) -> list[str]:
-    """``name[]=a&name[]=b`` or stripe-python's ``name[0]=a&name[1]=b``, in order."""
-    indexed = sorted((int(k[len(name) + 1:-1]), v) for k, v in request.query_params.multi_items()
-                     if k.startswith(f"{name}[") and k.endswith("]") and k[len(name) + 1:-1].isdigit())
-    return request.query_params.getlist(f"{name}[]") + [v for _, v in indexed]
-
-
 def _created_test(request: Request) -> Callable[[Obj], bool]:
     """The ``created`` / ``created[gte]`` … filters of a list request, as one predicate."""
     tests: list[Callable[[Obj], bool]] = []
@@ -207,7 +201,7 @@ class StripeRoutes:
         email, in_range = request.query_params.get("email"), _created_test(request)
         ordered, position = self.backend.ordered_table(self.backend.customers)
         subs: dict[str, list[Obj]] = {}
-        if "data.subscriptions" in _list_param(request, "expand"):  # one pass per page, not per customer
+        if "data.subscriptions" in _array(request, "expand"):  # one pass per page, not per customer
             for sub in self.backend.ordered_table(self.backend.subscriptions)[0]:
                 if sub.get("status") != "canceled":
                     subs.setdefault(str(sub.get("customer")), []).append(sub)
@@ -262,7 +256,7 @@ class StripeRoutes:
         return _page(request, "payment_method", self.backend.ordered(rows))
 
     def events(self, request: Request) -> Response:
-        types = _list_param(request, "types")
+        types = _array(request, "types")
         if len(types) > 20:
             raise StripeError(400, "You may pass at most 20 types.", param="types")
         if single := request.query_params.get("type"):
@@ -280,6 +274,16 @@ class StripeRoutes:
         return lambda r: not customer or r.get("customer") == customer
 
 
+def _array(request: Request, name: str) -> list[str]:
+    """A list parameter as ``name[]=…`` repeated or as ``name[0]=…&name[1]=…`` (by index)."""
+    indexed: list[tuple[int, str]] = []
+    for key, value in request.query_params.multi_items():
+        index = key.removeprefix(f"{name}[").removesuffix("]")
+        if key.startswith(f"{name}[") and key.endswith("]") and index.isascii() and index.isdigit():
+            indexed.append((int(index), value))
+    return request.query_params.getlist(f"{name}[]") + [value for _, value in sorted(indexed)]
+
+
 def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:
     """Attach the expandable object behind an id field so :func:`_expand` can inline it on request."""
     settings = obj.get("invoice_settings") or {}
@@ -295,7 +299,7 @@ def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
     """Apply ``expand`` (the payment-method paths the connector uses, the customer lists a tap asks for;
     ``plan.tiers`` is accepted and empty: the sandbox has no tiered plans) and drop helper keys."""
     pm, subs = obj.pop("_pm", None), obj.pop("_subs", [])
-    for path in _list_param(request, "expand"):
+    for path in _array(request, "expand"):
         field = path.removeprefix(prefix)
         if field not in EXPANDABLE:
             raise StripeError(400, f"This property cannot be expanded ({path}).", param="expand")
