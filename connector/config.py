@@ -112,6 +112,15 @@ class SalesforceConfig(SystemBase):
     daily_api_share: float = Field(
         default=0.5, gt=0, le=1, description="Stop writing past this share of the daily API limit"
     )
+    field_access_users: list[str] = Field(
+        default_factory=list, description="Usernames `setup` grants read on the connector's fields (CSMs)"
+    )
+    field_access_profiles: list[str] = Field(
+        default_factory=list, description="Profiles whose active users `setup` grants read on the connector's fields"
+    )
+    integration_username: str | None = Field(
+        default=None, description="The user the connector writes as: `setup` grants it edit on the connector's fields"
+    )
     write: bool = True
 
     @model_validator(mode="after")

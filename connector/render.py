@@ -112,6 +112,23 @@ def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> Non
         console.print(f"{system}: {verb} {len(items)}")
         for item in items:
             console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", markup=False)
+    for system, plan in result.get("access", {}).items():
+        verb = "would change" if dry_run else "changed"
+        if plan["changes"]:
+            console.print(f"{system} access: {verb} {len(plan['changes'])}", markup=False)
+        grants: dict[str, int] = {}  # one line per permission set and access, not one per field
+        for c in plan["changes"]:
+            if c["object"] == "FieldPermissions":
+                key = f"  {c['action']} FieldPermissions {c['detail'].rsplit(' ', 1)[0]} on"
+                grants[key] = grants.get(key, 0) + 1
+            else:
+                console.print(f"  {c['action']} {c['object']} {c['detail']}", markup=False, highlight=False)
+        for line, n in grants.items():
+            console.print(f"{line} {n} field(s)", markup=False, highlight=False)
+        for problem in plan["problems"]:
+            console.print(f"  [yellow]warning[/]: {escape(problem)}", highlight=False)
+        for step in plan["next_steps"]:
+            console.print(f"{system}, to do by hand: {step}", markup=False, highlight=False)
     for system, msg in result["errors"].items():
         console.print(f"[red]{system}[/]: {msg}", highlight=False)
 

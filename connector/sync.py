@@ -231,6 +231,7 @@ class SyncRunner:
                     "outputs": json.loads(json.dumps(dict(o.fields), default=str)),
                 }
                 for o in scored.outputs()
+                if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
             )
             self.store.save_states(scored.states())
         return outputs, tasks

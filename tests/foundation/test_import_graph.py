@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "secrets", "logging", "http", "mappings", "registry"),
     ("store", "clients", "identity", "identity_overrides"),
     ("sources", "sinks", "scoring"),
-    ("sync", "runtime", "render", "report", "quarantine", "status", "probes"),
+    ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "field_access"),
     ("daemon", "cli", "demo", "demo_calls", "demo_view", "sandbox", "__main__"),
 )
 #: Pieces of one layer that must not know each other: a sink writes what scoring decided, it never reads

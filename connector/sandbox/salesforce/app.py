@@ -75,7 +75,7 @@ class SalesforceRoutes:
         try:
             if version != f"v{self.backend.api_version}":
                 raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-            self.backend.authenticate(request.headers.get("authorization"))
+            request.state.user = self.backend.authenticate(request.headers.get("authorization"))
             if parts != ["limits"]:
                 self.backend.charge()
             return await self._route(request, parts)
@@ -108,7 +108,8 @@ class SalesforceRoutes:
         text = request.query_params.get("q")
         if not text:
             raise ApiError(400, "MALFORMED_QUERY", "query parameter q is required")
-        return JSONResponse(self.backend.query(text, tooling=tooling, include_deleted=parts[0] == "queryAll"))
+        return JSONResponse(self.backend.query(text, tooling=tooling, include_deleted=parts[0] == "queryAll",
+                                               user_id=request.state.user))
 
     async def _tooling(self, request: Request, parts: list[str]) -> Response:
         if parts and parts[0] == "query" and request.method == "GET":
@@ -122,13 +123,13 @@ class SalesforceRoutes:
     async def _sobject(self, request: Request, parts: list[str]) -> Response:
         obj, method = parts[0], request.method
         if parts[1:] == ["describe"] and method == "GET":
-            return JSONResponse(self.backend.describe(obj))
+            return JSONResponse(self.backend.describe(obj, request.state.user))
         if len(parts) == 1 and method == "POST":
             request.state.records = 1
             result = self.backend.create(obj, await _json(request))
             return _single(result, 201, JSONResponse(result, status_code=201))
         if len(parts) == 2 and method == "GET":
-            return JSONResponse(self.backend.get(obj, parts[1]))
+            return JSONResponse(self.backend.get(obj, parts[1], request.state.user))
         if len(parts) == 2 and method == "PATCH":
             request.state.records = 1
             self.backend.get(obj, parts[1])
