@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "connector"
 
 #: Bottom to top.  A name stands for the module and everything below it (``connector.sinks`` = the package).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("records", "batching", "schedule"),
+    ("records", "batching", "schedule", "numbers", "safe_output", "config_safety"),
     ("config", "secrets", "logging", "http", "mappings", "registry"),
     ("store", "clients", "identity", "identity_overrides"),
     ("sources", "sinks", "scoring"),

@@ -4,7 +4,8 @@ Everything under ``/services/data/vXX.X/`` goes through one dispatcher so traili
 simple-salesforce adds to ``query/`` and ``limits/``) behave as in Salesforce.  Order of checks per call:
 session (401 ``INVALID_SESSION_ID``), then daily allocation (403 ``REQUEST_LIMIT_EXCEEDED``), then the
 resource.  Collections limits: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
-resources_composite_sobjects_collections.htm (≤ 200 records per request).
+resources_composite_sobjects_collections.htm (≤ 200 records per request); Composite (up to 25
+subrequests, 5 of them Collections or queries, in one call) in :mod:`.composite`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from connector.sandbox.core import CONTROL_PREFIX
 from connector.sandbox.salesforce.backend import ApiError, SalesforceBackend
 from connector.sandbox.salesforce.bulk import BulkIngest
+from connector.sandbox.salesforce.composite import CompositeHandler
 from connector.sandbox.salesforce.task_status import update_value_set
 
 COLLECTION_LIMIT = 200
@@ -42,6 +44,7 @@ def fault_response(kind: str) -> Response:
 class SalesforceRoutes:
     def __init__(self, backend: SalesforceBackend, bulk: BulkIngest):
         self.backend, self.bulk = backend, bulk
+        self.composite = CompositeHandler(backend, self._route)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -93,6 +96,8 @@ class SalesforceRoutes:
             return await self._sobject(request, parts[1:])
         if parts[:2] == ["composite", "sobjects"]:
             return await self._collection(request, parts[2:])
+        if parts == ["composite"] and method == "POST":
+            return await self.composite(request, await _json(request))
         if parts[:2] == ["jobs", "ingest"]:
             return await self._ingest(request, parts[2:])
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
