@@ -144,12 +144,25 @@ def sync(
     ] = False,
     json_out: JsonOpt = False,
     full: Annotated[bool, typer.Option("--full", help="Ignore cursors and re-read every source.")] = False,
+    skip_preflight: Annotated[bool, typer.Option(
+        "--skip-preflight",
+        help="Do not check, before pulling, that every mapped field exists and is writable in each destination.",
+    )] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every retry and rate-limit wait.")] = False,
     now: NowOpt = None,
 ) -> None:
-    """Pull, resolve, score and write once."""
+    """Pull, resolve, score and write once.
+
+    First a pre-flight (one describe/list call per destination object) checks that every mapped field
+    exists and is writable; if not, the sync stops before pulling anything (exit 1).
+    """
     from connector.runtime import run_sync
 
     cfg = _load(config)
+    if verbose:
+        connector_logging.configure("DEBUG")
+    if not skip_preflight:
+        _preflight(cfg, json_out)
     result = run_sync(cfg, dry_run=dry_run, full=full, now=_now(now))
     if json_out:
         _emit(result.as_json())
@@ -160,12 +173,33 @@ def sync(
     raise typer.Exit(0 if result.status == "ok" else 1)
 
 
+def _preflight(cfg: Config, json_out: bool) -> None:
+    """Stop (exit 1) before any pull when a destination lacks a mapped field or cannot be checked."""
+    from connector.preflight import run_preflight
+
+    report = run_preflight(cfg)
+    if report.ok:
+        return
+    if json_out:
+        _emit({"status": "preflight_failed", "preflight": report.as_json()})
+    else:
+        from connector.render import render_preflight
+
+        render_preflight(out, report.as_json())
+    raise typer.Exit(1)
+
+
 @app.command()
-def run(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    skip_preflight: Annotated[bool, typer.Option(
+        "--skip-preflight", help="Start even if a destination lacks mapped fields (checked before the first cycle).",
+    )] = False,
+) -> None:
     """Run as a daemon: scheduled pulls and writes, webhooks, /healthz and /metrics."""
     from connector.daemon import serve_forever
 
-    serve_forever(_load(config))
+    serve_forever(_load(config), preflight=not skip_preflight)
 
 
 @app.command()

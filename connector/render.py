@@ -42,6 +42,17 @@ def render_sync(console: Console, result: SyncResult) -> None:
         console.print(f"planned changes saved to {result.plan_file}")
 
 
+def render_preflight(console: Console, report: dict[str, Any]) -> None:
+    """Why the sync stopped before pulling: every field problem, then the fix."""
+    problems, unchecked = report["problems"], report["unchecked"]
+    console.print(f"[red]pre-flight failed[/]: nothing was pulled or written ({len(problems)} field problem(s))")
+    for p in problems:
+        console.print(f"  {p['system']} {p['object']}.{p['field']}: {p['problem']}", markup=False, highlight=False)
+    for system, error in unchecked.items():
+        console.print(f"  {system}: could not check its fields: {error}", markup=False, highlight=False)
+    console.print(report["fix"], markup=False, highlight=False)
+
+
 def render_check(console: Console, report: dict[str, Any]) -> None:
     table = Table(title="connector check", title_justify="left")
     for col in ("system", "reachable", "field problems"):

@@ -105,6 +105,8 @@ class HubSpotSink:
                 elif (found.type, found.field_type) != (spec["type"], spec["fieldType"]):
                     problems.append(FieldProblem(NAME, obj, spec["name"], f"wrong type: expected {spec['type']}/"
                                                  f"{spec['fieldType']}, found {found.type}/{found.field_type}"))
+                elif getattr(found.modification_metadata, "read_only_value", False):
+                    problems.append(FieldProblem(NAME, obj, spec["name"], "not writable (a read-only property)"))
         return problems
 
     # -- write -----------------------------------------------------------------------------------------

@@ -128,11 +128,9 @@ class SalesforceSink:
         key_meta = {"type": "Text", "label": "CS Task Key", "length": 255, "externalId": True, "unique": True}
         return [*wanted, ("Task", self.task_key, key_meta)]
 
-    def _existing(self, client: SalesforceClient) -> dict[str, dict[str, str]]:
-        found: dict[str, dict[str, str]] = {}
-        for obj in (self.object, "Task"):
-            found[obj] = {f["name"]: f["type"] for f in client.describe(obj)["fields"]}
-        return found
+    def _existing(self, client: SalesforceClient) -> dict[str, dict[str, dict[str, Any]]]:
+        """Describe of each written object: field name → its describe entry (type, updateable, …)."""
+        return {obj: {f["name"]: f for f in client.describe(obj)["fields"]} for obj in (self.object, "Task")}
 
     def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
         client = self.client(ctx)
@@ -155,8 +153,11 @@ class SalesforceSink:
             found = existing[obj].get(name)
             if found is None:
                 problems.append(FieldProblem(SYSTEM, obj, name, "missing"))
-            elif found != expected[name]:
-                problem = f"wrong type: expected {expected[name]}, found {found}"
+            elif found["type"] != expected[name]:
+                problem = f"wrong type: expected {expected[name]}, found {found['type']}"
+                problems.append(FieldProblem(SYSTEM, obj, name, problem))
+            elif not found.get("updateable", True):
+                problem = "not writable by the connector's user (check its field-level security)"
                 problems.append(FieldProblem(SYSTEM, obj, name, problem))
         return problems
 
