@@ -9,15 +9,20 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from connector import logging as connector_logging
 from connector.config import Config, ConfigError, json_schema, load_config
+
+if TYPE_CHECKING:
+    from connector.observe import RunObserver
 
 app = typer.Typer(
     help="Customer Success connector: Success Vector and Milestones into your CRM and help desk.",
@@ -156,37 +161,52 @@ def sync(
     First a pre-flight (one describe/list call per destination object) checks that every mapped field
     exists and is writable; if not, the sync stops before pulling anything (exit 1).
     """
-    from connector.runtime import run_sync
+    from connector.preflight import run_preflight
+    from connector.runtime import http_layer, run_sync
 
     cfg = _load(config)
     if verbose:
         connector_logging.configure("DEBUG")
-    if not skip_preflight:
-        _preflight(cfg, json_out)
-    result = run_sync(cfg, dry_run=dry_run, full=full, now=_now(now))
-    if json_out:
+    layer, when = http_layer(cfg), _now(now)  # one layer: the pre-flight's calls count in the run's summary
+    with _watching(json_out) as observer:
+        checked = None if skip_preflight else run_preflight(cfg, layer, observer)
+        result = None if checked and not checked.ok else run_sync(
+            cfg, dry_run=dry_run, full=full, now=when, http=layer, observer=observer)
+    if result is None:
+        assert checked is not None
+        _stopped_by_preflight(checked.as_json(), json_out)
+    elif json_out:
         _emit(result.as_json())
     else:
         from connector.render import render_sync
 
         render_sync(out, result)
-    raise typer.Exit(0 if result.status == "ok" else 1)
+    raise typer.Exit(1 if result is None or result.status != "ok" else 0)
 
 
-def _preflight(cfg: Config, json_out: bool) -> None:
-    """Stop (exit 1) before any pull when a destination lacks a mapped field or cannot be checked."""
-    from connector.preflight import run_preflight
+@contextmanager
+def _watching(json_out: bool) -> Iterator[RunObserver]:
+    """A live line per stage on a terminal; structured log lines otherwise (CI, cron, ``--json``)."""
+    from connector.observe import RunObserver
 
-    report = run_preflight(cfg)
-    if report.ok:
+    console = Console(stderr=True)
+    if json_out or not console.is_terminal:
+        yield RunObserver()
         return
+    from connector.progress import TerminalProgress
+
+    with TerminalProgress(console) as progress:
+        yield progress
+
+
+def _stopped_by_preflight(report: dict[str, Any], json_out: bool) -> None:
+    """Why the sync stopped before any pull: a destination lacks mapped fields or could not be checked."""
     if json_out:
-        _emit({"status": "preflight_failed", "preflight": report.as_json()})
+        _emit({"status": "preflight_failed", "preflight": report})
     else:
         from connector.render import render_preflight
 
-        render_preflight(out, report.as_json())
-    raise typer.Exit(1)
+        render_preflight(out, report)
 
 
 @app.command()

@@ -22,6 +22,7 @@ import structlog
 
 from connector.config import Config
 from connector.http import HttpLayer, RetryPolicy
+from connector.observe import RunObserver
 from connector.registry import sinks_for
 from connector.secrets import redact
 from connector.sinks.base import FieldProblem, SinkContext
@@ -72,14 +73,24 @@ def preflight(store: Store, http: HttpLayer, config: Config) -> PreflightReport:
     return PreflightReport(problems, unchecked, checked)
 
 
-def run_preflight(config: Config, http: HttpLayer | None = None) -> PreflightReport:
-    """:func:`preflight` with the config's own store and HTTP layer (what ``connector sync`` runs first)."""
+def run_preflight(config: Config, http: HttpLayer | None = None, observer: RunObserver | None = None
+                  ) -> PreflightReport:
+    """:func:`preflight` with the config's own store and HTTP layer, as the first stage of a run."""
     from connector.runtime import http_layer, open_store
 
+    http, observer = http or http_layer(config), observer or RunObserver()
     store = open_store(config)
+    http.subscribe(observer)
     try:
-        return preflight(store, http or http_layer(config), config)
+        with observer.stage("preflight") as stage:
+            report = preflight(store, http, config)
+            stage.advance(len(report.checked))
+            if not report.ok:
+                stage.fail(f"{len(report.problems)} field problem(s), {len(report.unchecked)} destination(s) "
+                           "not checked")
+        return report
     finally:
+        http.unsubscribe(observer)
         store.close()
 
 

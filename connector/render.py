@@ -14,8 +14,8 @@ def render_sync(console: Console, result: SyncResult) -> None:
     title = f"sync run {result.run_id}: {result.status}" + (" (dry run: nothing written)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
     written = "would write" if result.dry_run else "written"
-    for col in ("system", "pulled", written, "tasks +/~/x", "calls", "retries", "failures"):
-        table.add_column(col, justify="right" if col not in ("system",) else "left")
+    for col in ("system", "pulled", written, "tasks +/~/x", "calls", "retries", "waited", "failed"):
+        table.add_column(col, justify="right" if col != "system" else "left", no_wrap=col == "system")
     systems = sorted(set(result.pulled) | set(result.sinks) | set(result.calls))
     for name in systems:
         pulled = result.pulled.get(name, {})
@@ -30,6 +30,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
             else "-",
             str(calls.get("calls", 0)),
             str(calls.get("retries", 0)),
+            _seconds(calls.get("rate_limit_wait_seconds", 0.0)),
             str(
                 len(sink.get("failures", [])) + (1 if name in result.sink_errors or name in result.source_errors else 0)
             ),
@@ -40,6 +41,13 @@ def render_sync(console: Console, result: SyncResult) -> None:
         console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
     if result.plan_file:
         console.print(f"planned changes saved to {result.plan_file}")
+
+
+def _seconds(value: float) -> str:
+    """Time spent waiting on rate limits and backoffs, as an admin reads it: ``-``, ``0.4 s``, ``41 s``."""
+    if not value:
+        return "-"
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
 
 
 def render_preflight(console: Console, report: dict[str, Any]) -> None:

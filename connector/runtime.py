@@ -14,6 +14,7 @@ from typing import Any
 
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer, RetryPolicy
+from connector.observe import RunObserver
 from connector.registry import sinks_for
 from connector.secrets import redact
 from connector.sinks.base import SinkContext
@@ -71,12 +72,14 @@ def run_sync(
     pull_only: bool = False,
     kind: str | None = None,
     http: HttpLayer | None = None,
+    observer: RunObserver | None = None,
 ) -> SyncResult:
-    """One run (see :meth:`SyncRunner.run`); the daemon passes its own ``http`` layer to meter the calls."""
+    """One run (see :meth:`SyncRunner.run`); the daemon passes its own ``http`` layer to meter the calls,
+    a terminal its ``observer`` to draw progress."""
     store = open_store(config)
     try:
         clock: Callable[[], datetime] | None = (lambda: now) if now else None
-        runner = SyncRunner(config, store, http=http or http_layer(config), now=clock)
+        runner = SyncRunner(config, store, http=http or http_layer(config), now=clock, observer=observer)
         return runner.run(
             dry_run=dry_run,
             full=full,
