@@ -146,8 +146,14 @@ class RunObserver:
                 self._current.waited += wait.seconds
             self.pause = Pause(wait.system, wait.reason, wait.rate_limit, wait.seconds,
                                time.monotonic() + wait.seconds)
-        if wait.seconds >= LONG_WAIT_SECONDS and wait.system not in self._long_waits_logged:
-            self._long_waits_logged.add(wait.system)
-            log.info("http.waiting", system=wait.system, wait_seconds=round(wait.seconds, 1), reason=wait.reason,
-                     note="further waits are counted in the run summary")
+            first_long = wait.seconds >= LONG_WAIT_SECONDS and wait.system not in self._long_waits_logged
+            if first_long:
+                self._long_waits_logged.add(wait.system)
+        if first_long:
+            self.long_wait(wait)
+
+    def long_wait(self, wait: Wait) -> None:
+        """The first long pause of a system in this run: explains a silence in the logs."""
+        log.info("http.waiting", system=wait.system, wait_seconds=round(wait.seconds, 1), reason=wait.reason,
+                 note="further waits are counted in the run summary")
 

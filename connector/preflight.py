@@ -48,9 +48,16 @@ class PreflightReport:
     def ok(self) -> bool:
         return not self.problems and not self.unchecked
 
+    def headline(self) -> str:
+        """``38 field problems, hubspot not checked``: what stopped the sync, in one line."""
+        parts = [f"{len(self.problems)} field problem{'s' if len(self.problems) != 1 else ''}"] if self.problems else []
+        parts += [f"{', '.join(self.unchecked)} not checked"] if self.unchecked else []
+        return ", ".join(parts)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "headline": self.headline(),
             "checked": self.checked,
             "problems": [p.__dict__ for p in self.problems],
             "unchecked": self.unchecked,
@@ -86,8 +93,7 @@ def run_preflight(config: Config, http: HttpLayer | None = None, observer: RunOb
             report = preflight(store, http, config)
             stage.advance(len(report.checked))
             if not report.ok:
-                stage.fail(f"{len(report.problems)} field problem(s), {len(report.unchecked)} destination(s) "
-                           "not checked")
+                stage.fail(report.headline())
         return report
     finally:
         http.unsubscribe(observer)

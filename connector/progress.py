@@ -17,6 +17,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from connector.http import Wait
 from connector.observe import Pause, RunObserver, StageStats
 
 TITLES = {"salesforce": "Salesforce", "hubspot": "HubSpot", "zendesk": "Zendesk", "stripe": "Stripe",
@@ -46,6 +47,9 @@ class TerminalProgress(RunObserver):
 
     def finished(self, calls: object) -> None:
         """Nothing to log: the summary table printed after the run shows retries and waits per system."""
+
+    def long_wait(self, wait: Wait) -> None:
+        """Nothing to log: the countdown line shows it."""
 
     def render(self) -> RenderableType:
         grid = Table.grid(padding=(0, 1))

@@ -53,7 +53,7 @@ def _seconds(value: float) -> str:
 def render_preflight(console: Console, report: dict[str, Any]) -> None:
     """Why the sync stopped before pulling: every field problem, then the fix."""
     problems, unchecked = report["problems"], report["unchecked"]
-    console.print(f"[red]pre-flight failed[/]: nothing was pulled or written ({len(problems)} field problem(s))")
+    console.print(f"[red]pre-flight failed[/]: nothing was pulled or written ({report['headline']})")
     for p in problems:
         console.print(f"  {p['system']} {p['object']}.{p['field']}: {p['problem']}", markup=False, highlight=False)
     for system, error in unchecked.items():
