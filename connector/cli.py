@@ -32,6 +32,16 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+identity_app = typer.Typer(
+    help="Fix identity matches as code: edits the overrides file (identity.overrides, versioned with the config).",
+    no_args_is_help=True,
+)
+app.add_typer(identity_app, name="identity")
+quarantine_app = typer.Typer(
+    help="Records a source could not use: list them with their reason; re-read them once the data is fixed.",
+    no_args_is_help=True,
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -54,8 +64,13 @@ def _fail_config(exc: ConfigError) -> typer.Exit:
 
 
 def _load(path: Path) -> Config:
+    """The config, with its identity overrides checked too: a bad override line stops every command (exit 2)."""
+    from connector.identity_overrides import load_for
+
     try:
-        return load_config(path)
+        config = load_config(path)
+        load_for(config)
+        return config
     except ConfigError as exc:
         raise _fail_config(exc) from None
 
@@ -247,10 +262,11 @@ def explain(
 
 @app.command()
 def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None:
-    """Recent runs, cursors and quarantined records from the state store."""
+    """What needs attention: last run per job, quarantine, drift, deferred tasks, API calls today, match rate."""
     from connector.runtime import collect_status
+    from connector.status import validated
 
-    data = collect_status(_store(_load(config)))
+    data = validated(collect_status(_store(_load(config))))
     if json_out:
         _emit(data)
     else:
@@ -305,6 +321,110 @@ def demo(
 
     console = out if out.is_terminal else Console(width=150)  # logs and CI: wide enough to keep tables whole
     raise typer.Exit(run_demo(accounts=accounts, out_dir=out_dir, console=console, runs=runs, keep_seconds=keep))
+
+
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable).")]
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOpt = DEFAULT_CONFIG, source: SourceOpt = None, json_out: JsonOpt = False,
+                    limit: Annotated[int, typer.Option(help="Records shown (--json lists all).")] = 50) -> None:
+    """One line per quarantined record: its source, id and latest reason, and how often it was seen."""
+    from connector.quarantine import open_items
+
+    store = _store(_load(config))
+    try:
+        items = open_items(store, source)
+    finally:
+        store.close()
+    if json_out:
+        _emit({"total": len(items), "items": items})
+    else:
+        from connector.render import render_quarantine
+
+        render_quarantine(out, items, limit)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    source: SourceOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say which sources would be re-read.")] = False,
+    json_out: JsonOpt = False,
+    now: NowOpt = None,
+) -> None:
+    """After fixing the data: re-read the sources of quarantined records (a full read of each) and sync."""
+    from connector.quarantine import retry
+
+    result = retry(_load(config), source, now=_now(now), dry_run=dry_run)
+    if json_out:
+        _emit(result)
+    else:
+        from connector.render import render_retry
+
+        render_retry(out, result, dry_run)
+    raise typer.Exit(0 if result["status"] in (None, "ok") else 1)
+
+
+RefArg = Annotated[str, typer.Argument(help="The source record as SOURCE:ENTITY:ID, e.g. zendesk:organization:42.")]
+NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept as a comment on the line).")]
+
+
+@identity_app.command("link")
+def identity_link(ref: RefArg, account: Annotated[str, typer.Argument(help="CRM account id it belongs to.")],
+                  config: ConfigOpt = DEFAULT_CONFIG, note: NoteOpt = "") -> None:
+    """Match this source record to this account, whatever its keys say (replaces its earlier link)."""
+    _edit_identity(config, "link", ref, account, note)
+
+
+@identity_app.command("never")
+def identity_never(ref: RefArg, account: Annotated[str, typer.Argument(help="CRM account id it must not match.")],
+                   config: ConfigOpt = DEFAULT_CONFIG, note: NoteOpt = "") -> None:
+    """Never match this source record to this account."""
+    _edit_identity(config, "never", ref, account, note)
+
+
+@identity_app.command("unlink")
+def identity_unlink(
+    ref: RefArg,
+    account: Annotated[str | None, typer.Argument(help="Only the overrides naming this account.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Remove this record's overrides (link and never), so its keys decide again."""
+    _edit_identity(config, None, ref, account, "")
+
+
+def _edit_identity(config: Path, kind: Any, ref: str, account: str | None, note: str) -> None:
+    from connector.identity_overrides import edit, overrides_path, parse_ref
+
+    cfg = _load(config)
+    try:
+        parsed = parse_ref(ref)
+    except ValueError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    if kind is not None and account is not None:
+        _warn_unknown(cfg, parsed, account)
+    path = overrides_path(cfg)
+    try:
+        changes = edit(path, kind, parsed, account, note)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    for line in changes or ["nothing to change"]:
+        out.print(line, markup=False, highlight=False)
+    out.print(f"{path}: applies from the next sync; commit it with the rest of the config", markup=False)
+
+
+def _warn_unknown(cfg: Config, ref: tuple[str, str, str], account: str) -> None:
+    """A typo in an id would silently leave the record unmatched: say so when the store does not know it."""
+    store = _store(cfg)
+    try:
+        if not any(a.account_id == account for a in store.accounts()):
+            err.print(f"warning: account {account} is not in the state store (yet): check the id", markup=False)
+        if not any(o.entity == ref[1] and o.entity_id == ref[2] for o in store.observations(ref[0])):
+            err.print(f"warning: no {ref[0]} {ref[1]} {ref[2]} was read so far: check the reference", markup=False)
+    finally:
+        store.close()
 
 
 @config_app.command("schema")

@@ -345,6 +345,10 @@ class IdentityConfig(_Strict):
     ignore_email_domains: list[str] = Field(
         default_factory=lambda: ["gmail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com"]
     )
+    overrides: Path = Field(
+        default=Path("mappings/identity_overrides.toml"),
+        description="Identity fixes as code (link / never lines, highest precedence); a missing file means none",
+    )
 
 
 class ConnectorSection(_Strict):

@@ -225,9 +225,18 @@ def _links(cluster: Cluster, console: Console) -> None:
 
 
 def _keep_running(console: Console, keep_seconds: float | None) -> None:
-    """Keep the sandbox browsable only when a person is there; CI (no terminal on stdin) exits at once."""
+    """Keep the sandbox browsable only when a person is there; CI (no terminal on stdin) exits at once.
+
+    An explicit ``--keep`` (or the environment variable) that cannot act says so, with the value in effect.
+    """
     seconds = keep_seconds if keep_seconds is not None else float(os.environ.get(KEEP_ENV, KEEP_DEFAULT))
-    if seconds <= 0 or not sys.stdin.isatty():
+    if seconds > 0 and not sys.stdin.isatty():
+        if keep_seconds is not None or KEEP_ENV in os.environ:
+            console.print(f"[yellow]warning[/]: --keep {seconds:g} has no effect without a terminal on stdin (no one "
+                          "to browse the sandbox or stop it with Ctrl-C): effective --keep 0, the sandbox stops now",
+                          highlight=False)
+        return
+    if seconds <= 0:
         return
     until = datetime.now().astimezone().timestamp() + seconds
     console.print(f"the sandbox stays up for {seconds / 60:.0f} min (until "

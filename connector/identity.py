@@ -9,6 +9,9 @@ Rules (the whole policy, in one place):
 * No key finds anything → **unmatched**, reported with the keys tried.
 * Domains are normalised (scheme, ``www.``, path, port, case, trailing dot); free-mail domains never match
   by email domain.
+* Overrides (``mappings/identity_overrides.toml``, :mod:`connector.identity_overrides`) come first: a
+  ``link`` matches its record to its account whatever the keys say (key ``override``; unmatched if that
+  account is gone from the CRM), a ``never`` pair removes that account from the record's candidates.
 * Several records of one source can match one account (two Zendesk orgs for one company): their signals
   are merged — counts add up, risks take the worst value — by :func:`merge_signals`.
 """
@@ -23,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from connector.config import IdentityConfig
+from connector.identity_overrides import Overrides
 from connector.records import Account, Signal, SignalValue
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
@@ -102,8 +106,9 @@ class MatchReport:
 class IdentityResolver:
     """Indexes the account list once, then resolves any number of records against it."""
 
-    def __init__(self, accounts: Iterable[Account], config: IdentityConfig):
+    def __init__(self, accounts: Iterable[Account], config: IdentityConfig, overrides: Overrides | None = None):
         self.config = config
+        self.overrides = overrides or Overrides()
         self._freemail = {d.lower() for d in config.ignore_email_domains}
         # One entry per key holding the account id itself, or a tuple once a key is shared (ambiguous):
         # a set per key was four small sets per account, ~90 MB of index at 100k accounts.
@@ -125,6 +130,12 @@ class IdentityResolver:
         return () if held is None else (held,) if isinstance(held, str) else held
 
     def resolve(self, source: str, entity: str, entity_id: str, keys: Mapping[str, str]) -> Match:
+        ref = (source, entity, entity_id)
+        linked = self.overrides.link.get(ref) if self.overrides.link else None
+        if linked is not None:
+            status = "matched" if linked in self._account_ids else "unmatched"
+            return Match(source, entity, entity_id, linked if status == "matched" else None, status, "override")
+        never = self.overrides.never.get(ref, frozenset()) if self.overrides.never else frozenset()
         tried: list[str] = []
         for kind in self.config.precedence:
             raw = keys.get(kind)
@@ -135,6 +146,8 @@ class IdentityResolver:
                 continue
             tried.append(kind)
             found = self._found(kind, value)
+            if never:
+                found = tuple(a for a in found if a not in never)
             if not found:
                 continue
             if len(found) == 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connector.sync import SyncResult
@@ -87,8 +88,9 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
                 f"{(r['match_rate'] or 0) * 100:.1f}%",
             )
         console.print(ident)
+        _render_ambiguous(console, report["identity"])
         for source, examples in report["identity"]["top_unmatched"].items():
-            for m in examples[:5]:
+            for m in [e for e in examples if e["status"] == "unmatched"][:5]:
                 console.print(
                     f"  {source} {m['entity']} {m['entity_id']}: {m['status']}"
                     f" (keys tried: {m['key'] or 'none'}; candidates: {', '.join(m['candidates']) or '-'})",
@@ -96,6 +98,20 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
                     highlight=False,
                 )
     console.print("OK" if report["ok"] else "[red]problems found[/]")
+
+
+def _render_ambiguous(console: Console, identity: dict[str, Any]) -> None:
+    """Each ambiguous match, with the line that fixes it (one per candidate: keep the right one)."""
+    ambiguous = identity.get("ambiguous") or []
+    if not ambiguous:
+        return
+    console.print(f"{len(ambiguous)} ambiguous match(es): to decide one, paste the right line into the `link = [` "
+                  f"array of {identity['overrides_file']} (or run `connector identity link SOURCE:ENTITY:ID ACCOUNT`)",
+                  markup=False, highlight=False)
+    for m in ambiguous:
+        console.print(f"  {m['source']} {m['entity']} {m['entity_id']} ({m['key']}):", markup=False, highlight=False)
+        for line in m["paste"]:
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> None:
@@ -109,20 +125,84 @@ def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> Non
 
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
-    table = Table(title=f"recent runs ({data['accounts']} accounts in the store)", title_justify="left")
-    for col in ("id", "kind", "status", "started", "ended", "scored", "calls"):
+    """The one view of what needs attention, most actionable first; ``--json`` has the same items."""
+    jobs = Table(title=f"last run per job ({data['accounts']} accounts in the store)", title_justify="left")
+    for col in ("job", "outcome", "started (UTC)", "duration", "last ok", "error"):
+        jobs.add_column(col)
+    for j in data["jobs"]:
+        colour = "green" if j["status"] == "ok" else "yellow" if j["status"] in ("partial", "running") else "red"
+        jobs.add_row(escape(j["kind"]), f"[{colour}]{j['status']}[/]", str(j["started_at"])[:19],
+                     "-" if j["duration_seconds"] is None else f"{j['duration_seconds']:.1f} s",
+                     str(j["last_ok_at"] or "never")[:19], escape((j["error"] or "")[:80]))
+    console.print(jobs)
+    _render_quarantine_counts(console, data["quarantine"])
+    _render_drift(console, data["drift"])
+    _render_budget(console, data["api_budget_today"])
+    _render_identity(console, data["identity"])
+
+
+def _render_quarantine_counts(console: Console, quarantine: dict[str, Any]) -> None:
+    console.print(f"quarantined records: {quarantine['records']}"
+                  + (" (`connector quarantine list`; fix at the source, then `connector quarantine retry`)"
+                     if quarantine["records"] else ""), markup=False, highlight=False)
+    for source, reasons in quarantine["by_source"].items():
+        for reason, n in list(reasons.items())[:5]:
+            console.print(f"  {source}: {n} × {reason}", markup=False, highlight=False)
+
+
+def _render_drift(console: Console, drift: dict[str, Any]) -> None:
+    items = drift["items"]
+    console.print(f"drift (fields a person changed; the connector holds back): {len(items)}"
+                  + (f" in run {drift['run_id']}" if drift["run_id"] else ""), markup=False, highlight=False)
+    for d in items[:10]:
+        console.print(f"  {d['system']} {d['object']} {d['record_id']} {d['field']}: person set "
+                      f"{d['person_value']!r}, connector last wrote {d['connector_value']!r}",
+                      markup=False, highlight=False)
+
+
+def _render_budget(console: Console, budget: dict[str, Any]) -> None:
+    use = ", ".join(f"{name} {u['calls']}" + (f" ({u['retries']} retried)" if u["retries"] else "")
+                    for name, u in budget["systems"].items())
+    console.print(f"API calls today (since {str(budget['since'])[:16]} UTC): {use or 'none'}",
+                  markup=False, highlight=False)
+
+
+def _render_identity(console: Console, identity: dict[str, Any]) -> None:
+    rate = identity["match_rate"]
+    console.print(f"identity match rate: {'-' if rate is None else f'{rate * 100:.1f}%'}", markup=False,
+                  highlight=False)
+    for source, r in identity["sources"].items():
+        pct = "-" if r["match_rate"] is None else f"{r['match_rate'] * 100:.1f}%"
+        console.print(f"  {source}: {pct} of {r['total']} ({r['ambiguous']} ambiguous, {r['unmatched']} unmatched"
+                      + (f", {r['pending']} not resolved yet" if r["pending"] else "") + ")",
+                      markup=False, highlight=False)
+
+
+def render_quarantine(console: Console, items: list[dict[str, Any]], limit: int) -> None:
+    table = Table(title=f"quarantined records: {len(items)}", title_justify="left")
+    for col in ("source", "entity", "id", "reason", "seen", "last seen"):
         table.add_column(col)
-    for r in data["runs"]:
-        table.add_row(
-            str(r["id"]),
-            r["kind"],
-            r["status"],
-            str(r["started_at"])[:19],
-            str(r["ended_at"] or "")[:19],
-            str(r["scored"] or "-"),
-            str(r["calls"]),
-        )
+    for i in items[:limit]:
+        table.add_row(escape(i["source"]), escape(i["entity"]), escape(str(i["entity_id"] or "-")),
+                      escape(i["reason"][:120]), str(i["seen"]), str(i["last_seen"])[:19])
     console.print(table)
-    for name, cur in data["cursors"].items():
-        console.print(f"cursor {name}: {cur['value'][:60]} (at {str(cur['updated_at'])[:19]})", markup=False)
-    console.print(f"quarantined records kept: {data['quarantined_recent']}")
+    if len(items) > limit:
+        console.print(f"{len(items) - limit} more: --limit, or --json for all", markup=False)
+
+
+def render_retry(console: Console, result: dict[str, Any], dry_run: bool) -> None:
+    sources = ", ".join(result["sources"]) or "none"
+    if dry_run or result["run_id"] is None:
+        console.print(f"{result['retried']} quarantined record(s); would re-read in full: {sources}", markup=False)
+    else:
+        console.print(f"re-read {sources} in full (run {result['run_id']}: {result['status']}): "
+                      f"{result['fixed']} record(s) now accepted, {len(result['still_quarantined'])} still "
+                      "quarantined", markup=False, highlight=False)
+    for i in result["still_quarantined"][:10]:
+        console.print(f"  {i['source']} {i['entity']} {i['entity_id']}: {i['reason']}", markup=False,
+                      highlight=False)
+    for name, msg in result["source_errors"].items():
+        console.print(f"  {name} failed, its records stay quarantined: {msg}", markup=False, highlight=False)
+    if result["skipped_sources"]:
+        console.print(f"  not enabled in the config (skipped): {', '.join(result['skipped_sources'])}",
+                      markup=False)

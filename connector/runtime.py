@@ -111,6 +111,8 @@ def run_setup(config: Config, *, dry_run: bool) -> dict[str, Any]:
 def run_checks(config: Config) -> dict[str, Any]:
     """Config is valid (we got here); now fields per sink, and identity match rates from the store."""
     from connector.identity import IdentityResolver, MatchReport
+    from connector.identity_overrides import load_for as load_overrides
+    from connector.identity_overrides import overrides_path
 
     store = open_store(config)
     ctx = SinkContext(store, http_layer(config), config, utcnow(), None, True)
@@ -125,17 +127,38 @@ def run_checks(config: Config) -> dict[str, Any]:
             except Exception as exc:
                 systems[sink.name] = {"reachable": False, "error": redact(f"{type(exc).__name__}: {exc}")}
                 ok = False
-        resolver = IdentityResolver(store.accounts(), config.identity)
+        accounts = store.accounts()
+        names = {a.account_id: a.name for a in accounts}
+        resolver = IdentityResolver(accounts, config.identity, load_overrides(config))
         report = MatchReport()
+        ambiguous: list[dict[str, Any]] = []
         for row in store.observations():
-            report.add(resolver.resolve(row.source, row.entity, row.entity_id, row.keys))
+            match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
+            report.add(match)
+            if match.status == "ambiguous":
+                ambiguous.append(_ambiguous(match, names))
         identity = {
             "rates": report.rates(),
             "top_unmatched": {s: [m.__dict__ for m in ms[:10]] for s, ms in report.examples.items()},
+            "ambiguous": ambiguous,
+            "overrides_file": str(overrides_path(config)),
         }
     finally:
         store.close()
     return {"ok": ok, "systems": systems, "identity": identity, "enabled": config.enabled_systems()}
+
+
+def _ambiguous(match: Any, names: dict[str, str]) -> dict[str, Any]:
+    """An ambiguous match with one ready-to-paste ``link`` line per candidate account."""
+    from connector.identity_overrides import render_entry
+
+    why = f"ambiguous by {match.key}"
+    return {
+        "source": match.source, "entity": match.entity, "entity_id": match.entity_id, "key": match.key,
+        "candidates": [{"account_id": c, "name": names.get(c)} for c in match.candidates],
+        "paste": [render_entry(match.source, match.entity, match.entity_id, c, f"{names.get(c, '')} ({why})")
+                  for c in match.candidates],
+    }
 
 
 def explain_account(config: Config, account: str, now: datetime) -> dict[str, Any] | None:
@@ -154,6 +177,9 @@ def explain_account(config: Config, account: str, now: datetime) -> dict[str, An
 
 
 def collect_status(store: Store) -> dict[str, Any]:
+    """``connector status``: recent runs and cursors, plus what needs attention (:mod:`connector.status`)."""
+    from connector.status import attention
+
     try:
         runs = [
             {
@@ -173,7 +199,7 @@ def collect_status(store: Store) -> dict[str, Any]:
             "runs": runs,
             "last_successful_run": last_ok,
             "cursors": store.cursors(),
-            "quarantined_recent": len(store.quarantined(limit=10000)),
+            **attention(store),
             "accounts": len(store.accounts()),
         }
     finally:

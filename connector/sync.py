@@ -25,6 +25,7 @@ from connector.batching import batched
 from connector.config import Config
 from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals
+from connector.identity_overrides import load_for as load_overrides
 from connector.observe import RunObserver, StageStats
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import TASK_SYSTEMS, sinks_for, sources_for
@@ -203,7 +204,7 @@ class SyncRunner:
         }
 
     def _resolve(self, stage: StageStats) -> MatchReport:
-        resolver = IdentityResolver(self.store.accounts(), self.config.identity)
+        resolver = IdentityResolver(self.store.accounts(), self.config.identity, load_overrides(self.config))
         report = MatchReport()
         for source in self.store.observation_sources():
             for matches in batched(self._matches(resolver, report, source), _BATCH):

@@ -18,6 +18,7 @@ from connector.report import charts, queries, sections
 from connector.report.health import sync_health
 from connector.report.model_view import ModelView, load_model_view
 from connector.report.render import render_html
+from connector.status import attention
 from connector.store import Store
 
 __all__ = ["build_report", "report_context"]
@@ -44,6 +45,7 @@ def report_context(store: Store, model: ModelView, *, now: datetime | None = Non
         "model": model,
         "health": health,
         "quarantine": queries.quarantine_summary(store),
+        "attention": attention(store, now),
         "scoring_run": None,
         "scoring_run_id": None,
         "scored": 0,

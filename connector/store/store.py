@@ -556,6 +556,13 @@ class Store:
             s.expunge_all()
             return rows
 
+    def clear_quarantine(self, sources: Iterable[str], up_to_id: int) -> int:
+        """Drop the quarantine rows of ``sources`` up to ``up_to_id``: a re-read found what is still bad anew."""
+        with Session(self.engine) as s, s.begin():
+            n = s.execute(delete(QuarantineRow).where(QuarantineRow.source.in_(list(sources)),
+                                                      QuarantineRow.id <= up_to_id)).rowcount  # type: ignore[attr-defined]
+            return int(n or 0)
+
     def log_records(
         self, run_id: int | None, entries: Iterable[tuple[str, str, str | None, str, str, str | None]]
     ) -> None:

@@ -20,7 +20,7 @@ from .report_kit import HOSTILE_NAME, UNICODE_NAME, fill_store
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "mappings" / "success_model.toml"
-SECTIONS = ("vector", "quadrant", "milestones", "forecast", "at-risk", "sync")
+SECTIONS = ("vector", "quadrant", "milestones", "forecast", "at-risk", "attention", "sync")
 CHARTS = ("vector", "change", "quadrant", "funnel", "forecast", "calls", "runs")
 
 
@@ -133,3 +133,18 @@ def test_forecast_of_unknown_shape_is_still_shown() -> None:
     assert ["note", "beta"] in view.rows
     assert forecast_view({}, load_model_view(MODEL)) is None
     assert forecast_view(["not", "a", "dict"], load_model_view(MODEL)) is None
+
+
+def test_attention_section_shows_the_status_view(store: Store, tmp_path: Path) -> None:
+    fill_store(store)
+    latest = store.runs(limit=1)[0]
+    drifted = {**latest.stats, "sinks": {"salesforce": {**latest.stats["sinks"]["salesforce"], "drift": [
+        {"system": "salesforce", "object": "Account", "record_id": "001A00003", "action": "drift",
+         "field": "CS_Next_Milestone__c", "old": "Onboarding", "new": "<b>set by hand</b>",
+         "account_id": "001A00003"}]}}}
+    store.finish_run(latest.id, latest.status, drifted)
+    html = build_report(make_config(tmp_path), store, None).read_text(encoding="utf-8")
+    section = html.split('<section class="card" id="attention">', 1)[1].split("</section>", 1)[0]
+    assert "CS_Next_Milestone__c" in section and "&lt;b&gt;set by hand&lt;/b&gt;" in section
+    assert ">sync<" in section and "partial" in section  # the newest sync run, its outcome
+    assert "Quarantined records: 3" in section
