@@ -84,8 +84,7 @@ def test_terminal_shows_every_stage_and_a_rate_limit_countdown(sandbox: Cluster,
         assert re.search(rf"✓ {stage}\s+[\d,]+ \w", final), f"no finished line for {stage!r}:\n{final}"
     assert re.search(r"pull Salesforce\s+[\d,]+ records · \d+ pages? · \d+ calls?", final), final
     countdowns = set(re.findall(r"Zendesk rate limit: resuming in (\d+) s", text))
-    assert countdowns, "no countdown while Zendesk's export limit held the sync"
-    assert len(countdowns) >= 2 or max(map(int, countdowns)) >= 1  # it counted, it did not print once
+    assert len(countdowns) >= 2, f"no countdown while Zendesk's export limit held the sync: {countdowns}"
     assert re.search(r"pull Zendesk .*waited \d+ s", final), final
     assert "sync run" in final and "retries" in final and "waited" in final  # the summary table follows
 
