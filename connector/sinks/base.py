@@ -1,8 +1,9 @@
-"""The sink protocol and the logic every sink shares: diff against what was last written, detect drift.
+"""The field-writer skeleton every sink fills in, and the rules it applies once for all of them.
 
-A sink is one module per system (``salesforce.py``, ``hubspot.py``, ``zendesk.py``).  What is common —
-deciding *what* to send — lives here so that each sink only decides *how* to send it (batching, the API's
-shapes, partial failures).  The rules, written once:
+A sink is one module per system (``salesforce.py``, ``hubspot.py``, ``zendesk.py``) holding a
+:class:`FieldSink` subclass: deciding *what* to send, batching it and recording it live here, so a sink
+only says *how* its API finds, reads and writes records (about five methods; see :class:`FieldSink`).
+Tasks have their own shared lifecycle in ``tasks.py``.  The rules, written once:
 
 * Only mapped fields are written (field ownership).
 * A field is sent only when its new value differs from the last value successfully written (the
@@ -12,15 +13,15 @@ shapes, partial failures).  The rules, written once:
   *drift*.  It is reported; with ``on_drift = "skip"`` (default) the field is left alone this run.
   Sinks read live values only for records they are about to write, so drift is found at the moment it
   matters (before we would overwrite a person's edit) and an unchanged re-sync costs no call at all.
-* A value is recorded as written only after the API confirmed it, record by record.
+* A value is recorded as written only after the API confirmed it, record by record, with a sync-log line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from connector.batching import batched
 from connector.config import Config
@@ -110,28 +111,6 @@ class FieldProblem:
     object: str
     field: str
     problem: str  # "missing" | "wrong type: expected number, found text"
-
-
-class Sink(Protocol):
-    """What the sync needs from a destination system."""
-
-    name: str
-
-    def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
-        """Create the custom fields/properties the mapping needs (idempotent); return what was (or would be) created."""
-        ...
-
-    def check(self, ctx: SinkContext) -> list[FieldProblem]:
-        """Fields that are missing or of the wrong type."""
-        ...
-
-    def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
-        """Write changed fields and tasks; in ``ctx.dry_run`` write nothing and fill ``report.planned``.
-
-        ``outputs`` may make each item when it is read (``AccountOutputs``): walk it as a stream, once,
-        and keep only what is about to be sent.
-        """
-        ...
 
 
 #: Records diffed per look-up of the written values: bounds memory (one window's diff base at a time) while
@@ -268,3 +247,193 @@ def planned_updates(system: str, obj: str, changes: Iterable[RecordChange]) -> l
         for f, v in c.values.items()
     ]
 
+
+
+#: record id → (field, message) for each record a send refused; the batch's other records were written.
+Failed = dict[str, tuple[str | None, str]]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A field the mapping needs in the destination: on which object, its name, the type the system's
+    describe reports (what ``check`` compares with), and what creating it sends."""
+
+    object: str
+    name: str
+    type: str
+    meta: Any = None
+
+
+class Counted(Iterator[RecordChange]):
+    """The pending-change stream, counted: when a budget stops a run, the report says how many updates are
+    left without reading them back from the system."""
+
+    def __init__(self, stream: Iterator[RecordChange]):
+        self._stream, self.pulled = stream, 0
+
+    def __next__(self) -> RecordChange:
+        item = next(self._stream)
+        self.pulled += 1
+        return item
+
+    def total(self) -> int:
+        return self.pulled + sum(1 for _ in self._stream)
+
+
+class FieldSink:
+    """The field writer every sink is: diff → live read (drift) → dry run or batched send → record written.
+
+    A sink sets ``name``, ``object`` (what it writes on), ``entity`` (the identity entity matched to
+    accounts), ``batch_size`` and ``mapping``, and fills in five methods: ``wanted_fields``,
+    ``existing_fields`` and ``create_field`` (setup and check), ``read_live`` (only with ``live_batch``) and
+    ``send_batch`` (one API call, mapped to per-record failures).  Quirks have hooks whose defaults do
+    nothing special: ``begin`` (per-run state), ``remote_ids``/``prepare`` (which records, values as the
+    system keeps them), ``batches``/``send`` (budgets, bulk jobs), ``after_fields`` (tasks, ticket tags),
+    ``stopped`` (an error that ends the run with a reason instead of a crash), ``setup_containers``/
+    ``amend_field``/``field_problem`` (property groups, dropdown options).
+    """
+
+    name: str
+    object: str
+    entity: str
+    batch_size: int
+    mapping: FieldMap
+    live_batch = 0  # records per live read; 0: values are not read back (no drift check)
+    skip_absent = False  # a record missing from the live read was deleted there: do not write it
+    on_drift = "skip"
+    stop_on: tuple[type[Exception], ...] = ()
+
+    # -- what each sink fills in -------------------------------------------------------------------------
+
+    def wanted_fields(self) -> list[FieldSpec]:
+        raise NotImplementedError
+
+    def existing_fields(self, ctx: SinkContext) -> dict[str, dict[str, Any]]:
+        """object → field name → what the system's describe says about it."""
+        raise NotImplementedError
+
+    def create_field(self, ctx: SinkContext, spec: FieldSpec) -> None:
+        raise NotImplementedError
+
+    def read_live(self, batch: list[RecordChange]) -> dict[str, dict[str, Any]]:
+        """record id → remote field → live value, normalised so an unedited value equals what was written."""
+        raise NotImplementedError
+
+    def send_batch(self, batch: list[RecordChange]) -> Failed:
+        raise NotImplementedError
+
+    # -- hooks for a system's quirks ---------------------------------------------------------------------
+
+    def begin(self, ctx: SinkContext) -> None:
+        """Open per-run state (a client, caches) before anything is read."""
+
+    def remote_ids(self, ctx: SinkContext) -> Callable[[str], list[str]]:
+        """account id → its records here: itself when this system is the primary CRM, else identity's matches."""
+        if ctx.config.connector.primary_crm == self.name:
+            return lambda account_id: [account_id]
+        matched = ctx.store.matched_entities(self.name, self.entity)
+        return lambda account_id: sorted(matched.get(account_id, []))
+
+    def targets(self, ctx: SinkContext, outputs: Iterable[AccountOutput]) -> Iterator[tuple[str, AccountOutput]]:
+        ids = self.remote_ids(ctx)
+        return ((rid, self.prepare(o)) for o in outputs for rid in ids(o.account_id))
+
+    def prepare(self, output: AccountOutput) -> AccountOutput:
+        """The output as this system will keep it (e.g. timestamps to the second), so a re-read compares equal."""
+        return output
+
+    def batches(self, changes: Iterator[RecordChange], pending: Counted, report: SinkReport
+                ) -> Iterator[list[RecordChange]]:
+        return batched(changes, self.batch_size)
+
+    def send(self, batches: Iterable[list[RecordChange]]) -> Iterator[tuple[list[RecordChange], Failed]]:
+        for batch in batches:
+            yield batch, self.send_batch(batch)
+
+    def after_fields(self, ctx: SinkContext, tasks: Sequence[TaskSpec], report: SinkReport) -> None:
+        """What follows the field writes (tasks, ticket tags); skipped when the run was stopped."""
+
+    def stopped(self, exc: Exception) -> str:
+        """The report's ``stopped_reason`` for an error in ``stop_on`` (re-raise it if it is not one)."""
+        raise exc
+
+    def setup_containers(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
+        return []
+
+    def amend_field(self, ctx: SinkContext, spec: FieldSpec, found: Any, dry_run: bool) -> list[PlannedChange]:
+        return []
+
+    def field_problem(self, spec: FieldSpec, found: Any) -> str | None:
+        return None if found == spec.type else f"wrong type: expected {spec.type}, found {found}"
+
+    # -- the skeleton --------------------------------------------------------------------------------------
+
+    def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
+        """Create the fields the mapping needs (idempotent); return what was (or would be) created."""
+        existing = self.existing_fields(ctx)
+        planned = self.setup_containers(ctx, dry_run)
+        for spec in self.wanted_fields():
+            found = existing.get(spec.object, {}).get(spec.name)
+            if found is not None:
+                planned += self.amend_field(ctx, spec, found, dry_run)
+                continue
+            planned.append(PlannedChange(self.name, spec.object, spec.name, "create_field", spec.name, None,
+                                         spec.type))
+            if not dry_run:
+                self.create_field(ctx, spec)
+        return planned
+
+    def check(self, ctx: SinkContext) -> list[FieldProblem]:
+        """Fields that are missing or of the wrong type."""
+        existing = self.existing_fields(ctx)
+        problems = []
+        for spec in self.wanted_fields():
+            found = existing.get(spec.object, {}).get(spec.name)
+            if problem := "missing" if found is None else self.field_problem(spec, found):
+                problems.append(FieldProblem(self.name, spec.object, spec.name, problem))
+        return problems
+
+    def write(self, ctx: SinkContext, outputs: Iterable[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
+        """Write changed fields (then tasks and the like); in ``ctx.dry_run`` write nothing, fill ``planned``.
+
+        A stream, one batch in memory per stage: ``outputs`` may make each item when it is read.  Live
+        values are read only for records about to be written, so an unchanged re-sync costs no call.
+        """
+        report = SinkReport(self.name)
+        self.begin(ctx)
+        pending = Counted(stream_changes(ctx.store, self.name, self.object, self.mapping, self.targets(ctx, outputs)))
+        changes: Iterator[RecordChange] = self._drift_checked(pending, report) if self.live_batch else pending
+        try:
+            if ctx.dry_run:
+                report.planned = planned_updates(self.name, self.object, changes)
+            else:
+                for batch, failed in self.send(self.batches(changes, pending, report)):
+                    self._settle(ctx, batch, failed, report)
+            if report.stopped_reason is None:
+                self.after_fields(ctx, tasks, report)
+        except self.stop_on as exc:
+            report.stopped_reason = self.stopped(exc)
+        return report
+
+    def _drift_checked(self, changes: Iterable[RecordChange], report: SinkReport) -> Iterator[RecordChange]:
+        for batch in batched(changes, self.live_batch):
+            current = self.read_live(batch)
+            present = [c for c in batch if c.record_id in current] if self.skip_absent else batch
+            kept, drift = apply_drift(self.name, self.object, self.mapping, present, current, self.on_drift)
+            report.drift.extend(drift)
+            yield from kept
+
+    def _settle(self, ctx: SinkContext, batch: list[RecordChange], failed: Failed, report: SinkReport) -> None:
+        """Record what the system confirmed (one transaction per batch), report the rest, log every record."""
+        ok = [c for c in batch if c.record_id not in failed]
+        ctx.store.record_written(self.name, self.object, [(c.record_id, f, v) for c in ok for f, v in c.values.items()],
+                                 ctx.run_id)
+        report.records_updated += len(ok)
+        report.fields_written += sum(len(c.values) for c in ok)
+        log: list[tuple[str, str, str | None, str, str, str | None]] = []
+        for c in batch:
+            field_name, message = failed.get(c.record_id, (None, None))
+            if message is not None:
+                report.failures.append(RecordFailure(self.name, self.object, c.record_id, field_name, message))
+            log.append((self.name, self.object, c.record_id, "update", "ok" if message is None else "failed", message))
+        ctx.store.log_records(ctx.run_id, log)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -31,19 +31,9 @@ from connector.clients.hubspot import HubSpotApiError, HubSpotClient
 from connector.config import Config
 from connector.mappings import FieldMapping, load_mapping
 from connector.mappings import Mapping as FieldMap
-from connector.records import AccountOutput, TaskSpec
-from connector.sinks.base import (
-    FieldProblem,
-    PlannedChange,
-    RecordChange,
-    RecordFailure,
-    SinkContext,
-    SinkReport,
-    apply_drift,
-    planned_updates,
-    stream_changes,
-)
-from connector.store import TaskLedgerEntry
+from connector.records import TaskSpec
+from connector.sinks.base import Failed, FieldSink, FieldSpec, PlannedChange, RecordChange, SinkContext, SinkReport
+from connector.sinks.tasks import TaskAction, TaskLedger, TaskResult, TaskTransport
 
 NAME, COMPANIES, TASKS = "hubspot", "companies", "tasks"
 BATCH = 100  # inputs per batch call: https://developers.hubspot.com/docs/api/crm/understanding-the-crm
@@ -56,107 +46,63 @@ PRIORITY = {"High": "HIGH", "Normal": "MEDIUM", "Low": "LOW"}
 TASK_TYPE = {"call": "CALL", "email": "EMAIL", "email_other_sender": "EMAIL", "sms": "TODO", "task": "TODO"}
 
 
-class HubSpotSink:
-    name = NAME
+class HubSpotSink(FieldSink):
+    name, object, entity, batch_size = NAME, COMPANIES, "company", BATCH
+    stop_on = (HubSpotApiError,)
 
     def __init__(self, config: Config):
-        self.config = config
-
-    def _open(self, ctx: SinkContext) -> tuple[HubSpotClient, FieldMap]:
-        cfg = ctx.config.hubspot
-        if cfg is None:
+        if config.hubspot is None:
             raise ValueError("hubspot sink used without a [hubspot] section in the config")
-        return HubSpotClient(cfg, ctx.http), load_mapping(ctx.config.resolve(cfg.mapping))
+        self.config, self.cfg = config, config.hubspot
+        self.mapping = load_mapping(config.resolve(self.cfg.mapping))
+        self.live_batch = BATCH if self.mapping.setting("detect_drift", True) else 0
+        self.on_drift = str(self.mapping.setting("on_drift", "skip"))
+        self.key_property = str(self.mapping.setting("task_key_property", "cs_task_key"))
+
+    def begin(self, ctx: SinkContext) -> None:
+        self.client = HubSpotClient(self.cfg, ctx.http)
 
     # -- setup and check -------------------------------------------------------------------------------
 
-    def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
-        """Create the property group and every mapped property (plus the task key property) if missing."""
-        client, mapping = self._open(ctx)
-        group = mapping.setting("property_group", "customer_success")
-        label = mapping.setting("property_group_label", "Customer Success")
-        planned: list[PlannedChange] = []
-        for obj, wanted in wanted_properties(mapping).items():
-            groups = client.call(f"list {obj} property groups", client.crm.properties.groups_api.get_all, obj)
-            if group not in {g.name for g in groups.results}:
+    def wanted_fields(self) -> list[FieldSpec]:
+        return [FieldSpec(obj, p["name"], f"{p['type']}/{p['fieldType']}", p)
+                for obj, props in wanted_properties(self.mapping).items() for p in props]
+
+    def existing_fields(self, ctx: SinkContext) -> dict[str, dict[str, Any]]:
+        self.begin(ctx)
+        call, get_all = self.client.call, self.client.crm.properties.core_api.get_all
+        return {obj: {p.name: p for p in call(f"list {obj} properties", get_all, obj).results}
+                for obj in (COMPANIES, TASKS)}
+
+    def field_problem(self, spec: FieldSpec, found: Any) -> str | None:
+        if (have := f"{found.type}/{found.field_type}") != spec.type:
+            return f"wrong type: expected {spec.type}, found {have}"
+        if getattr(found.modification_metadata, "read_only_value", False):
+            return "not writable (a read-only property)"
+        return None
+
+    def setup_containers(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
+        """The property group every mapped property goes in, per object."""
+        group = self.mapping.setting("property_group", "customer_success")
+        label = self.mapping.setting("property_group_label", "Customer Success")
+        groups_api, planned = self.client.crm.properties.groups_api, []
+        for obj in (COMPANIES, TASKS):
+            if group not in {g.name for g in self.client.call(f"list {obj} property groups", groups_api.get_all,
+                                                              obj).results}:
                 planned.append(PlannedChange(NAME, obj, group, "create_field", group, None, "property group"))
                 if not dry_run:
-                    client.call(f"create {obj} property group {group}", client.crm.properties.groups_api.create,
-                                obj, {"name": group, "label": label})
-            existing = {p.name for p in _properties(client, obj)}
-            for spec in wanted:
-                if spec["name"] in existing:
-                    continue
-                planned.append(PlannedChange(NAME, obj, spec["name"], "create_field", spec["name"], None, spec["type"]))
-                if not dry_run:
-                    client.call(f"create {obj} property {spec['name']}", client.crm.properties.core_api.create,
-                                obj, {**spec, "groupName": group})
+                    self.client.call(f"create {obj} property group {group}", groups_api.create, obj,
+                                     {"name": group, "label": label})
         return planned
 
-    def check(self, ctx: SinkContext) -> list[FieldProblem]:
-        client, mapping = self._open(ctx)
-        problems: list[FieldProblem] = []
-        for obj, wanted in wanted_properties(mapping).items():
-            existing = {p.name: p for p in _properties(client, obj)}
-            for spec in wanted:
-                found = existing.get(spec["name"])
-                if found is None:
-                    problems.append(FieldProblem(NAME, obj, spec["name"], "missing"))
-                elif (found.type, found.field_type) != (spec["type"], spec["fieldType"]):
-                    problems.append(FieldProblem(NAME, obj, spec["name"], f"wrong type: expected {spec['type']}/"
-                                                 f"{spec['fieldType']}, found {found.type}/{found.field_type}"))
-                elif getattr(found.modification_metadata, "read_only_value", False):
-                    problems.append(FieldProblem(NAME, obj, spec["name"], "not writable (a read-only property)"))
-        return problems
+    def create_field(self, ctx: SinkContext, spec: FieldSpec) -> None:
+        group = self.mapping.setting("property_group", "customer_success")
+        self.client.call(f"create {spec.object} property {spec.name}", self.client.crm.properties.core_api.create,
+                         spec.object, {**spec.meta, "groupName": group})
 
     # -- write -----------------------------------------------------------------------------------------
 
-    def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
-        report = SinkReport(NAME)
-        client, mapping = self._open(ctx)
-        companies = self._companies(ctx)
-        targets = ((cid, o) for o in outputs for cid in companies(o.account_id))
-        try:
-            _FieldWriter(ctx, client, mapping, report).write(targets)
-            if tasks:
-                _TaskWriter(ctx, client, mapping, report).write(tasks, companies)
-        except HubSpotApiError as exc:
-            if exc.status != 429:
-                raise
-            report.stopped_reason = (f"HubSpot rate limit ({exc.body.get('policyName', 'unknown')}) still refused "
-                                     "after retries; unwritten changes are retried next run")
-        return report
-
-    def _companies(self, ctx: SinkContext) -> Callable[[str], list[str]]:
-        """account id → its HubSpot company ids (itself when HubSpot is primary, else identity's matches)."""
-        if ctx.config.connector.primary_crm == NAME:
-            return lambda account_id: [account_id]
-        matched = ctx.store.matched_entities(NAME, "company")
-        return lambda account_id: sorted(matched.get(account_id, []))
-
-
-class _FieldWriter:
-    def __init__(self, ctx: SinkContext, client: HubSpotClient, mapping: FieldMap, report: SinkReport):
-        self.ctx, self.client, self.mapping, self.report = ctx, client, mapping, report
-
-    def write(self, targets: Iterable[tuple[str, AccountOutput]]) -> None:
-        """Diff → (batch-read live values, drift) → batch update, streamed: one batch in memory per stage."""
-        changes = stream_changes(self.ctx.store, NAME, COMPANIES, self.mapping, targets)
-        if self.mapping.setting("detect_drift", True):
-            changes = self._drift_checked(changes, str(self.mapping.setting("on_drift", "skip")))
-        if self.ctx.dry_run:
-            self.report.planned.extend(planned_updates(NAME, COMPANIES, changes))
-            return
-        for chunk in batched(changes, BATCH):
-            self._update(chunk)
-
-    def _drift_checked(self, changes: Iterable[RecordChange], on_drift: str) -> Iterator[RecordChange]:
-        for batch in batched(changes, BATCH):
-            kept, drift = apply_drift(NAME, COMPANIES, self.mapping, batch, self._read_current(batch), on_drift)
-            self.report.drift.extend(drift)
-            yield from kept
-
-    def _read_current(self, batch: list[RecordChange]) -> dict[str, dict[str, Any]]:
+    def read_live(self, batch: list[RecordChange]) -> dict[str, dict[str, Any]]:
         """Live values of the owned properties, normalised so an unedited value equals what we wrote."""
         fields = {fm.name: fm for fm in self.mapping.fields.values()}
         written = {c.record_id: c.written for c in batch}
@@ -168,77 +114,57 @@ class _FieldWriter:
             current[obj.id] = {n: _live(props.get(n), fm, last.get(n)) for n, fm in fields.items()}
         return current
 
-    def _update(self, chunk: list[RecordChange]) -> None:
-        inputs = [{"id": c.record_id, "properties": {f: _wire(v) for f, v in c.values.items()}} for c in chunk]
+    def send_batch(self, batch: list[RecordChange]) -> Failed:
+        """One ``batch/update``; a batch refused whole (400/404) is split in halves to isolate the bad record."""
+        inputs = [{"id": c.record_id, "properties": {f: _wire(v) for f, v in c.values.items()}} for c in batch]
         try:
             answer = self.client.call("batch update companies", self.client.crm.companies.batch_api.update,
                                       {"inputs": inputs})
         except HubSpotApiError as exc:
             if exc.status not in (400, 404):
                 raise
-            if len(chunk) > 1:  # refused whole: split to isolate the bad record(s)
-                middle = len(chunk) // 2
-                self._update(chunk[:middle])
-                self._update(chunk[middle:])
-                return
-            self._settle(chunk, {chunk[0].record_id: (_problem_field(exc.body), exc.message)})
-            return
-        self._settle(chunk, _failed_records(getattr(answer, "errors", None) or []))
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                return {**self.send_batch(batch[:middle]), **self.send_batch(batch[middle:])}
+            return {batch[0].record_id: (_problem_field(exc.body), exc.message)}
+        return _failed_records(getattr(answer, "errors", None) or [])
 
-    def _settle(self, chunk: list[RecordChange], failed: dict[str, tuple[str | None, str]]) -> None:
-        ok = [c for c in chunk if c.record_id not in failed]
-        self.ctx.store.record_written(NAME, COMPANIES, [(c.record_id, f, v) for c in ok for f, v in c.values.items()],
-                                      self.ctx.run_id)
-        self.report.records_updated += len(ok)
-        self.report.fields_written += sum(len(c.values) for c in ok)
-        for c in chunk:
-            if c.record_id in failed:
-                field, message = failed[c.record_id]
-                self.report.failures.append(RecordFailure(NAME, COMPANIES, c.record_id, field, message))
-        self.ctx.store.log_records(self.ctx.run_id, [
-            (NAME, COMPANIES, c.record_id, "update", "failed" if c.record_id in failed else "ok",
-             failed.get(c.record_id, (None, None))[1]) for c in chunk])
+    def after_fields(self, ctx: SinkContext, tasks: Sequence[TaskSpec], report: SinkReport) -> None:
+        TaskLedger(ctx, _TaskWire(self, self.remote_ids(ctx)), report).sync(tasks)
+
+    def stopped(self, exc: Exception) -> str:
+        if not isinstance(exc, HubSpotApiError) or exc.status != 429:
+            raise exc
+        return (f"HubSpot rate limit ({exc.body.get('policyName', 'unknown')}) still refused after retries; "
+                "unwritten changes are retried next run")
 
 
-class _TaskWriter:
-    def __init__(self, ctx: SinkContext, client: HubSpotClient, mapping: FieldMap, report: SinkReport):
-        self.ctx, self.client, self.report = ctx, client, report
-        self.key_property = str(mapping.setting("task_key_property", "cs_task_key"))
+class _TaskWire(TaskTransport):
+    """Tasks created (associated to their company inline) or updated by id, found by key through search."""
 
-    def write(self, tasks: Sequence[TaskSpec], companies: Callable[[str], list[str]]) -> None:
-        ledger = self.ctx.store.tasks(NAME)
-        found = self._lookup([t.key for t in tasks if not (t.key in ledger and ledger[t.key].remote_id)])
-        owners = self._owners() if any(t.owner_id for t in tasks) else {}
-        creates: list[tuple[TaskSpec, dict[str, str], str]] = []
-        updates: list[tuple[TaskSpec, dict[str, str], str]] = []
-        for spec in tasks:
-            props = task_properties(spec, self.key_property, owners.get((spec.owner_id or "").lower()))
-            entry = ledger.get(spec.key)
-            remote = (entry.remote_id if entry else None) or found.get(spec.key)
-            if remote and entry and entry.fingerprint == _fingerprint(props):
-                continue
-            if remote:
-                updates.append((spec, props, remote))
-            elif spec.status == "open" and (company := companies(spec.account_id)):
-                creates.append((spec, props, company[0]))
-            elif spec.status == "open":
-                self.report.failures.append(RecordFailure(NAME, TASKS, None, None, f"task {spec.key}: account "
-                                                          f"{spec.account_id} has no matched HubSpot company"))
-        if self.ctx.dry_run:
-            self.report.planned += [PlannedChange(NAME, TASKS, s.key, "create_task", None, None, p["hs_task_subject"],
-                                                  s.account_id) for s, p, _ in creates]
-            self.report.planned += [PlannedChange(NAME, TASKS, r, _update_action(s), "hs_task_status", None,
-                                                  p["hs_task_status"], s.account_id) for s, p, r in updates]
-            return
-        for chunk in batched(creates, BATCH):
-            self._create(chunk)
-        for chunk in batched(updates, BATCH):
-            self._update(chunk)
+    system, object, batch_size, parent_label = NAME, TASKS, BATCH, "matched HubSpot company"
 
-    def _lookup(self, keys: list[str]) -> dict[str, str]:
-        """HubSpot ids of tasks already carrying these keys (the ledger lost them, or never had them)."""
+    def __init__(self, sink: HubSpotSink, companies: Callable[[str], list[str]]):
+        self.client, self.key_property, self.companies = sink.client, sink.key_property, companies
+        self._owners: dict[str, str] | None = None
+
+    def parent(self, spec: TaskSpec) -> str | None:
+        return next(iter(self.companies(spec.account_id)), None)
+
+    def encode(self, spec: TaskSpec, parent: str | None) -> dict[str, Any]:
+        owner = self.owners().get(spec.owner_id.lower()) if spec.owner_id else None
+        return task_properties(spec, self.key_property, owner)
+
+    def fingerprint(self, payload: dict[str, Any], status: str) -> str:
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+    def lane(self, action: TaskAction) -> str:
+        return "create" if action.remote_id is None else "update"
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        """HubSpot ids of tasks already carrying these keys (search ``IN`` takes at most 100 values)."""
         found: dict[str, str] = {}
-        for chunk in batched(keys, 100):  # IN takes at most 100 values
+        for chunk in batched(keys, 100):
             after: str | None = None
             while True:
                 request: dict[str, Any] = {"filterGroups": [{"filters": [
@@ -254,59 +180,42 @@ class _TaskWriter:
                     break
         return found
 
-    def _owners(self) -> dict[str, str]:
-        """owner id and lower-cased e-mail → HubSpot owner id (what an output's owner_id may be)."""
-        index: dict[str, str] = {}
-        after: str | None = None
-        while True:
-            page = self.client.call("list owners", self.client.crm.owners.owners_api.get_page, limit=500, after=after)
-            for owner in page.results:
-                index[str(owner.id)] = str(owner.id)
-                if owner.email:
-                    index[owner.email.lower()] = str(owner.id)
-            after = page.paging.next.after if page.paging and page.paging.next else None
-            if after is None:
-                return index
+    def owners(self) -> dict[str, str]:
+        """owner id and lower-cased e-mail → HubSpot owner id (what an output's owner_id may be); read once."""
+        if self._owners is None:
+            self._owners, after = {}, None
+            while True:
+                page = self.client.call("list owners", self.client.crm.owners.owners_api.get_page, limit=500,
+                                        after=after)
+                for owner in page.results:
+                    self._owners[str(owner.id)] = str(owner.id)
+                    if owner.email:
+                        self._owners[owner.email.lower()] = str(owner.id)
+                after = page.paging.next.after if page.paging and page.paging.next else None
+                if after is None:
+                    break
+        return self._owners
 
-    def _create(self, chunk: list[tuple[TaskSpec, dict[str, str], str]]) -> None:
-        inputs = [{"properties": props, "objectWriteTraceId": spec.key,
-                   "associations": [{"to": {"id": company}, "types": [
-                       {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_COMPANY}]}]}
-                  for spec, props, company in chunk]
-        answer = self.client.call("batch create tasks", self.client.crm.objects.tasks.batch_api.create,
-                                  {"inputs": inputs})
-        created = {r.properties.get(self.key_property): r.id for r in answer.results}
-        errors = {trace: err.message for err in getattr(answer, "errors", None) or []
-                  for trace in (err.context or {}).get("objectWriteTraceId", [])}
-        self._settle([(s, p, created.get(s.key)) for s, p, _ in chunk], errors, "create")
-
-    def _update(self, chunk: list[tuple[TaskSpec, dict[str, str], str]]) -> None:
-        inputs = [{"id": remote, "properties": props} for _, props, remote in chunk]
-        answer = self.client.call("batch update tasks", self.client.crm.objects.tasks.batch_api.update,
-                                  {"inputs": inputs})
+    def send(self, actions: Sequence[TaskAction]) -> list[TaskResult]:
+        batch_api = self.client.crm.objects.tasks.batch_api
+        if actions[0].remote_id is None:
+            inputs = [{"properties": a.payload, "objectWriteTraceId": a.spec.key,
+                       "associations": [{"to": {"id": a.parent}, "types": [
+                           {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_COMPANY}]}]}
+                      for a in actions]
+            answer = self.client.call("batch create tasks", batch_api.create, {"inputs": inputs})
+            created = {r.properties.get(self.key_property): r.id for r in answer.results}
+            errors = {trace: err.message for err in getattr(answer, "errors", None) or []
+                      for trace in (err.context or {}).get("objectWriteTraceId", [])}
+            return [TaskResult(True, created[a.spec.key], created=True) if a.spec.key in created and
+                    a.spec.key not in errors else
+                    TaskResult(False, message=errors.get(a.spec.key, "HubSpot did not return the task"))
+                    for a in actions]
+        answer = self.client.call("batch update tasks", batch_api.update,
+                                  {"inputs": [{"id": a.remote_id, "properties": a.payload} for a in actions]})
         failed = _failed_records(getattr(answer, "errors", None) or [])
-        by_remote = {remote: spec.key for spec, _, remote in chunk}
-        self._settle(list(chunk), {by_remote[r]: m for r, (_, m) in failed.items() if r in by_remote}, "update")
-
-    def _settle(self, done: Iterable[tuple[TaskSpec, dict[str, str], str | None]], errors: dict[str, str],
-                action: str) -> None:
-        now, entries = datetime.now(UTC), []
-        ledger = self.ctx.store.tasks(NAME)
-        for spec, props, remote in done:
-            if spec.key in errors or remote is None:
-                message = errors.get(spec.key, "HubSpot did not return the task")
-                self.report.failures.append(RecordFailure(NAME, TASKS, remote, None, f"task {spec.key}: {message}"))
-                continue
-            previous = ledger.get(spec.key)
-            entries.append(TaskLedgerEntry(NAME, spec.key, spec.account_id, spec.play, spec.step, remote, spec.status,
-                                           _fingerprint(props), previous.created_at if previous else now, now))
-            if action == "create":
-                self.report.tasks_created += 1
-            elif spec.status == "closed":
-                self.report.tasks_closed += 1
-            else:
-                self.report.tasks_updated += 1
-        self.ctx.store.upsert_tasks(entries)
+        return [TaskResult(str(a.remote_id) not in failed, a.remote_id,
+                           message=failed.get(str(a.remote_id), (None, None))[1]) for a in actions]
 
 
 def task_properties(spec: TaskSpec, key_property: str, owner_id: str | None) -> dict[str, str]:
@@ -336,10 +245,6 @@ def wanted_properties(mapping: FieldMap) -> dict[str, list[dict[str, Any]]]:
                 "description": "Set by the Customer Success connector: makes task writes idempotent",
                 "hasUniqueValue": True}
     return {COMPANIES: companies, TASKS: [task_key]}
-
-
-def _properties(client: HubSpotClient, obj: str) -> list[Any]:
-    return list(client.call(f"list {obj} properties", client.crm.properties.core_api.get_all, obj).results)
 
 
 def _failed_records(errors: Iterable[Any]) -> dict[str, tuple[str | None, str]]:
@@ -393,11 +298,3 @@ def _same(raw: str, previous: str, kind: str) -> bool:
 def _instant(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _fingerprint(props: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _update_action(spec: TaskSpec) -> str:
-    return "close_task" if spec.status == "closed" else "update_task"

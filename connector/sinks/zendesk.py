@@ -41,14 +41,14 @@ from connector.mappings import FieldMapping, Mapping, load_mapping
 from connector.records import AccountOutput, TaskSpec
 from connector.sinks.base import (
     WINDOW,
-    FieldProblem,
+    Failed,
+    FieldSink,
+    FieldSpec,
     PlannedChange,
     RecordChange,
     RecordFailure,
     SinkContext,
     SinkReport,
-    planned_updates,
-    stream_changes,
 )
 
 log = structlog.get_logger(__name__)
@@ -87,19 +87,19 @@ def option_value(field_key: str, option: str) -> str:
     return f"{field_key}_{re.sub(r'[^a-z0-9]+', '_', option.lower()).strip('_')}"
 
 
-class ZendeskSink:
-    name = NAME
+class ZendeskSink(FieldSink):
+    name, object, entity, batch_size = NAME, ORG, ORG, MAX_BULK
 
     def __init__(self, config: Config, client: ZendeskClient | None = None):
         if config.zendesk is None:
             raise ValueError("zendesk sink: the config has no [zendesk] section")
         self.config, self.cfg = config, config.zendesk
+        self.mapping = load_mapping(config.resolve(self.cfg.mapping))
+        self.band = self.mapping.fields.get("priority_band")
         self._client = client
         #: Bulk jobs submitted and status polls made by the last ``write`` (also in the HTTP ledger).
         self.stats = {"jobs": 0, "polls": 0}
-
-    def _mapping(self, ctx: SinkContext) -> Mapping:
-        return load_mapping(ctx.config.resolve(self.cfg.mapping))
+        self._moves: list[BandMove] = []
 
     def _zendesk(self, ctx: SinkContext) -> ZendeskClient:
         if self._client is None:
@@ -108,110 +108,90 @@ class ZendeskSink:
 
     # -- fields -----------------------------------------------------------------------------------------
 
-    def setup(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
-        """Create missing organization fields and missing dropdown options; existing ones are left as is."""
-        mapping, client = self._mapping(ctx), self._zendesk(ctx)
-        existing = {f.key: f for f in client.zenpy.organization_fields()}
-        planned: list[PlannedChange] = []
-        for fm in mapping.fields.values():
-            wanted = [{"name": o, "value": option_value(fm.name, o)} for o in fm.options]
-            current = existing.get(fm.name)
-            if current is None:
-                planned.append(PlannedChange(NAME, "organization_field", fm.name, "create_field", fm.name, None,
-                                             ZENDESK_TYPES[fm.type]))
-                if not dry_run:
-                    client.zenpy.organization_fields.create(OrganizationField(
-                        key=fm.name, title=fm.label, type=ZENDESK_TYPES[fm.type], description=fm.description,
-                        **({"custom_field_options": wanted} if wanted else {})))
-                continue
-            have = _options(current)
-            missing = [o for o in wanted if o["value"] not in have]
-            if missing and _kind(current) == "dropdown":
-                planned.append(PlannedChange(NAME, "organization_field", fm.name, "update_field",
-                                             "custom_field_options", sorted(have), [o["value"] for o in wanted]))
-                if not dry_run:
-                    keep = [{"id": o.id, "name": o.name, "value": o.value} for o in current.custom_field_options]
-                    client.zenpy.organization_fields.update(
-                        OrganizationField(id=current.id, custom_field_options=keep + missing))
-        return planned
+    def wanted_fields(self) -> list[FieldSpec]:
+        return [FieldSpec(ORG, fm.name, ZENDESK_TYPES[fm.type], fm) for fm in self.mapping.fields.values()]
 
-    def check(self, ctx: SinkContext) -> list[FieldProblem]:
-        mapping, client = self._mapping(ctx), self._zendesk(ctx)
-        existing = {f.key: f for f in client.zenpy.organization_fields()}
-        problems: list[FieldProblem] = []
-        for fm in mapping.fields.values():
-            current, expected = existing.get(fm.name), ZENDESK_TYPES[fm.type]
-            if current is None:
-                problems.append(FieldProblem(NAME, ORG, fm.name, "missing"))
-            elif _kind(current) != expected:
-                problems.append(FieldProblem(NAME, ORG, fm.name,
-                                             f"wrong type: expected {expected}, found {current.type}"))
-            elif missing := [o for o in fm.options if option_value(fm.name, o) not in _options(current)]:
-                problems.append(FieldProblem(NAME, ORG, fm.name, f"missing options: {', '.join(missing)}"))
-        return problems
+    def existing_fields(self, ctx: SinkContext) -> dict[str, dict[str, Any]]:
+        return {ORG: {f.key: f for f in self._zendesk(ctx).zenpy.organization_fields()}}
+
+    def create_field(self, ctx: SinkContext, spec: FieldSpec) -> None:
+        fm, wanted = spec.meta, _wanted_options(spec.meta)
+        self._zendesk(ctx).zenpy.organization_fields.create(OrganizationField(
+            key=fm.name, title=fm.label, type=spec.type, description=fm.description,
+            **({"custom_field_options": wanted} if wanted else {})))
+
+    def amend_field(self, ctx: SinkContext, spec: FieldSpec, found: Any, dry_run: bool) -> list[PlannedChange]:
+        """Add the dropdown options the mapping has and the field lacks; existing options are kept."""
+        wanted, have = _wanted_options(spec.meta), _options(found)
+        missing = [o for o in wanted if o["value"] not in have]
+        if not missing or _kind(found) != "dropdown":
+            return []
+        if not dry_run:
+            keep = [{"id": o.id, "name": o.name, "value": o.value} for o in found.custom_field_options]
+            self._zendesk(ctx).zenpy.organization_fields.update(
+                OrganizationField(id=found.id, custom_field_options=keep + missing))
+        return [PlannedChange(NAME, ORG, spec.name, "update_field", "custom_field_options", sorted(have),
+                              [o["value"] for o in wanted])]
+
+    def field_problem(self, spec: FieldSpec, found: Any) -> str | None:
+        if _kind(found) != spec.type:
+            return f"wrong type: expected {spec.type}, found {found.type}"
+        if missing := [o for o in spec.meta.options if option_value(spec.name, o) not in _options(found)]:
+            return f"missing options: {', '.join(missing)}"
+        return None
 
     # -- write ------------------------------------------------------------------------------------------
 
-    def write(self, ctx: SinkContext, outputs: Sequence[AccountOutput], tasks: Sequence[TaskSpec]) -> SinkReport:
-        report = SinkReport(NAME)
-        self.stats = {"jobs": 0, "polls": 0}
-        mapping = self._mapping(ctx)
-        matched = ctx.store.matched_entities(NAME, ORG)
-        band = mapping.fields.get("priority_band")
-        moves: list[BandMove] = []  # filled as the changes stream is consumed
-        targets = self._noting_moves(ctx, band, ((org_id, out) for out in outputs
-                                                 for org_id in matched.get(out.account_id, [])), moves)
-        changes = stream_changes(ctx.store, NAME, ORG, mapping, targets)
+    def begin(self, ctx: SinkContext) -> None:
+        self.stats, self._moves = {"jobs": 0, "polls": 0}, []  # moves fill as the changes stream is consumed
+        self._zendesk(ctx)
+
+    def targets(self, ctx: SinkContext, outputs: Iterable[AccountOutput]) -> Iterator[tuple[str, AccountOutput]]:
+        return self._noting_moves(ctx, self.band, super().targets(ctx, outputs), self._moves)
+
+    def send(self, batches: Iterable[list[RecordChange]]) -> Iterator[tuple[list[RecordChange], Failed]]:
+        """``update_many`` jobs, ``JOB_WINDOW`` in flight; a value Zendesk cannot take fails its record only."""
+        client = self._client
+        assert client is not None
+        by_name = {fm.name: fm for fm in self.mapping.fields.values()}
+
+        def jobs() -> Iterator[tuple[tuple[list[RecordChange], Failed], Callable[[], Any] | None]]:
+            for batch in batches:
+                failed: Failed = {}
+                payload = []
+                for change in batch:
+                    try:
+                        fields = {name: _encode(by_name[name], value)
+                                  for name, value in change.values.items()}
+                    except ValueError as exc:
+                        failed[change.record_id] = (None, str(exc))
+                        continue
+                    payload.append(Organization(id=int(change.record_id), organization_fields=fields))
+                yield (batch, failed), partial(client.zenpy.organizations.update, payload) if payload else None
+
+        for (batch, failed), outcome, batch_error in self._run_jobs(client, jobs()):
+            for change in batch:
+                if change.record_id not in failed:
+                    error = batch_error or outcome.get(change.record_id, "no result for this organization in the job")
+                    if error is not None:
+                        failed[change.record_id] = (None, error)
+            yield batch, failed
+
+    def after_fields(self, ctx: SinkContext, tasks: Sequence[TaskSpec], report: SinkReport) -> None:
+        """Re-tag the open tickets of organizations whose band moved (tasks are not written to Zendesk)."""
+        band, moves = self.band, self._moves
         if ctx.dry_run:
-            report.planned = planned_updates(NAME, ORG, changes)
             report.planned += [PlannedChange(NAME, "ticket", str(tid), "retag", "tags", remove, add, m.account_id)
-                               for m, tid, add, remove in self._retags(ctx, mapping, band, moves)]
-            return report
-        client = self._zendesk(ctx)
-        self._update_orgs(ctx, client, mapping, changes, report)
+                               for m, tid, add, remove in self._retags(ctx, self.mapping, band, moves)]
+            return
         refused = {f.record_id for f in report.failures if f.object == ORG}
         moves = [m for m in moves if m.org_id not in refused]
-        unfinished = self._retag(ctx, client, self._retags(ctx, mapping, band, moves), report)
+        unfinished = self._retag(ctx, self._zendesk(ctx), self._retags(ctx, self.mapping, band, moves), report)
         if band is not None:
             ctx.store.record_written(NAME, TAGGED, [(m.org_id, band.name, m.new) for m in moves
                                                     if m.org_id not in unfinished], ctx.run_id)
         log.info("zendesk.sink.written", organizations=report.records_updated, failures=len(report.failures),
                  **self.stats)
-        return report
-
-    def _update_orgs(self, ctx: SinkContext, client: ZendeskClient, mapping: Mapping,
-                     changes: Iterable[RecordChange], report: SinkReport) -> None:
-        by_name = {fm.name: fm for fm in mapping.fields.values()}
-
-        def jobs() -> Iterator[tuple[list[RecordChange], Callable[[], Any]]]:
-            for batch in batched(changes, MAX_BULK):
-                ready, payload = [], []
-                for change in batch:
-                    try:
-                        fields = {name: _encode(by_name[name], value) for name, value in change.values.items()}
-                    except ValueError as exc:
-                        report.failures.append(RecordFailure(NAME, ORG, change.record_id, None, str(exc)))
-                        continue
-                    ready.append(change)
-                    payload.append(Organization(id=int(change.record_id), organization_fields=fields))
-                if payload:
-                    yield ready, partial(client.zenpy.organizations.update, payload)
-
-        for ready, outcome, batch_error in self._run_jobs(client, jobs()):
-            values: list[tuple[str, str, Any]] = []
-            log_rows = []
-            for change in ready:
-                error = batch_error or outcome.get(change.record_id, "no result for this organization in the job")
-                if error is None:
-                    values.extend((change.record_id, f, v) for f, v in change.values.items())
-                    report.records_updated += 1
-                    report.fields_written += len(change.values)
-                else:
-                    report.failures.append(RecordFailure(NAME, ORG, change.record_id, None, error))
-                log_rows.append((NAME, ORG, change.record_id, "update", "failed" if error else "ok", error))
-            if values:  # one transaction per job, not per organization
-                ctx.store.record_written(NAME, ORG, values, ctx.run_id)
-            ctx.store.log_records(ctx.run_id, log_rows)
 
     @staticmethod
     def _noting_moves(ctx: SinkContext, band: FieldMapping | None, targets: Iterable[tuple[str, AccountOutput]],
@@ -272,21 +252,22 @@ class ZendeskSink:
 
     # -- jobs -------------------------------------------------------------------------------------------
 
-    def _run_jobs(self, client: ZendeskClient, work: Iterable[tuple[T, Callable[[], Any]]]
+    def _run_jobs(self, client: ZendeskClient, work: Iterable[tuple[T, Callable[[], Any] | None]]
                   ) -> Iterator[tuple[T, dict[str, str | None], str | None]]:
         """Submit bulk jobs ``JOB_WINDOW`` at a time and wait for each window together, yielding per job
         ``(item, record id → None if done else the error, batch error)`` in submission order.
 
         Waiting for one job before submitting the next cost one poll interval per 100 records (about 0.7 s
         per job against the sandbox, 11 of a 1k-account sync's 20 s); a window shares those waits.  The batch
-        error is set when the job was refused or lost as a whole; it then applies to every item.
+        error is set when the job was refused or lost as a whole; it then applies to every item.  An item
+        without a job (nothing in it could be sent) comes back with no results.
         """
         for group in batched(work, JOB_WINDOW):
             jobs: list[Any] = []
             for _, submit in group:
                 try:
-                    jobs.append(submit())
-                    self.stats["jobs"] += 1
+                    jobs.append(submit() if submit is not None else None)
+                    self.stats["jobs"] += submit is not None
                 except _API_ERRORS as exc:
                     jobs.append(JobFailed(str(exc)))
             for (item, _), done in zip(group, self._await_all(client, jobs), strict=True):
@@ -302,8 +283,8 @@ class ZendeskSink:
         deadline = time.monotonic() + self.cfg.job_timeout_seconds
         delay = self.cfg.job_poll_seconds
         state: list[Any] = list(jobs)
-        while todo := [i for i, j in enumerate(state)
-                       if not isinstance(j, Exception) and j.status not in ("completed", "failed", "killed")]:
+        while todo := [i for i, j in enumerate(state) if j is not None
+                       and not isinstance(j, Exception) and j.status not in ("completed", "failed", "killed")]:
             if time.monotonic() + delay > deadline:
                 for i in todo:
                     state[i] = JobFailed(f"job {state[i].id} still {state[i].status} "
@@ -317,7 +298,7 @@ class ZendeskSink:
                     self.stats["polls"] += 1
                 except _API_ERRORS as exc:
                     state[i] = exc
-        return [j if isinstance(j, Exception) else list(j.results or []) if j.status == "completed"
+        return [[] if j is None else j if isinstance(j, Exception) else list(j.results or []) if j.status == "completed"
                 else JobFailed(f"job {j.id} {j.status}: {getattr(j, 'message', '')}") for j in state]
 
 
@@ -338,6 +319,10 @@ def _encode(fm: FieldMapping, value: Any) -> Any:
         raise ValueError(f"{fm.name}: {value!r} is not an option ({', '.join(fm.options)}); "
                          "add it to the mapping and run `connector setup`")
     return option_value(fm.name, str(value))
+
+
+def _wanted_options(fm: FieldMapping) -> list[dict[str, str]]:
+    return [{"name": o, "value": option_value(fm.name, o)} for o in fm.options]
 
 
 def _kind(field: Any) -> str:
