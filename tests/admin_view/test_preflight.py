@@ -20,6 +20,7 @@ from connector.daemon import serve_forever
 from connector.preflight import run_preflight
 from connector.runtime import open_store, run_setup
 from connector.sandbox.cluster import Cluster, start_cluster
+from connector.sandbox.hubspot import schema as hubspot_schema
 
 #: Calls that only read a destination's field metadata (plus the OAuth token Salesforce needs first).
 METADATA = re.compile(r"/describe$|/crm/v3/properties/\w+$|/organization_fields(\.json)?$|/oauth2/token$")
@@ -80,7 +81,8 @@ def test_the_daemon_does_not_start_its_first_cycle_without_the_fields(cluster: t
     assert all(METADATA.search(path) for calls in _ledger(sandbox).values() for _, path in calls)
 
 
-def test_after_setup_the_preflight_passes_and_catches_a_read_only_field(cluster: tuple[Cluster, Path]) -> None:
+def test_after_setup_the_preflight_passes_and_catches_read_only_fields(
+        cluster: tuple[Cluster, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox, path = cluster
     config = load_config(path)
     assert run_setup(config, dry_run=False)["errors"] == {}
@@ -89,11 +91,10 @@ def test_after_setup_the_preflight_passes_and_catches_a_read_only_field(cluster:
     assert set(report.checked) == {"salesforce", "hubspot", "zendesk"}
 
     field = sandbox.emulators["salesforce"].backend.schema["Account"]["CS_Success_Vector__c"]
-    field.updateable = False  # field-level security took write access away from the integration user
-    try:
-        problems = run_preflight(config).problems
-    finally:
-        field.updateable = True
-    assert [(p.field, p.problem.split(" (")[0]) for p in problems] == [
-        ("CS_Success_Vector__c", "not writable by the connector's user")
+    monkeypatch.setattr(field, "updateable", False)  # field-level security took write access away
+    monkeypatch.setattr(hubspot_schema, "READ_ONLY", hubspot_schema.READ_ONLY | {"cs_quadrant"})
+    problems = run_preflight(config).problems
+    assert [(p.system, p.field, p.problem.split(" (")[0]) for p in problems] == [
+        ("salesforce", "CS_Success_Vector__c", "not writable by the connector's user"),
+        ("hubspot", "cs_quadrant", "not writable"),
     ]
