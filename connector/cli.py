@@ -263,8 +263,7 @@ def explain(
 @app.command()
 def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None:
     """What needs attention: last run per job, quarantine, drift, deferred tasks, API calls today, match rate."""
-    from connector.runtime import collect_status
-    from connector.status import validated
+    from connector.status import collect_status, validated
 
     data = validated(collect_status(_store(_load(config))))
     if json_out:

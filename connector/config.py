@@ -19,6 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connector import registry
+from connector.schedule import cron_trigger
+
 #: Keys that hold a credential when given a literal value.  Seeing one of these with a string value in the
 #: config file means a secret was pasted in; the fix is the matching ``*_env`` / ``*_file`` reference.
 SECRET_KEYS = frozenset(
@@ -265,8 +268,6 @@ class Schedule(_Strict):
                 f"({self.interval_seconds:g} s); lower it, e.g. jitter_seconds = 0"
             )
         if self.cron is not None:
-            from connector.daemon.scheduler import cron_trigger
-
             try:
                 cron_trigger(self.cron)
             except ValueError as exc:
@@ -301,7 +302,7 @@ class SchedulesConfig(_Strict):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value: dict[str, Schedule]) -> dict[str, Schedule]:
-        known = ("salesforce", "hubspot", "zendesk", "stripe", "usage", "enrichment")
+        known = tuple(name for name, system in registry.SYSTEMS.items() if system.source)
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(known)}")
@@ -358,13 +359,25 @@ class ConnectorSection(_Strict):
     )
     state_url_env: str | None = Field(default=None, description="Env var with the state URL when it holds a password")
     success_model: Path = Path("mappings/success_model.toml")
-    primary_crm: Literal["salesforce", "hubspot"] = "salesforce"
+    primary_crm: str = Field(default="salesforce", description="The CRM that holds the accounts (registry.crms())")
     output_dir: Path = Path("runs")
     sync_log_retention_days: int = Field(default=14, ge=1)
 
+    @field_validator("primary_crm")
+    @classmethod
+    def _a_crm(cls, value: str) -> str:
+        if value not in registry.crms():
+            raise ValueError(f"{value!r} is not a CRM; use {' or '.join(repr(c) for c in registry.crms())}")
+        return value
+
 
 class Config(_Strict):
-    """The whole connector configuration.  Systems left out of the file are simply not used."""
+    """The whole connector configuration.  Systems left out of the file are simply not used.
+
+    The built-in systems' sections are typed attributes; a system added to the registry with its own
+    ``settings`` model gets its section in ``plugins`` (see :func:`config_from_dict`).  Either way
+    :meth:`section` is how code finds a system's section by name.
+    """
 
     connector: ConnectorSection = ConnectorSection()
     salesforce: SalesforceConfig | None = None
@@ -377,12 +390,14 @@ class Config(_Strict):
     schedules: SchedulesConfig = SchedulesConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
 
+    #: Sections of systems the registry adds (validated by the system's own ``settings`` model).
+    plugins: dict[str, Any] = Field(default_factory=dict, exclude=True)
     #: Directory the config file lives in; relative paths in it resolve against this, not the CWD.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
     def _primary_crm_configured(self) -> Config:
-        if getattr(self, self.connector.primary_crm) is None:
+        if self.section(self.connector.primary_crm) is None:
             raise ValueError(
                 f'connector.primary_crm is "{self.connector.primary_crm}" but there is no '
                 f"[{self.connector.primary_crm}] section: add one or change primary_crm"
@@ -393,9 +408,12 @@ class Config(_Strict):
         """A path from the config, made absolute against the config file's directory."""
         return path if path.is_absolute() else (self.base_dir / path)
 
+    def section(self, system: str) -> Any:
+        """A system's section, or None when the file has none."""
+        return getattr(self, system) if system in type(self).model_fields else self.plugins.get(system)
+
     def enabled_systems(self) -> list[str]:
-        names = ("salesforce", "hubspot", "zendesk", "stripe", "usage", "enrichment")
-        return [n for n in names if (s := getattr(self, n)) is not None and s.enabled]
+        return [n for n in registry.names() if (s := self.section(n)) is not None and s.enabled]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -426,8 +444,17 @@ def config_from_dict(data: dict[str, Any], path: Path | str = "<config>") -> Con
     problems = find_literal_secrets(data)
     if problems:
         raise ConfigError(path, problems)
+    plugins: dict[str, Any] = {}
+    for name, system in registry.SYSTEMS.items():
+        if system.settings and name in data and name not in Config.model_fields:
+            try:
+                plugins[name] = registry.load(system.settings).model_validate(data[name])
+            except ValidationError as exc:
+                found = [_explain(err) for err in exc.errors()]
+                raise ConfigError(path, [(f"{name}.{key}" if key else name, msg) for key, msg in found]) from None
     try:
-        return Config.model_validate({**data, "base_dir": path.parent.resolve()})
+        rest = {k: v for k, v in data.items() if k not in plugins}
+        return Config.model_validate({**rest, "plugins": plugins, "base_dir": path.parent.resolve()})
     except ValidationError as exc:
         raise ConfigError(path, [_explain(err) for err in exc.errors()]) from None
 

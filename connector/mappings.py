@@ -21,6 +21,7 @@ File shape::
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -82,3 +83,8 @@ def load_mapping(path: Path) -> Mapping:
         return Mapping.model_validate({**data, "path": str(path)})
     except ValidationError as exc:
         raise ConfigError(path, [_explain(e) for e in exc.errors()]) from None
+
+
+def option_value(field_key: str, option: str) -> str:
+    """The tag Zendesk stores for a dropdown option: ``cs_priority_band`` + ``P1`` → ``cs_priority_band_p1``."""
+    return f"{field_key}_{re.sub(r'[^a-z0-9]+', '_', option.lower()).strip('_')}"

@@ -33,7 +33,7 @@ class Account:
     """A customer account as the primary CRM knows it: the spine every signal is attached to."""
 
     account_id: str
-    system: Literal["salesforce", "hubspot"]
+    system: str  # the CRM holding the account: a name from ``registry.crms()``
     name: str
     domain: str | None = None
     external_id: str | None = None
@@ -127,6 +127,9 @@ SIGNALS: dict[str, str] = {
     "support_hours_90d": "CSM/support hours spent (cost to serve)",
 }
 
+
+#: The Success Vector's direction labels, falling to rising (the ``vector_direction`` output's values).
+DIRECTIONS = ("Negative", "Flat", "Positive")
 
 #: Fields the connector writes per account (canonical names; mappings rename them per system).
 OUTPUT_FIELDS: dict[str, str] = {

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connector import registry
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer, RetryPolicy
 from connector.observe import RunObserver
@@ -47,12 +48,11 @@ def open_store(config: Config) -> Store:
 def http_layer(config: Config) -> HttpLayer:
     """An HttpLayer with each system's configured rate limit and retry budget."""
     layer = HttpLayer()
-    windows = {"hubspot": ("requests_per_10s", 10.0), "zendesk": ("requests_per_minute", 60.0)}
     for name in config.enabled_systems():
-        section = getattr(config, name)
+        section = config.section(name)
         policy = RetryPolicy(max_retries=getattr(section, "max_retries", 6))
-        if name in windows:
-            attr, window = windows[name]
+        if window_of := registry.SYSTEMS[name].rate_window:
+            attr, window = window_of
             layer.configure(name, limit=getattr(section, attr), window=window, policy=policy)
         elif getattr(section, "requests_per_second", None):
             layer.configure(name, limit=max(1, int(section.requests_per_second)), window=1.0, policy=policy)
@@ -174,37 +174,3 @@ def explain_account(config: Config, account: str, now: datetime) -> dict[str, An
         return data
     finally:
         store.close()
-
-
-def collect_status(store: Store) -> dict[str, Any]:
-    """``connector status``: recent runs and cursors, plus what needs attention (:mod:`connector.status`)."""
-    from connector.status import attention
-
-    try:
-        runs = [
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "status": r.status,
-                "started_at": r.started_at,
-                "ended_at": r.ended_at,
-                "error": r.error,
-                "scored": (r.stats or {}).get("scored"),
-                "calls": _total_calls(r.stats or {}),
-            }
-            for r in store.runs(limit=10)
-        ]
-        last_ok = next((r for r in runs if r["status"] == "ok"), None)
-        return {
-            "runs": runs,
-            "last_successful_run": last_ok,
-            "cursors": store.cursors(),
-            **attention(store),
-            "accounts": len(store.accounts()),
-        }
-    finally:
-        store.close()
-
-
-def _total_calls(stats: dict[str, Any]) -> int:
-    return sum(int(v.get("calls", 0)) for v in (stats.get("calls") or {}).values())

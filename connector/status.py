@@ -211,3 +211,35 @@ def _duration(start: datetime, end: datetime | None) -> float | None:
 def validated(data: dict[str, Any]) -> dict[str, Any]:
     """The status object as its schema has it: a shape that drifted fails here (and in tests), not in a monitor."""
     return StatusReport.model_validate(data).model_dump(mode="json")
+
+
+def collect_status(store: Store) -> dict[str, Any]:
+    """``connector status``: recent runs and cursors, plus what needs attention (:func:`attention`)."""
+    try:
+        runs = [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "status": r.status,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "error": r.error,
+                "scored": (r.stats or {}).get("scored"),
+                "calls": _total_calls(r.stats or {}),
+            }
+            for r in store.runs(limit=10)
+        ]
+        last_ok = next((r for r in runs if r["status"] == "ok"), None)
+        return {
+            "runs": runs,
+            "last_successful_run": last_ok,
+            "cursors": store.cursors(),
+            **attention(store),
+            "accounts": len(store.accounts()),
+        }
+    finally:
+        store.close()
+
+
+def _total_calls(stats: dict[str, Any]) -> int:
+    return sum(int(v.get("calls", 0)) for v in (stats.get("calls") or {}).values())

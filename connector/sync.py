@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import structlog
 
@@ -28,7 +28,7 @@ from connector.identity import IdentityResolver, MatchReport, merge_signals
 from connector.identity_overrides import load_for as load_overrides
 from connector.observe import RunObserver, StageStats
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
-from connector.registry import TASK_SYSTEMS, sinks_for, sources_for
+from connector.registry import crms, sinks_for, sources_for
 from connector.secrets import redact
 from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
@@ -38,30 +38,6 @@ log = structlog.get_logger(__name__)
 
 _BATCH = 2000
 HISTORY_WINDOW = timedelta(days=120)
-
-
-class _ProgressBarrier:
-    """The store as a source sees it: before the source records progress (moves a cursor, clears dirty
-    marks), the records it yielded so far are persisted.
-
-    The source protocol promises that order (``sources/base.py``): without it, a crash between a source
-    clearing its dirty marks and the sync's batched write would lose those observations for good, since
-    the next run would find nothing dirty to recompute.
-    """
-
-    def __init__(self, store: Store, flush: Callable[[], None]):
-        self._store, self._flush = store, flush
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def set_cursor(self, source: str, stream: str, value: str) -> None:
-        self._flush()
-        self._store.set_cursor(source, stream, value)
-
-    def clear_dirty(self, source: str, stream: str, groups: Iterable[str] | None = None) -> None:
-        self._flush()
-        self._store.clear_dirty(source, stream, groups)
 
 
 @dataclass
@@ -161,8 +137,7 @@ class SyncRunner:
             def flush(batches: dict[type, list[Any]] = batches, counts: dict[str, int] = counts) -> None:
                 self._flush(batches, result.run_id, counts)
 
-            store = cast(Store, _ProgressBarrier(self.store, flush))
-            ctx = SourceContext(store, self.http, self.config, now, full, result.run_id)
+            ctx = SourceContext(self.store, self.http, self.config, now, full, result.run_id, persist_yielded=flush)
             with self.observer.stage("pull", source.name) as stage:
                 try:
                     self._drain(source.pull(ctx), batches, flush, stage)
@@ -291,7 +266,7 @@ class SyncRunner:
         at-least-once; their keys are stable, so a re-send upserts the same task.
         """
         primary = self.config.connector.primary_crm
-        if primary not in TASK_SYSTEMS:
+        if primary not in crms():
             return tasks
         known = {t.key for t in tasks} | set(self.store.tasks(primary))
         return tasks + scored.tasks(include_unchanged=True, skip=known)
@@ -304,7 +279,7 @@ class SyncRunner:
         planned: list[dict[str, Any]] = []
         primary = self.config.connector.primary_crm
         for sink in self.sinks:
-            sink_tasks = tasks if sink.name == primary and sink.name in TASK_SYSTEMS else []
+            sink_tasks = tasks if sink.name == primary and sink.name in crms() else []
             with self.observer.stage("write", sink.name) as stage:
                 try:
                     report: SinkReport = sink.write(ctx, outputs, sink_tasks)

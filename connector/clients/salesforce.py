@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +33,37 @@ from connector.secrets import SecretMissing, resolve
 SYSTEM = "salesforce"
 COLLECTION_LIMIT = 200  # sObject Collections: ≤ 200 records per call
 T = TypeVar("T")
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
+                 "\f": "\\f"}
+
+
+def soql_quote(value: str) -> str:
+    """``value`` as a SOQL string literal: quotes, backslashes and control characters escaped."""
+    return "'" + "".join(_SOQL_ESCAPES.get(ch, ch) for ch in str(value)) + "'"
+
+
+def soql_identifier(name: str) -> str:
+    """``name`` if it is a plain field/object name; anything else (spaces, quotes, dots) is refused."""
+    if not _IDENTIFIER.match(name) or "__" in name.removesuffix("__c"):
+        raise ValueError(f"salesforce: {name!r} is not a valid field name (letters, digits, _ and __c)")
+    return name
+
+
+def soql_datetime(when: datetime) -> str:
+    """An unquoted SOQL datetime literal in UTC (``2026-11-02T09:00:00.000Z``)."""
+    if when.tzinfo is None:
+        raise ValueError("salesforce: a SOQL datetime needs a time zone")
+    utc = when.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_sf_datetime(text: str) -> datetime:
+    """Salesforce's ``2026-11-02T09:00:00.000+0000`` as an aware datetime."""
+    fixed = text.replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", fixed):
+        fixed = fixed[:-2] + ":" + fixed[-2:]
+    return datetime.fromisoformat(fixed)
 
 
 class SalesforceAuthError(Exception):

@@ -18,7 +18,6 @@ killed mid-run its lock vanishes with its connection, a waiting instance gets it
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,13 +28,13 @@ import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.config import Config, Schedule
 from connector.daemon.coordination import Coordinator
 from connector.daemon.metrics import DaemonMetrics
 from connector.daemon.pipeline import Pipeline, RunOutcome
+from connector.schedule import cron_trigger
 from connector.secrets import redact
 from connector.store import Store
 
@@ -77,32 +76,6 @@ def scheduled_jobs(config: Config, pipeline: Pipeline) -> list[JobSpec]:
         )
     )
     return jobs
-
-
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DOW_NUMBER = re.compile(r"(?<![/\d])\d+")
-
-
-def cron_trigger(expr: str) -> CronTrigger:
-    """A crontab expression with crontab's weekday numbers (0 or 7 = Sunday, 1 = Monday), in UTC.
-
-    APScheduler 3's ``from_crontab`` passes weekday numbers through with its own meaning (0 = Monday), so
-    ``1-5`` would run Tuesday to Saturday; numbers are translated to names first.
-    """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")
-    minute, hour, day, month, dow = fields
-
-    def name(match: re.Match[str]) -> str:
-        number = int(match.group(0))
-        if number > 7:
-            raise ValueError(f"day of week {number} is not 0-7")
-        return _WEEKDAYS[number]
-
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=_DOW_NUMBER.sub(name, dow), timezone=UTC
-    )
 
 
 def build_trigger(schedule: Schedule) -> BaseTrigger:

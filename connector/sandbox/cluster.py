@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connector import registry
 from connector.sandbox.core import Emulator, Faults, RunningServer, SandboxClock, SandboxTLS, serve
 from connector.sandbox.world import World
 
-SYSTEMS = ("salesforce", "hubspot", "zendesk", "stripe", "techlookup")
+SYSTEMS = registry.emulators()
 #: Credentials generated per cluster (file name in ``secrets/`` → value), so no two sandboxes share one.
 CREDENTIALS = ("salesforce_client_id", "salesforce_client_secret", "salesforce_refresh_token", "hubspot_token",
                "zendesk_token", "stripe_key", "techlookup_key")

@@ -17,8 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from connector.mappings import Mapping, load_mapping
-from connector.sinks.zendesk import option_value
+from connector.mappings import Mapping, load_mapping, option_value
 
 if TYPE_CHECKING:
     from connector.sandbox.cluster import Cluster

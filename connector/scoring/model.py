@@ -20,10 +20,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
 
 from connector.config import ConfigError
+from connector.records import DIRECTIONS as DIRECTIONS  # defined with the outputs; scoring imports it here
 from connector.records import TaskChannel, TaskPriority
 from connector.scoring.conditions import Condition, parse_condition
 
-DIRECTIONS = ("Negative", "Flat", "Positive")
 CondField = Annotated[Condition, PlainValidator(parse_condition)]
 
 #: The body every play's tasks get unless the play says otherwise: the four things a task must carry.

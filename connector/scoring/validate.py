@@ -12,11 +12,13 @@ import re
 import string
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.records import SIGNALS
+from connector.records import DIRECTIONS, SIGNALS
 from connector.scoring.conditions import Condition, leaves
-from connector.scoring.model import DIRECTIONS, SuccessModel
+
+if TYPE_CHECKING:  # the model imports this module to validate itself
+    from connector.scoring.model import SuccessModel
 
 #: Signals whose values are text (compared with ==/in, never >=).
 TEXT_SIGNALS = frozenset({"subscription_status", "competitor_names", "churn_reason"})

@@ -26,7 +26,13 @@ from typing import Any
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
 from connector.batching import batched
-from connector.clients.salesforce import COLLECTION_LIMIT, SalesforceClient
+from connector.clients.salesforce import (
+    COLLECTION_LIMIT,
+    SalesforceClient,
+    parse_sf_datetime,
+    soql_identifier,
+    soql_quote,
+)
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer
 from connector.mappings import FieldMapping, load_mapping
@@ -42,7 +48,6 @@ from connector.sinks.base import (
     SinkReport,
 )
 from connector.sinks.tasks import TaskAction, TaskLedger, TaskResult, TasksRefused, TaskTransport
-from connector.sources.salesforce import parse_sf_datetime, soql_identifier, soql_quote
 
 SYSTEM = "salesforce"
 DESCRIBE_TYPES = {"number": "double", "integer": "double", "percent": "percent", "text": "string",

@@ -21,7 +21,6 @@ Tasks are not written to Zendesk: a CSM gets one task, in the CRM.  Dropdown fie
 
 from __future__ import annotations
 
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +36,7 @@ from zenpy.lib.exception import ZenpyException
 from connector.batching import batched
 from connector.clients.zendesk import ZendeskApiError, ZendeskClient, build_client
 from connector.config import Config
-from connector.mappings import FieldMapping, Mapping, load_mapping
+from connector.mappings import FieldMapping, Mapping, load_mapping, option_value
 from connector.records import AccountOutput, TaskSpec
 from connector.sinks.base import (
     WINDOW,
@@ -80,11 +79,6 @@ class BandMove:
     account_id: str
     old: str | None
     new: str | None
-
-
-def option_value(field_key: str, option: str) -> str:
-    """The tag Zendesk stores for a dropdown option: ``cs_priority_band`` + ``P1`` → ``cs_priority_band_p1``."""
-    return f"{field_key}_{re.sub(r'[^a-z0-9]+', '_', option.lower()).strip('_')}"
 
 
 class ZendeskSink(FieldSink):

@@ -9,15 +9,17 @@ State semantics (written down once, for every source):
 * Cursors only move forward, and move in the same transaction as the rows they cover
   (:meth:`Store.upsert_replica` with ``cursor=``), so a crash replays at most one page.
 * Per-entity aggregates are recomputed from the replica for groups marked dirty, and the dirty marks are
-  cleared by the source only after it has yielded those observations; the sync persists observations as
-  it receives them, so a crash between the two recomputes rather than loses.
+  cleared by the source only after it has yielded those observations.  Progress is saved through the
+  context (:meth:`SourceContext.set_cursor`, :meth:`SourceContext.clear_dirty`, like dlt's declared
+  cursor), which first persists what the source yielded so far: a crash between the two recomputes
+  rather than loses.
 * ``ctx.full`` ignores cursors (a full re-read), e.g. after a mapping change.
 * A record that cannot be used is yielded as :class:`Quarantined` with a reason; the pull goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -38,6 +40,18 @@ class SourceContext:
     now: datetime
     full: bool = False
     run_id: int | None = None
+    #: Persists the records the source yielded so far; the sync sets it (nothing to do for a bare pull).
+    persist_yielded: Callable[[], None] = lambda: None
+
+    def set_cursor(self, source: str, stream: str, value: str) -> None:
+        """Save progress: what was yielded is persisted first, then the cursor moves past it."""
+        self.persist_yielded()
+        self.store.set_cursor(source, stream, value)
+
+    def clear_dirty(self, source: str, stream: str, groups: Iterable[str] | None = None) -> None:
+        """Save progress: the observations recomputed for ``groups`` are persisted, then their marks cleared."""
+        self.persist_yielded()
+        self.store.clear_dirty(source, stream, groups)
 
 
 class Source(Protocol):

@@ -80,8 +80,8 @@ class EnrichmentSource:
                 signals = technology_signals(row.payload, ctx.now, self.cfg)
                 yield Observation(NAME, "domain", row.record_id, IdentityKeys(domain=row.record_id), signals,
                                   datetime.fromisoformat(row.payload["looked_up_at"]))
-        ctx.store.clear_dirty(NAME, LOOKUPS, groups)
-        ctx.store.set_cursor(NAME, DAY, today)
+        ctx.clear_dirty(NAME, LOOKUPS, groups)
+        ctx.set_cursor(NAME, DAY, today)
 
 
 def _future_dated(batch: LookupBatch, now: datetime) -> Iterator[Quarantined]:

@@ -69,7 +69,7 @@ class HubSpotSource:
         dirty = ctx.store.dirty_groups(NAME, STREAM)
         for row in ctx.store.replica(NAME, STREAM, dirty):
             yield from to_records(row, mapping, primary, ctx.now)
-        ctx.store.clear_dirty(NAME, STREAM, dirty)
+        ctx.clear_dirty(NAME, STREAM, dirty)
 
 
 class _Reader:

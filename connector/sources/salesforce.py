@@ -19,10 +19,16 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from connector.clients.salesforce import SalesforceClient
+from connector.clients.salesforce import (
+    SalesforceClient,
+    parse_sf_datetime,
+    soql_datetime,
+    soql_identifier,
+    soql_quote,
+)
 from connector.config import Config, ConfigError, SalesforceConfig
 from connector.mappings import load_mapping
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
@@ -36,38 +42,7 @@ NUMERIC_SIGNALS = ("arr", "training_completed", "upsells_taken", "nps")
 FLAG_SIGNALS = ("services_purchased", "advocacy", "churned")
 TEXT_LIMIT = 1000  # longer text in a signal field is a data-entry accident, not a reason
 CHAMPION_WINDOW = timedelta(days=90)
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
-_SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
-                 "\f": "\\f"}
 _CHUNK = 500
-
-
-def soql_quote(value: str) -> str:
-    """``value`` as a SOQL string literal: quotes, backslashes and control characters escaped."""
-    return "'" + "".join(_SOQL_ESCAPES.get(ch, ch) for ch in str(value)) + "'"
-
-
-def soql_identifier(name: str) -> str:
-    """``name`` if it is a plain field/object name; anything else (spaces, quotes, dots) is refused."""
-    if not _IDENTIFIER.match(name) or "__" in name.removesuffix("__c"):
-        raise ValueError(f"salesforce: {name!r} is not a valid field name (letters, digits, _ and __c)")
-    return name
-
-
-def soql_datetime(when: datetime) -> str:
-    """An unquoted SOQL datetime literal in UTC (``2026-11-02T09:00:00.000Z``)."""
-    if when.tzinfo is None:
-        raise ValueError("salesforce: a SOQL datetime needs a time zone")
-    utc = when.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_sf_datetime(text: str) -> datetime:
-    """Salesforce's ``2026-11-02T09:00:00.000+0000`` as an aware datetime."""
-    fixed = text.replace("Z", "+00:00")
-    if re.search(r"[+-]\d{4}$", fixed):
-        fixed = fixed[:-2] + ":" + fixed[-2:]
-    return datetime.fromisoformat(fixed)
 
 
 def domain_of(website: str | None) -> str | None:
@@ -168,8 +143,8 @@ class SalesforceSource:
                 if primary:
                     yield self._account(row)
                 yield self._observation(row, contacts.get(account_id, []), ctx.now, primary)
-            ctx.store.clear_dirty(SOURCE, "Account", chunk)
-            ctx.store.clear_dirty(SOURCE, "Contact", chunk)
+            ctx.clear_dirty(SOURCE, "Account", chunk)
+            ctx.clear_dirty(SOURCE, "Contact", chunk)
 
     def _account(self, row: Mapping[str, Any]) -> Account:
         f = self.fields

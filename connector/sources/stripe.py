@@ -94,7 +94,7 @@ class StripeSource:
                 ctx.store.upsert_replica(NAME, stream, [_row(o, ctx.now) for o in objects])
         cursor = {"created": newest["created"], "id": newest["id"]} if newest else \
             {"created": int(ctx.now.timestamp()), "id": None}
-        ctx.store.set_cursor(NAME, EVENTS, json.dumps(cursor))
+        ctx.set_cursor(NAME, EVENTS, json.dumps(cursor))
 
     def _apply_events(self, ctx: SourceContext, client: StripeClient,
                       cursor: Mapping[str, Any]) -> Generator[Quarantined, None, bool]:
@@ -125,7 +125,7 @@ class StripeSource:
         newest = json.dumps({"created": events[0]["created"], "id": events[0]["id"]})
         for stream in STREAMS:
             ctx.store.upsert_replica(NAME, stream, by_stream.get(stream, []))
-        ctx.store.set_cursor(NAME, EVENTS, newest)
+        ctx.set_cursor(NAME, EVENTS, newest)
         return True
 
     # -- computing --------------------------------------------------------------------------------------
@@ -153,8 +153,8 @@ class StripeSource:
                                       ctx.now, self.cfg.failed_payment_window_days, self.cfg.card_expiry_window_days)
             yield Observation(NAME, "customer", customer_id, self._keys(customer), signals, ctx.now)
         for stream in STREAMS:
-            ctx.store.clear_dirty(NAME, stream, groups)
-        ctx.store.set_cursor(NAME, DAY, today)
+            ctx.clear_dirty(NAME, stream, groups)
+        ctx.set_cursor(NAME, DAY, today)
 
     def _keys(self, customer: Mapping[str, Any]) -> IdentityKeys:
         crm_id = (customer.get("metadata") or {}).get(self.metadata_key)

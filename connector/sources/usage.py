@@ -70,7 +70,7 @@ class UsageSource:
             previous = ctx.store.get_cursor(NAME, FILE)
             fingerprint = file_fingerprint(path, previous)
             if not ctx.full and previous and _sha(fingerprint) == _sha(previous):
-                ctx.store.set_cursor(NAME, FILE, fingerprint)  # touched but unchanged: remember the new mtime
+                ctx.set_cursor(NAME, FILE, fingerprint)  # touched but unchanged: remember the new mtime
                 return
             rows = self._csv_rows(path) if self.cfg.kind == "csv" else self._parquet_rows(path)
         naive = 0
@@ -82,7 +82,7 @@ class UsageSource:
             log.warning("usage.naive_timestamps", rows=naive, column=self.cfg.as_of_column,
                         note="timestamps without a timezone were taken as UTC; export them with an offset")
         if fingerprint is not None:
-            ctx.store.set_cursor(NAME, FILE, fingerprint)
+            ctx.set_cursor(NAME, FILE, fingerprint)
 
     # -- readers (each streams Mapping rows) ----------------------------------------------------------
 

@@ -128,9 +128,9 @@ class ZendeskSource:
             signals = ticket_signals(group_tickets, ctx.now, self.cfg.unresolved_after_days,
                                      self.cfg.resolution_window_days)
             yield self._observation(group, org, signals, ctx.now)
-        ctx.store.clear_dirty(NAME, TICKETS, groups)
-        ctx.store.clear_dirty(NAME, ORGS, groups)
-        ctx.store.set_cursor(NAME, DAY, today)
+        ctx.clear_dirty(NAME, TICKETS, groups)
+        ctx.clear_dirty(NAME, ORGS, groups)
+        ctx.set_cursor(NAME, DAY, today)
 
     def _observation(self, group: str, org: Mapping[str, Any] | None, signals: dict[str, SignalValue],
                      now: datetime) -> Observation:

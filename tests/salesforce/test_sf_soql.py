@@ -8,11 +8,11 @@ import pytest
 from sf_kit import REPO, SfSandbox, make_config
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connector.clients.salesforce import SalesforceClient
+from connector.clients.salesforce import SalesforceClient, soql_datetime, soql_identifier, soql_quote
 from connector.config import ConfigError
 from connector.sandbox.salesforce.schema import standard_objects
 from connector.sandbox.salesforce.soql import SoqlError, parse
-from connector.sources.salesforce import SalesforceSource, soql_datetime, soql_identifier, soql_quote
+from connector.sources.salesforce import SalesforceSource
 
 SCHEMA = standard_objects()
 
