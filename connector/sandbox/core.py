@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import trustme
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -285,6 +284,11 @@ class SandboxTLS:
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory or tempfile.mkdtemp(prefix="connector-sandbox-tls-"))
         self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            import trustme  # the sandbox extra: only the sandbox needs a CA of its own
+        except ModuleNotFoundError:
+            raise RuntimeError("the sandbox needs its extra: pip install 'cs-connector[sandbox]' "
+                               "(make demo and make test install it)") from None
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
         self.ca_path = self.directory / "sandbox-ca.pem"
