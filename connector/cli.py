@@ -57,22 +57,30 @@ DEFAULT_CONFIG = Path("connector.toml")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _fail_config(exc: ConfigError) -> typer.Exit:
-    lines = "\n".join(f"  {line}" for line in str(exc).splitlines())
-    sys.stderr.write(f"configuration error ({len(exc.problems)} problem(s)):\n{lines}\n")
+def _fail_config(*errors: ConfigError) -> typer.Exit:
+    lines = "\n".join(f"  {line}" for exc in errors for line in str(exc).splitlines())
+    count = sum(len(exc.problems) for exc in errors)
+    sys.stderr.write(f"configuration error ({count} problem(s)):\n{lines}\n")
     return typer.Exit(2)
 
 
-def _load(path: Path) -> Config:
-    """The config, with its identity overrides checked too: a bad override line stops every command (exit 2)."""
+def _load(path: Path, *, with_files: bool = False) -> Config:
+    """The config, with its identity overrides checked too: a bad override line stops every command (exit 2);
+    ``with_files`` (commands that connect, score or write) also checks every mapping file and the success
+    model it names, before anything starts."""
     from connector.identity_overrides import load_for
 
     try:
         config = load_config(path)
         load_for(config)
-        return config
     except ConfigError as exc:
         raise _fail_config(exc) from None
+    if with_files:
+        from connector.runtime import file_problems
+
+        if errors := file_problems(config, path):
+            raise _fail_config(*errors)
+    return config
 
 
 def _now(value: str | None) -> datetime:
@@ -125,7 +133,7 @@ def check(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> None
     """Validate the config; then connectivity, field presence and identity match rates per system."""
     from connector.runtime import run_checks
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     report = run_checks(cfg)
     if json_out:
         _emit(report)
@@ -145,7 +153,7 @@ def setup(
     """Create the custom fields, properties and organization fields the mappings need (idempotent)."""
     from connector.runtime import run_setup
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     result = run_setup(cfg, dry_run=dry_run)
     if json_out:
         _emit(result)
@@ -179,7 +187,7 @@ def sync(
     from connector.preflight import run_preflight
     from connector.runtime import http_layer, run_sync
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     if verbose:
         connector_logging.configure("DEBUG")
     layer, when = http_layer(cfg), _now(now)  # one layer: the pre-flight's calls count in the run's summary
@@ -234,7 +242,7 @@ def run(
     """Run as a daemon: scheduled pulls and writes, webhooks, /healthz and /metrics."""
     from connector.daemon import serve_forever
 
-    serve_forever(_load(config), preflight=not skip_preflight)
+    serve_forever(_load(config, with_files=True), preflight=not skip_preflight)
 
 
 @app.command()
@@ -247,7 +255,7 @@ def explain(
     """Everything the model knows about one account: vector, drivers, milestones, quadrant, plays."""
     from connector.runtime import explain_account
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     data = explain_account(cfg, account, _now(now))
     if data is None:
         err.print(f"no account {account!r} in the state store; run `connector sync` first")
@@ -282,7 +290,7 @@ def report(
     """Build a self-contained HTML report from the state store."""
     from connector.report import build_report
 
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     path = build_report(cfg, _store(cfg), out_file)
     out.print(f"report written to {path}")
 
@@ -355,7 +363,7 @@ def quarantine_retry(
     """After fixing the data: re-read the sources of quarantined records (a full read of each) and sync."""
     from connector.quarantine import retry
 
-    result = retry(_load(config), source, now=_now(now), dry_run=dry_run)
+    result = retry(_load(config, with_files=True), source, now=_now(now), dry_run=dry_run)
     if json_out:
         _emit(result)
     else:
@@ -435,5 +443,5 @@ def config_schema() -> None:
 @config_app.command("validate")
 def config_validate(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate the config file only (no network)."""
-    cfg = _load(config)
+    cfg = _load(config, with_files=True)
     out.print(f"{config}: OK ({', '.join(cfg.enabled_systems()) or 'no systems'})")

@@ -19,7 +19,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ from connector.sandbox.evolution import Changes, advance
 from connector.sandbox.webview import create_web_app
 
 RUNS, INTERVAL_DAYS, SEED = 6, 7, 7
+#: The demo's simulated "now" at the first sync, fixed (and the sandbox clock frozen between advances) so the
+#: same seed prints the same tables on any day, at any hour, on a fast or a busy machine.
+DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 #: How long an interactive demo keeps the sandbox up for browsing (seconds); 0 exits at once.
 KEEP_ENV, KEEP_DEFAULT = "CONNECTOR_DEMO_KEEP_SECONDS", 900.0
 #: The demo compresses a week into seconds, so a per-minute window that a week between syncs would have
@@ -47,8 +51,11 @@ OWNED = ("sandbox", "state", "runs", "connector.toml", "report.html")
 
 def run_demo(accounts: int = 500, out_dir: Path = Path("demo-output"), console: Console | None = None, *,
              runs: int = RUNS, interval_days: float = INTERVAL_DAYS, seed: int = SEED,
-             keep_seconds: float | None = None) -> int:
-    """Run the demo; 0 when every part worked, 1 when any part failed (and what failed is printed)."""
+             keep_seconds: float | None = None, inspect: Callable[[Cluster, Config], None] | None = None) -> int:
+    """Run the demo; 0 when every part worked, 1 when any part failed (and what failed is printed).
+
+    ``inspect`` is called with the still-running sandbox after the last sync, for checks through the
+    systems' own APIs (tests, ``bench/``)."""
     console = console or Console()
     out_dir = out_dir.resolve()  # the generated config holds absolute paths, wherever the demo is started
     connector_logging.configure("WARNING")  # the demo reports problems itself, in plain words
@@ -58,13 +65,16 @@ def run_demo(accounts: int = 500, out_dir: Path = Path("demo-output"), console: 
     try:
         _clear(out_dir)
         console.rule(f"[bold]Customer Success connector demo[/] — {accounts:,} synthetic accounts, no network")
-        cluster = start_cluster(out_dir / "sandbox", accounts=accounts, seed=seed, limits=DEMO_LIMITS)
+        cluster = start_cluster(out_dir / "sandbox", accounts=accounts, seed=seed, limits=DEMO_LIMITS,
+                                start=DEMO_START, frozen=True)
         cluster.web = serve(create_web_app(cluster), tls=None)
         config = load_config(cluster.write_config(out_dir / "connector.toml"))
         console.print(f"sandbox up: Salesforce, HubSpot, Zendesk, Stripe, tech lookup over HTTPS "
                       f"(CA {cluster.tls.ca_path}); config [bold]{out_dir / 'connector.toml'}[/]")
         _setup(config, console, problems)
         lines = _syncs(cluster, config, console, problems, runs, interval_days, seed)
+        if inspect is not None:
+            inspect(cluster, config)
         _summary(config, cluster, lines, console, problems)
         _report(config, out_dir, console, problems)
         _links(cluster, console)
@@ -194,6 +204,9 @@ def _summary(config: Config, cluster: Cluster, lines: list[RunLine], console: Co
                       f"in at most {max(w.calls.write_calls for w in weekly)} calls (only changed fields are sent).")
         rerun = lines[-1]
         colour = "green" if rerun.fields_written == 0 else "yellow"
+        if rerun.fields_written or rerun.calls.write_calls:  # an idempotent re-run writes nothing at all
+            problems.append(f"the re-run with the world unchanged wrote {rerun.fields_written:,} fields in "
+                            f"{rerun.calls.write_calls} write calls; it must write nothing")
         console.print(f"[{colour}]re-run with the world unchanged: {rerun.fields_written:,} fields on "
                       f"{rerun.records_updated:,} records, {rerun.calls.write_calls} write calls "
                       f"(an idempotent re-run should write nothing)[/]")

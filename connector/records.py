@@ -101,6 +101,7 @@ SIGNALS: dict[str, str] = {
     "days_overdue": "days since the oldest open invoice's due date (0 if none)",
     "card_expiring_30d": "1 if the default card expires within the window",
     "mrr": "monthly recurring revenue from active subscriptions",
+    "subscription_started": "day (days since 1970-01-01) the customer's first subscription started",
     # Usage
     "active_users": "active users in the period (meaningful activity, not logins)",
     "licensed_seats": "seats bought",
@@ -141,12 +142,13 @@ OUTPUT_FIELDS: dict[str, str] = {
     "current_stage": "the last milestone achieved (text)",
     "next_milestone": "the next milestone's name (text)",
     "next_milestone_due": "its due date (date)",
-    "next_milestone_status": "On track / At risk / Overdue",
+    "next_milestone_status": "On track / At risk / Overdue / Not yet (vendor opportunities never run late)",
     "ttfv_days": "time to first value in days (integer, empty until reached)",
     "quadrant": "Success / Work to keep (unhappy) / Work to keep (unprofitable) / Reassess",
     "cost_to_serve": "annual cost to serve: segment allocation + tickets and CSM hours (number)",
     "risk_flags": "semicolon-separated flags, e.g. payment_failed;competitor_detected",
     "priority_band": "P1 (act first) … P4, for support queues",
+    "priority_reason": "why the band, most serious first, e.g. 'P1: payment failed; vector falling 6/30d'",
     "vector_updated_at": "when the connector last changed these values (datetime)",
 }
 

@@ -15,7 +15,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
     title = f"sync run {result.run_id}: {result.status}" + (" (dry run: nothing written)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
     written = "would write" if result.dry_run else "written"
-    for col in ("system", "pulled", written, "tasks +/~/x", "calls", "retries", "waited", "failed"):
+    for col in ("system", "pulled", written, "tasks +/~/x", "drift", "calls", "retries", "waited", "failed"):
         table.add_column(col, justify="right" if col != "system" else "left", no_wrap=col == "system")
     systems = sorted(set(result.pulled) | set(result.sinks) | set(result.calls))
     for name in systems:
@@ -29,6 +29,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
             f"{sink.get('tasks_created', 0)}/{sink.get('tasks_updated', 0)}/{sink.get('tasks_closed', 0)}"
             if sink
             else "-",
+            str(len(sink.get("drift", []))) if sink else "-",
             str(calls.get("calls", 0)),
             str(calls.get("retries", 0)),
             _seconds(calls.get("rate_limit_wait_seconds", 0.0)),
@@ -38,6 +39,11 @@ def render_sync(console: Console, result: SyncResult) -> None:
         )
     console.print(table)
     console.print(f"accounts scored: {result.scored}")
+    drifted = sum(len(s.get("drift", [])) for s in result.sinks.values())
+    if drifted:
+        console.print(f"drift: {drifted} owned field(s) were edited in the CRM since we wrote them "
+                      "(mapping setting on_drift decides); `sync --json` lists them under sinks.<system>.drift",
+                      highlight=False, markup=False)
     for name, msg in {**result.source_errors, **result.sink_errors}.items():
         console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
     if result.plan_file:
@@ -62,15 +68,20 @@ def render_preflight(console: Console, report: dict[str, Any]) -> None:
     console.print(report["fix"], markup=False, highlight=False)
 
 
+#: Field problems listed per system in the table; the rest are counted, never dropped silently.
+FIELD_PROBLEMS_SHOWN = 5
+
+
 def render_check(console: Console, report: dict[str, Any]) -> None:
     table = Table(title="connector check", title_justify="left")
     for col in ("system", "reachable", "field problems"):
         table.add_column(col)
     for name, info in report["systems"].items():
         problems = info.get("field_problems") or []
-        detail = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]) or (
-            "-" if info["reachable"] else info.get("error", "")
-        )
+        shown = [f"{p['field']}: {p['problem']}" for p in problems[:FIELD_PROBLEMS_SHOWN]]
+        if len(problems) > FIELD_PROBLEMS_SHOWN:
+            shown.append(f"+{len(problems) - FIELD_PROBLEMS_SHOWN} more (`connector check --json` lists all)")
+        detail = "; ".join(shown) or ("-" if info["reachable"] else info.get("error", ""))
         table.add_row(name, "yes" if info["reachable"] else "[red]no[/]", detail)
     console.print(table)
     rates = report["identity"]["rates"]

@@ -16,8 +16,8 @@ from connector import registry
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer, RetryPolicy
 from connector.observe import RunObserver
+from connector.probes import describe_failure, source_probes
 from connector.registry import sinks_for
-from connector.secrets import redact
 from connector.sinks.base import SinkContext
 from connector.store import Store
 from connector.store.store import utcnow
@@ -39,6 +39,34 @@ def state_url(config: Config) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
         return prefix + str(config.resolve(Path(url[len(prefix) :])))
     return url
+
+
+def file_problems(config: Config, config_path: Path | str) -> list[ConfigError]:
+    """The mapping files and the success model, loaded and validated before anything connects.
+
+    The sinks and the scorer read them when they start work; a missing or broken one used to surface
+    mid-run as a traceback and exit 1.  Each problem names the file, the key and the fix (the CLI exits 2).
+    """
+    from connector.mappings import load_mapping
+    from connector.scoring.model import load_model
+
+    files: list[tuple[str, Path, Callable[[Path], object]]] = [
+        (f"{name}.mapping", getattr(config, name).mapping, load_mapping)
+        for name in ("salesforce", "hubspot", "zendesk") if name in config.enabled_systems()]
+    files.append(("connector.success_model", config.connector.success_model, load_model))
+    errors: list[ConfigError] = []
+    for key, relative, load in files:
+        path = config.resolve(relative)
+        if not path.is_file():
+            errors.append(ConfigError(config_path, [(key, f"{path} does not exist; fix the path, or copy the "
+                                                         "default from the repository's mappings/ "
+                                                         "(`connector init` writes them)")]))
+            continue
+        try:
+            load(path)
+        except ConfigError as exc:
+            errors.append(exc)
+    return errors
 
 
 def open_store(config: Config) -> Store:
@@ -102,7 +130,7 @@ def run_setup(config: Config, *, dry_run: bool) -> dict[str, Any]:
             try:
                 created[sink.name] = [c.as_json() for c in sink.setup(ctx, dry_run)]
             except Exception as exc:
-                errors[sink.name] = redact(f"{type(exc).__name__}: {exc}")
+                errors[sink.name] = describe_failure(sink.name, config, exc)
     finally:
         store.close()
     return {"dry_run": dry_run, "created": created, "errors": errors}
@@ -125,7 +153,14 @@ def run_checks(config: Config) -> dict[str, Any]:
                 systems[sink.name] = {"reachable": True, "field_problems": [p.__dict__ for p in problems]}
                 ok = ok and not problems
             except Exception as exc:
-                systems[sink.name] = {"reachable": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+                systems[sink.name] = {"reachable": False, "error": describe_failure(sink.name, config, exc)}
+                ok = False
+        for name, probe in source_probes(config, ctx.http).items():
+            try:
+                probe()
+                systems[name] = {"reachable": True, "field_problems": []}
+            except Exception as exc:
+                systems[name] = {"reachable": False, "error": describe_failure(name, config, exc)}
                 ok = False
         accounts = store.accounts()
         names = {a.account_id: a.name for a in accounts}

@@ -226,6 +226,7 @@ def collect_status(store: Store) -> dict[str, Any]:
                 "error": r.error,
                 "scored": (r.stats or {}).get("scored"),
                 "calls": _total_calls(r.stats or {}),
+                "drift": _drift(r.stats or {}),
             }
             for r in store.runs(limit=10)
         ]
@@ -239,6 +240,11 @@ def collect_status(store: Store) -> dict[str, Any]:
         }
     finally:
         store.close()
+
+
+def _drift(stats: dict[str, Any]) -> dict[str, int]:
+    """Owned fields found edited in each CRM by that run (a person's edit, left alone with ``on_drift=skip``)."""
+    return {name: len(sink.get("drift") or []) for name, sink in (stats.get("sinks") or {}).items()}
 
 
 def _total_calls(stats: dict[str, Any]) -> int:

@@ -12,7 +12,7 @@ module sequences them, persists what each produced, and keeps going when one par
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals
 from connector.identity_overrides import load_for as load_overrides
 from connector.observe import RunObserver, StageStats
+from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import crms, sinks_for, sources_for
 from connector.secrets import redact
@@ -142,7 +143,7 @@ class SyncRunner:
                 try:
                     self._drain(source.pull(ctx), batches, flush, stage)
                 except Exception as exc:  # one broken source must not stop the others
-                    result.source_errors[source.name] = redact(f"{type(exc).__name__}: {exc}")
+                    result.source_errors[source.name] = describe_failure(source.name, self.config, exc)
                     log.error("source.failed", source=source.name, error=result.source_errors[source.name])
                     stage.fail(result.source_errors[source.name])
             result.pulled[source.name] = dict(counts)
@@ -284,12 +285,17 @@ class SyncRunner:
                 try:
                     report: SinkReport = sink.write(ctx, outputs, sink_tasks)
                 except Exception as exc:
-                    result.sink_errors[sink.name] = redact(f"{type(exc).__name__}: {exc}")
+                    result.sink_errors[sink.name] = describe_failure(sink.name, self.config, exc)
                     log.error("sink.failed", sink=sink.name, error=result.sink_errors[sink.name])
                     stage.fail(result.sink_errors[sink.name])
                     continue
                 stage.records = report.records_updated
             result.sinks[sink.name] = report.as_json()
+            if dry_run:  # the task columns say what *would* happen, as the plan file does
+                actions = Counter(p.action for p in report.planned)
+                result.sinks[sink.name].update(tasks_created=actions["create_task"],
+                                               tasks_updated=actions["update_task"],
+                                               tasks_closed=actions["close_task"])
             planned.extend(p.as_json() for p in report.planned)
         if dry_run:
             result.plan_file = str(self._write_plan(result.run_id, planned))

@@ -86,13 +86,16 @@ class Cluster:
 
 def start_cluster(workdir: Path, *, accounts: int = 500, seed: int = 7, world: World | None = None,
                   start: datetime | None = None, faults: dict[str, Faults] | None = None,
-                  limits: dict[str, dict[str, Any]] | None = None, web_port: int | None = None) -> Cluster:
-    """Generate (or take) a world, start the five emulators on free ports, and write secrets + usage CSV."""
+                  limits: dict[str, dict[str, Any]] | None = None, web_port: int | None = None,
+                  frozen: bool = False) -> Cluster:
+    """Generate (or take) a world, start the five emulators on free ports, and write secrets + usage CSV.
+
+    ``frozen``: the sandbox clock moves only when advanced (see :class:`SandboxClock`)."""
     from connector.sandbox.dataset import generate_world, write_usage_csv
 
     workdir = workdir.resolve()  # the generated config must not depend on the directory it is read from
     workdir.mkdir(parents=True, exist_ok=True)
-    clock = SandboxClock(start or datetime.now(UTC).replace(microsecond=0))
+    clock = SandboxClock(start or datetime.now(UTC).replace(microsecond=0), frozen=frozen)
     world = world or generate_world(accounts, seed=seed, now=clock.now())
     tls = SandboxTLS(workdir / "tls")
     tokens = {name: f"sbx-{name.replace('_', '-')}-{secrets.token_hex(12)}" for name in CREDENTIALS}

@@ -38,15 +38,21 @@ CONTROL_PREFIX = "/__sandbox"
 
 
 class SandboxClock:
-    """Simulated time: real time plus an offset that the control API (or the demo) can advance."""
+    """Simulated time: real time plus an offset that the control API (or the demo) can advance.
 
-    def __init__(self, start: datetime | None = None):
-        self._offset = timedelta(0) if start is None else start - datetime.now(UTC)
+    A ``frozen`` clock has no real-time part: it shows ``start`` until :meth:`advance` or :meth:`set` moves
+    it.  The demo uses one so that what it prints depends on the seed, not on how busy the machine was
+    (a run that took 40 s instead of 30 s must not shift a delay or a cooldown past its boundary).
+    """
+
+    def __init__(self, start: datetime | None = None, *, frozen: bool = False):
+        self._frozen_at = (start or datetime.now(UTC)) if frozen else None
+        self._offset = timedelta(0) if start is None or frozen else start - datetime.now(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         with self._lock:
-            return datetime.now(UTC) + self._offset
+            return (self._frozen_at if self._frozen_at is not None else datetime.now(UTC)) + self._offset
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:
@@ -55,7 +61,7 @@ class SandboxClock:
 
     def set(self, when: datetime) -> None:
         with self._lock:
-            self._offset = when - datetime.now(UTC)
+            self._offset = when - (self._frozen_at if self._frozen_at is not None else datetime.now(UTC))
 
 
 @dataclass

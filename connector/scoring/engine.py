@@ -15,15 +15,16 @@ import numpy as np
 
 from connector.scoring.conditions import Categorical, Columns
 from connector.scoring.inputs import ScoringInputs, day_number
-from connector.scoring.milestones import AT_RISK, NONE, ON_TRACK, OVERDUE, compute_milestones
+from connector.scoring.milestones import AT_RISK, NONE, NOT_YET, ON_TRACK, OVERDUE, compute_milestones
 from connector.scoring.model import DIRECTIONS, SuccessModel
 from connector.scoring.plays import run_plays
-from connector.scoring.quadrant import QUADRANTS, compute_quadrant, priority_band, risk_flags
+from connector.scoring.priority import priority_levels
+from connector.scoring.quadrant import QUADRANTS, compute_quadrant, risk_flags
 from connector.scoring.result import ScoringResult
 from connector.scoring.validate import signal_kinds
 from connector.scoring.vector import compute_vector, numeric_signals
 
-NEXT_STATUSES = ("On track", "At risk", "Overdue")
+NEXT_STATUSES = ("On track", "At risk", "Overdue", "Not yet")
 
 
 def segment_rows(segment: Categorical, model: SuccessModel) -> np.ndarray:
@@ -65,7 +66,8 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
     quad = compute_quadrant(model, seg, vec.magnitude, vec.direction, inputs.arr, columns)
 
     ms_keys, key_table = milestone_key_table(model)
-    status_code = np.select([next_status == ON_TRACK, next_status == AT_RISK, next_status == OVERDUE], [0, 1, 2], -1)
+    status_code = np.select([next_status == ON_TRACK, next_status == AT_RISK, next_status == OVERDUE,
+                             next_status == NOT_YET], [0, 1, 2, 3], -1)
     columns.numeric.update({
         "success_vector": vec.magnitude,
         "vector_velocity": vec.velocity,
@@ -86,8 +88,8 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
         "segment": Categorical(seg.astype(np.int32), tuple(model.segments)),
     })
     flag_names, flags = risk_flags(model, columns, vec.direction, next_status == OVERDUE, vec.confidence)
-    band = priority_band(model, vec.magnitude, vec.direction, next_status == AT_RISK, next_status == OVERDUE,
-                         flag_names, flags, inputs.arr)
+    band = 4 - priority_levels(model, vec.magnitude, vec.direction, next_status == AT_RISK, next_status == OVERDUE,
+                               flag_names, flags)
     plays = run_plays(inputs, model, seg, columns, today)
     churned = columns.number("churned") == 1
     return ScoringResult(inputs=inputs, model=model, now=now, today=today, seg=seg, vector=vec, milestones=ms,

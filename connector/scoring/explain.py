@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from connector.scoring.conditions import Categorical, describe
+from connector.scoring.drivers import drivers_sentence, named_drivers
 from connector.scoring.inputs import day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS
 from connector.scoring.plays import task_key
@@ -72,6 +73,7 @@ def explain_account(result: ScoringResult, row: int) -> dict[str, Any]:
         },
         "risk_flags": [f for f, on in zip(result.flag_names, result.flags[row], strict=True) if on],
         "priority_band": f"P{int(result.priority[row])}",
+        "priority_reason": result.priority_reason(row),
         "plays": _plays(result, row, account_id),
         "tasks": [{k: _jsonable(v) for k, v in asdict(t).items()} for t in result.tasks_for(row)],
     }
@@ -93,13 +95,16 @@ def _vector(result: ScoringResult, row: int) -> dict[str, Any]:
                 list(result.model.segments)[int(result.seg[row])], key),
             "share": round(float(v.share[row, j]), 4), "points": round(float(v.contributions[row, j]), 2),
             "lost_points": round(float(v.share[row, j] * (1 - np.nan_to_num(v.normalised[row, j], nan=1.0)) * 100), 2),
-            "delta": _num(v.deltas[row, j]), "why": spec.why,
+            "driver": round(float(v.drivers[row, j]), 2), "why": spec.why,
         })
     items.sort(key=lambda d: -float(d["points"] or 0.0))
+    movement = result.movement(row)
     return {
         "magnitude": _num(v.magnitude[row], 1), "previous_magnitude": _num(ins.previous.magnitude[row], 1),
         "velocity": _num(v.velocity[row], 1), "direction": result.fields(row)["vector_direction"],
-        "confidence": round(float(v.confidence[row]) * 100), "drivers": result.drivers(row), "inputs": items,
+        "noise_band": _num(v.band[row], 1), "unattributed": round(float(v.unattributed[row]), 2),
+        "confidence": round(float(v.confidence[row]) * 100), "drivers": drivers_sentence(movement),
+        "named_drivers": [asdict(d) for d in named_drivers(movement)], "inputs": items,
     }
 
 
@@ -109,7 +114,8 @@ def _milestones(result: ScoringResult, row: int) -> dict[str, Any]:
     for k, m in enumerate(result.path(row)):
         path.append({
             "key": m.key, "name": m.name, "condition": describe(m.when), "due": _iso(ms.due_day[row, k]),
-            "status": STATUS_LABELS.get(int(ms.status[row, k])), "achieved_on": _iso(ms.achieved_day[row, k]),
+            "status": STATUS_LABELS.get(int(ms.status[row, k])), "kind": m.kind,
+            "achieved_on": "unknown" if np.isneginf(ms.achieved_day[row, k]) else _iso(ms.achieved_day[row, k]),
             "eta": _iso(ms.eta_day[row, k]), "first_value": m.first_value,
             "offer": {"name": m.offer.name, "arr": m.offer.arr} if m.offer else None,
         })
@@ -149,16 +155,16 @@ def render_explain(data: dict[str, Any]) -> RenderableType:
         f"[bold]{acc['name'] or acc['account_id']}[/] · {acc['segment_label']} ({_touch(acc['touch_model'])}) · "
         f"ARR {_money(acc['arr'])}\n"
         f"Success Vector [bold]{vec['magnitude']}[/] {vec['direction']} ({_velocity(vec['velocity'])}), "
-        f"confidence {vec['confidence']}% · {f['quadrant']} · {data['priority_band']}\n"
+        f"confidence {vec['confidence']}% · {f['quadrant']} · {data['priority_reason']}\n"
         f"{vec['drivers']}\n"
         f"Stage: {ms['current_stage'] or '—'} → next: {ms['next_milestone'] or '—'} due {ms['next_due'] or '—'} "
         f"({ms['next_status'] or '—'}, ETA {ms['next_eta'] or '—'}) · TTFV {ms['ttfv_days'] or '—'} days\n"
         f"Risk flags: {', '.join(data['risk_flags']) or 'none'}"
     )
-    inputs = Table("input", "value", "status", "score", "share", "points", "Δ", title="Inputs")
+    inputs = Table("input", "value", "status", "score", "share", "points", "pts/30d", title="Inputs")
     for i in vec["inputs"]:
         inputs.add_row(i["label"], str(i["value"]), i["status"], str(i["normalised"]), f"{i['share']:.0%}",
-                       f"{i['points']:.1f}", "" if i["delta"] is None else f"{i['delta']:+.1f}")
+                       f"{i['points']:.1f}", f"{i['driver']:+.1f}" if i["driver"] else "")
     path = Table("milestone", "due", "status", "reached", "ETA", "offer", title="Milestones")
     for m in ms["path"]:
         offer = f"{m['offer']['name']} ({m['offer']['arr']:,.0f})" if m["offer"] else ""

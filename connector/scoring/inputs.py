@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -20,9 +20,12 @@ import numpy as np
 from connector.batching import batched
 from connector.records import Account, Signal
 from connector.scoring.conditions import Categorical
+from connector.scoring.days import day_number, day_to_date, day_to_iso
+from connector.scoring.previous import PlayState, PreviousState, TrendColumns, baseline_of, previous_from_json
 
-_EPOCH = date(1970, 1, 1)
-_DIRECTION_CODES = {"Negative": -1, "Flat": 0, "Positive": 1}
+__all__ = ["PlayState", "PreviousState", "ScoringInputs", "TrendColumns", "baseline_of", "day_number", "day_to_date",
+           "day_to_iso", "previous_from_json"]
+
 #: Most recent history points kept per account; velocity only looks at a window of weeks anyway.
 MAX_HISTORY_POINTS = 64
 #: Per-account JSON states turned into columns at a time: bounds the dicts alive at once while reading
@@ -32,112 +35,6 @@ STATE_CHUNK = 5000
 #: ``(account_id, payload)`` pairs as the store streams them, or a mapping (tests, small callers).
 HistoryInput = Iterable[tuple[str, list[tuple[datetime, float]]]] | Mapping[str, list[tuple[datetime, float]]]
 StateInput = Iterable[tuple[str, dict[str, Any]]] | Mapping[str, dict[str, Any]]
-
-
-def day_number(value: datetime | date) -> float:
-    """Days since 1970-01-01 UTC (naive datetimes are taken as UTC); dates count from their midnight."""
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.timestamp() / 86400.0
-    return float((value - _EPOCH).days)
-
-
-def day_to_date(day: float) -> date | None:
-    return None if np.isnan(day) else _EPOCH + timedelta(days=int(np.floor(day)))
-
-
-def day_to_iso(day: float) -> str | None:
-    return None if np.isnan(day) else datetime.fromtimestamp(day * 86400.0, UTC).isoformat(timespec="seconds")
-
-
-def _parse_day(value: Any) -> float:
-    if not isinstance(value, str):
-        return np.nan
-    try:
-        return day_number(datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value))
-    except ValueError:
-        return np.nan
-
-
-@dataclass(frozen=True)
-class PlayState:
-    """Per (play, account) — plays × accounts, so each play's columns are contiguous: episode start,
-    current step (-1 = pending), last step time, last clear time."""
-
-    names: tuple[str, ...]
-    first: np.ndarray
-    step: np.ndarray
-    last: np.ndarray
-    cleared: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int, names: tuple[str, ...] = ()) -> PlayState:
-        shape = (len(names), n)
-        return cls(names, np.full(shape, np.nan), np.full(shape, -1, np.int8), np.full(shape, np.nan),
-                   np.full(shape, np.nan))
-
-
-@dataclass(frozen=True)
-class PreviousState:
-    """What the last run left behind, keyed by name so a changed model still lines up (missing → NaN)."""
-
-    magnitude: np.ndarray
-    direction: np.ndarray
-    contribution_names: tuple[str, ...]
-    contributions: np.ndarray
-    milestone_names: tuple[str, ...]
-    achieved: np.ndarray
-    plays: PlayState
-
-    @classmethod
-    def empty(cls, n: int) -> PreviousState:
-        return cls(np.full(n, np.nan), np.zeros(n, np.int8), (), np.zeros((n, 0), np.float32), (),
-                   np.zeros((n, 0)), PlayState.empty(n))
-
-    @classmethod
-    def assemble(cls, n: int, parts: Iterable[tuple[np.ndarray, PreviousState]]) -> PreviousState:
-        """One state for ``n`` rows from parts built chunk by chunk, each with the rows it belongs at.
-
-        Why: turning every account's JSON state into columns in one call needs every state dict alive at
-        once (several KB each — hundreds of MB at 100k accounts).  Chunks keep only one chunk's dicts
-        alive, but each chunk sees only its own contribution, milestone and play names; here they are
-        aligned by name into the sorted union, so the result equals one ``previous_from_json`` over all
-        rows (rows no part covers keep the no-state defaults: NaN, direction 0, play step -1).
-
-        ``parts`` is consumed lazily and folded in as it comes, so it may be a generator: only the output
-        columns and one part are alive, and the columns are widened only when a new name appears (in
-        practice once, on the first chunk).  Each row should appear in at most one part.
-        """
-        out = cls.empty(n)
-        for rows, part in parts:
-            out = out._widened(part)
-            out.magnitude[rows] = part.magnitude
-            out.direction[rows] = part.direction
-            out.contributions[np.ix_(rows, _positions(out.contribution_names, part.contribution_names))] = (
-                part.contributions)
-            out.achieved[np.ix_(rows, _positions(out.milestone_names, part.milestone_names))] = part.achieved
-            at = np.ix_(_positions(out.plays.names, part.plays.names), rows)
-            for column in ("first", "step", "last", "cleared"):
-                getattr(out.plays, column)[at] = getattr(part.plays, column)
-        return out
-
-    def _widened(self, part: PreviousState) -> PreviousState:
-        """``self`` with its name tuples extended to the sorted union with ``part``'s (new columns empty)."""
-        contrib = tuple(sorted({*self.contribution_names, *part.contribution_names}))
-        milestones = tuple(sorted({*self.milestone_names, *part.milestone_names}))
-        plays = tuple(sorted({*self.plays.names, *part.plays.names}))
-        if (contrib, milestones, plays) == (self.contribution_names, self.milestone_names, self.plays.names):
-            return self
-        n = self.magnitude.shape[0]
-        contributions = np.full((n, len(contrib)), np.nan, np.float32)
-        contributions[:, _positions(contrib, self.contribution_names)] = self.contributions
-        achieved = np.full((n, len(milestones)), np.nan)
-        achieved[:, _positions(milestones, self.milestone_names)] = self.achieved
-        widened = PlayState.empty(n, plays)
-        kept = _positions(plays, self.plays.names)
-        for column in ("first", "step", "last", "cleared"):
-            getattr(widened, column)[kept] = getattr(self.plays, column)
-        return PreviousState(self.magnitude, self.direction, contrib, contributions, milestones, achieved, widened)
 
 
 @dataclass(frozen=True)
@@ -411,49 +308,3 @@ def _previous_columns(row: Mapping[str, int], n: int, state: StateInput, today: 
                 yield np.array([i for i, _ in rows], np.intp), previous_from_json([s for _, s in rows], today)
 
     return PreviousState.assemble(n, parts())
-
-
-def _positions(names: tuple[str, ...], subset: tuple[str, ...]) -> np.ndarray:
-    """Index of each of ``subset``'s names in ``names`` (which holds them all)."""
-    where = {name: j for j, name in enumerate(names)}
-    return np.array([where[name] for name in subset], np.intp)
-
-
-def baseline_of(state: dict[str, Any], today: date | None) -> dict[str, Any]:
-    """What "since last run" compares with: the last run of an *earlier day*.
-
-    A re-run on the same day compares with what that day's first run compared with, so repeating a sync
-    does not turn "Down 3.8 since last run" into "Steady" and rewrite the drivers field for nothing."""
-    baseline = state.get("baseline")
-    if today is not None and isinstance(baseline, dict) and str(state.get("scored_at", ""))[:10] == today.isoformat():
-        return baseline
-    return state
-
-
-def previous_from_json(states: list[dict[str, Any]], today: date | None = None) -> PreviousState:
-    """Columns from the per-account JSON written by ``ScoringResult.state_for`` on the previous run."""
-    bases = [baseline_of(s, today) for s in states]
-    n = len(states)
-    magnitude = np.array([b.get("magnitude") if isinstance(b.get("magnitude"), int | float) else np.nan
-                          for b in bases], np.float64)
-    direction = np.array([_DIRECTION_CODES.get(s.get("direction", ""), 0) for s in states], np.int8)
-    contrib_names = tuple(sorted({k for b in bases for k in (b.get("contributions") or {})}))
-    contributions = np.full((n, len(contrib_names)), np.nan, np.float32)
-    ms_names = tuple(sorted({k for s in states for k in (s.get("milestones") or {})}))
-    achieved = np.full((n, len(ms_names)), np.nan)
-    play_names = tuple(sorted({k for s in states for k in (s.get("plays") or {})}))
-    plays = PlayState.empty(n, play_names)
-    for i, s in enumerate(states):
-        for j, name in enumerate(contrib_names):
-            value = (bases[i].get("contributions") or {}).get(name)
-            if isinstance(value, int | float):
-                contributions[i, j] = value
-        for j, name in enumerate(ms_names):
-            achieved[i, j] = _parse_day((s.get("milestones") or {}).get(name))
-        for j, name in enumerate(play_names):
-            play = (s.get("plays") or {}).get(name) or {}
-            plays.first[j, i] = _parse_day(play.get("first"))
-            plays.step[j, i] = int(play.get("step", -1)) if isinstance(play.get("step"), int) else -1
-            plays.last[j, i] = _parse_day(play.get("last"))
-            plays.cleared[j, i] = _parse_day(play.get("cleared"))
-    return PreviousState(magnitude, direction, contrib_names, contributions, ms_names, achieved, plays)

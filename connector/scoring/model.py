@@ -94,6 +94,11 @@ class Milestone(_Strict):
     when: CondField
     first_value: bool = Field(default=False, description="Reaching it ends Time to First Value")
     offer: Offer | None = None
+    kind: Literal["outcome", "opportunity"] = Field(
+        default="outcome", description="outcome: the customer's progress, can be late; opportunity: the "
+        "vendor's goal (expansion, advocacy), 'Not yet' until reached, never overdue")
+    dated_by: list[str] = Field(default_factory=list, description="Date signals (day numbers) that date it "
+                                "when a first run finds it already reached; else its date is unknown")
 
 
 class Segment(_Strict):
@@ -102,6 +107,7 @@ class Segment(_Strict):
     touch: str = Field(description="Key of a [touch_models] table")
     weights: dict[str, float] = Field(default_factory=dict, description="Per-input weight overrides (> 0)")
     cost_per_year: float = Field(default=0.0, ge=0, description="Fixed cost to serve (CSM allocation)")
+    noise_band: float | None = Field(default=None, gt=0, description="Fixed direction band, points/30 days")
     milestones: list[Milestone] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -114,6 +120,9 @@ class Segment(_Strict):
             raise ValueError("milestones are a path: due_days must not decrease from one to the next")
         if sum(m.first_value for m in self.milestones) != 1:
             raise ValueError("mark exactly one milestone with first_value = true (it ends Time to First Value)")
+        if any(m.first_value and m.kind == "opportunity" for m in self.milestones):
+            raise ValueError("first value is the customer's outcome: the first_value milestone must have "
+                             "kind = \"outcome\"")
         if any(w <= 0 for w in self.weights.values()):
             raise ValueError("weights must be positive; remove the override to use the input's default")
         return self
@@ -127,17 +136,18 @@ class TouchModel(_Strict):
 
 
 class VectorConfig(_Strict):
-    velocity_window_days: int = Field(default=60, ge=7)
-    min_history_span_days: float = Field(default=7.0, ge=1)
-    enter_threshold: float = Field(default=3.0, gt=0, description="|velocity| to become Positive/Negative")
-    exit_threshold: float = Field(default=1.0, ge=0, description="|velocity| below which it falls back to Flat")
-    low_confidence: int = Field(default=50, ge=0, le=100)
+    """How the vector's direction is read from its velocity (see :mod:`connector.scoring.trend`)."""
 
-    @model_validator(mode="after")
-    def _band(self) -> VectorConfig:
-        if self.exit_threshold >= self.enter_threshold:
-            raise ValueError("exit_threshold must be below enter_threshold (that gap is the hysteresis)")
-        return self
+    velocity_window_days: int = Field(default=60, ge=7, description="Weights halve every window/2·ln2 days")
+    min_history_span_days: float = Field(default=7.0, ge=1)
+    noise_band: float | None = Field(default=None, gt=0, description="Fixed band (points/30 days) for every "
+                                     "segment; empty = derived from the spread of day-over-day changes")
+    noise_z: float = Field(default=2.0, gt=0, description="Band = this many standard errors of the slope")
+    min_band: float = Field(default=2.0, ge=0, description="The band is never narrower (points/30 days)")
+    hold_days: float = Field(default=7.0, ge=0, description="Velocity must stay out of the band this long")
+    exit_ratio: float = Field(default=0.5, ge=0, lt=1, description="Positive/Negative holds above ratio × band")
+    min_driver_points: float = Field(default=0.5, ge=0, description="Drivers smaller than this are not named")
+    low_confidence: int = Field(default=50, ge=0, le=100)
 
 
 class QuadrantConfig(_Strict):

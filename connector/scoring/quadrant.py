@@ -1,12 +1,9 @@
-"""Customer happiness × company profitability, risk flags, and the priority band support queues sort by.
+"""Customer happiness × company profitability, and the risk flags (the priority band: ``priority.py``).
 
 The quadrant (seed 002) exists because a happy customer can still be a bad business and a profitable one
 can be quietly unhappy: both are "work to keep", for different teams.  Profitability is ARR minus a
 configurable cost to serve (tickets and CSM hours, annualised from their 90-day counts, plus the
 segment's fixed allocation) — ticket *volume* costs money even though it is not a risk signal.
-
-The priority band lets a support agent take an at-risk lower-value customer before a high-value customer
-on a positive vector: risk dominates, ARR breaks ties.
 """
 
 from __future__ import annotations
@@ -61,18 +58,3 @@ def risk_flags(model: SuccessModel, columns: Columns, direction: np.ndarray, nex
     for j, cond in enumerate(model.risk_flags.values(), start=len(BUILTIN_FLAGS)):
         flags[:, j] = columns.where(cond)
     return names, flags
-
-
-def priority_band(model: SuccessModel, magnitude: np.ndarray, direction: np.ndarray, next_status_risk: np.ndarray,
-                  next_overdue: np.ndarray, flag_names: list[str], flags: np.ndarray,
-                  arr: np.ndarray) -> np.ndarray:
-    """1…4 (P1 = act first): urgency 0–2 from risk, +1 for high ARR, mapped so the most urgent is P1."""
-    cfg = model.priority
-    urgent_cols = [j for j, f in enumerate(flag_names) if f in cfg.urgent_flags]
-    other_cols = [j for j, f in enumerate(flag_names) if f not in cfg.urgent_flags and f != "low_confidence"]
-    with np.errstate(invalid="ignore"):
-        urgent = (direction < 0) | next_overdue | (magnitude < cfg.at_risk_below) | flags[:, urgent_cols].any(axis=1)
-        watch = next_status_risk | (magnitude < cfg.watch_below) | flags[:, other_cols].any(axis=1)
-        high_value = arr >= cfg.high_arr
-    urgency = np.where(urgent, 2, np.where(watch, 1, 0))
-    return (4 - urgency - high_value.astype(np.int64)).clip(1, 4).astype(np.int8)

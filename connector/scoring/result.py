@@ -17,13 +17,16 @@ import numpy as np
 from connector.records import AccountOutput, TaskSpec
 from connector.scoring.conditions import Columns
 from connector.scoring.context import TemplateContext
+from connector.scoring.drivers import Movement, drivers_sentence
 from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
 from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
 from connector.scoring.plays import CLEARED, PlayResult, render_task, task_key
+from connector.scoring.priority import priority_reason
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
-from connector.scoring.vector import VectorResult, drivers_sentence
+from connector.scoring.trend import saved
+from connector.scoring.vector import VectorResult
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,25 @@ class ScoringResult:
     def milestone_name(self, row: int, index: int) -> str | None:
         return self.path(row)[index].name if index >= 0 else None
 
-    def drivers(self, row: int) -> str:
+    @cached_property
+    def risk_inputs(self) -> list[bool]:
+        """Inputs whose score falls as their signal rises (failed payments, competitor …): never a strength."""
+        return [bool(spec.curve and spec.curve[0][1] > spec.curve[-1][1]) for spec in self.model.inputs.values()]
+
+    def movement(self, row: int) -> Movement:
+        """What the drivers sentence and ``explain`` are both built from (one source, so they agree)."""
         v = self.vector
         lost = v.share[row] * (1.0 - np.nan_to_num(v.normalised[row], nan=1.0)) * 100.0
-        return drivers_sentence(self.labels, v.contributions[row].tolist(), v.deltas[row].tolist(), lost.tolist(),
-                                float(v.magnitude[row]), float(self.inputs.previous.magnitude[row]))
+        return Movement(
+            direction=int(v.direction[row]), magnitude=float(v.magnitude[row]), velocity=float(v.velocity[row]),
+            band=float(v.band[row]), labels=self.labels, keys=list(self.model.inputs),
+            drivers=v.drivers[row].tolist(), unattributed=float(v.unattributed[row]), risk=self.risk_inputs,
+            at_best=(np.nan_to_num(v.normalised[row], nan=0.0) >= 1.0).tolist(), lost=lost.tolist(),
+            threshold=self.model.vector.min_driver_points, hold_days=self.model.vector.hold_days,
+            exit_band=self.model.vector.exit_ratio * float(v.band[row]))
+
+    def drivers(self, row: int) -> str:
+        return drivers_sentence(self.movement(row))
 
     def fields(self, row: int) -> dict[str, Any]:
         """The OUTPUT_FIELDS for one account (canonical names; mappings rename them per system)."""
@@ -88,8 +105,18 @@ class ScoringResult:
             "cost_to_serve": _rounded(float(self.quadrant.cost_to_serve[row])),
             "risk_flags": ";".join(f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on),
             "priority_band": f"P{int(self.priority[row])}",
+            "priority_reason": self.priority_reason(row),
             "vector_updated_at": self.now,
         }
+
+    def priority_reason(self, row: int) -> str:
+        """The reason field agents read next to the band (see :mod:`connector.scoring.priority`)."""
+        nxt = int(self.milestones.next[row])
+        return priority_reason(
+            int(self.priority[row]), [f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on],
+            self.model.priority.urgent_flags, int(self.vector.direction[row]), float(self.vector.velocity[row]),
+            float(self.vector.magnitude[row]), self.model, self.milestone_name(row, nxt),
+            STATUS_LABELS.get(int(self.next_status[row])))
 
     def output(self, row: int) -> AccountOutput:
         ins = self.inputs
@@ -185,19 +212,25 @@ class ScoringResult:
             "contributions": {k: round(float(v.contributions[row, j]), 3)
                               for j, k in enumerate(self.model.inputs) if v.share[row, j] > 0},
             "baseline": self.baseline_at(row),
-            "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])))
+            "trend": self.trend_at(row),
+            "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])) or "unknown")
                            for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
             "plays": plays,
         }
 
     def baseline_at(self, row: int) -> dict[str, Any]:
-        """The reference this run's deltas were computed against (see ``inputs.baseline_of``)."""
-        v, previous = self.vector, float(self.inputs.previous.magnitude[row])
-        return {
-            "magnitude": None if np.isnan(previous) else round(previous, 3),
-            "contributions": {k: round(float(v.contributions[row, j] - v.deltas[row, j]), 3)
-                              for j, k in enumerate(self.model.inputs) if not np.isnan(v.deltas[row, j])},
-        }
+        """The earlier-day score a same-day re-run compares with (see ``inputs.baseline_of``)."""
+        previous = float(self.inputs.previous.magnitude[row])
+        return {"magnitude": None if np.isnan(previous) else round(previous, 3)}
+
+    def trend_at(self, row: int) -> dict[str, Any]:
+        """Regression sums for the next run, and the direction waiting out its hold period (if any)."""
+        out = saved(self.vector.trend, row, list(self.model.inputs))
+        candidate = int(self.vector.candidate[row])
+        if candidate:
+            out["candidate"] = {"direction": DIRECTIONS[candidate + 1],
+                                "since": float(self.vector.candidate_since[row])}
+        return out
 
     def state_for(self, account_id: str) -> dict[str, Any]:
         return self.state_at(self.inputs.row(account_id))

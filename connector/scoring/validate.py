@@ -39,7 +39,7 @@ TEXT_FACTS = {
     "vector_direction": "Positive / Flat / Negative",
     "quadrant": "Success / Work to keep (unhappy) / Work to keep (unprofitable) / Reassess",
     "next_milestone": "key of the next milestone",
-    "next_milestone_status": "On track / At risk / Overdue",
+    "next_milestone_status": "On track / At risk / Overdue / Not yet (vendor opportunities)",
     "current_stage": "key of the last milestone reached",
     "segment": "segment key in this model",
 }
@@ -68,6 +68,11 @@ def semantic_problems(model: SuccessModel) -> list[tuple[str, str]]:
     with_facts = {**signals, **dict.fromkeys(NUMERIC_FACTS, "numeric"), **dict.fromkeys(TEXT_FACTS, "text")}
     problems += _check_inputs(model, signals)
     problems += _check_segments(model, signals)
+    for seg_key, segment in model.segments.items():
+        for k, ms in enumerate(segment.milestones):
+            problems += [(f"segments.{seg_key}.milestones[{k}].dated_by",
+                          f"{name!r} is not a date: use contract_start or a numeric date signal")
+                         for name in ms.dated_by if name != "contract_start" and signals.get(name) != "numeric"]
     for name, cond in model.risk_flags.items():
         problems += _check_condition(cond, f"risk_flags.{name}", with_facts)
     problems += [("priority.urgent_flags", f"unknown risk flag {f!r}; define it under [risk_flags]")

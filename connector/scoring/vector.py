@@ -4,40 +4,48 @@ Magnitude is a weighted mean of normalised inputs (each 0–1 through its curve 
 missing or older than their ``max_age_days`` drop out and the remaining weights renormalise, so missing
 data lowers *confidence*, never drags the score toward zero.  Capped inputs (NPS by default) can never
 take more than their share of the weight that is actually present — otherwise an account with only an
-NPS answer would be scored by NPS alone.
+NPS answer would be scored by NPS alone.  Confidence is the share of the nominal weight that is present,
+each input counted less as it ages toward its ``max_age_days`` (coverage × freshness).
 
-Velocity is the least-squares slope of the score history (plus today's score) over a window, in points
-per 30 days.  Direction uses hysteresis: it takes ``enter_threshold`` to become Positive/Negative and it
-stays there until velocity falls under ``exit_threshold``, so noise does not flip it run after run.
+Velocity, drivers and direction come from :mod:`connector.scoring.trend`: one weighted regression whose
+per-input slopes add up to the velocity, and a direction that moves only when the velocity leaves the
+account's noise band and stays out for the hold period.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from connector.scoring import trend as tr
 from connector.scoring.conditions import Categorical
-from connector.scoring.inputs import ScoringInputs
+from connector.scoring.inputs import ScoringInputs, day_number
 from connector.scoring.model import InputSpec, SuccessModel, VectorConfig
 
 #: Derived ratio signals the engine computes when a source only sent the raw counts.
 DERIVED = {"seat_utilisation": ("active_users", "licensed_seats"),
            "feature_breadth": ("features_adopted", "key_features_total")}
-MAX_DRIVERS_CHARS = 255
+#: A stale input still counts this much at its ``max_age_days`` (confidence fades, it does not fall off a cliff).
+FRESHNESS_AT_MAX_AGE = 0.5
 
 
 @dataclass(frozen=True)
 class VectorResult:
     magnitude: np.ndarray      # (n,) 0–100, NaN when no input is present
-    confidence: np.ndarray     # (n,) 0–1 share of nominal weight present and fresh
+    confidence: np.ndarray     # (n,) 0–1 share of nominal weight present, discounted by age
     velocity: np.ndarray       # (n,) points / 30 days, NaN without enough history
     direction: np.ndarray      # (n,) int8 −1 / 0 / +1
     normalised: np.ndarray     # (n, I) 0–1, NaN where missing or stale
     share: np.ndarray          # (n, I) effective weight share (sums to 1 where any input is present)
     contributions: np.ndarray  # (n, I) points each input adds to the magnitude
-    deltas: np.ndarray         # (n, I) change of contributions since the previous run (NaN: no previous)
+    drivers: np.ndarray        # (n, I) points / 30 days each input adds to the velocity (0 without a trend)
+    unattributed: np.ndarray   # (n,) velocity not broken down by input (history older than the trend state)
+    band: np.ndarray           # (n,) noise band, points / 30 days
+    candidate: np.ndarray      # (n,) int8 direction waiting out the hold period, 0 = none
+    candidate_since: np.ndarray  # (n,) day first seen, NaN = none
+    trend: tr.Trend            # regression sums before today's point, saved for the next run
 
 
 def numeric_signals(inputs: ScoringInputs) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -101,7 +109,7 @@ def compute_vector(
     nominal = weights.sum(axis=0)
     share = np.where(present, weights, zero)
     del weights
-    confidence = share.sum(axis=0) / nominal
+    confidence = (share * _freshness(model, keys, ages, n)).sum(axis=0) / nominal
     _apply_caps(model, keys, share)
     total = share.sum(axis=0)
     np.divide(share, total, out=share, where=total > 0)
@@ -111,11 +119,60 @@ def compute_vector(
     magnitude = contributions.sum(axis=0, dtype=np.float64)
     magnitude[total == 0] = np.nan
     np.clip(magnitude, 0.0, 100.0, out=magnitude)
-    velocity = velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, model.vector)
-    direction = direction_with_hysteresis(velocity, inputs.previous.direction, model.vector)
-    deltas = _previous_contributions(inputs, keys)
-    np.subtract(contributions, deltas, out=deltas)
-    return VectorResult(magnitude, confidence, velocity, direction, norm.T, share.T, contributions.T, deltas.T)
+    return _moving(inputs, model, seg, keys, magnitude, confidence, norm, share, contributions)
+
+
+def _moving(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, keys: list[str], magnitude: np.ndarray,
+            confidence: np.ndarray, norm: np.ndarray, share: np.ndarray, contributions: np.ndarray) -> VectorResult:
+    """Velocity, drivers, band and direction.  Accounts whose state has no trend sums yet (first runs
+    after an upgrade) fall back to the plain slope of their score history, reported as unattributed."""
+    cfg, prev = model.vector, inputs.previous
+    today = float(np.floor(day_number(inputs.now)))
+    at = _aligned(prev.contribution_names, keys)
+    point = np.nan_to_num(at(prev.contributions.T), nan=0.0)
+    carried = tr.Trend(prev.trend.since, prev.trend.shared.T.copy(), at(prev.trend.wy.T), at(prev.trend.wty.T))
+    base = tr.carry(carried, prev.trend.day, point, prev.trend.scored, today, cfg.velocity_window_days / 2.0)
+    scored = ~np.isnan(magnitude)
+    slopes, unit_se = tr.slopes(base, contributions.astype(np.float64), scored)
+    trended = (today - base.since >= cfg.min_history_span_days) & ~np.isnan(unit_se)
+    history_v, history_se = velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, cfg)
+    velocity = np.where(trended, slopes.sum(axis=0), history_v)
+    drivers = np.where(trended, slopes, 0.0)
+    noise = tr.point_noise(magnitude - prev.magnitude, seg, len(model.segments))
+    band = tr.noise_band(model, seg, noise, np.where(trended, unit_se, history_se))
+    direction, candidate, since = tr.direction_with_hold(
+        velocity, band, prev.direction, prev.trend.candidate, prev.trend.candidate_since, today, cfg.hold_days,
+        cfg.exit_ratio, first=np.isnan(prev.trend.day))
+    unattributed = np.where(np.isnan(velocity), 0.0, velocity - drivers.sum(axis=0))
+    return VectorResult(magnitude, confidence, velocity, direction, norm.T, share.T, contributions.T, drivers.T,
+                        unattributed, band, candidate, since, base)
+
+
+def _aligned(names: tuple[str, ...], keys: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """Rows of a (names × n) array reordered to the model's input keys (zeros for names it lacks)."""
+    where = {name: j for j, name in enumerate(names)}
+
+    def pick(columns: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(keys), columns.shape[1]))
+        for j, key in enumerate(keys):
+            if key in where:
+                out[j] = columns[where[key]]
+        return out
+
+    return pick
+
+
+def _freshness(model: SuccessModel, keys: list[str], ages: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """(inputs × accounts) 1 for a fresh input, fading linearly to 0.5 at its ``max_age_days``."""
+    out = np.ones((len(keys), n), np.float32)
+    for j, key in enumerate(keys):
+        spec = model.inputs[key]
+        age = ages.get(spec.signal)
+        if spec.max_age_days is None or age is None:
+            continue
+        fade = np.clip(np.nan_to_num(age, nan=0.0) / spec.max_age_days, 0.0, 1.0)
+        out[j] = 1.0 - (1.0 - FRESHNESS_AT_MAX_AGE) * fade
+    return out
 
 
 def _apply_caps(model: SuccessModel, keys: list[str], effective: np.ndarray) -> None:
@@ -131,23 +188,11 @@ def _apply_caps(model: SuccessModel, keys: list[str], effective: np.ndarray) -> 
             np.minimum(effective[j], others * np.float32(cap / (1.0 - cap)), out=effective[j])
 
 
-def _previous_contributions(inputs: ScoringInputs, keys: list[str]) -> np.ndarray:
-    """Last run's contributions as (inputs × accounts); 0 for an input absent then, NaN with no last run."""
-    prev = inputs.previous
-    has_prev = ~np.isnan(prev.magnitude)
-    out = np.where(has_prev, np.float32(0.0), np.float32(np.nan))[None, :].repeat(len(keys), axis=0)
-    where = {name: j for j, name in enumerate(prev.contribution_names)}
-    for j, key in enumerate(keys):
-        if key in where:
-            col = prev.contributions[:, where[key]]
-            out[j] = np.where(has_prev, np.nan_to_num(col, nan=0.0), np.nan)
-    return out
-
-
 def velocity_per_30d(
     history_age: np.ndarray, history_value: np.ndarray, magnitude: np.ndarray, cfg: VectorConfig
-) -> np.ndarray:
-    """Least-squares slope of (history within the window + today's score), in points per 30 days.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slope of (history within the window + today's score), in points per 30 days, and its
+    standard error for a point noise of 1 (per 30 days).  NaN without a week of history.
 
     Works on (points × accounts), so each reduction adds a handful of contiguous rows.
     """
@@ -165,43 +210,9 @@ def velocity_per_30d(
         y_mean = y.sum(axis=0) / count
         dt = np.where(ok, t - t_mean, zero)
         y -= y_mean
-        slope = (dt * y).sum(axis=0) / (dt * dt).sum(axis=0)
+        spread = (dt * dt).sum(axis=0)
+        slope = (dt * y).sum(axis=0) / spread
+        unit_se = 30.0 / np.sqrt(spread.astype(np.float64))
         span = np.where(ok, t, np.inf).min(axis=0)
     enough = (count >= 2) & (-span >= cfg.min_history_span_days)
-    return np.where(enough, slope.astype(np.float64) * 30.0, np.nan)
-
-
-def direction_with_hysteresis(velocity: np.ndarray, previous: np.ndarray, cfg: VectorConfig) -> np.ndarray:
-    """+1/0/−1 with a dead band: enter at ``enter_threshold``, leave only below ``exit_threshold``."""
-    with np.errstate(invalid="ignore"):
-        out = np.where(velocity >= cfg.enter_threshold, 1, 0)
-        out = np.where(velocity <= -cfg.enter_threshold, -1, out)
-        out = np.where((out == 0) & (previous == 1) & (velocity >= cfg.exit_threshold), 1, out)
-        out = np.where((out == 0) & (previous == -1) & (velocity <= -cfg.exit_threshold), -1, out)
-    out = np.where(np.isnan(velocity), previous, out)
-    return out.astype(np.int8)
-
-
-def drivers_sentence(labels: list[str], contributions: list[float], deltas: list[float], lost: list[float],
-                     magnitude: float, previous: float) -> str:
-    """One short sentence: why it changed (biggest moves) or, if steady, what holds it up and back.
-
-    Plain Python over ~20 numbers: called per account when writing, where numpy's per-call cost dominates.
-    """
-    if math.isnan(magnitude):
-        return "No fresh inputs yet: connect usage, support or billing data to compute the Success Vector."
-    held = max(range(len(lost)), key=lost.__getitem__)
-    held_back = f"held back by {labels[held]} (−{lost[held]:.0f})" if lost[held] >= 1 else ""
-    change = 0.0 if math.isnan(previous) else magnitude - previous
-    if abs(change) >= 0.5:
-        moves = sorted((j for j, d in enumerate(deltas) if not math.isnan(d) and d * change > 0),
-                       key=lambda j: -abs(deltas[j]))[:2]
-        detail = ", ".join(f"{labels[j]} {deltas[j]:+.1f}" for j in moves)
-        text = f"{'Up' if change > 0 else 'Down'} {abs(change):.1f} since last run" + (f": {detail}" if detail else "")
-    else:
-        top = [j for j in sorted(range(len(contributions)), key=lambda j: -contributions[j])[:2]
-               if contributions[j] >= 0.5]
-        strongest = ", ".join(f"{labels[j]} ({contributions[j]:.0f})" for j in top)
-        text = f"Steady at {magnitude:.0f}" + (f": strongest {strongest}" if strongest else "")
-    text = f"{text}; {held_back}." if held_back else f"{text}."
-    return text if len(text) <= MAX_DRIVERS_CHARS else text[: MAX_DRIVERS_CHARS - 1] + "…"
+    return np.where(enough, slope.astype(np.float64) * 30.0, np.nan), np.where(enough, unit_se, np.nan)

@@ -14,6 +14,9 @@ Tasks have their own shared lifecycle in ``tasks.py``.  The rules, written once:
   Sinks read live values only for records they are about to write, so drift is found at the moment it
   matters (before we would overwrite a person's edit) and an unchanged re-sync costs no call at all.
 * A value is recorded as written only after the API confirmed it, record by record, with a sync-log line.
+* Empty is one value: we send ``''`` for an empty text, Salesforce and Zendesk give back ``null``, HubSpot
+  ``''`` or ``null``.  Diff and drift compare through :func:`comparable`, so a blank field reading back as
+  null is neither a change nor a person's edit (it used to freeze an empty Risk Flags field for good).
 """
 
 from __future__ import annotations
@@ -136,6 +139,11 @@ class RecordChange:
     new: dict[str, str | None] = field(default_factory=dict)
 
 
+def comparable(encoded: str | None) -> str | None:
+    """An encoded value as diff and drift compare it: the empty text and null are the same (no value)."""
+    return None if encoded == "" else encoded
+
+
 def format_value(value: Any, mapping: FieldMapping) -> Any:
     """Canonical output value → what the mapped field type accepts (rounding, dates as ISO, text caps)."""
     if value is None:
@@ -198,7 +206,10 @@ def _diff_record(
         previous = last.get(key)
         if key in last:
             written[fm.name], encoded_new[fm.name] = previous, encoded
-        if encoded != previous:
+            changed = comparable(encoded) != comparable(previous)
+        else:  # never written: even an empty value is sent once, so the field starts as ours
+            changed = encoded is not None
+        if changed:
             values[fm.name] = new
             old[fm.name] = previous
     if set(values) - volatile:
@@ -227,8 +238,8 @@ def apply_drift(
         live_values = current.get(change.record_id) or {}
         values, old = dict(change.values), dict(change.old)
         for name, previous in change.written.items():
-            live = encode_value(live_values.get(name))
-            if live != previous and live != change.new[name]:
+            live = comparable(encode_value(live_values.get(name)))
+            if live not in (comparable(previous), comparable(change.new[name])):
                 drift.append(PlannedChange(system, obj, change.record_id, "drift", name, previous, live,
                                            change.account_id))
                 if on_drift == "skip":

@@ -211,7 +211,8 @@ def _row(obj: Mapping[str, Any], seen: datetime) -> Replica:
                   "interval": ((i.get("price") or {}).get("recurring") or {}).get("interval", "month"),
                   "interval_count": ((i.get("price") or {}).get("recurring") or {}).get("interval_count", 1)}
                  for i in (obj.get("items") or {}).get("data") or []]
-        payload, group = {"id": obj["id"], "status": obj.get("status"), "items": items}, obj["customer"]
+        payload = {"id": obj["id"], "status": obj.get("status"), "items": items, "start_date": obj.get("start_date")}
+        group = obj["customer"]
     elif kind == "invoice":
         payload = {k: obj.get(k) for k in ("id", "status", "paid", "attempt_count", "created", "due_date",
                                            "amount_due")}
@@ -255,7 +256,9 @@ def billing_signals(customer: Mapping[str, Any], subscriptions: Iterable[Mapping
                  for i in invs if int(i.get("created") or 0) >= window_start and i.get("status") != "draft")
     mrr = sum(_monthly(item) for s in subs if s.get("status") in MRR_STATUSES for item in s.get("items") or [])
     card = next((c for c in cards if c["id"] == customer.get("default_payment_method")), None)
+    starts = [int(s["start_date"]) for s in subs if isinstance(s.get("start_date"), int)]
     return {
+        "subscription_started": float(min(starts) // 86_400) if starts else None,
         "subscription_status": min(statuses, key=STATUS_RANK.index) if statuses else None,
         "payments_failed_90d": float(failed),
         "days_overdue": float(days_overdue(invs, now)),

@@ -84,6 +84,24 @@ class UsageSource:
         if fingerprint is not None:
             ctx.set_cursor(NAME, FILE, fingerprint)
 
+    def probe(self) -> None:
+        """What ``connector check`` asks: the file opens and has the mapped columns (header or schema only),
+        or the database answers; raises what a pull would."""
+        if self.cfg.kind == "sql":
+            from sqlalchemy import create_engine, text
+
+            url = resolve(SecretRef(env=self.cfg.url_env, file=self.cfg.url_file), key="usage.url")
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            finally:
+                engine.dispose()
+            return
+        path = self.config.resolve(self.cfg.path or Path())
+        rows = self._csv_rows(path) if self.cfg.kind == "csv" else self._parquet_rows(path)
+        next(rows, None)  # opens the file and checks its columns; reads one row at most
+
     # -- readers (each streams Mapping rows) ----------------------------------------------------------
 
     def _required(self) -> list[str]:

@@ -5,10 +5,12 @@ Reads incrementally and computes from the replica, never from a full re-read:
 * organizations — time-based incremental export (``incremental/organizations.json``); its ``end_time`` is
   the cursor.  Page edges repeat records, which the replica's upsert on id absorbs.
 * tickets — cursor-based incremental export with ``include=metric_sets,users`` (resolution times and the
-  requester's email come in the same call).  Each page is written to the replica *with* its
-  ``after_cursor`` in one transaction, so a crash replays at most one page and a re-run with nothing new
-  costs one probe call.  Tickets are grouped by ``org:<id>``, or ``domain:<requester email domain>`` for
-  tickets without an organization.
+  requester's email come in the same call).  Zendesk puts each ticket's metrics *inside* the ticket
+  (``ticket["metric_set"]``, what Singer's tap-zendesk reads); a top-level ``metric_sets`` list keyed by
+  ``ticket_id`` (how other side-loads look) is read too, so either shape fills the resolution times.
+  Each page is written to the replica *with* its ``after_cursor`` in one transaction, so a crash replays
+  at most one page and a re-run with nothing new costs one probe call.  Tickets are grouped by
+  ``org:<id>``, or ``domain:<requester email domain>`` for tickets without an organization.
 
 Signals are recomputed for the groups the pull dirtied, and for every group once per day: the windowed
 signals ("unresolved for more than N days", "last 90 days") change with the calendar even when no ticket
@@ -91,7 +93,7 @@ class ZendeskSource:
             emails = {u.get("id"): u.get("email") for u in body.get("users") or []}
             rows: dict[str, Replica] = {}
             for raw in body.get("tickets") or []:
-                row = ticket_row(raw, metrics.get(raw.get("id")), emails, ctx.now)
+                row = ticket_row(raw, raw.get("metric_set") or metrics.get(raw.get("id")), emails, ctx.now)
                 if isinstance(row, str):
                     yield Quarantined(NAME, "ticket", _raw_id(raw), row, _preview(raw))
                 elif row.record_id not in rows or rows[row.record_id].updated_at <= row.updated_at:

@@ -29,6 +29,11 @@ SECRETS = {"STRIPE_WHSEC": "whsec_test_secret_1234", "ZD_WHSEC": "zd-signing-sec
 ENV = {"SF_TOKEN": "sf-token-abcd", "STRIPE_KEY": "sk_test_abcd", "ZD_TOKEN": "zd-token-abcd",
        "HS_TOKEN": "hs-token-abcd", **SECRETS}
 
+#: Every wait below is for something that *will* happen — a daemon answering, a run finishing — and only
+#: bounds a hang.  On a busy machine (two cores shared by many processes) it happens later, not never, so
+#: the bounds are stretched by this factor instead of failing a correct daemon that started slowly.
+PATIENCE = float(os.environ.get("CONNECTOR_TEST_PATIENCE", "6"))
+
 FAKE_TABLES = (
     "CREATE TABLE IF NOT EXISTS fake_writes (item INTEGER NOT NULL, run_id INTEGER, pid INTEGER)",
     "CREATE TABLE IF NOT EXISTS fake_refreshes (source TEXT, account TEXT, run_id INTEGER)",
@@ -103,7 +108,7 @@ class DaemonProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * PATIENCE
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
@@ -112,12 +117,12 @@ class DaemonProcess:
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise AssertionError(f"daemon not ready after {timeout} s:\n{self.log()}")
+        raise AssertionError(f"daemon not ready after {timeout * PATIENCE} s:\n{self.log()}")
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        return self.proc.wait(timeout=timeout * PATIENCE)
 
     def kill(self) -> None:
         self.proc.kill()
@@ -136,18 +141,23 @@ def start_daemon(config: Path, port: int, *, fake: bool = True, env: dict[str, s
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=str(config.parent))
     daemon = DaemonProcess(proc, port, log_path)
-    daemon.wait_ready()
+    try:
+        daemon.wait_ready()
+    except AssertionError:
+        daemon.kill()  # a daemon that never answered must not outlive the test that started it
+        raise
     return daemon
 
 
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
+    """The predicate's first truthy value; ``timeout`` (stretched by :data:`PATIENCE`) only bounds a hang."""
+    deadline = time.monotonic() + timeout * PATIENCE
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"condition not met within {timeout * PATIENCE} s")
 
 
 # -- signing, from the vendors' documentation --------------------------------------------------------------

@@ -7,7 +7,9 @@ store, so tests in other processes can see which instance did what, and when:
 * ``score_and_write`` brings table ``fake_writes`` up to ``FAKE_ITEMS`` rows, one committed row every
   ``FAKE_STEP_SECONDS`` — like a diff-based sink, a later run writes only what is missing;
 * ``refresh`` writes one ``fake_refreshes`` row per account;
-* ``FAKE_FAIL`` names a job kind that raises instead.
+* ``FAKE_FAIL`` names a job kind that raises instead;
+* ``FAKE_HOLD_AFTER=n``: the run that commits item ``n - 1`` then stops making progress (until killed) —
+  a barrier a test can kill the instance at, however slow the machine, without racing the remaining items.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ ITEMS = int(os.environ.get("FAKE_ITEMS", "5"))
 STEP = float(os.environ.get("FAKE_STEP_SECONDS", "0.05"))
 PULL = float(os.environ.get("FAKE_PULL_SECONDS", "0.05"))
 FAIL = os.environ.get("FAKE_FAIL", "")
+HOLD_AFTER = int(os.environ.get("FAKE_HOLD_AFTER", "0"))
 
 
 class FakePipeline:
@@ -61,6 +64,8 @@ class FakePipeline:
                         text("INSERT INTO fake_writes (item, run_id, pid) VALUES (:i, :r, :p)"),
                         {"i": item, "r": run_id, "p": os.getpid()},
                     )
+                while item + 1 == HOLD_AFTER:  # the barrier: held here until the test kills this process
+                    time.sleep(0.05)
             return max(0, ITEMS - done)
 
         return self._recorded(kind, work)

@@ -16,13 +16,24 @@ from connector.demo import run_demo
 from connector.runtime import open_store
 from connector.store.schema import ScoreRow
 
+from .crm_readback import blank_risk_flags
+
+READBACK: dict[str, list[str]] = {}
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path, str]:
     out_dir = tmp_path_factory.mktemp("demo")
     buffer = io.StringIO()
-    code = run_demo(accounts=60, out_dir=out_dir, console=Console(file=buffer, width=200), runs=3, keep_seconds=0)
+    code = run_demo(accounts=60, out_dir=out_dir, console=Console(file=buffer, width=200), runs=3, keep_seconds=0,
+                    inspect=lambda cluster, config: READBACK.update(blank_risk_flags(cluster, config)))
     return code, out_dir, buffer.getvalue()
+
+
+def test_no_flagged_account_shows_empty_risk_flags_in_either_crm(demo: tuple[int, Path, str]) -> None:
+    """Read back through simple-salesforce and hubspot-api-client after the demo's last sync."""
+    assert READBACK["flagged accounts"], "the demo world has accounts with risk flags"
+    assert (READBACK["salesforce"], READBACK["hubspot"]) == ([], [])
 
 
 def test_demo_succeeds_and_says_so(demo: tuple[int, Path, str]) -> None:

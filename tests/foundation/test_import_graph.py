@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "secrets", "logging", "http", "observe", "mappings", "registry"),
     ("store", "clients", "identity", "identity_overrides"),
     ("sources", "sinks", "scoring"),
-    ("sync", "runtime", "render", "report", "quarantine", "status", "preflight", "progress"),
+    ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "preflight", "progress"),
     ("daemon", "cli", "demo", "demo_calls", "demo_view", "sandbox", "__main__"),
 )
 #: Pieces of one layer that must not know each other: a sink writes what scoring decided, it never reads

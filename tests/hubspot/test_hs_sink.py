@@ -95,6 +95,21 @@ def test_drift_is_reported_and_the_edited_field_left_alone(start_hubspot: StartH
     assert (props["cs_success_vector"], props["cs_priority_band"]) == ("10", "P1")
 
 
+def test_blank_property_read_back_empty_or_null_is_not_drift(start_hubspot: StartHubSpot) -> None:
+    """'' written, no value read back: the risk flags are written once they appear, never taken for an edit."""
+    hs = start_hubspot()
+    (oid,) = _ready(hs, 1)
+    hs.write([hs.output(oid, risk_flags="")])
+    assert "cs_risk_flags" not in hs.backend.objects["companies"][oid].properties
+    report = hs.write([hs.output(oid, vector=45.0, risk_flags="payment_failed")])
+    assert report.drift == []
+    assert hs.backend.objects["companies"][oid].properties["cs_risk_flags"] == "payment_failed"
+    hs.write([hs.output(oid, vector=45.0, risk_flags="")])
+    hs.backend.objects["companies"][oid].properties["cs_risk_flags"] = ""  # HubSpot answers '' as often as null
+    report = hs.write([hs.output(oid, vector=46.0, risk_flags="")])
+    assert (report.drift, report.records_updated) == ([], 1)
+
+
 def test_dry_run_writes_nothing_and_plans_everything(start_hubspot: StartHubSpot) -> None:
     hs = start_hubspot()
     ids = _ready(hs, 2)

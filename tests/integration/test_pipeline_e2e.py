@@ -122,6 +122,10 @@ def test_dry_run_writes_nothing_and_saves_the_plan(rig: tuple[Cluster, Config, P
     plan = [json.loads(line) for line in Path(result["plan_file"]).read_text(encoding="utf-8").splitlines()]
     assert plan, "a failed payment changes at least one field"
     assert {"system", "object", "record_id", "action", "field", "old", "new"} <= set(plan[0])
+    for system, sink in result["sinks"].items():  # the table's task columns count what the plan holds
+        planned = [p["action"] for p in plan if p["system"] == system]
+        assert (sink["tasks_created"], sink["tasks_updated"], sink["tasks_closed"]) == (
+            planned.count("create_task"), planned.count("update_task"), planned.count("close_task"))
 
 
 def test_lost_state_store_creates_no_duplicate_task(rig: tuple[Cluster, Config, Path]) -> None:
@@ -134,3 +138,31 @@ def test_lost_state_store_creates_no_duplicate_task(rig: tuple[Cluster, Config, 
     backend = cluster.emulators["salesforce"].backend
     keys = [t.get("CS_Task_Key__c") for t in backend.records["Task"].values()]
     assert keys and len(keys) == len(set(keys)), "each task key exists once in the CRM"
+
+
+def test_real_drift_is_shown_by_sync_and_status(rig: tuple[Cluster, Config, Path]) -> None:
+    """A person's edit of an owned field is drift: left alone, and counted in the sync table and status."""
+    from rich.console import Console
+
+    from connector.render import render_sync
+    from connector.status import collect_status
+
+    cluster, config, _ = rig
+    _sync(cluster, config)
+    company = next(c for c in cluster.world.companies if c.stripe_customer_id and c.salesforce_id and not c.mess)
+    sf = cluster.emulators["salesforce"].backend
+    sf.update("Account", {"Id": company.salesforce_id, "CS_Vector_Drivers__c": "Edited by the CSM"})
+    cluster.emulators["stripe"].backend.fail_payment(company.stripe_customer_id)  # its outputs change
+    cluster.clock.advance(timedelta(minutes=2))
+    cluster.reset_ledgers()
+    result = run_sync(config, now=cluster.clock.now())
+    drift = result.sinks["salesforce"]["drift"]  # (an earlier test's other state store wrote too: more drift)
+    assert (company.salesforce_id, "CS_Vector_Drivers__c", "Edited by the CSM") in [
+        (d["record_id"], d["field"], d["new"]) for d in drift]
+    assert sf.records["Account"][company.salesforce_id]["CS_Vector_Drivers__c"] == "Edited by the CSM"
+    total = sum(len(s["drift"]) for s in result.sinks.values())
+    console = Console(record=True, width=200)
+    render_sync(console, result)
+    assert f"drift: {total} owned field(s)" in console.export_text()
+    status = collect_status(Store(f"sqlite:///{config.resolve(Path('state/connector.db'))}"))
+    assert status["runs"][0]["drift"]["salesforce"] == len(drift)

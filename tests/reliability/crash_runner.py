@@ -12,42 +12,54 @@ is a kill *between* a remote effect and its bookkeeping:
 * ``tasks``        — ``Store.upsert_tasks``: a task batch upserted remotely, the task ledger not updated;
 * ``log``          — ``Store.log_records``: values recorded, the per-record sync log not yet written.
 
+``REL_CRASH_AT=any:<n>`` counts the calls of *all* those points together: the ``n``-th step of progress,
+whatever stage it falls in — the "random moment" of the suite, drawn over progress rather than over
+wall-clock time, so a busy machine changes when it happens but never whether.  ``REL_COUNT_FILE=<path>``
+(no crash) writes how many such steps a whole run took, which bounds the draw.
+
 The hook lives here, in the test harness, so the product carries no crash switch.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 POINTS = {"extract": "upsert_replica", "observations": "upsert_observations", "score": "save_states",
           "fields": "record_written", "tasks": "upsert_tasks", "log": "log_records"}
 
 
-def arm(point: str, nth: int) -> None:
-    """Make the ``nth`` call of ``point`` kill the process."""
+def arm(point: str, nth: int | None, calls: dict[str, int]) -> None:
+    """Count the calls of ``point`` (``any``: of every point) in ``calls``; the ``nth`` kills the process."""
     from connector.store.store import Store
 
-    original: Callable[..., Any] = getattr(Store, POINTS[point])
-    calls = {"n": 0}
+    for name in POINTS.values() if point == "any" else [POINTS[point]]:
+        original: Callable[..., Any] = getattr(Store, name)
 
-    def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return original(self, *args, **kwargs)
+        def hooked(self: Any, *args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return _original(self, *args, **kwargs)
 
-    setattr(Store, POINTS[point], hooked)
+        setattr(Store, name, hooked)
 
 
 def main() -> None:
+    calls = {"n": 0}
     spec = os.environ.get("REL_CRASH_AT")
     if spec:
         point, _, nth = spec.partition(":")
-        arm(point, int(nth or 1))
+        arm(point, int(nth or 1), calls)
+    count_file = os.environ.get("REL_COUNT_FILE")
+    if count_file:
+        arm("any", None, calls)
+        atexit.register(lambda: Path(count_file).write_text(str(calls["n"]), encoding="utf-8"))
     from connector.cli import app
 
     app(sys.argv[1:], prog_name="connector")

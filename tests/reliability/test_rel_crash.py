@@ -1,10 +1,12 @@
 """kill -9 the sync at named stages and at random moments; a rerun must converge to the clean-run state.
 
 Each case: a fresh cluster on the same seeded world, ``connector sync`` in a subprocess killed with SIGKILL
-(at a state-store call marking a stage, see ``crash_runner.py``, or after a random delay spread over a clean
-run's duration), then ``connector sync`` again to completion.  The CRM, HubSpot and Zendesk must then hold
-exactly what one clean run writes: no lost write, no duplicate task (writes are at-least-once; task upserts
-on an external key and field diffs against confirmed values make the repeats harmless).
+(at a state-store call marking a stage, or at a seeded random step of progress among all of a clean run's
+stage calls, see ``crash_runner.py``), then ``connector sync`` again to completion.  Kills are placed by
+progress, never by a delay: on a busy machine a timed kill could land after the sync had finished.  The
+CRM, HubSpot and Zendesk must then hold exactly what one clean run writes: no lost write, no duplicate task
+(writes are at-least-once; task upserts on an external key and field diffs against confirmed values make
+the repeats harmless).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,43 +32,35 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class CleanCli:
     state: dict[str, Any]
-    seconds: float
+    steps: int  # stage calls (all crash points together) of one whole run
 
 
 @pytest.fixture(scope="module")
 def clean_cli(tmp_path_factory: pytest.TempPathFactory) -> CleanCli:
-    """One uncrashed ``connector sync`` subprocess: the target state and how long a run takes."""
-    rig = start_rig(tmp_path_factory.mktemp("clean-cli"), accounts=ACCOUNTS)
+    """One uncrashed ``connector sync`` subprocess: the target state and how many steps a run takes."""
+    workdir = tmp_path_factory.mktemp("clean-cli")
+    rig = start_rig(workdir, accounts=ACCOUNTS)
     try:
-        started = time.monotonic()
-        summary = cli_sync(rig.config_path)
-        seconds = time.monotonic() - started
-        assert summary["status"] == "ok", summary
-        return CleanCli(crm_state(rig.cluster), seconds)
+        count = workdir / "steps.txt"
+        assert runner_sync(rig.config_path, {"REL_COUNT_FILE": str(count)}) == 0
+        return CleanCli(crm_state(rig.cluster), int(count.read_text(encoding="utf-8")))
     finally:
         rig.stop()
 
 
-def crashed_sync(config: Path, *, point: str | None = None, delay: float | None = None) -> int:
-    """Start a sync that dies at ``point`` (``stage:n``) or is SIGKILLed after ``delay`` seconds; its return code."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    if point:
-        env["REL_CRASH_AT"] = point
+def runner_sync(config: Path, env: dict[str, str]) -> int:
+    """``connector sync`` through ``crash_runner.py`` with ``env`` (a crash point, a step count); its exit code."""
     args = [sys.executable, str(RUNNER), "sync", "-c", str(config), "--json", "--now", NOW.isoformat()]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if delay is not None:
-        try:
-            process.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-    return process.wait(timeout=300)
+    process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(REPO), **env},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process.wait(timeout=600)
 
 
-def converges(tmp_path: Path, clean: CleanCli, *, point: str | None = None, delay: float | None = None) -> None:
+def converges(tmp_path: Path, clean: CleanCli, *, point: str) -> None:
     rig = start_rig(tmp_path, accounts=ACCOUNTS)
     try:
-        code = crashed_sync(rig.config_path, point=point, delay=delay)
-        assert code == -signal.SIGKILL, f"the sync was not killed (exit {code}) at {point or f'{delay:.2f}s'}"
+        code = runner_sync(rig.config_path, {"REL_CRASH_AT": point})
+        assert code == -signal.SIGKILL, f"the sync was not killed (exit {code}) at {point}"
         assert not duplicate_task_keys(rig.cluster)
         summary = cli_sync(rig.config_path)
         state = crm_state(rig.cluster)
@@ -95,7 +88,7 @@ def test_kill_at_stage_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli,
 
 @pytest.mark.parametrize("draw", range(RANDOM_KILLS))
 def test_kill_at_random_moment_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli, draw: int) -> None:
-    converges(tmp_path, clean_cli, delay=random_delay(clean_cli, draw))
+    converges(tmp_path, clean_cli, point=random_step(clean_cli, draw))
 
 
 @pytest.mark.slow
@@ -107,9 +100,10 @@ def test_kill_at_more_stages_then_rerun_converges(tmp_path: Path, clean_cli: Cle
 @pytest.mark.slow
 @pytest.mark.parametrize("draw", range(RANDOM_KILLS, RANDOM_KILLS + MORE_RANDOM_KILLS))
 def test_kill_at_more_random_moments_then_rerun_converges(tmp_path: Path, clean_cli: CleanCli, draw: int) -> None:
-    converges(tmp_path, clean_cli, delay=random_delay(clean_cli, draw))
+    converges(tmp_path, clean_cli, point=random_step(clean_cli, draw))
 
 
-def random_delay(clean: CleanCli, draw: int) -> float:
-    """A seeded moment inside a run: between interpreter start-up and 90 % of a clean run's duration."""
-    return random.Random(1000 + draw).uniform(0.15, 0.9) * clean.seconds
+def random_step(clean: CleanCli, draw: int) -> str:
+    """A seeded step of progress inside a run (``any:<n>``): anywhere in its first 90 % of stage calls, so
+    that the draw falls inside the run even if batching made a crashed run a step or two shorter."""
+    return f"any:{random.Random(1000 + draw).randint(1, max(1, clean.steps * 9 // 10))}"

@@ -51,6 +51,18 @@ def test_per_record_errors_in_request_order(client: SalesforceClient, sandbox: S
     assert sandbox.backend.records["Account"][b]["ARR__c"] == 5.0
 
 
+def test_collections_take_field_names_in_any_case_as_salesforce_does(client: SalesforceClient,
+                                                                     sandbox: SfSandbox) -> None:
+    """Salesforce's own sObject Collections example sends ``"id"``; API names match without regard to case."""
+    a, b = list(sandbox.backend.records["Account"])[:2]
+    answer = client.sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
+        {"attributes": {"type": "Account"}, "id": a, "nps__c": 9},
+        {"attributes": {"type": "Account"}, "ID": b, "Name": "Renamed"}]})
+    assert [(r["id"], r["success"]) for r in answer] == [(a, True), (b, True)]
+    assert sandbox.backend.records["Account"][a]["NPS__c"] == 9
+    assert sandbox.backend.records["Account"][b]["Name"] == "Renamed"
+
+
 def test_all_or_none_rolls_back(client: SalesforceClient, sandbox: SfSandbox) -> None:
     a, b = list(sandbox.backend.records["Account"])[:2]
     answer = client.sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [

@@ -115,6 +115,26 @@ def test_drift_is_reported_and_left_alone(sink: SalesforceSink, config: Config, 
     assert sandbox.backend.records["Account"][ids[2]]["CS_Success_Vector__c"] == 64.0
 
 
+def test_blank_field_read_back_as_null_is_not_drift(sink: SalesforceSink, config: Config, store: Store,
+                                                   http: HttpLayer, clock: SandboxClock, sandbox: SfSandbox) -> None:
+    """We send '' for no risk flags, Salesforce stores null: the flags must still be written once they appear."""
+    ids = account_ids(sandbox)[:3]
+    blank = [AccountOutput(o.account_id, {**o.fields, "risk_flags": ""}) for o in outputs(ids)]
+    write(sink, config, store, http, clock, blank)
+    assert sandbox.backend.records["Account"][ids[0]]["CS_Risk_Flags__c"] is None
+    flagged = [AccountOutput(o.account_id, {**o.fields, "risk_flags": "payment_failed", "success_vector": 50.0})
+               for o in blank]
+    report = write(sink, config, store, http, clock, flagged)
+    assert report.drift == []
+    assert [sandbox.backend.records["Account"][i]["CS_Risk_Flags__c"] for i in ids] == ["payment_failed"] * 3
+    sandbox.reset_ledger()
+    assert write(sink, config, store, http, clock, blank).drift == [], "back to blank: a write, not an edit"
+    assert [sandbox.backend.records["Account"][i]["CS_Risk_Flags__c"] for i in ids] == [None] * 3
+    sandbox.reset_ledger()
+    again = write(sink, config, store, http, clock, blank)
+    assert (again.records_updated, sandbox.writes()) == (0, [])
+
+
 def test_partial_failure_reports_the_record_and_retries_next_run(sink: SalesforceSink, config: Config, store: Store,
                                                                  http: HttpLayer, clock: SandboxClock,
                                                                  sandbox: SfSandbox) -> None:

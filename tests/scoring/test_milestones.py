@@ -7,12 +7,35 @@ from datetime import date, timedelta
 from scoring_helpers import HEALTHY, NOW, fields, run
 
 
-def test_healthy_enterprise_is_at_adoption_and_late_for_expansion_readiness() -> None:
-    f = fields(run({"A": HEALTHY}), "A")
+def test_healthy_enterprise_is_at_adoption_and_expansion_is_not_yet_never_overdue() -> None:
+    result = run({"A": HEALTHY})
+    f = fields(result, "A")
     assert f["current_stage"] == "Adoption"
     assert f["next_milestone"] == "Expansion-ready"
-    assert f["next_milestone_due"] == date(2024, 6, 1) + timedelta(days=240)
-    assert f["next_milestone_status"] == "Overdue"
+    assert f["next_milestone_due"] == date(2024, 6, 1) + timedelta(days=240)  # long past: still not late
+    assert f["next_milestone_status"] == "Not yet"
+    assert "milestone_overdue" not in f["risk_flags"] and f["priority_band"] == "P4"
+
+
+def test_a_first_run_dates_what_the_sources_date_and_leaves_the_rest_unknown() -> None:
+    result = run({"A": {**HEALTHY, "subscription_started": 19_900.0}})  # 2024-06-26
+    f, saved = fields(result, "A"), result.state_for("A")["milestones"]
+    assert saved["kickoff"] == "2024-06-26"  # from billing history, not the install day
+    assert saved["first_value"] == saved["adoption"] == "unknown"
+    assert f["ttfv_days"] is None  # no made-up time to first value
+    again = run({"A": HEALTHY}, now=NOW + timedelta(days=7), state=dict(result.states()))
+    assert again.state_for("A")["milestones"] == saved  # unknown stays unknown, reached stays reached
+    assert fields(again, "A")["current_stage"] == "Adoption"
+
+
+def test_a_milestone_reached_after_the_first_run_is_dated_that_day() -> None:
+    early = {"active_users": 1, "licensed_seats": 100}
+    first = run({"A": early}, accounts={"A": {"contract_start": (NOW - timedelta(days=20)).date()}})
+    later = NOW + timedelta(days=7, hours=5)
+    second = run({"A": {**HEALTHY}}, now=later, state=dict(first.states()),
+                 accounts={"A": {"contract_start": (NOW - timedelta(days=20)).date()}})
+    assert second.state_for("A")["milestones"]["first_value"] == later.date().isoformat()
+    assert fields(second, "A")["ttfv_days"] == 27
 
 
 def test_on_track_when_the_pace_reaches_the_next_milestone_before_its_due_date() -> None:
@@ -24,7 +47,8 @@ def test_on_track_when_the_pace_reaches_the_next_milestone_before_its_due_date()
 
 def test_at_risk_when_the_pace_lands_after_the_due_date() -> None:
     start = (NOW - timedelta(days=40)).date()
-    result = run({"A": {"active_users": 1}}, accounts={"A": {"contract_start": start}})
+    seen_before = {"A": {"scored_at": (NOW - timedelta(days=7)).isoformat(), "milestones": {}}}
+    result = run({"A": {"active_users": 1}}, accounts={"A": {"contract_start": start}}, state=seen_before)
     f = fields(result, "A")
     assert f["next_milestone_status"] == "At risk"
     eta = result.explain("A")["milestones"]["next_eta"]
@@ -32,7 +56,7 @@ def test_at_risk_when_the_pace_lands_after_the_due_date() -> None:
 
 
 def test_achievement_is_sticky_dated_and_implies_earlier_milestones() -> None:
-    state = {"A": {"milestones": {"first_value": "2024-07-11"}}}
+    state = {"A": {"scored_at": "2025-03-01T09:00:00+00:00", "milestones": {"first_value": "2024-07-11"}}}
     result = run({"A": {"active_users": 0}}, state=state)
     f = fields(result, "A")
     assert f["current_stage"] == "First value"
@@ -58,4 +82,6 @@ def test_segments_have_their_own_paths_and_unknown_segments_fall_back() -> None:
 
 
 def test_overdue_milestones_raise_the_flag() -> None:
-    assert "milestone_overdue" in fields(run({"A": HEALTHY}), "A")["risk_flags"].split(";")
+    stuck = fields(run({"A": {**HEALTHY, "meaningful_events_30d": 0, "active_users": 30}}), "A")  # onboarding
+    assert stuck["next_milestone_status"] == "Overdue"
+    assert "milestone_overdue" in stuck["risk_flags"].split(";")

@@ -78,8 +78,10 @@ EVENTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("renewal", {}, {"renewal_date": (NOW + timedelta(days=30)).date()}),
     ("onboarding", {"active_users": 0, "meaningful_events_30d": 0},
      {"contract_start": (NOW - timedelta(days=10)).date()}),
-    ("milestone_overdue", {}, {}),
+    ("milestone_overdue", {"meaningful_events_30d": 0, "active_users": 30}, {}),
 ]
+#: A state left by an earlier run: milestones reached now were reached since then (dated today).
+SEEN = {"A": {"scored_at": (NOW - timedelta(days=7)).isoformat(), "direction": "Positive", "milestones": {}}}
 
 
 def test_each_event_and_time_play_fires_on_its_trigger() -> None:
@@ -87,7 +89,7 @@ def test_each_event_and_time_play_fires_on_its_trigger() -> None:
         result = run({"A": {**HEALTHY, **signals}}, accounts={"A": account})
         assert play in plays_for(result), play
         calm = run({"A": HEALTHY}, accounts={"A": {"contract_start": (NOW - timedelta(days=100)).date()}})
-        assert play not in plays_for(calm) or play == "milestone_overdue"
+        assert play not in plays_for(calm)
 
 
 def test_competitor_task_names_the_competitor() -> None:
@@ -98,7 +100,7 @@ def test_competitor_task_names_the_competitor() -> None:
 
 def test_upsell_when_an_offer_milestone_is_reached_on_a_positive_vector() -> None:
     ready = {**HEALTHY, "active_users": 90, "features_adopted": 7}
-    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)})
+    rising = run({"A": ready}, history={"A": trend(NOW, 70, 20)}, state=SEEN)
     [task] = [t for t in rising.tasks() if t.play == "expansion_upsell"]
     assert "+25 seats" in task.subject and task.channel == "email"
     flat = run({"A": ready})

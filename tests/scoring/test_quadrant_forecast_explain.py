@@ -21,6 +21,10 @@ def rising(now: datetime) -> list[tuple[datetime, float]]:
     return [(now - timedelta(days=d), 80 - d / 3) for d in (40, 20, 10)]
 
 
+def falling(now: datetime) -> list[tuple[datetime, float]]:
+    return [(now - timedelta(days=d), 30 + d) for d in (40, 20, 10)]
+
+
 def test_the_four_quadrants() -> None:
     busy = {"tickets_created_90d": 200, "support_hours_90d": 100}
     result = run(
@@ -34,17 +38,27 @@ def test_the_four_quadrants() -> None:
 
 def test_at_risk_low_value_ranks_before_high_value_positive() -> None:
     complete = {**HEALTHY, "active_users": 95, "features_adopted": 9, "advocacy": 1}
-    result = run({"risky": UNHAPPY, "rich": complete}, history={"rich": rising(NOW)},
+    result = run({"risky": UNHAPPY, "rich": complete}, history={"risky": falling(NOW), "rich": rising(NOW)},
                  accounts={"risky": {"arr": 5000}, "rich": {"arr": 500_000}})
-    assert (fields(result, "risky")["priority_band"], fields(result, "rich")["priority_band"]) == ("P2", "P3")
-    big_risky = run({"A": UNHAPPY}, accounts={"A": {"arr": 500_000}})
-    assert fields(big_risky, "A")["priority_band"] == "P1"
+    assert (fields(result, "risky")["priority_band"], fields(result, "rich")["priority_band"]) == ("P1", "P4")
+    assert fields(result, "risky")["priority_reason"].startswith("P1: payment failed")
+    assert "vector falling" in fields(result, "risky")["priority_reason"]
+    assert fields(result, "rich")["priority_reason"].startswith("P4: on track")
+
+
+def test_arr_alone_never_changes_the_band() -> None:
+    small = run({"A": UNHAPPY}, accounts={"A": {"arr": 1_000}})
+    big = run({"A": UNHAPPY}, accounts={"A": {"arr": 5_000_000}})
+    assert fields(small, "A")["priority_band"] == fields(big, "A")["priority_band"] == "P2"
+    assert fields(big, "A")["priority_reason"] == fields(small, "A")["priority_reason"]
 
 
 def test_forecast_counts_accounts_by_eta_times_offer_times_take_rate() -> None:
     # Adoption reached on day 122 of 150 planned → pace 0.81 → expansion-ready ETA ≈ 73 days out.
     now = datetime(2024, 10, 1, tzinfo=NOW.tzinfo)
-    result = run({"A": HEALTHY, "B": HEALTHY}, now=now, history={"A": rising(now)})
+    seen = {a: {"scored_at": (now - timedelta(days=7)).isoformat(), "direction": d}  # adoption reached since
+            for a, d in (("A", "Positive"), ("B", "Flat"))}
+    result = run({"A": HEALTHY, "B": HEALTHY}, now=now, history={"A": rising(now)}, state=seen)
     offer = next(o for o in result.forecast()["offers"]
                  if o["segment"] == "enterprise" and o["milestone"] == "expansion_ready")
     h90 = offer["horizons"]["90"]
@@ -64,13 +78,17 @@ def test_outputs_use_the_contract_field_names_and_types() -> None:
     assert out.owner_id == "005OWNER" and out.name == "Account A"
 
 
-def test_drivers_say_what_changed_since_the_last_run() -> None:
+def test_drivers_say_what_moved_once_the_move_has_held() -> None:
     first = run({"A": HEALTHY})
     assert fields(first, "A")["vector_drivers"].startswith("Steady at")
     worse = {**HEALTHY, "payments_failed_90d": 3, "resolution_hours_median": 150}
-    second = run({"A": worse}, now=NOW + timedelta(days=1), state=dict(first.states()))
-    text = fields(second, "A")["vector_drivers"]
-    assert text.startswith("Down") and "failed payments" in text
+    second = run({"A": worse}, now=NOW + timedelta(days=8), state=dict(first.states()))
+    assert fields(second, "A")["vector_direction"] == "Flat"
+    assert "outside the" in fields(second, "A")["vector_drivers"]  # a candidate, said as such
+    third = run({"A": worse}, now=NOW + timedelta(days=15), state=dict(second.states()))
+    text = fields(third, "A")["vector_drivers"]
+    assert fields(third, "A")["vector_direction"] == "Negative"
+    assert text.startswith("Falling") and "failed payments (−" in text and "resolution time (−" in text
 
 
 def test_state_is_json_and_round_trips() -> None:

@@ -9,8 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scoring_helpers import DEFAULT_MODEL, run
 
-from connector.scoring.vector import direction_with_hysteresis
-
 CURVED = {k: s for k, s in DEFAULT_MODEL.inputs.items() if s.curve is not None}
 SIGNALS = sorted({s.signal for s in CURVED.values()})
 RISING = sorted({s.signal for s in CURVED.values() if s.curve and s.curve[-1][1] > s.curve[0][1]})
@@ -85,29 +83,3 @@ def test_nps_share_is_capped() -> None:
     result = run({"A": {"nps": 10, "meaningful_events_30d": 0}})
     j = list(DEFAULT_MODEL.inputs).index("nps")
     assert result.vector.share[0, j] <= 0.08 + 1e-6
-
-
-CFG = DEFAULT_MODEL.vector
-band = st.floats(min_value=-CFG.enter_threshold + 1e-3, max_value=CFG.enter_threshold - 1e-3)
-
-
-@given(st.lists(band, min_size=1, max_size=30))
-def test_flat_stays_flat_under_noise_below_the_enter_threshold(velocities: list[float]) -> None:
-    direction = np.zeros(1, np.int8)
-    for v in velocities:
-        direction = direction_with_hysteresis(np.array([v]), direction, CFG)
-        assert direction[0] == 0
-
-
-@given(st.sampled_from([1, -1]), st.lists(st.floats(min_value=CFG.exit_threshold, max_value=50), max_size=30))
-def test_a_direction_holds_while_noise_stays_above_the_exit_threshold(sign: int, speeds: list[float]) -> None:
-    direction = np.array([sign], np.int8)
-    for speed in speeds:
-        direction = direction_with_hysteresis(np.array([sign * speed]), direction, CFG)
-        assert direction[0] == sign
-
-
-def test_direction_turns_only_past_the_enter_threshold() -> None:
-    prev = np.array([0, 0, 1, 1, -1], np.int8)
-    v = np.array([CFG.enter_threshold, -CFG.enter_threshold, CFG.exit_threshold - 0.1, -CFG.enter_threshold, np.nan])
-    assert direction_with_hysteresis(v, prev, CFG).tolist() == [1, -1, 0, -1, -1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
@@ -93,7 +95,8 @@ def test_incremental_ticket_export_pages_and_its_own_rate_limit(start_zendesk: S
     client = build_client(zd.config, zd.http)
     page = client.get_json("incremental/tickets/cursor.json", {"start_time": 0, "include": "metric_sets"})
     seen = [t["id"] for t in page["tickets"]]
-    assert len(page["metric_sets"]) == 3 and page["end_of_stream"] is False
+    assert [t["metric_set"]["ticket_id"] for t in page["tickets"]] == [t["id"] for t in page["tickets"]]
+    assert len(page["tickets"]) == 3 and page["end_of_stream"] is False
     while not page["end_of_stream"]:
         page = client.get_json(page["after_url"])
         seen += [t["id"] for t in page["tickets"]]
@@ -102,3 +105,22 @@ def test_incremental_ticket_export_pages_and_its_own_rate_limit(start_zendesk: S
     assert probe["tickets"] == [] and probe["end_of_stream"] is True
     with pytest.raises(ZendeskApiError, match="429"):  # 5th export call within the minute
         client.get_json("incremental/tickets/cursor.json", {"cursor": page["after_cursor"]})
+
+
+def test_zenpy_export_with_a_fractional_start_time_as_the_api_answers(start_zendesk: StartZendesk,
+                                                                       clock: SandboxClock) -> None:
+    """zenpy passes a float ``start_time`` through as text (``1793001600.5``), as tap-zendesk sends one: Zendesk
+    takes it; each ticket carries ``fields`` beside ``custom_fields``, and its metric set inside."""
+    now = clock.now()
+    zd = start_zendesk(make_world(now, [company(1, 11)], [ticket(1, 11, now, status="solved", solved_hours=5),
+                                                          ticket(2, 11, now)]))
+    zenpy = build_client(zd.config, zd.http).zenpy
+    start = (now - timedelta(days=30)).timestamp() + 0.5
+    tickets = list(zenpy.tickets.incremental(start_time=start, include=["metric_sets"]))
+    assert sorted(t.id for t in tickets) == [1, 2]
+    for t in tickets:
+        assert t.fields == t.custom_fields == []
+        assert t.to_dict()["metric_set"]["ticket_id"] == t.id
+    client = build_client(zd.config, zd.http)
+    with pytest.raises(ZendeskApiError, match="400"):
+        client.get_json("incremental/tickets/cursor.json", {"start_time": "soon"})

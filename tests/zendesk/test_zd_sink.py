@@ -31,7 +31,7 @@ def test_setup_creates_fields_once_and_check_reports_problems(start_zendesk: Sta
     sink = zd.sink()
     assert {p.problem for p in sink.check(zd.sink_ctx())} == {"missing"}
     planned = sink.setup(zd.sink_ctx(), dry_run=True)
-    assert len(planned) == 8 and not zd.backend.org_fields  # dry run creates nothing
+    assert len(planned) == 9 and not zd.backend.org_fields  # dry run creates nothing
     created = sink.setup(zd.sink_ctx(), dry_run=False)
     assert {c.record_id: c.new for c in created}["cs_priority_band"] == "dropdown"
     band = zd.backend.org_fields["cs_priority_band"]
@@ -60,7 +60,7 @@ def test_unknown_fields_are_refused_until_setup_then_written(start_zendesk: Star
     assert report.records_updated == 0 and not zd.store.written_values("zendesk", "organization")
     zd.sink().setup(zd.sink_ctx(), dry_run=False)
     report = zd.write([output("A0")])
-    assert report.failures == [] and report.records_updated == 1 and report.fields_written == 8
+    assert report.failures == [] and report.records_updated == 1 and report.fields_written == 9
     fields = zd.backend.orgs[100]["organization_fields"]
     assert fields["cs_priority_band"] == "cs_priority_band_p3" and fields["cs_success_vector"] == 61.0
     assert fields["cs_vector_updated_at"] == "2026-11-02"
@@ -74,6 +74,10 @@ def test_unchanged_resync_makes_zero_write_calls(start_zendesk: StartZendesk, cl
     sink = zd.sink()
     report = zd.write(outputs, sink)
     assert report.records_updated == 0 and zd.calls() == [] and sink.stats == {"jobs": 0, "polls": 0}
+    # The priority reason is a field like any other: a new reason alone is one field on one record.
+    report = zd.write([output("A1", priority_reason="P1: payment failed; vector falling 6/30d"), *outputs[::2]])
+    assert report.records_updated == 1 and report.fields_written == 1
+    assert zd.backend.orgs[101]["organization_fields"]["cs_priority_reason"].startswith("P1: payment failed")
 
 
 def test_bulk_writes_use_ceil_n_over_100_jobs_and_poll_them(start_zendesk: StartZendesk,
@@ -136,6 +140,6 @@ def test_dry_run_writes_nothing_and_plans_everything(start_zendesk: StartZendesk
     zd.reset_calls()
     report = zd.write([output("A0"), output("A1")], dry_run=True)
     assert zd.calls() == [] and not zd.store.written_values("zendesk", "organization")
-    assert len([p for p in report.planned if p.action == "update"]) == 16
+    assert len([p for p in report.planned if p.action == "update"]) == 18
     (retag,) = [p for p in report.planned if p.action == "retag"]
     assert (retag.record_id, retag.new) == ("1", ["cs_p3"])

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from connector.http import Call
-from connector.sandbox.core import SandboxClock
+from connector.http import Call, HttpLayer
+from connector.sandbox.core import SandboxClock, SandboxTLS
 from connector.sandbox.zendesk.backend import iso
-from connector.sources.zendesk import ticket_row, ticket_signals
+from connector.sources.base import SourceContext
+from connector.sources.zendesk import ZendeskSource, ticket_row, ticket_signals
+from connector.store import Store
 
-from .zd_kit import StartZendesk, company, make_world, ticket
+from .zd_kit import StartZendesk, company, make_config, make_world, ticket
+
+#: One export page in Zendesk's own shape (fields as in Zendesk's API reference and Singer tap-zendesk's
+#: ticket/ticket_metrics schemas): ``include=metric_sets`` puts each metric set *inside* its ticket.
+RECORDED_PAGE = Path(__file__).with_name("recorded") / "incremental_tickets_metric_sets.json"
 
 EXPORT = "/incremental/tickets/cursor.json"
 
@@ -159,3 +168,46 @@ def test_generated_world_loads_and_pulls_cleanly(start_zendesk: StartZendesk, cl
     assert exported == sum(1 for t in world.tickets if t.updated_at <= clock.now() - timedelta(minutes=1))
     queue = zd.backend.ticket_queue()
     assert all(row["status"] in ("new", "open", "pending", "hold") for row in queue)
+
+
+class _RecordedExport:
+    """Answers the source's two export calls: no organization changes, and the recorded ticket page."""
+
+    def __init__(self, page: dict[str, Any]):
+        self.page = page
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        if path.startswith("incremental/organizations"):
+            return {"organizations": [], "end_time": 0, "end_of_stream": True}
+        return self.page
+
+
+def test_recorded_page_with_embedded_metric_set_fills_the_resolution_signals(
+        clock: SandboxClock, sandbox_tls: SandboxTLS, store: Store) -> None:
+    page = json.loads(RECORDED_PAGE.read_text(encoding="utf-8"))
+    assert "metric_sets" not in page and all("metric_set" in t for t in page["tickets"])
+    config = make_config("https://acme.zendesk.com", sandbox_tls)
+    source = ZendeskSource(config, client=_RecordedExport(page))  # type: ignore[arg-type]
+    items = list(source.pull(SourceContext(store, HttpLayer(), config, clock.now())))
+    [observation] = [i for i in items if getattr(i, "entity_id", None) == "509974"]
+    signals = observation.signals
+    assert signals["resolution_hours_median"] == round((1548 / 60 + 120 / 60) / 2, 2)  # 25.8 h and 2 h
+    assert signals["tickets_open"] == 1 and signals["tickets_urgent_open"] == 1
+
+
+def test_sandbox_export_serves_the_metric_set_inside_each_ticket(start_zendesk: StartZendesk,
+                                                                clock: SandboxClock) -> None:
+    """The emulator answers in the same shape as the recorded page, and the source reads it."""
+    now = clock.now()
+    solved = ticket(1, 11, now, status="solved", age_days=5, updated_days=2, solved_hours=30)
+    zd = start_zendesk(make_world(now, [company(1, 11)], [solved, ticket(2, 11, now)]))
+    from connector.clients.zendesk import build_client
+
+    page = build_client(zd.config, zd.http).get_json(EXPORT.lstrip("/"), {"start_time": 0, "include": "metric_sets"})
+    assert "metric_sets" not in page
+    shape = {"id", "status", "priority", "organization_id", "requester_id", "tags", "created_at", "updated_at",
+             "generated_timestamp", "custom_fields", "fields", "metric_set"}
+    for served in page["tickets"]:
+        assert shape <= set(served), sorted(shape - set(served))
+        assert served["metric_set"]["ticket_id"] == served["id"] and served["fields"] == served["custom_fields"]
+    assert _by_entity(zd.pull())["11"]["resolution_hours_median"] == 30.0

@@ -123,6 +123,7 @@ StartZendesk = Callable[..., ZdSandbox]
 
 def output(account_id: str, **fields: Any) -> AccountOutput:
     base: dict[str, Any] = {"success_vector": 61.0, "vector_direction": "Flat", "priority_band": "P3",
+                            "priority_reason": "P3: support backlog",
                             "vector_drivers": "Slow ticket resolution", "next_milestone": "Adoption",
                             "next_milestone_status": "On track", "risk_flags": "",
                             "vector_updated_at": date(2026, 11, 2)}

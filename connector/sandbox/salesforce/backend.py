@@ -245,6 +245,12 @@ class SalesforceBackend:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         return self._project(obj, record, list(self.object_fields(obj)))
 
+    def _named(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with field names spelled as the schema spells them: Salesforce matches API names without
+        regard to case (its own sObject Collections example sends ``"id"``)."""
+        spelled = {name.lower(): name for name in (*self.object_fields(obj), "Id")}
+        return {spelled.get(key.lower(), key): value for key, value in body.items()}
+
     def _values(self, obj: str, body: dict[str, Any], creating: bool) -> tuple[dict[str, Any], list[Any]]:
         fields, values, errors = self.object_fields(obj), {}, []
         for name, raw in body.items():
@@ -278,6 +284,7 @@ class SalesforceBackend:
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
 
     def create(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = self._named(obj, body)
         with self.lock:
             values, errors = self._values(obj, body, creating=True)
             if errors:
@@ -290,6 +297,7 @@ class SalesforceBackend:
             return {"id": record_id, "success": True, "errors": []}
 
     def update(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = self._named(obj, body)
         record_id = body.get("Id")
         with self.lock:
             record = self.records.get(obj, {}).get(str(record_id))
@@ -310,6 +318,7 @@ class SalesforceBackend:
         fd = self.object_fields(obj).get(ext_field)
         if fd is None or not (fd.external_id or fd.type == "id"):
             raise ApiError(400, "INVALID_FIELD", f"Field {ext_field} is not an external id field on {obj}")
+        body = self._named(obj, body)
         key = body.get(ext_field)
         with self.lock:
             matches = [r for r in self.records[obj].values() if key is not None and r.get(ext_field) == key]

@@ -8,7 +8,9 @@ What is exact here, because clients depend on it:
 * list envelopes ``{"object": "list", "data": [...], "has_more", "url"}``, newest first, ``limit`` 1–100
   (default 10) and ``starting_after``/``ending_before`` cursors (https://docs.stripe.com/api/pagination);
 * ``created[gte|gt|lte|lt]`` filters, event ``type``/``types[]``, ``expand[]`` of
-  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``;
+  ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``; list parameters
+  in both encodings Stripe accepts: ``types[]=a&types[]=b`` and the indexed ``types[0]=a&types[1]=b``
+  that stripe-python always sends (``stripe/_encode.py``);
 * error objects ``{"error": {type, code, message, param, doc_url}}`` with Stripe's status codes
   (https://docs.stripe.com/api/errors).
 """
@@ -240,7 +242,7 @@ class StripeRoutes:
         return _page(request, "payment_method", self.backend.ordered(rows))
 
     def events(self, request: Request) -> Response:
-        types = request.query_params.getlist("types[]")
+        types = _array(request, "types")
         if len(types) > 20:
             raise StripeError(400, "You may pass at most 20 types.", param="types")
         if single := request.query_params.get("type"):
@@ -258,6 +260,16 @@ class StripeRoutes:
         return lambda r: not customer or r.get("customer") == customer
 
 
+def _array(request: Request, name: str) -> list[str]:
+    """A list parameter as ``name[]=…`` repeated or as ``name[0]=…&name[1]=…`` (by index)."""
+    indexed: list[tuple[int, str]] = []
+    for key, value in request.query_params.multi_items():
+        index = key.removeprefix(f"{name}[").removesuffix("]")
+        if key.startswith(f"{name}[") and key.endswith("]") and index.isascii() and index.isdigit():
+            indexed.append((int(index), value))
+    return request.query_params.getlist(f"{name}[]") + [value for _, value in sorted(indexed)]
+
+
 def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:
     """Attach the expandable object behind an id field so :func:`_expand` can inline it on request."""
     settings = obj.get("invoice_settings") or {}
@@ -271,7 +283,7 @@ EXPANDABLE = {"invoice_settings.default_payment_method", "default_payment_method
 def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
     """Apply ``expand[]`` (only the payment-method paths the connector uses) and drop helper keys."""
     pm = obj.pop("_pm", None)
-    for path in request.query_params.getlist("expand[]"):
+    for path in _array(request, "expand"):
         field = path.removeprefix(prefix)
         if field not in EXPANDABLE:
             raise StripeError(400, f"This property cannot be expanded ({path}).", param="expand")

@@ -189,11 +189,11 @@ class ZendeskRoutes:
     # -- tickets and users ------------------------------------------------------------------------------
 
     async def list_tickets(self, request: Request) -> Response:
-        rows = [self.backend.tickets[k] for k in sorted(self.backend.tickets)]
+        rows = [export.served_ticket(self.backend.tickets[k]) for k in sorted(self.backend.tickets)]
         return _json(200, _page(request, rows, "tickets"))
 
     async def ticket(self, request: Request) -> Response:
-        return _json(200, {"ticket": self.backend.ticket(request.path_params["ticket_id"])})
+        return _json(200, {"ticket": export.served_ticket(self.backend.ticket(request.path_params["ticket_id"]))})
 
     async def update_many_tickets(self, request: Request) -> Response:
         body = await request.json()

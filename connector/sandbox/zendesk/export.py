@@ -5,8 +5,10 @@ picked up by the next call rather than half-read), and both order by ``(updated_
 
 * Tickets — ``GET /api/v2/incremental/tickets/cursor.json?start_time=`` then ``?cursor=``: pages of up to
   1,000 with ``after_cursor``/``after_url`` and ``end_of_stream``; the cursor is opaque and stays valid, so
-  a client polls with its last ``after_cursor`` and gets only what changed since.  ``include=metric_sets``
-  and ``include=users`` sideload the tickets' metric sets and requesters.
+  a client polls with its last ``after_cursor`` and gets only what changed since.  ``include=users``
+  sideloads the requesters; ``include=metric_sets`` puts each ticket's metric set *inside* the ticket
+  (``ticket["metric_set"]``, as Zendesk does and Singer's tap-zendesk reads).  Tickets carry both
+  ``custom_fields`` and its duplicate ``fields``; ``start_time`` may be fractional (``1700000000.0``).
   https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/#incremental-ticket-export-cursor-based
 * Organizations — ``GET /api/v2/incremental/organizations.json?start_time=``: time-based, ``end_time`` and
   ``next_page``; a page is extended to every record sharing its last timestamp, and the next page starts
@@ -54,10 +56,12 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 
 
 def start_time_param(raw: str | None, now: datetime) -> int:
-    """``start_time`` as epoch seconds; refused when missing, malformed or within the last minute."""
+    """``start_time`` as whole epoch seconds (a fraction is dropped, as Zendesk does); refused when missing,
+    malformed or within the last minute."""
     try:
-        start = int(raw or "")
-    except ValueError:
+        seconds = float(raw or "")
+        start = math.floor(seconds)
+    except (ValueError, OverflowError):
         raise ZendeskError(400, "InvalidValue", "start_time must be a Unix epoch time in seconds") from None
     if start > (now - RECENT).timestamp():
         raise ZendeskError(400, "InvalidValue", "Too recent start_time. Use a start_time older than 1 minute")
@@ -88,19 +92,32 @@ def ticket_page(backend: ZendeskBackend, *, start_time: str | None, cursor: str 
     page = remaining[:per_page]
     position = page[-1] if page else after
     next_cursor = encode_cursor(position)
-    tickets = [dict(backend.tickets[ident], generated_timestamp=stamp) for stamp, ident in page]
+    tickets = [_exported(backend, ident, stamp, "metric_sets" in include) for stamp, ident in page]
     body: dict[str, Any] = {
         "tickets": tickets,
         "after_cursor": next_cursor, "after_url": url_for({"cursor": next_cursor}),
         "before_cursor": None, "before_url": None,
         "end_of_stream": len(remaining) <= per_page,
     }
-    if "metric_sets" in include:
-        body["metric_sets"] = [backend.metrics[t["id"]] for t in tickets if t["id"] in backend.metrics]
     if "users" in include:
         ids = {t.get("requester_id") for t in tickets}
         body["users"] = [backend.users[i] for i in sorted(i for i in ids if i in backend.users)]
     return body
+
+
+def served_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as the API serves it: ``fields`` duplicates ``custom_fields`` (clients such as tap-zendesk
+    drop one of the two and fail without it)."""
+    custom = list(ticket.get("custom_fields") or [])
+    return {**ticket, "custom_fields": custom, "fields": [dict(f) for f in custom]}
+
+
+def _exported(backend: ZendeskBackend, ident: int, stamp: int, metrics: bool) -> dict[str, Any]:
+    """A ticket as the export serves it, its metric set inside when ``include=metric_sets``."""
+    out = {**served_ticket(backend.tickets[ident]), "generated_timestamp": stamp}
+    if metrics:
+        out["metric_set"] = backend.metrics.get(ident)
+    return out
 
 
 def organization_page(backend: ZendeskBackend, *, start_time: str | None, per_page: int,
