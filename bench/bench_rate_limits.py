@@ -65,7 +65,7 @@ def run_size(n: int, scale: float) -> dict[str, Any]:
             started = time.perf_counter()
             runner.write(now, outputs, [], False, result)
             seconds = time.perf_counter() - started
-            rows = [r for r in sandbox.tally().rows if r["system"] == name]
+            rows = [r for r in sandbox.ledger() if r["system"] == name]
             report = result.sinks.get(name, {})
             records = report.get("records_updated", 0)
             calls = sum(r["calls"] for r in rows)

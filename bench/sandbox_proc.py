@@ -12,6 +12,10 @@ Protocol: the parent writes ``{"cmd": ..., ...}`` lines; each answer is one line
 * ``mutate`` {share, seed} → fail a payment (Stripe backend) for ``share`` of the customers that have a live
   subscription, then advance the clock two minutes so the change is past every source's cursor;
 * ``tick`` → advance the clock two minutes (so an unchanged re-sync sees the same clock movement);
+* ``snapshot`` {name} → remember a fingerprint of every record of every stream under ``name``;
+  ``world`` {since} → per stream: records in total, records new or changed since snapshot ``since`` (all
+  when no snapshot), so a benchmark computes the work from the sandbox, not from what the connector sent;
+* ``stripe_oldest`` → the oldest ``created`` of Stripe customers, subscriptions and invoices (a tap's start date);
 * ``now`` → the sandbox clock;  ``stop``.
 """
 
@@ -52,6 +56,38 @@ def ledger(cluster: Cluster) -> list[dict[str, Any]]:
             for (s, m, e, st), (c, r, u) in sorted(rows.items())]
 
 
+def streams(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """Every stream the connector reads or writes, as ``system.stream`` → {record key: record}."""
+    sf = cluster.emulators["salesforce"].backend
+    hs = cluster.emulators["hubspot"].backend
+    zd = cluster.emulators["zendesk"].backend
+    st = cluster.emulators["stripe"].backend
+    out: dict[str, dict[str, Any]] = {f"salesforce.{o}": sf.records[o] for o in ("Account", "Contact", "Task")}
+    out.update({f"hubspot.{t}": {k: (o.properties, o.archived) for k, o in hs.objects[t].items()}
+                for t in ("companies", "tasks")})
+    out.update({"zendesk.organizations": zd.orgs, "zendesk.tickets": zd.tickets})
+    out.update({f"stripe.{t}": getattr(st, t) for t in ("customers", "subscriptions", "invoices", "events")})
+    domains = {c.domain.lower().removeprefix("www.") for c in cluster.world.companies if c.domain}
+    out["techlookup.domains"] = {d: d for d in domains}
+    return out
+
+
+def fingerprints(cluster: Cluster) -> dict[str, dict[str, int]]:
+    return {name: {str(k): hash(json.dumps(v, sort_keys=True, default=str)) for k, v in records.items()}
+            for name, records in streams(cluster).items()}
+
+
+def world(cluster: Cluster, before: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]]:
+    """Per stream: ``total`` records and ``changed`` (new or different since ``before``; all without it)."""
+    now = fingerprints(cluster)
+    out = {}
+    for name, prints in now.items():
+        old = (before or {}).get(name, {})
+        changed = len(prints) if before is None else sum(1 for k, h in prints.items() if old.get(k) != h)
+        out[name] = {"total": len(prints), "changed": changed}
+    return out
+
+
 def mutate(cluster: Cluster, share: float, seed: int) -> dict[str, Any]:
     """Fail one payment for ``share`` of the companies (those with a Stripe customer and a live subscription)."""
     stripe = cluster.emulators["stripe"].backend
@@ -77,6 +113,7 @@ def main() -> None:
                             limits=spec.get("limits"))
     config = cluster.write_config(Path(spec["workdir"]) / "connector.toml")
     _answer({"config": str(config), "now": cluster.clock.now().isoformat()})
+    snapshots: dict[str, dict[str, dict[str, int]]] = {}
     for line in sys.stdin:
         command = json.loads(line)
         name = command["cmd"]
@@ -93,6 +130,15 @@ def main() -> None:
         elif name == "tick":
             cluster.clock.advance(TICK)
             _answer({})
+        elif name == "snapshot":
+            snapshots[command["name"]] = fingerprints(cluster)
+            _answer({})
+        elif name == "world":
+            _answer({"streams": world(cluster, snapshots.get(command.get("since") or ""))})
+        elif name == "stripe_oldest":
+            st = cluster.emulators["stripe"].backend
+            _answer({"created": min(int(o.get("created") or 0) for t in (st.customers, st.subscriptions, st.invoices)
+                                    for o in t.values())})
         elif name == "now":
             _answer({"now": cluster.clock.now().isoformat()})
         elif name == "stop":

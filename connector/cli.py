@@ -6,7 +6,6 @@ Logs go to stderr (structlog), so ``connector sync --json | jq`` always works.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from rich.console import Console
 
 from connector import logging as connector_logging
 from connector.config import Config, ConfigError, json_schema, load_config
+from connector.safe_output import dumps, for_terminal, plain
 
 if TYPE_CHECKING:
     from connector.observe import RunObserver
@@ -58,7 +58,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fail_config(*errors: ConfigError) -> typer.Exit:
-    lines = "\n".join(f"  {line}" for exc in errors for line in str(exc).splitlines())
+    lines = "\n".join(f"  {plain(line)}" for exc in errors for line in str(exc).splitlines())
     count = sum(len(exc.problems) for exc in errors)
     sys.stderr.write(f"configuration error ({count} problem(s)):\n{lines}\n")
     return typer.Exit(2)
@@ -89,13 +89,14 @@ def _now(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        err.print(f"--now: {value!r} is not an ISO date-time (e.g. 2026-11-23T09:00:00+00:00)")
+        err.print(f"--now: {for_terminal(repr(value))} is not an ISO date-time (e.g. 2026-11-23T09:00:00+00:00)")
         raise typer.Exit(2) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _emit(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    """One strict-JSON line: NaN/Infinity become null (strict parsers such as jq refuse them)."""
+    sys.stdout.write(dumps(data, default=str, ensure_ascii=False) + "\n")
 
 
 def _store(config: Config) -> Any:
@@ -119,13 +120,14 @@ def init(
 ) -> None:
     """Write a starter config (and the default mappings next to it) to edit."""
     if path.exists() and not force:
-        err.print(f"{path} exists; use --force to overwrite")
+        err.print(f"{for_terminal(path)} exists; use --force to overwrite")
         raise typer.Exit(2)
     path.write_text((REPO_ROOT / "config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
     mappings = path.parent / "mappings"
     if not mappings.exists():
         shutil.copytree(REPO_ROOT / "mappings", mappings)
-    out.print(f"wrote {path} and {mappings}/ — next: set the *_env variables, then `connector check -c {path}`")
+    out.print(f"wrote {for_terminal(path)} and {for_terminal(mappings)}/ — next: set the *_env variables, then "
+              f"`connector check -c {for_terminal(path)}`")
 
 
 @app.command()
@@ -258,7 +260,7 @@ def explain(
     cfg = _load(config, with_files=True)
     data = explain_account(cfg, account, _now(now))
     if data is None:
-        err.print(f"no account {account!r} in the state store; run `connector sync` first")
+        err.print(f"no account {for_terminal(repr(account))} in the state store; run `connector sync` first")
         raise typer.Exit(1)
     if json_out:
         _emit(data)
@@ -292,7 +294,7 @@ def report(
 
     cfg = _load(config, with_files=True)
     path = build_report(cfg, _store(cfg), out_file)
-    out.print(f"report written to {path}")
+    out.print(f"report written to {for_terminal(path)}")
 
 
 @app.command()
@@ -444,4 +446,4 @@ def config_schema() -> None:
 def config_validate(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate the config file only (no network)."""
     cfg = _load(config, with_files=True)
-    out.print(f"{config}: OK ({', '.join(cfg.enabled_systems()) or 'no systems'})")
+    out.print(f"{for_terminal(config)}: OK ({', '.join(cfg.enabled_systems()) or 'no systems'})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -40,6 +40,9 @@ SECRET_KEYS = frozenset(
         "private_key",
     }
 )
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -81,6 +84,9 @@ class SystemBase(_Strict):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=6, ge=0, le=20)
     requests_per_second: float | None = Field(default=None, gt=0)
+    allow_insecure_loopback: bool = Field(
+        default=False, description="Accept an http:// base_url to a loopback address (local emulators, tests only)"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -111,6 +117,15 @@ class SalesforceConfig(SystemBase):
     bulk_poll_seconds: int = Field(default=2, ge=0, le=60, description="Wait between Bulk 2.0 job status polls")
     daily_api_share: float = Field(
         default=0.5, gt=0, le=1, description="Stop writing past this share of the daily API limit"
+    )
+    field_access_users: list[str] = Field(
+        default_factory=list, description="Usernames `setup` grants read on the connector's fields (CSMs)"
+    )
+    field_access_profiles: list[str] = Field(
+        default_factory=list, description="Profiles whose active users `setup` grants read on the connector's fields"
+    )
+    integration_username: str | None = Field(
+        default=None, description="The user the connector writes as: `setup` grants it edit on the connector's fields"
     )
     write: bool = True
 
@@ -392,7 +407,8 @@ class Config(_Strict):
 
     #: Sections of systems the registry adds (validated by the system's own ``settings`` model).
     plugins: dict[str, Any] = Field(default_factory=dict, exclude=True)
-    #: Directory the config file lives in; relative paths in it resolve against this, not the CWD.
+    #: Directory the config file lives in; relative paths in it resolve against this, not the CWD (loading
+    #: makes every path field absolute; :meth:`resolve` remains for paths inside other values).
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -440,8 +456,10 @@ def load_config(path: Path | str) -> Config:
 
 
 def config_from_dict(data: dict[str, Any], path: Path | str = "<config>") -> Config:
+    from connector.config_safety import find_unsafe_values
+
     path = Path(path)
-    problems = find_literal_secrets(data)
+    problems = find_literal_secrets(data) + find_unsafe_values(data)
     if problems:
         raise ConfigError(path, problems)
     plugins: dict[str, Any] = {}
@@ -452,11 +470,29 @@ def config_from_dict(data: dict[str, Any], path: Path | str = "<config>") -> Con
             except ValidationError as exc:
                 found = [_explain(err) for err in exc.errors()]
                 raise ConfigError(path, [(f"{name}.{key}" if key else name, msg) for key, msg in found]) from None
+    base_dir = path.parent.resolve()
     try:
         rest = {k: v for k, v in data.items() if k not in plugins}
-        return Config.model_validate({**rest, "plugins": plugins, "base_dir": path.parent.resolve()})
+        config = Config.model_validate({**rest, "plugins": plugins, "base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(path, [_explain(err) for err in exc.errors()]) from None
+    return _anchored(config, base_dir)
+
+
+def _anchored(model: _M, base_dir: Path) -> _M:
+    """``model`` with every relative path in it (nested sections included) made absolute against
+    ``base_dir``: the one place paths are resolved, so a ``ca_bundle``, a secret file, a mapping or the
+    usage file means the same file whichever directory the connector is started from."""
+    updates: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            updates[name] = base_dir / value
+        elif isinstance(value, BaseModel) and (anchored := _anchored(value, base_dir)) is not value:
+            updates[name] = anchored
+        elif isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values()):  # plugins
+            updates[name] = {k: _anchored(v, base_dir) if isinstance(v, BaseModel) else v for k, v in value.items()}
+    return model.model_copy(update=updates) if updates else model
 
 
 def find_literal_secrets(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

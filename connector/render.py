@@ -1,4 +1,10 @@
-"""Terminal rendering of command results (rich).  Pure presentation: data in, tables out."""
+"""Terminal rendering of command results (rich).  Pure presentation: data in, tables out.
+
+Every value that came from outside (names, ids, error messages, cursor values) goes through
+:func:`connector.safe_output.terminal_safe` first: terminal escape sequences are stripped, and Rich markup
+in it is escaped (there, or by ``escape`` on the cells of renderers that print with ``markup=False``), so
+the markup written here is the only markup printed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from connector.safe_output import for_terminal, terminal_safe
 from connector.sync import SyncResult
 
 
@@ -45,9 +52,9 @@ def render_sync(console: Console, result: SyncResult) -> None:
                       "(mapping setting on_drift decides); `sync --json` lists them under sinks.<system>.drift",
                       highlight=False, markup=False)
     for name, msg in {**result.source_errors, **result.sink_errors}.items():
-        console.print(f"[red]{name}[/]: {msg}", markup=True, highlight=False)
+        console.print(f"[red]{for_terminal(name)}[/]: {for_terminal(msg)}", markup=True, highlight=False)
     if result.plan_file:
-        console.print(f"planned changes saved to {result.plan_file}")
+        console.print(f"planned changes saved to {for_terminal(result.plan_file)}")
 
 
 def _seconds(value: float) -> str:
@@ -73,6 +80,7 @@ FIELD_PROBLEMS_SHOWN = 5
 
 
 def render_check(console: Console, report: dict[str, Any]) -> None:
+    report = terminal_safe(report, markup=False)  # cells are escaped below; the paste lines must stay verbatim
     table = Table(title="connector check", title_justify="left")
     for col in ("system", "reachable", "field problems"):
         table.add_column(col)
@@ -82,7 +90,7 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
         if len(problems) > FIELD_PROBLEMS_SHOWN:
             shown.append(f"+{len(problems) - FIELD_PROBLEMS_SHOWN} more (`connector check --json` lists all)")
         detail = "; ".join(shown) or ("-" if info["reachable"] else info.get("error", ""))
-        table.add_row(name, "yes" if info["reachable"] else "[red]no[/]", detail)
+        table.add_row(escape(name), "yes" if info["reachable"] else "[red]no[/]", escape(detail))
     console.print(table)
     rates = report["identity"]["rates"]
     if rates:
@@ -91,7 +99,7 @@ def render_check(console: Console, report: dict[str, Any]) -> None:
             ident.add_column(col, justify="right" if col != "source" else "left")
         for source, r in rates.items():
             ident.add_row(
-                source,
+                escape(source),
                 str(r["total"]),
                 str(r["matched"]),
                 str(r["ambiguous"]),
@@ -126,17 +134,36 @@ def _render_ambiguous(console: Console, identity: dict[str, Any]) -> None:
 
 
 def render_setup(console: Console, result: dict[str, Any], dry_run: bool) -> None:
+    result = terminal_safe(result, markup=False)  # printed with markup=False, or escaped where markup is used
     verb = "would create" if dry_run else "created"
     for system, items in result["created"].items():
         console.print(f"{system}: {verb} {len(items)}")
         for item in items:
             console.print(f"  {item['object']}.{item.get('field') or item['record_id']}", markup=False)
+    for system, plan in result.get("access", {}).items():
+        verb = "would change" if dry_run else "changed"
+        if plan["changes"]:
+            console.print(f"{system} access: {verb} {len(plan['changes'])}", markup=False)
+        grants: dict[str, int] = {}  # one line per permission set and access, not one per field
+        for c in plan["changes"]:
+            if c["object"] == "FieldPermissions":
+                key = f"  {c['action']} FieldPermissions {c['detail'].rsplit(' ', 1)[0]} on"
+                grants[key] = grants.get(key, 0) + 1
+            else:
+                console.print(f"  {c['action']} {c['object']} {c['detail']}", markup=False, highlight=False)
+        for line, n in grants.items():
+            console.print(f"{line} {n} field(s)", markup=False, highlight=False)
+        for problem in plan["problems"]:
+            console.print(f"  [yellow]warning[/]: {escape(problem)}", highlight=False)
+        for step in plan["next_steps"]:
+            console.print(f"{system}, to do by hand: {step}", markup=False, highlight=False)
     for system, msg in result["errors"].items():
-        console.print(f"[red]{system}[/]: {msg}", highlight=False)
+        console.print(f"[red]{escape(system)}[/]: {escape(msg)}", highlight=False)
 
 
 def render_status(console: Console, data: dict[str, Any]) -> None:
     """The one view of what needs attention, most actionable first; ``--json`` has the same items."""
+    data = terminal_safe(data, markup=False)
     jobs = Table(title=f"last run per job ({data['accounts']} accounts in the store)", title_justify="left")
     for col in ("job", "outcome", "started (UTC)", "duration", "last ok", "error"):
         jobs.add_column(col)
@@ -190,6 +217,7 @@ def _render_identity(console: Console, identity: dict[str, Any]) -> None:
 
 
 def render_quarantine(console: Console, items: list[dict[str, Any]], limit: int) -> None:
+    items = terminal_safe(items, markup=False)
     table = Table(title=f"quarantined records: {len(items)}", title_justify="left")
     for col in ("source", "entity", "id", "reason", "seen", "last seen"):
         table.add_column(col)
@@ -202,6 +230,7 @@ def render_quarantine(console: Console, items: list[dict[str, Any]], limit: int)
 
 
 def render_retry(console: Console, result: dict[str, Any], dry_run: bool) -> None:
+    result = terminal_safe(result, markup=False)
     sources = ", ".join(result["sources"]) or "none"
     if dry_run or result["run_id"] is None:
         console.print(f"{result['retried']} quarantined record(s); would re-read in full: {sources}", markup=False)

@@ -125,15 +125,23 @@ def run_setup(config: Config, *, dry_run: bool) -> dict[str, Any]:
     ctx = SinkContext(store, http_layer(config), config, utcnow(), None, dry_run)
     created: dict[str, list[dict[str, Any]]] = {}
     errors: dict[str, str] = {}
+    access: dict[str, Any] = {}
     try:
         for sink in sinks_for(config):
             try:
                 created[sink.name] = [c.as_json() for c in sink.setup(ctx, dry_run)]
             except Exception as exc:
                 errors[sink.name] = describe_failure(sink.name, config, exc)
+        if not errors:  # permissions name the fields: grant them once the fields exist
+            from connector.field_access import grant_access
+
+            try:
+                access = grant_access(config, ctx.http, dry_run)
+            except Exception as exc:
+                errors["access"] = describe_failure("salesforce", config, exc)
     finally:
         store.close()
-    return {"dry_run": dry_run, "created": created, "errors": errors}
+    return {"dry_run": dry_run, "created": created, "access": access, "errors": errors}
 
 
 def run_checks(config: Config) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import crms, sinks_for, sources_for
+from connector.safe_output import dumps
 from connector.secrets import redact
 from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
@@ -60,7 +61,7 @@ class SyncResult:
     forecast: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.__dict__, default=str))
+        return json.loads(dumps(self.__dict__, default=str))
 
 
 class SyncRunner:
@@ -251,9 +252,10 @@ class SyncRunner:
                     "direction": o.fields.get("vector_direction"),
                     "confidence": o.fields.get("vector_confidence"),
                     "quadrant": o.fields.get("quadrant"),
-                    "outputs": json.loads(json.dumps(dict(o.fields), default=str)),
+                    "outputs": json.loads(dumps(dict(o.fields), default=str)),
                 }
                 for o in scored.outputs()
+                if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
             )
             self.store.save_states(scored.states())
         return outputs, tasks
@@ -306,5 +308,5 @@ class SyncRunner:
         path = out_dir / f"dry-run-{run_id}.jsonl"
         with path.open("w", encoding="utf-8") as fh:
             for line in planned:
-                fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                fh.write(dumps(line, ensure_ascii=False, default=str) + "\n")
         return path

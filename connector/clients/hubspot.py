@@ -33,6 +33,10 @@ from connector.http import HttpLayer, RetryPolicy, instrument_urllib3
 from connector.secrets import redact, resolve
 
 SYSTEM = "hubspot"
+#: Cursor the HubSpot source sets to the run's ``now`` once companies were read with the properties the sink
+#: writes: the replica then holds every company's live values as of this run, and the sink checks drift
+#: against it instead of a ``batch/read``.
+LIVE_MARK = "companies.live_at"
 WINDOW_SECONDS = 10.0  # HubSpot states its burst limits per 10 s: https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
 T = TypeVar("T")
 

@@ -6,19 +6,18 @@ cannot refresh, and its own 401 retry once recursed without bound.  Every call h
 grant, or re-reading a rotated token file) and retries exactly once.  Paging is done page by page so an
 expiry between pages costs one page, not the query, and nothing is loaded whole.
 
+Records are written at up to 1,000 per API call (:meth:`SalesforceClient.write_records`): five sObject
+Collections subrequests of 200 inside one Composite request, which Salesforce counts as one call.
 Write results are returned in request order as :class:`WriteResult` (sObject Collections answer by
-position; a failed row may carry ``id: None``).  Bulk API 2.0 results come back as two CSVs in no
-particular order, so they are matched to inputs by the ``Id`` column the request carried.
+position; a failed row may carry ``id: None``).  Bulk API 2.0 jobs are driven by
+:mod:`connector.clients.salesforce_bulk` (results matched to inputs by the key column they carried).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -26,12 +25,20 @@ from typing import Any, TypeVar
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
+from connector.clients.salesforce_bulk import WriteError, WriteResult, ingest
 from connector.config import SalesforceConfig
 from connector.http import HttpLayer, InstrumentedSession
 from connector.secrets import SecretMissing, resolve
 
 SYSTEM = "salesforce"
 COLLECTION_LIMIT = 200  # sObject Collections: ≤ 200 records per call
+COMPOSITE_COLLECTIONS = 5  # Composite: ≤ 25 subrequests, of which ≤ 5 sObject Collections or queries
+#: Records one API call can write: five Collections subrequests of 200 inside one Composite request.
+COMPOSITE_LIMIT = COLLECTION_LIMIT * COMPOSITE_COLLECTIONS
+#: Cursor the Salesforce source sets to the run's ``now`` once it read every Account changed since its last
+#: read *with the fields the sink writes*: the replica then holds each Account's live values as of this run,
+#: and the sink checks drift against it instead of querying the records again.
+LIVE_MARK = "Account.live_at"
 T = TypeVar("T")
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
@@ -70,21 +77,8 @@ class SalesforceAuthError(Exception):
     """Credentials were refused and cannot be renewed; the message says what to configure."""
 
 
-@dataclass(frozen=True)
-class WriteError:
-    status_code: str
-    message: str
-    fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """The outcome for the input record at the same position."""
-
-    record_id: str | None
-    success: bool
-    created: bool = False
-    errors: tuple[WriteError, ...] = field(default_factory=tuple)
+class CompositeRefused(Exception):
+    """Salesforce refused a Composite request as a whole (``LIMIT_EXCEEDED``): a bug in how it was built."""
 
 
 #: Access tokens from refresh grants, shared by the clients of one process (the source and the sink of a
@@ -196,14 +190,58 @@ class SalesforceClient:
 
     # -- writes --------------------------------------------------------------------------------------------
 
-    def update_collection(self, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """PATCH composite/sobjects (records carry ``attributes.type`` and ``Id``), allOrNone=false."""
-        return self._collection("PATCH", "composite/sobjects", records)
+    def update_records(self, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Update up to :data:`COMPOSITE_LIMIT` records (``attributes.type`` and ``Id``) in one call."""
+        return self.write_records("PATCH", "composite/sobjects", records)
 
-    def upsert_collection(self, obj: str, external_id_field: str,
-                          records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """PATCH composite/sobjects/{obj}/{field}: create or update by external id (adds ``created``)."""
-        return self._collection("PATCH", f"composite/sobjects/{obj}/{external_id_field}", records)
+    def upsert_records(self, obj: str, external_id_field: str,
+                       records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """Upsert up to :data:`COMPOSITE_LIMIT` records by external id in one call."""
+        return self.write_records("PATCH", f"composite/sobjects/{obj}/{external_id_field}", records)
+
+    def write_records(self, method: str, path: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """≤ 200 records: one Collections call; ≤ 1,000: one Composite call of ≤ 5 Collections subrequests.
+
+        Results come back in input order.  A subrequest refused as a whole (its httpStatusCode ≥ 400, e.g. a
+        missing external-id field) fails each of its records with that error; the other subrequests stand
+        (``allOrNone`` false at both levels, as for a bare Collections call).
+        """
+        if len(records) <= COLLECTION_LIMIT:
+            return self._collection(method, path, records)
+        if len(records) > COMPOSITE_LIMIT:
+            raise ValueError(f"salesforce: {len(records)} records in one composite call; the limit is "
+                             f"{COMPOSITE_LIMIT} ({COMPOSITE_COLLECTIONS} collections of {COLLECTION_LIMIT})")
+        chunks = [list(records[i:i + COLLECTION_LIMIT]) for i in range(0, len(records), COLLECTION_LIMIT)]
+        url = f"/services/data/v{self.sf.sf_version}/{path}"
+        answers = self.composite([{"method": method, "url": url, "referenceId": f"records{n}",
+                                   "body": {"allOrNone": False, "records": chunk}}
+                                  for n, chunk in enumerate(chunks)])
+        results: list[WriteResult] = []
+        for chunk, answer in zip(chunks, answers, strict=True):
+            body = answer.get("body")
+            if int(answer.get("httpStatusCode") or 500) >= 400 or not isinstance(body, list):
+                errors = tuple(WriteError(str(e.get("errorCode")), str(e.get("message")), tuple(e.get("fields") or ()))
+                               for e in (body if isinstance(body, list) else []) if isinstance(e, dict))
+                failed = WriteResult(None, False, errors=errors or (WriteError("UNKNOWN", "subrequest failed"),))
+                results.extend(failed for _ in chunk)
+            else:
+                results.extend(_result(a) for a in body)
+        return results
+
+    def composite(self, subrequests: Sequence[dict[str, Any]], *, all_or_none: bool = False) -> list[dict[str, Any]]:
+        """POST ``composite``: the subresults ``{body, httpHeaders, httpStatusCode, referenceId}`` in order.
+
+        ``collateSubrequests`` is false so Salesforce runs them in the order given (results are matched to
+        records by position).  A request refused whole raises :class:`CompositeRefused`.
+        """
+        body = {"allOrNone": all_or_none, "collateSubrequests": False, "compositeRequest": list(subrequests)}
+        answer = self.call(lambda sf: sf.restful("composite", method="POST", json=body)) or {}
+        results: list[dict[str, Any]] = list(answer.get("compositeResponse") or [])
+        if len(results) != len(subrequests):
+            codes = "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for r in results
+                              for e in (r.get("body") or []) if isinstance(e, dict))
+            raise CompositeRefused(f"salesforce: composite request refused: {codes or answer}")
+        return results
 
     def _collection(self, method: str, path: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
         if len(records) > COLLECTION_LIMIT:
@@ -213,21 +251,13 @@ class SalesforceClient:
         return [_result(a) for a in answer]
 
     def bulk_update(self, obj: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        """Bulk API 2.0 update; results matched to inputs by the ``Id`` column (``#N/A`` writes null)."""
-        rows = [{k: "#N/A" if v is None else v for k, v in r.items()} for r in records]
+        """One Bulk API 2.0 update job (:mod:`connector.clients.salesforce_bulk`); ``None`` writes null."""
+        return ingest(self, obj, "update", records, poll_seconds=self.config.bulk_poll_seconds)
 
-        def run(sf: Salesforce) -> list[WriteResult]:
-            handler = getattr(sf.bulk2, obj)
-            by_id: dict[str, WriteResult] = {}
-            for job in handler.update(records=rows, wait=self.config.bulk_poll_seconds):
-                for row in csv.DictReader(io.StringIO(handler.get_successful_records(job["job_id"]))):
-                    by_id[row["Id"]] = WriteResult(row["sf__Id"] or row["Id"], True)
-                for row in csv.DictReader(io.StringIO(handler.get_failed_records(job["job_id"]))):
-                    by_id[row["Id"]] = WriteResult(row["sf__Id"] or None, False, errors=(_bulk_error(row),))
-            missing = WriteResult(None, False, errors=(WriteError("NOT_PROCESSED", "not processed by the job"),))
-            return [by_id.get(str(r["Id"]), missing) for r in records]
-
-        return self.call(run)
+    def bulk_upsert(self, obj: str, external_id_field: str, records: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        """One Bulk API 2.0 upsert job by external id (reads the Ids back, and whether each was created)."""
+        return ingest(self, obj, "upsert", records, external_id_field=external_id_field,
+                      poll_seconds=self.config.bulk_poll_seconds)
 
     def create_custom_field(self, full_name: str, metadata: dict[str, Any]) -> str:
         body = {"FullName": full_name, "Metadata": metadata}
@@ -247,10 +277,3 @@ def _result(answer: dict[str, Any]) -> WriteResult:
     errors = tuple(WriteError(str(e.get("statusCode")), str(e.get("message")), tuple(e.get("fields") or ()))
                    for e in answer.get("errors") or ())
     return WriteResult(answer.get("id"), bool(answer.get("success")), bool(answer.get("created")), errors)
-
-
-def _bulk_error(row: dict[str, str]) -> WriteError:
-    """``sf__Error`` is ``CODE:message:fields``; the message itself may contain colons."""
-    code, _, rest = row.get("sf__Error", "").partition(":")
-    message, _, fields = rest.rpartition(":")
-    return WriteError(code, message or rest, tuple(f for f in fields.split(",") if f and f != "--"))

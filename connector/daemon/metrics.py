@@ -25,6 +25,10 @@ class DaemonMetrics:
         self.skips = Counter(
             "connector_job_skips", "Job firings not run here, by reason", ["job", "reason"], registry=r
         )
+        self.waits = Counter(
+            "connector_job_waits", "Job firings that waited for the jobs they follow, by reason", ["job", "reason"],
+            registry=r,
+        )
         self.duration = Histogram(
             "connector_job_duration_seconds", "Job run duration", ["job"], buckets=_DURATION_BUCKETS, registry=r
         )
@@ -46,6 +50,14 @@ class DaemonMetrics:
         )
         self.webhooks = Counter(
             "connector_webhook_requests", "Webhook requests by vendor and outcome", ["vendor", "outcome"], registry=r
+        )
+        self.webhook_requests = Counter(
+            "connector_webhook_http_requests", "Webhook HTTP requests by vendor and response status",
+            ["vendor", "status"], registry=r,
+        )
+        self.webhook_rejections = Counter(
+            "connector_webhook_rejections", "Webhook requests refused, by vendor and reason code",
+            ["vendor", "reason"], registry=r,
         )
         self.refresh_latency = Histogram(
             "connector_webhook_refresh_seconds",

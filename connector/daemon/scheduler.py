@@ -13,6 +13,15 @@ How a firing becomes (at most) one run across all instances:
 Waiting for the lock (rather than skipping when it is busy) is what makes takeover work: if the holder is
 killed mid-run its lock vanishes with its connection, a waiting instance gets it, finds the orphaned
 ``running`` row and runs the job itself, resuming from the store's last committed batch.
+
+Order within a cycle: the score-and-write cycle follows the pulls (``JobSpec.after``).  A fresh daemon
+fires every overdue job at once, and a pull tick often coincides with a scoring tick; scoring first would
+score an empty or stale store and leave every webhook "unmatched" until the next cycle.  So a firing of a
+job with predecessors first waits until each predecessor's latest tick is done (here or on another
+instance) for as long as that predecessor is in flight: firing here (its catch-up counts from the moment it
+is scheduled), running anywhere, or due so recently that its firing may still be in its jitter sleep.  A
+predecessor that is none of these (skipped, its instance died) does not hold scoring back, and no wait
+outlasts the job's own interval.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +54,8 @@ log = structlog.get_logger(__name__)
 ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 _LOOKBACKS = (timedelta(minutes=1), timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=400))
 DONE = frozenset({"ok", "partial", "failed"})
+#: Seconds between checks of other instances' progress while a job waits for its predecessors.
+_PREDECESSOR_POLL = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,11 +66,13 @@ class JobSpec:
     locks: tuple[str, ...]
     work: Callable[[], RunOutcome]
     schedule: Schedule | None = None
+    #: Jobs whose run for their latest tick this job's firings wait for (see the module docstring).
+    after: tuple[JobSpec, ...] = ()
 
 
 def scheduled_jobs(config: Config, pipeline: Pipeline) -> list[JobSpec]:
     """A pull job per enabled source and the score-and-write cycle."""
-    jobs = [
+    pulls = [
         JobSpec(
             f"pull:{source}",
             (f"pull:{source}",),
@@ -67,15 +81,14 @@ def scheduled_jobs(config: Config, pipeline: Pipeline) -> list[JobSpec]:
         )
         for source in config.enabled_systems()
     ]
-    jobs.append(
-        JobSpec(
-            "score_and_write",
-            ("score_and_write",),
-            lambda: pipeline.score_and_write(kind="score_and_write"),
-            config.schedules.score_and_write,
-        )
+    cycle = JobSpec(
+        "score_and_write",
+        ("score_and_write",),
+        lambda: pipeline.score_and_write(kind="score_and_write"),
+        config.schedules.score_and_write,
+        after=tuple(pulls),
     )
-    return jobs
+    return [*pulls, cycle]
 
 
 def build_trigger(schedule: Schedule) -> BaseTrigger:
@@ -116,15 +129,65 @@ class JobRunner:
     def __init__(self, store: Store, coordinator: Coordinator, metrics: DaemonMetrics, stop: threading.Event):
         self.store, self.coordinator, self.metrics, self.stop = store, coordinator, metrics, stop
         self._running: dict[str, float] = {}
+        self._firing: Counter[str] = Counter()
         self._idle = threading.Condition()
 
-    def run_scheduled(self, spec: JobSpec) -> None:
-        """The function APScheduler calls at each firing."""
+    def expect(self, name: str) -> None:
+        """Count a firing of ``name`` as in flight from now (its :meth:`run_scheduled` ends it)."""
+        with self._idle:
+            self._firing[name] += 1
+
+    def run_scheduled(self, spec: JobSpec, expected: bool = False) -> None:
+        """The function APScheduler calls at each firing (``expected``: :meth:`expect` was already called)."""
         assert spec.schedule is not None
-        if self.stop.wait(random.uniform(0, spec.schedule.jitter_seconds)):
-            return
-        tick = last_tick(build_trigger(spec.schedule), datetime.now(UTC))
-        self.execute(spec, since=tick, wait_seconds=interval_of(spec.schedule))
+        if not expected:
+            self.expect(spec.name)
+        try:
+            if self.stop.wait(random.uniform(0, spec.schedule.jitter_seconds)):
+                return
+            if spec.after and not self._await_predecessors(spec):
+                return
+            tick = last_tick(build_trigger(spec.schedule), datetime.now(UTC))
+            self.execute(spec, since=tick, wait_seconds=interval_of(spec.schedule))
+        finally:
+            with self._idle:
+                self._firing[spec.name] -= 1
+                self._idle.notify_all()
+
+    def _await_predecessors(self, spec: JobSpec) -> bool:
+        """Wait while a job ``spec`` follows is in flight for its latest tick; ``False`` when stopping."""
+        assert spec.schedule is not None
+        now = datetime.now(UTC)
+        ticks = {p.name: (p, last_tick(build_trigger(p.schedule), now)) for p in spec.after if p.schedule}
+        deadline = time.monotonic() + interval_of(spec.schedule)
+        waited = False
+        while pending := [name for name, (p, tick) in ticks.items() if self._in_flight(p, tick)]:
+            if not waited:
+                self.metrics.waits.labels(spec.name, "predecessors").inc()
+                log.info("job.waiting", job=spec.name, for_jobs=pending)
+                waited = True
+            if time.monotonic() >= deadline:
+                log.warning("job.predecessors_late", job=spec.name, jobs=pending)
+                return True
+            with self._idle:
+                self._idle.wait(timeout=_PREDECESSOR_POLL)  # woken by a local finish; polls other instances
+            if self.stop.is_set():
+                return False
+        return True
+
+    def _in_flight(self, spec: JobSpec, tick: datetime | None) -> bool:
+        """Is ``spec``'s run for ``tick`` still to come: not done, and firing here, running, or just due?"""
+        if tick is None or self.done_since(spec.name, tick):
+            return False
+        with self._idle:
+            if self._firing[spec.name] > 0:
+                return True
+        assert spec.schedule is not None
+        due_for = (datetime.now(UTC) - tick).total_seconds()
+        if due_for <= spec.schedule.jitter_seconds + _PREDECESSOR_POLL:
+            return True
+        return any(r.status == "running" and _aware(r.started_at) >= tick
+                   for r in self.store.runs(limit=5, kind=spec.name))
 
     def execute(self, spec: JobSpec, *, since: datetime | None, wait_seconds: float) -> RunOutcome | None:
         """Run ``spec`` here unless another instance holds it past ``wait_seconds`` or did it ``since``."""
@@ -214,8 +277,9 @@ class JobScheduler:
                 self.runner.run_scheduled, trigger, args=[spec], id=spec.name, misfire_grace_time=grace
             )
             if overdue:  # a one-off catch-up run: the regular job keeps its aligned ticks
+                self.runner.expect(spec.name)  # in flight from now, so a job that follows it waits for it
                 self._scheduler.add_job(
-                    self.runner.run_scheduled, "date", run_date=now, args=[spec], id=f"{spec.name}:catch-up",
+                    self.runner.run_scheduled, "date", run_date=now, args=[spec, True], id=f"{spec.name}:catch-up",
                     misfire_grace_time=grace,
                 )
             log.info("job.scheduled", job=spec.name, overdue=overdue, interval_seconds=interval_of(spec.schedule, now))

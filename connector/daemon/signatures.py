@@ -2,8 +2,14 @@
 
 Each returns the signature it verified (the replay guard remembers it) or raises :class:`SignatureError`
 carrying the HTTP status to answer: 400 for a header that cannot be parsed, 401 for a missing, wrong or
-stale signature.  Comparisons are constant-time (``hmac.compare_digest``), and the raw body is what is
-verified — never a re-serialised parse of it.  No secret or expected digest ever appears in a message.
+stale signature, and a short ``code`` that /metrics counts rejections by.  Comparisons are constant-time
+(``hmac.compare_digest``), and the raw body is what is verified — never a re-serialised parse of it.  No
+secret or expected digest ever appears in a message.
+
+Header values are parsed strictly, by ASCII patterns rather than ``str.isdigit()`` (which accepts ``²`` and
+other non-ASCII digits) or ``float()`` (which accepts ``1_000`` and ``inf``): the server decodes header
+bytes as Latin-1, so anything a client sends arrives as *some* string, and every string must end as a
+clean 400/401 — never as an exception the server turns into a 500.
 """
 
 from __future__ import annotations
@@ -11,15 +17,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import datetime
 
 
 class SignatureError(Exception):
     """A request that must be refused; ``status`` is the HTTP answer, the message is safe to log."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, code: str):
         super().__init__(reason)
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.code = status, reason, code
+
+
+#: Unix seconds (Stripe) and milliseconds (HubSpot): ASCII digits only, and short enough to be a real time.
+_SECONDS = re.compile(r"[0-9]{1,12}", re.ASCII)
+_MILLIS = re.compile(r"[0-9]{1,15}", re.ASCII)
+_HEX = re.compile(r"[0-9a-fA-F]{1,128}", re.ASCII)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{1,128}={0,2}", re.ASCII)
+#: The ISO 8601 form Zendesk sends (``2026-11-02T09:00:00Z``), with optional fraction and numeric offset.
+_ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII
+)
+
+
+def _matches(pattern: re.Pattern[str], value: str) -> bool:
+    return pattern.fullmatch(value) is not None
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison of two ASCII strings (``given`` was checked against an ASCII pattern)."""
+    return hmac.compare_digest(expected.encode("ascii"), given.encode("ascii"))
 
 
 def _hmac(secret: str, message: bytes) -> bytes:
@@ -28,7 +55,9 @@ def _hmac(secret: str, message: bytes) -> bytes:
 
 def _fresh(timestamp: float, now: float, tolerance: float, vendor: str) -> None:
     if abs(now - timestamp) > tolerance:
-        raise SignatureError(401, f"{vendor}: timestamp is {now - timestamp:.0f} s off, outside ±{tolerance:.0f} s")
+        raise SignatureError(
+            401, f"{vendor}: timestamp is {now - timestamp:.0f} s off, outside ±{tolerance:.0f} s", "stale_timestamp"
+        )
 
 
 def verify_stripe(body: bytes, header: str | None, secret: str, *, tolerance: float, now: float) -> str:
@@ -38,16 +67,20 @@ def verify_stripe(body: bytes, header: str | None, secret: str, *, tolerance: fl
     Other schemes (``v0``) are ignored.  https://docs.stripe.com/webhooks#verify-manually
     """
     if not header:
-        raise SignatureError(401, "stripe: Stripe-Signature header is missing")
+        raise SignatureError(401, "stripe: Stripe-Signature header is missing", "missing_signature")
     pairs = [part.strip().partition("=") for part in header.split(",")]
     stamps = [v for k, sep, v in pairs if sep and k == "t"]
     candidates = [v for k, sep, v in pairs if sep and k == "v1"]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not candidates:
-        raise SignatureError(400, "stripe: Stripe-Signature header is malformed (expected t=…,v1=…)")
+    if len(stamps) != 1 or not _matches(_SECONDS, stamps[0]):
+        raise SignatureError(400, "stripe: Stripe-Signature t= is not Unix seconds (expected t=…,v1=…)",
+                             "malformed_timestamp")
+    if not candidates or not all(_matches(_HEX, c) for c in candidates):
+        raise SignatureError(400, "stripe: Stripe-Signature has no hex v1= signature (expected t=…,v1=…)",
+                             "malformed_signature")
     expected = _hmac(secret, stamps[0].encode("ascii") + b"." + body).hex()
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
-        raise SignatureError(401, "stripe: signature does not match the payload")
-    _fresh(float(stamps[0]), now, tolerance, "stripe")
+    if not any(_same(expected, c) for c in candidates):
+        raise SignatureError(401, "stripe: signature does not match the payload", "signature_mismatch")
+    _fresh(int(stamps[0]), now, tolerance, "stripe")
     return expected
 
 
@@ -60,16 +93,21 @@ def verify_zendesk(
     https://developer.zendesk.com/documentation/webhooks/verifying/
     """
     if not signature or not timestamp:
-        raise SignatureError(401, "zendesk: X-Zendesk-Webhook-Signature(-Timestamp) header is missing")
+        raise SignatureError(401, "zendesk: X-Zendesk-Webhook-Signature(-Timestamp) header is missing",
+                             "missing_signature")
+    stamp, given = timestamp.strip(), signature.strip()
     try:
-        at = datetime.fromisoformat(timestamp.strip())
-    except ValueError:
-        raise SignatureError(400, "zendesk: X-Zendesk-Webhook-Signature-Timestamp is not an ISO 8601 time") from None
-    if at.tzinfo is None:
-        raise SignatureError(400, "zendesk: X-Zendesk-Webhook-Signature-Timestamp has no time zone")
-    expected = base64.b64encode(_hmac(secret, timestamp.encode("utf-8") + body)).decode("ascii")
-    if not hmac.compare_digest(expected, signature.strip()):
-        raise SignatureError(401, "zendesk: signature does not match the payload")
+        at = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if _matches(_ISO_TIME, stamp) else None
+    except ValueError:  # the shape is right but the date is not (month 13, Feb 30)
+        at = None
+    if at is None:
+        raise SignatureError(400, "zendesk: X-Zendesk-Webhook-Signature-Timestamp is not an ISO 8601 time "
+                             "with a time zone", "malformed_timestamp")
+    if not _matches(_BASE64, given):
+        raise SignatureError(400, "zendesk: X-Zendesk-Webhook-Signature is not base64", "malformed_signature")
+    expected = base64.b64encode(_hmac(secret, stamp.encode("ascii") + body)).decode("ascii")
+    if not _same(expected, given):
+        raise SignatureError(401, "zendesk: signature does not match the payload", "signature_mismatch")
     _fresh(at.timestamp(), now, tolerance, "zendesk")
     return expected
 
@@ -114,12 +152,17 @@ def verify_hubspot(
     path, query).  https://developers.hubspot.com/docs/api/webhooks/validating-requests
     """
     if not signature or not timestamp:
-        raise SignatureError(401, "hubspot: X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp is missing")
-    if not timestamp.strip().isdigit():
-        raise SignatureError(400, "hubspot: X-HubSpot-Request-Timestamp is not Unix milliseconds")
-    message = method.upper().encode("utf-8") + hubspot_uri(uri).encode("utf-8") + body + timestamp.strip().encode()
+        raise SignatureError(401, "hubspot: X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp is missing",
+                             "missing_signature")
+    stamp, given = timestamp.strip(), signature.strip()
+    if not _matches(_MILLIS, stamp):
+        raise SignatureError(400, "hubspot: X-HubSpot-Request-Timestamp is not Unix milliseconds",
+                             "malformed_timestamp")
+    if not _matches(_BASE64, given):
+        raise SignatureError(400, "hubspot: X-HubSpot-Signature-v3 is not base64", "malformed_signature")
+    message = method.upper().encode("utf-8") + hubspot_uri(uri).encode("utf-8") + body + stamp.encode("ascii")
     expected = base64.b64encode(_hmac(secret, message)).decode("ascii")
-    if not hmac.compare_digest(expected, signature.strip()):
-        raise SignatureError(401, "hubspot: signature does not match the request")
-    _fresh(int(timestamp) / 1000.0, now, min(tolerance, 300.0), "hubspot")
+    if not _same(expected, given):
+        raise SignatureError(401, "hubspot: signature does not match the request", "signature_mismatch")
+    _fresh(int(stamp) / 1000.0, now, min(tolerance, 300.0), "hubspot")
     return expected

@@ -5,6 +5,12 @@ size (413, before reading more than ``max_body_bytes``) → signature and timest
 signature (401) → JSON shape (400) → per event: already-seen event id (acknowledged as duplicate) →
 relevant event types are queued for a targeted refresh, others acknowledged and ignored.
 
+Every request is counted once in ``connector_webhook_http_requests`` by vendor and HTTP status, and every
+refusal in ``connector_webhook_rejections`` by a short reason code (``malformed_timestamp``, ``not_json``…),
+so a probe or a misconfigured vendor shows up in /metrics, not only in the log.  No input may produce a
+5xx: an unexpected error is still answered (500, counted as ``internal_error``) but the fuzz test in
+``tests/reliability`` holds that it never happens.
+
 Duplicates of an event id get 200, not an error: a vendor redelivers only what it believes failed, and
 answering 4xx would make it retry for days and eventually disable the endpoint.  The heavy work (account
 lookup, pull, score, write) happens on the refresh worker, because vendors expect an answer within
@@ -14,6 +20,7 @@ seconds (HubSpot 5 s, Stripe's dashboard flags slow endpoints).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -110,7 +117,7 @@ class TooLarge(Exception):
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refusing (before reading it all) anything over ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (re.fullmatch(r"[0-9]{1,19}", declared, re.ASCII) is None or int(declared) > limit):
         raise TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -177,12 +184,11 @@ class WebhookEndpoints:
         return await self._handle("zendesk", request, verify, zendesk_events)
 
     async def hubspot(self, request: Request) -> JSONResponse:
-        uri = f"{self.public_url.rstrip('/')}{request.url.path}" if self.public_url else str(request.url)
-        if self.public_url and request.url.query:
-            uri += f"?{request.url.query}"
-
         def verify(body: bytes) -> str:
             assert self.secrets.hubspot
+            uri = f"{self.public_url.rstrip('/')}{request.url.path}" if self.public_url else str(request.url)
+            if self.public_url and request.url.query:
+                uri += f"?{request.url.query}"
             return verify_hubspot(
                 request.method,
                 uri,
@@ -204,20 +210,39 @@ class WebhookEndpoints:
         parse: Callable[[Any], list[Event]],
     ) -> JSONResponse:
         try:
+            response = await self._checked(vendor, request, verify, parse)
+        except Exception as exc:  # a bug, not an input: answered and counted, never a traceback to the client
+            log.error("webhook.error", vendor=vendor, error=type(exc).__name__)
+            response = self._refuse(vendor, "error", 500, "internal error", "internal_error")
+        self.metrics.webhook_requests.labels(vendor, str(response.status_code)).inc()
+        return response
+
+    async def _checked(
+        self,
+        vendor: str,
+        request: Request,
+        verify: Callable[[bytes], str],
+        parse: Callable[[Any], list[Event]],
+    ) -> JSONResponse:
+        try:
             body = await read_limited(request, self.max_body)
         except TooLarge:
-            return self._refuse(vendor, "oversized", 413, f"body over {self.max_body} bytes")
+            return self._refuse(vendor, "oversized", 413, f"body over {self.max_body} bytes", "oversized")
         try:
             signature = verify(body)
         except SignatureError as exc:
-            return self._refuse(vendor, "forged" if exc.status == 401 else "malformed", exc.status, exc.reason)
+            outcome = "forged" if exc.status == 401 else "malformed"
+            return self._refuse(vendor, outcome, exc.status, exc.reason, exc.code)
         if not self.replay.first_time(f"{vendor}:sig:{signature}"):
-            return self._refuse(vendor, "replayed", 401, "this signature was already used")
+            return self._refuse(vendor, "replayed", 401, "this signature was already used", "replayed")
         try:
-            events = parse(json.loads(body))
-        except (ValueError, Malformed) as exc:
-            reason = str(exc) if isinstance(exc, Malformed) else "body is not JSON"
-            return self._refuse(vendor, "malformed", 400, reason)
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the parser's depth
+            return self._refuse(vendor, "malformed", 400, "body is not JSON", "not_json")
+        try:
+            events = parse(payload)
+        except Malformed as exc:
+            return self._refuse(vendor, "malformed", 400, str(exc), "unexpected_shape")
         return JSONResponse(self._accept(vendor, events))
 
     def _accept(self, vendor: str, events: Iterable[Event]) -> dict[str, int]:
@@ -234,7 +259,8 @@ class WebhookEndpoints:
             self.metrics.webhooks.labels(vendor, outcome).inc()
         return counts
 
-    def _refuse(self, vendor: str, outcome: str, status: int, reason: str) -> JSONResponse:
+    def _refuse(self, vendor: str, outcome: str, status: int, reason: str, code: str) -> JSONResponse:
         self.metrics.webhooks.labels(vendor, outcome).inc()
-        log.warning("webhook.refused", vendor=vendor, status=status, reason=reason)
+        self.metrics.webhook_rejections.labels(vendor, code).inc()
+        log.warning("webhook.refused", vendor=vendor, status=status, reason=reason, code=code)
         return JSONResponse({"error": reason}, status_code=status)

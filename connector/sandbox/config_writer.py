@@ -46,6 +46,8 @@ refresh_token_file = {secret["salesforce_refresh_token"]}
 token_url = {_q(cluster.url("salesforce") + "/services/oauth2/token")}
 mapping = {_q(MAPPINGS / "salesforce.toml")}
 bulk_poll_seconds = 0
+field_access_profiles = ["Standard User"]
+integration_username = "integration@sandbox.example"
 
 [hubspot]
 base_url = {url["hubspot"]}

@@ -5,7 +5,8 @@ layer that speaks the wire format.  This module is the part that is the same for
 
 * :class:`SandboxClock` — one simulated "now" for the whole sandbox, so a demo can advance weeks.
 * :class:`SandboxLedger` — every call (method, path, status, records); benchmarks count API calls from it.
-* :class:`Faults` — latency, a share of 429s / 5xx / dropped connections / timeouts, seeded.
+* :class:`Faults` — latency (fixed range plus a share growing with the payload), a share of 429s / 5xx /
+  dropped connections / timeouts, seeded.
 * :func:`build_app` — wraps an emulator's routes with the ledger, the faults and ``/__sandbox/`` control
   routes (``GET ledger``, ``POST reset``, ``GET|PUT faults``, ``GET|POST clock``).
 * :class:`SandboxTLS` / :func:`serve` — a generated CA (trustme) and uvicorn in a background thread.
@@ -99,6 +100,9 @@ class Faults:
     """Per-emulator fault settings; shares are probabilities per call (0–1), seeded for repeatability."""
 
     latency_ms: tuple[float, float] = (0.0, 0.0)
+    #: Added per KiB of request and of response body: a 1,000-record batch must not cost what a 1-record
+    #: call costs (transfer and the server's per-record work both grow with the payload).
+    latency_per_kb_ms: float = 0.0
     rate_429: float = 0.0
     rate_5xx: float = 0.0
     rate_drop: float = 0.0
@@ -142,6 +146,10 @@ class Faults:
         low, high = self.latency_ms
         return self._rng.uniform(low, high) / 1000 if high > 0 else 0.0
 
+    def payload_delay(self, size: int) -> float:
+        """Seconds for ``size`` bytes of body under :attr:`latency_per_kb_ms`."""
+        return self.latency_per_kb_ms * size / 1024 / 1000
+
 
 @dataclass
 class EmulatorContext:
@@ -167,7 +175,7 @@ class _FaultAndLedgerMiddleware:
             return
         faults, status_box = self.ctx.faults, {"status": 0, "recorded": False}
         scope.setdefault("state", {})
-        delay = faults.latency()
+        delay = faults.latency() + faults.payload_delay(_content_length(scope))
         if delay:
             await asyncio.sleep(delay)
         fault = faults.draw()
@@ -183,6 +191,8 @@ class _FaultAndLedgerMiddleware:
                 # Recorded before the client can see the response, so a test counting calls right after
                 # its request returns never misses the last one.
                 record(0 if fault == "drop" else message["status"])
+            elif message["type"] == "http.response.body" and faults.latency_per_kb_ms:
+                await asyncio.sleep(faults.payload_delay(len(message.get("body", b""))))
             await send(message)
 
         try:
@@ -200,6 +210,13 @@ class _FaultAndLedgerMiddleware:
                 await self.app(scope, receive, recording_send)
         finally:
             record(0)
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            return int(value or 0)
+    return 0
 
 
 async def _drop_connection(send: Send) -> None:

@@ -16,6 +16,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
+from connector.safe_output import terminal_safe
 from connector.scoring.conditions import Categorical, describe
 from connector.scoring.drivers import drivers_sentence, named_drivers
 from connector.scoring.inputs import day_to_date, day_to_iso
@@ -148,7 +149,12 @@ def _plays(result: ScoringResult, row: int, account_id: str) -> list[dict[str, A
 
 
 def render_explain(data: dict[str, Any]) -> RenderableType:
-    """A rich view of :func:`explain_account`'s dict: summary, inputs, milestones, plays and tasks."""
+    """A rich view of :func:`explain_account`'s dict: summary, inputs, milestones, plays and tasks.
+
+    Names, subjects and labels come from the CRM and the model file: they are escaped (and stripped of
+    terminal escapes) before any markup is added, so ``Acme [/] Ltd`` prints as itself.
+    """
+    data = terminal_safe(data)
     acc, vec, ms = data["account"], data["vector"], data["milestones"]
     f = data["fields"]
     summary = (

@@ -3,8 +3,10 @@
 * **Which company**: the account id itself when HubSpot is the primary CRM, else the HubSpot companies
   identity matched to the account (``store.matched_entities("hubspot", "company")``).
 * **What to send**: :func:`stream_changes` against the last confirmed values, so an unchanged re-sync makes
-  no call at all.  With ``detect_drift`` the records about to be written are batch-read first (100 per
-  call) and fields a person edited since are reported as drift (``on_drift``: skip or overwrite).
+  no call at all.  With ``detect_drift`` the live values of the records about to be written come from this
+  run's HubSpot source read (which selects the owned properties too), ``batch/read`` (100 per call) only
+  for records it did not read; fields a person edited since are reported as drift (``on_drift``: skip or
+  overwrite).
 * **How**: ``batch/update`` with 100 inputs per call (HubSpot's maximum).  A 207 answer is settled record
   by record: successes are recorded as written, failures reported (record, field, message) and left
   unrecorded so the next run retries them.  A batch refused whole (400) is split in halves until the bad
@@ -27,7 +29,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from connector.batching import batched
-from connector.clients.hubspot import HubSpotApiError, HubSpotClient
+from connector.clients.hubspot import LIVE_MARK, HubSpotApiError, HubSpotClient
 from connector.config import Config
 from connector.mappings import FieldMapping, load_mapping
 from connector.mappings import Mapping as FieldMap
@@ -61,6 +63,8 @@ class HubSpotSink(FieldSink):
 
     def begin(self, ctx: SinkContext) -> None:
         self.client = HubSpotClient(self.cfg, ctx.http)
+        fresh = ctx.store.get_cursor(NAME, LIVE_MARK) == ctx.now.isoformat()
+        self._replica = ctx.store if fresh else None
 
     # -- setup and check -------------------------------------------------------------------------------
 
@@ -103,16 +107,19 @@ class HubSpotSink(FieldSink):
     # -- write -----------------------------------------------------------------------------------------
 
     def read_live(self, batch: list[RecordChange]) -> dict[str, dict[str, Any]]:
-        """Live values of the owned properties, normalised so an unedited value equals what we wrote."""
+        """Live values of the owned properties, normalised so an unedited value equals what we wrote: from
+        this run's source read (it selects them, :data:`LIVE_MARK`), by ``batch/read`` only for the rest."""
         fields = {fm.name: fm for fm in self.mapping.fields.values()}
         written = {c.record_id: c.written for c in batch}
-        body = {"inputs": [{"id": i} for i in written], "properties": list(fields), "propertiesWithHistory": []}
-        answer = self.client.call("batch read companies", self.client.crm.companies.batch_api.read, body)
-        current: dict[str, dict[str, Any]] = {}
-        for obj in answer.results:
-            props, last = obj.properties or {}, written.get(obj.id) or {}
-            current[obj.id] = {n: _live(props.get(n), fm, last.get(n)) for n, fm in fields.items()}
-        return current
+        found: dict[str, dict[str, Any]] = {}
+        if self._replica is not None:
+            found = {r.record_id: r.payload for r in self._replica.replica(NAME, COMPANIES, list(written))}
+        if missing := [i for i in written if i not in found]:
+            body = {"inputs": [{"id": i} for i in missing], "properties": list(fields), "propertiesWithHistory": []}
+            answer = self.client.call("batch read companies", self.client.crm.companies.batch_api.read, body)
+            found.update({obj.id: obj.properties or {} for obj in answer.results})
+        return {rid: {n: _live(props.get(n), fm, (written.get(rid) or {}).get(n)) for n, fm in fields.items()}
+                for rid, props in found.items()}
 
     def send_batch(self, batch: list[RecordChange]) -> Failed:
         """One ``batch/update``; a batch refused whole (400/404) is split in halves to isolate the bad record."""

@@ -2,15 +2,18 @@
 
 How it writes, and why:
 
-* Field values: diffed against the last confirmed write (:func:`stream_changes`) after reading the mapped
-  fields back by SOQL (reads are how drift — a person editing an owned field — is found).  An unchanged
-  re-sync therefore makes no write call.  Changed records go out through sObject Collections (200 per
-  call, ``allOrNone=false``), or Bulk API 2.0 once ``bulk_threshold`` records changed (cheaper in calls
-  from about 2,000).  Only records the API confirmed are recorded as written; the rest are retried on the
-  next run because their diff is still there.
+* Field values: diffed against the last confirmed write (:func:`stream_changes`), then checked for drift (a
+  person editing an owned field) against the live values.  Those come from this run's Salesforce source
+  read, which selects the mapped fields along with the signals (:data:`LIVE_MARK`): no extra call.  Only
+  when that read did not happen this run are the records about to be written read back by SOQL.  An
+  unchanged re-sync therefore makes no call at all here.  Changed records go out 1,000 per call (one
+  Composite request of five sObject Collections of 200, ``allOrNone=false``), or in one Bulk API 2.0 job
+  once ``bulk_threshold`` records changed (4 calls when every record succeeds).  Only records the API
+  confirmed are recorded as written; the rest are retried on the next run because their diff is still there.
 * Tasks: upserted on the external-id field ``task_key_field`` holding :attr:`TaskSpec.key`, so a retry, a
-  second run or a lost state store updates the same Task instead of creating another.  The task ledger's
-  fingerprint skips unchanged tasks; open tasks never overwrite a CSM's Status, closing sets Completed.
+  second run or a lost state store updates the same Task instead of creating another — through the same
+  paths (Composite, or one Bulk upsert job above the threshold).  The task ledger's fingerprint skips
+  unchanged tasks; open tasks never overwrite a CSM's Status, closing sets Completed.
 * Budget: ``/limits`` is read first; writing stops before ``daily_api_share`` of the daily allocation and
   the report says so (``stopped_reason``); what is left is written by the next run.
 """
@@ -27,7 +30,8 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceR
 
 from connector.batching import batched
 from connector.clients.salesforce import (
-    COLLECTION_LIMIT,
+    COMPOSITE_LIMIT,
+    LIVE_MARK,
     SalesforceClient,
     parse_sf_datetime,
     soql_identifier,
@@ -53,11 +57,11 @@ SYSTEM = "salesforce"
 DESCRIBE_TYPES = {"number": "double", "integer": "double", "percent": "percent", "text": "string",
                   "textarea": "textarea", "date": "date", "datetime": "datetime", "picklist": "picklist"}
 _IDS_PER_QUERY = 300  # keeps the GET query URL well under Salesforce's 16 KB limit
-_BULK_CALLS = 6  # create, upload, close, poll, two result files
-#: Records per Bulk 2.0 job: a job's CSV may reach 150 MB, but 5,000 rows (a few MB) bound the memory a
-#: first sync of a large org needs (the rows, their CSV and the result files of one job), at 6 calls per
-#: job — still over 800 times fewer than one per record.
-BULK_JOB_RECORDS = 5_000
+_BULK_CALLS = 5  # create, upload, close, status (a results file when some failed)
+#: Records per Bulk 2.0 job: one job per object per sync up to an org of this size (Salesforce processes a
+#: job in internal batches of 10,000), so a first sync costs ~5 calls per object.  A job's CSV may reach
+#: 150 MB; the bound keeps the rows and their CSV of one job a few MB (a 100k-account first sync sends ten).
+BULK_JOB_RECORDS = 10_000
 
 
 def field_metadata(fm: FieldMapping) -> dict[str, Any]:
@@ -148,6 +152,8 @@ class SalesforceSink(FieldSink):
     def begin(self, ctx: SinkContext) -> None:
         self._owners, client = {}, self.client(ctx)
         self._budget = _LazyBudget(lambda: DailyBudget(client, self.sf.daily_api_share, ctx))
+        fresh = self.object == "Account" and ctx.store.get_cursor(SYSTEM, LIVE_MARK) == ctx.now.isoformat()
+        self._replica = ctx.store if fresh else None
 
     def prepare(self, output: AccountOutput) -> AccountOutput:
         """Salesforce keeps DateTime to the second; trim so a re-read value compares equal."""
@@ -155,7 +161,22 @@ class SalesforceSink(FieldSink):
         return replace(output, fields=fields)
 
     def read_live(self, batch: list[RecordChange]) -> dict[str, dict[str, Any]]:
-        return self._current([c.record_id for c in batch])
+        """Live values from this run's source read when it happened; by SOQL only for the rest."""
+        ids = [c.record_id for c in batch]
+        current = self._read_back(ids)
+        missing = [i for i in ids if i not in current]
+        return {**current, **self._current(missing)} if missing else current
+
+    def _read_back(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Mapped values and owners of ``record_ids`` as this run's Salesforce source read them."""
+        if self._replica is None:
+            return {}
+        kinds = {fm.name: fm.type for fm in self.mapping.fields.values()}
+        current: dict[str, dict[str, Any]] = {}
+        for row in self._replica.replica(SYSTEM, "Account", record_ids):
+            current[row.record_id] = {f: _normalise(row.payload.get(f), k) for f, k in kinds.items()}
+            self._owners[row.record_id] = row.payload.get("OwnerId")
+        return current
 
     def _current(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Mapped field values (normalised to what :func:`format_value` produces) per record; their owners
@@ -178,12 +199,12 @@ class SalesforceSink(FieldSink):
 
     def batches(self, changes: Iterator[RecordChange], pending: Counted, report: SinkReport
                 ) -> Iterator[list[RecordChange]]:
-        """Collections of 200, or Bulk 2.0 jobs once ``bulk_threshold`` records changed; each batch only
-        while the daily budget allows it."""
+        """Composite calls of 1,000, or one Bulk 2.0 job once ``bulk_threshold`` records changed; each batch
+        only while the daily budget allows it."""
         head = list(islice(changes, self.sf.bulk_threshold))
         self._bulk = len(head) >= self.sf.bulk_threshold
         sent = 0
-        for batch in batched(chain(head, changes), BULK_JOB_RECORDS if self._bulk else COLLECTION_LIMIT):
+        for batch in batched(chain(head, changes), BULK_JOB_RECORDS if self._bulk else COMPOSITE_LIMIT):
             if not self._budget().allows(_BULK_CALLS if self._bulk else 1):
                 report.stopped_reason = self._budget().reason(f"{pending.total() - sent} record updates")
                 return
@@ -195,7 +216,7 @@ class SalesforceSink(FieldSink):
         if self._bulk:
             results = self._client.bulk_update(self.object, rows)
         else:
-            results = self._client.update_collection([{"attributes": {"type": self.object}, **r} for r in rows])
+            results = self._client.update_records([{"attributes": {"type": self.object}, **r} for r in rows])
         failed: Failed = {}
         for index, change in enumerate(batch):  # results match the batch by position
             result = results[index] if index < len(results) else None
@@ -212,7 +233,8 @@ class SalesforceSink(FieldSink):
         records = self.remote_ids(ctx)
         wanted = {ids[0] for t in tasks if (ids := records(t.account_id))} - self._owners.keys()
         for chunk in batched(sorted(wanted), _IDS_PER_QUERY):
-            self._current(chunk)
+            if missing := sorted(set(chunk) - self._read_back(chunk).keys()):
+                self._current(missing)
         TaskLedger(ctx, _TaskWire(self, records), report).sync(tasks)
 
     def stopped(self, exc: Exception) -> str:
@@ -221,10 +243,11 @@ class SalesforceSink(FieldSink):
 
 
 class _TaskWire(TaskTransport):
-    """Tasks upserted on the external-id key field through sObject Collections (200 per call)."""
+    """Tasks upserted on the external-id key field, 1,000 per Composite call or one Bulk 2.0 upsert job
+    once a batch reaches ``bulk_threshold``."""
 
     system, object, batch_size, upserts, parent_field, parent_label = (
-        SYSTEM, "Task", COLLECTION_LIMIT, True, "WhatId", "Salesforce account")
+        SYSTEM, "Task", BULK_JOB_RECORDS, True, "WhatId", "Salesforce account")
 
     def __init__(self, sink: SalesforceSink, records: Callable[[str], list[str]]):
         self.sink, self.records = sink, records
@@ -257,8 +280,13 @@ class _TaskWire(TaskTransport):
         records = [{"attributes": {"type": "Task"}, key: a.spec.key,
                     **({"Status": "Completed"} if a.kind == "close_task" else
                        {**a.payload, **({"Status": "Not Started"} if a.reopen else {})})} for a in actions]
+        client = self.sink._client
         try:
-            results = self.sink._client.upsert_collection("Task", key, records)
+            if len(records) >= self.sink.sf.bulk_threshold:
+                results = client.bulk_upsert("Task", key, records)
+            else:
+                results = [r for chunk in batched(records, COMPOSITE_LIMIT)
+                           for r in client.upsert_records("Task", key, chunk)]
         except SalesforceMalformedRequest as exc:
             raise TasksRefused(key, f"{_codes(exc.content)}; run `connector setup` to create Task.{key}") from None
         return [TaskResult(r.success, r.record_id, r.created, next((e.fields[0] for e in r.errors if e.fields), None),

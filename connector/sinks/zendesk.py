@@ -63,9 +63,10 @@ ZENDESK_TYPES = {"number": "decimal", "percent": "decimal", "integer": "integer"
                  "textarea": "textarea", "date": "date", "datetime": "text", "picklist": "dropdown"}
 _ALIASES = {"tagger": "dropdown"}
 _API_ERRORS = (ZenpyException, ZendeskApiError, requests.RequestException)
-#: Bulk jobs in flight at once.  Zendesk keeps only the last 100 job statuses and queues a limited number of
-#: background jobs per account, so a small window keeps every status readable and the queue short.
-JOB_WINDOW = 10
+#: Bulk jobs in flight at once, all polled by one ``job_statuses/show_many`` call per round.  Zendesk keeps
+#: only the last 100 job statuses and queues a limited number of background jobs per account, so the window
+#: stays well under both (30: 2 status calls per 3,000 records instead of 2 per 100).
+JOB_WINDOW = 30
 T = TypeVar("T")
 
 
@@ -272,8 +273,9 @@ class ZendeskSink(FieldSink):
                     yield item, _outcome(done), None
 
     def _await_all(self, client: ZendeskClient, jobs: list[Any]) -> list[list[Any] | Exception]:
-        """Poll every unfinished job once per round (interval doubling from ``job_poll_seconds``, capped at
-        10 s) until all are done: per job its results, or the error that ended it."""
+        """Poll every unfinished job once per round — one ``job_statuses/show_many`` call for all of them —
+        (interval doubling from ``job_poll_seconds``, capped at 10 s) until all are done: per job its
+        results, or the error that ended it."""
         deadline = time.monotonic() + self.cfg.job_timeout_seconds
         delay = self.cfg.job_poll_seconds
         state: list[Any] = list(jobs)
@@ -286,12 +288,15 @@ class ZendeskSink(FieldSink):
                 break
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+            try:  # one job_statuses/show_many call for the whole window
+                polled = {j.id: j for j in client.zenpy.job_status(ids=[state[i].id for i in todo])["job_statuses"]}
+                self.stats["polls"] += 1
+            except _API_ERRORS as exc:
+                polled, error = {}, exc
+            else:
+                error = JobFailed("job status not returned (Zendesk keeps the last 100 jobs)")
             for i in todo:
-                try:
-                    state[i] = client.zenpy.job_status(id=state[i].id)
-                    self.stats["polls"] += 1
-                except _API_ERRORS as exc:
-                    state[i] = exc
+                state[i] = polled.get(state[i].id, error)
         return [[] if j is None else j if isinstance(j, Exception) else list(j.results or []) if j.status == "completed"
                 else JobFailed(f"job {j.id} {j.status}: {getattr(j, 'message', '')}") for j in state]
 

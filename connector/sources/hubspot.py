@@ -12,6 +12,8 @@ Reading strategy, and why:
   are recognised in the replica (same id, same ``updatedAt``) and not yielded again, so a pull with no
   changes costs one probe call.  If one page is entirely one instant, that instant is read alone with
   ``EQ`` and ``after`` paging (and, beyond the cap, by a full list read).
+* The properties the sink writes are read too (same calls), so the sink's drift check needs no read of
+  its own (:data:`LIVE_MARK`).
 * Pages land in the replica with the cursor in the same transaction; records are then yielded from the
   dirty replica rows and the marks cleared (see :mod:`connector.sources.base`).
 
@@ -25,10 +27,11 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connector.clients.hubspot import HubSpotClient
+from connector.clients.hubspot import LIVE_MARK, HubSpotClient
 from connector.config import Config
 from connector.mappings import Mapping as FieldMap
 from connector.mappings import load_mapping
+from connector.numbers import parse_number
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
 from connector.store import Replica, Store
@@ -58,12 +61,15 @@ class HubSpotSource:
             return
         mapping = load_mapping(ctx.config.resolve(cfg.mapping))
         client = HubSpotClient(cfg, ctx.http)
-        reader = _Reader(client, ctx.store, _properties(mapping), self.search_cap, ctx.now)
+        written = [fm.name for fm in mapping.fields.values()] if cfg.write else []
+        reader = _Reader(client, ctx.store, _properties(mapping) + written, self.search_cap, ctx.now)
         cursor = None if ctx.full else ctx.store.get_cursor(NAME, STREAM)
         if cursor is None:
             reader.full()
         else:
             reader.incremental(datetime.fromisoformat(cursor))
+        if written:
+            ctx.store.set_cursor(NAME, LIVE_MARK, ctx.now.isoformat())
         yield from reader.rejected
         primary = ctx.config.connector.primary_crm == NAME
         dirty = ctx.store.dirty_groups(NAME, STREAM)
@@ -251,9 +257,9 @@ def _signal_value(signal: str, prop: str, raw: str) -> SignalValue:
     if raw.lower() in _BOOL:
         return _BOOL[raw.lower()]
     try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"property `{prop}` (signal {signal}) should be a number, got {raw[:40]!r}") from None
+        return parse_number(raw)
+    except ValueError as exc:
+        raise ValueError(f"property `{prop}` (signal {signal}) should be a number, got {raw[:40]!r}: {exc}") from None
 
 
 def _account_attributes(props: Mapping[str, Any], account_map: Mapping[str, str]) -> dict[str, Any]:

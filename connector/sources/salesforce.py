@@ -22,7 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
 from connector.clients.salesforce import (
+    LIVE_MARK,
     SalesforceClient,
     parse_sf_datetime,
     soql_datetime,
@@ -31,6 +34,7 @@ from connector.clients.salesforce import (
 )
 from connector.config import Config, ConfigError, SalesforceConfig
 from connector.mappings import load_mapping
+from connector.numbers import is_plain_number
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
 from connector.store import Replica
@@ -64,6 +68,7 @@ class SalesforceSource:
             raise ConfigError("<config>", [("salesforce", "the Salesforce source needs a [salesforce] section")])
         self.config, self.sf_config = config, config.salesforce
         self.fields = _source_fields(config, self.sf_config)
+        self.written = _written_fields(config, self.sf_config)
 
     def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
         client = SalesforceClient(self.sf_config, ctx.http)
@@ -71,7 +76,15 @@ class SalesforceSource:
                         *(v for k, v in self.fields.items() if k not in CONTACT_KEYS)]
         contact_cols = ["Id", "AccountId", "HasOptedOutOfEmail", "SystemModstamp",
                         self.fields["champion"], self.fields["champion_since"]]
-        yield from self._stream(client, ctx, "Account", account_cols, "Id")
+        try:
+            yield from self._stream(client, ctx, "Account", [*account_cols, *self.written], "Id")
+        except SalesforceMalformedRequest as exc:  # the sink's fields are not created yet (before `setup`)
+            if not self.written or "INVALID_FIELD" not in str(exc.content):
+                raise
+            yield from self._stream(client, ctx, "Account", account_cols, "Id")
+        else:
+            if self.written:
+                ctx.store.set_cursor(SOURCE, LIVE_MARK, ctx.now.isoformat())
         yield from self._stream(client, ctx, "Contact", contact_cols, "AccountId")
         yield from self._rebuild(ctx)
 
@@ -115,7 +128,7 @@ class SalesforceSource:
             value = row.get(field)
             if value is None:
                 continue
-            if key in NUMERIC_SIGNALS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if key in NUMERIC_SIGNALS and not is_plain_number(value):
                 return f"Account {row['Id']}: field {field} ({key}) should be a number, got {str(value)[:40]!r}"
             if key in FLAG_SIGNALS and not isinstance(value, bool):
                 return f"Account {row['Id']}: field {field} ({key}) should be a checkbox, got {str(value)[:40]!r}"
@@ -185,6 +198,17 @@ class SalesforceSource:
         opted_out = bool(watched) and (any if champions else all)(c.get("HasOptedOutOfEmail") is True
                                                                  for c in watched)
         return {"champion_changed_90d": float(changed), "email_opt_out": float(opted_out)}
+
+
+def _written_fields(config: Config, sf: SalesforceConfig) -> list[str]:
+    """The Account fields the Salesforce sink writes, read along with the signals (same calls): the sink
+    checks them for drift against this read instead of reading the records again (see :data:`LIVE_MARK`)."""
+    if not sf.write:
+        return []
+    mapping = load_mapping(config.resolve(sf.mapping))
+    if str(mapping.setting("object", "Account")) != "Account":
+        return []
+    return [soql_identifier(name) for name in mapping.remote_fields()]
 
 
 def _source_fields(config: Config, sf: SalesforceConfig) -> dict[str, str]:

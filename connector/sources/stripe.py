@@ -4,7 +4,8 @@ Reading strategy (https://docs.stripe.com/api/events):
 
 * **First run, or a cursor Stripe no longer honours** — a full read of customers (with their default
   payment method expanded inline, so cards cost no extra calls), subscriptions (``status=all``) and
-  invoices, 100 per page, each page written to the replica as it arrives.  The newest event is read
+  invoices, 100 per page, the three lists read side by side (:meth:`StripeClient.pages_of`: same calls,
+  the longest list's time instead of the sum), each page written to the replica as it arrives.  The newest event is read
   *before* the full read and becomes the cursor, so nothing that happens during the read is missed.
 * **Later runs** — ``/v1/events`` since the cursor (``created[gte]``; events come newest first, so pages
   are read until the cursor's event id appears) and the events' ``data.object`` snapshots are applied
@@ -31,7 +32,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.clients.stripe import StripeClient, build_client
+from connector.clients.stripe import Params, StripeClient, build_client
 from connector.config import Config, StripeConfig
 from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources import stripe_checks as checks
@@ -80,18 +81,18 @@ class StripeSource:
         latest = client.get("/v1/events", {"types[]": EVENT_TYPES, "limit": 1}).get("data") or []
         newest = latest[0] if latest else None
         expand = {"expand[]": ["data.invoice_settings.default_payment_method"]}
-        for page in client.pages("/v1/customers", expand):
-            customers = yield from _usable(page, "customer", ctx.now)
-            cards = [pm for c in customers if isinstance(pm := (c.get("invoice_settings") or {})
-                                                         .get("default_payment_method"), dict)]
-            cards = yield from _usable(cards, "payment_method", ctx.now)
-            ctx.store.upsert_replica(NAME, CARDS, [_row(pm, ctx.now) for pm in cards])
-            ctx.store.upsert_replica(NAME, CUSTOMERS, [_row(c, ctx.now) for c in customers])
-        for path, stream, params in (("/v1/subscriptions", SUBSCRIPTIONS, {"status": "all"}),
-                                     ("/v1/invoices", INVOICES, {})):
-            for page in client.pages(path, params):
-                objects = yield from _usable(page, OBJECT_OF[stream], ctx.now)
-                ctx.store.upsert_replica(NAME, stream, [_row(o, ctx.now) for o in objects])
+        lists: list[tuple[str, str, Params]] = [("/v1/customers", CUSTOMERS, expand),
+                                                ("/v1/subscriptions", SUBSCRIPTIONS, {"status": "all"}),
+                                                ("/v1/invoices", INVOICES, {})]
+        for index, page in client.pages_of([(path, params) for path, _, params in lists]):
+            stream = lists[index][1]
+            objects = yield from _usable(page, OBJECT_OF[stream], ctx.now)
+            if stream == CUSTOMERS:
+                cards = [pm for c in objects if isinstance(pm := (c.get("invoice_settings") or {})
+                                                           .get("default_payment_method"), dict)]
+                cards = yield from _usable(cards, "payment_method", ctx.now)
+                ctx.store.upsert_replica(NAME, CARDS, [_row(pm, ctx.now) for pm in cards])
+            ctx.store.upsert_replica(NAME, stream, [_row(o, ctx.now) for o in objects])
         cursor = {"created": newest["created"], "id": newest["id"]} if newest else \
             {"created": int(ctx.now.timestamp()), "id": None}
         ctx.set_cursor(NAME, EVENTS, json.dumps(cursor))

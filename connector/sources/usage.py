@@ -11,8 +11,9 @@ Columns are mapped by config: ``account_key_column`` (a CRM id, a domain or an e
 the ratios the success model cares about are derived: ``seat_utilisation`` = active_users /
 licensed_seats and ``feature_breadth`` = features_adopted / key_features_total.
 
-A row that cannot be used (bytes that are not UTF-8, no key, a value that is not a number or is
-negative, an ``as_of`` more than a day in the future or unparseable) is quarantined with its row number
+A row that cannot be used (bytes that are not UTF-8, a field over the csv module's 131,072-character
+limit, no key, a value that is not a plain finite number, negative or outside the signal's plausible
+range, an ``as_of`` more than a day in the future or unparseable) is quarantined with its row number
 and the reason, and the read goes on.  Timestamps without a timezone are taken as UTC and counted in one
 log line per run: warehouse exports routinely write UTC without an offset, and quarantining them would
 drop whole files for a convention, not an error.  A file whose size, modification time and content hash
@@ -24,7 +25,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 
 from connector.config import Config, SecretRef, UsageConfig
+from connector.numbers import parse_number
 from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
 from connector.secrets import register, resolve
 from connector.sources.base import SourceContext, SourceItem
@@ -42,6 +43,12 @@ log = structlog.get_logger(__name__)
 NAME = "usage"
 FILE = "file"
 FUTURE_TOLERANCE = timedelta(days=1)
+#: Plausible (smallest non-zero, largest) value per usage signal: outside is an export error (a unit
+#: mix-up, a corrupt cell), quarantined rather than scored.  Users, seats and features are counts, so a
+#: value between 0 and 1 is one too; zero always means "none yet".  Other signals get the default.
+PLAUSIBLE = {"active_users": (1.0, 1e8), "licensed_seats": (1.0, 1e8), "features_adopted": (1.0, 1e5),
+             "key_features_total": (1.0, 1e5), "meaningful_events_30d": (1.0, 1e12)}
+DEFAULT_PLAUSIBLE = (1e-6, 1e12)
 DERIVED = {"seat_utilisation": ("active_users", "licensed_seats"),
            "feature_breadth": ("features_adopted", "key_features_total")}
 
@@ -63,6 +70,7 @@ class UsageSource:
 
     def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
         fingerprint: str | None = None
+        rows: Iterator[Mapping[str, Any] | _Unreadable]
         if self.cfg.kind == "sql":
             rows = self._sql_rows()
         else:
@@ -114,13 +122,24 @@ class UsageSource:
             raise UsageSourceError(f"usage: {where} has no column {', '.join(repr(c) for c in missing)} "
                                    f"(columns: {', '.join(available) or 'none'}); fix [usage] column names")
 
-    def _csv_rows(self, path: Path) -> Iterator[Mapping[str, Any]]:
+    def _csv_rows(self, path: Path) -> Iterator[Mapping[str, Any] | _Unreadable]:
         # surrogateescape: one row with bytes that are not UTF-8 is quarantined by ``_item``, instead of a
         # UnicodeDecodeError failing the whole file.
         with _open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
-            reader = csv.DictReader(fh)
+            lines = _RecordLines(fh)
+            reader = csv.DictReader(lines)
             self._check_columns(str(path), list(reader.fieldnames or []))
-            yield from reader
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # e.g. a field over 131,072 characters: that row only
+                    lines.skip_rest_of_record()
+                    yield _Unreadable(f"is not readable CSV ({exc}); the row was skipped, the rest of the file read")
+                    continue
+                lines.record_done()
+                yield row
 
     def _parquet_rows(self, path: Path) -> Iterator[Mapping[str, Any]]:
         try:
@@ -152,7 +171,10 @@ class UsageSource:
 
     # -- one row --------------------------------------------------------------------------------------
 
-    def _item(self, number: int, raw: Mapping[str, Any], now: datetime) -> tuple[Observation | Quarantined, bool]:
+    def _item(self, number: int, raw: Mapping[str, Any] | _Unreadable, now: datetime
+              ) -> tuple[Observation | Quarantined, bool]:
+        if isinstance(raw, _Unreadable):
+            return Quarantined(NAME, "usage_row", None, f"row {number}: {raw.reason}", {}), False
         key = _text(raw.get(self.cfg.account_key_column))
         if self.cfg.account_key_kind == "domain" and key:
             key = key.lower().removeprefix("www.")
@@ -178,7 +200,7 @@ class UsageSource:
         signals: dict[str, SignalValue] = {}
         for mapped in self.cfg.signals:
             value = raw.get(mapped.column)
-            number_value = _number(value)
+            number_value = _number(value, mapped.signal)
             if isinstance(number_value, str):
                 return bad(f"column {mapped.column!r} value {value!r:.40} {number_value}")
             signals[mapped.signal] = number_value
@@ -233,19 +255,59 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _number(value: Any) -> float | str | None:
-    """The value as a non-negative float, ``None`` when empty, or the reason it is unusable (a str)."""
+def _number(value: Any, signal: str) -> float | str | None:
+    """The value as a plausible non-negative float, ``None`` when empty, or why it is unusable (a str)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        return "is a boolean, not a number"
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "is not a number"
-    if not math.isfinite(number):
-        return "is not a finite number"
-    return "is negative" if number < 0 else number
+        number = parse_number(value)
+    except ValueError as exc:
+        return str(exc)
+    if number < 0:
+        return "is negative"
+    low, high = PLAUSIBLE.get(signal, DEFAULT_PLAUSIBLE)
+    if number > high or 0 < number < low:
+        return f"is outside the plausible range for {signal} (0 or {low:g} to {high:g})"
+    return number
+
+
+class _Unreadable:
+    """A CSV record the reader refused; quarantined by ``_item`` with this reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class _RecordLines:
+    """The file's lines for ``csv.reader``, tracking whether the record being read is inside quotes.
+
+    When the reader refuses a record (a field over the size limit), the rest of that record must be
+    skipped too: if the bad field is quoted and spans lines, its remaining lines would otherwise be read
+    as rows of their own.  A record ends where its quotes balance (``""`` escapes count twice).
+    """
+
+    def __init__(self, fh: Iterator[str]):
+        self.fh, self.open_quote = fh, False
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.fh)
+        if line.count('"') % 2:
+            self.open_quote = not self.open_quote
+        return line
+
+    def record_done(self) -> None:
+        self.open_quote = False
+
+    def skip_rest_of_record(self) -> None:
+        while self.open_quote:
+            try:
+                next(self)
+            except StopIteration:
+                break
+        self.open_quote = False
 
 
 def _timestamp(value: Any) -> tuple[datetime, bool] | None:

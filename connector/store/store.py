@@ -8,13 +8,14 @@ idempotent-key half lives in the sinks).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar, cast, overload
 
-from sqlalchemy import Engine, Select, Table, delete, func, select, update
+from sqlalchemy import Engine, Select, Table, Text, case, delete, func, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -100,14 +101,20 @@ class Store:
 
     # -- generic upsert --------------------------------------------------------------------------------
 
-    def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-        """INSERT … ON CONFLICT DO UPDATE as one executemany: compiled once, batched by the driver."""
+    def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str],
+                on_update: Callable[[Table, Any], Mapping[str, Any]] | None = None) -> None:
+        """INSERT … ON CONFLICT DO UPDATE as one executemany: compiled once, batched by the driver.
+
+        ``on_update(table, stmt)`` overrides what some columns become on a conflict (default: the new value).
+        """
         if not rows:
             return
         table: Table = model.__table__  # type: ignore[assignment]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         stmt = insert(table)
         updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        if on_update is not None:
+            updates.update(on_update(table, stmt))
         stmt = (stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates
                 else stmt.on_conflict_do_nothing(index_elements=list(keys)))
         for start in range(0, len(rows), _CHUNK):
@@ -240,6 +247,13 @@ class Store:
             ]
 
     def upsert_observations(self, observations: Iterable[Observation]) -> int:
+        """Store what a source said; a re-read keeps the entity's identity match unless its keys changed.
+
+        A pull re-reads records that moved (the connector's own write-backs move every written company), and
+        resetting their match to pending until the next score cycle would leave webhooks for them without an
+        account in between.  Same keys against the same account list resolve the same way, and the score
+        cycle re-resolves every observation anyway (the account list may have changed).
+        """
         rows = [
             {
                 "source": o.source,
@@ -255,7 +269,7 @@ class Store:
         ]
         rows = list({(r["source"], r["entity"], r["entity_id"]): r for r in rows}.values())
         with Session(self.engine) as s, s.begin():
-            self._upsert(s, ObservationRow, rows, ("source", "entity", "entity_id"))
+            self._upsert(s, ObservationRow, rows, ("source", "entity", "entity_id"), _keep_match_if_same_keys)
         return len(rows)
 
     def observation_sources(self) -> list[str]:
@@ -604,6 +618,17 @@ class Store:
             n = s.execute(delete(SyncLogRow).where(SyncLogRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
             n += s.execute(delete(QuarantineRow).where(QuarantineRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
             return int(n or 0)
+
+
+def _keep_match_if_same_keys(table: Table, stmt: Any) -> dict[str, Any]:
+    """On re-reading an observation: its match and account stay when its identity keys are the same.
+
+    Keys are compared as their JSON text: both sides come from the same serialiser and the same key order
+    (:meth:`IdentityKeys.present`), and a spurious difference only costs a pending match until the next cycle.
+    """
+    same = sql_cast(table.c["keys"], Text) == sql_cast(stmt.excluded["keys"], Text)
+    return {"account_id": case((same, table.c["account_id"]), else_=None),
+            "match": case((same, table.c["match"]), else_="pending")}
 
 
 def encode_value(value: Any) -> str | None:

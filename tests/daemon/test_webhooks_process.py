@@ -126,3 +126,23 @@ def test_unknown_entity_is_acknowledged_but_not_refreshed(daemon: tuple[DaemonPr
     assert httpx.post(f"{process.url}/webhooks/stripe", content=body, headers=stripe_headers(body)).status_code == 200
     wait_for(lambda: 'outcome="unmatched",vendor="stripe"' in httpx.get(f"{process.url}/metrics").text, timeout=5)
     assert refreshes(store) == []
+
+
+def test_probe_headers_get_400_over_real_http_and_are_counted(daemon: tuple[DaemonProcess, Store]) -> None:
+    """The probe's finding, on the real server: a non-ASCII digit in a timestamp was a 500 with a traceback."""
+    process, _ = daemon
+    body = stripe_event("evt_probe", "cus_A")
+    hs_url = f"{process.url}/webhooks/hubspot"
+    probes = [
+        ("stripe", {"Stripe-Signature": b"t=\xb2,v1=00"}),
+        ("zendesk", {"X-Zendesk-Webhook-Signature": b"\xb2", "X-Zendesk-Webhook-Signature-Timestamp": b"\xb2"}),
+        ("hubspot", {**hubspot_headers(hs_url, body), "X-HubSpot-Request-Timestamp": b"\xb2"}),  # type: ignore[dict-item]
+    ]
+    for vendor, headers in probes:
+        r = httpx.post(f"{process.url}/webhooks/{vendor}", content=body, headers=headers)
+        assert r.status_code == 400, (vendor, r.text)
+    metrics = httpx.get(f"{process.url}/metrics").text
+    for vendor, _ in probes:
+        assert f'connector_webhook_http_requests_total{{status="400",vendor="{vendor}"}} 1.0' in metrics, vendor
+        assert f'connector_webhook_rejections_total{{reason="malformed_timestamp",vendor="{vendor}"}} 1.0' in metrics
+    assert "Traceback" not in process.log()

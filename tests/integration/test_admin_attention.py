@@ -18,11 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
-from connector.config import Config, load_config
+from connector.config import Config
 from connector.quarantine import open_items, reason_kind
-from connector.runtime import open_store, run_setup, run_sync
-from connector.sandbox.cluster import Cluster, start_cluster
+from connector.runtime import open_store, run_sync
+from connector.sandbox.cluster import Cluster
 from connector.status import StatusReport
+
+from .admin_rig import admin_rig
 
 TICKET, STILL_BAD = 990_001, 990_002
 PERSON_EDIT = ("CS_Next_Milestone__c", "Kick-off call (set by hand)")
@@ -30,14 +32,8 @@ PERSON_EDIT = ("CS_Next_Milestone__c", "Kick-off call (set by hand)")
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Config, Path]]:
-    workdir = tmp_path_factory.mktemp("quarantine")
-    cluster = start_cluster(workdir / "sandbox", accounts=40, seed=3,
-                            limits={"zendesk": {"export_requests_per_minute": None}})
-    path = cluster.write_config(workdir / "connector.toml")
-    config = load_config(path)
-    assert run_setup(config, dry_run=False)["errors"] == {}
-    yield cluster, config, path
-    cluster.stop()
+    with admin_rig(tmp_path_factory.mktemp("quarantine"), accounts=40, seed=3) as rig:
+        yield rig
 
 
 def _signal(config: Config, account_id: str, name: str) -> object:

@@ -12,23 +12,19 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
-from connector.config import Config, load_config
+from connector.config import Config
 from connector.identity_overrides import TEMPLATE, overrides_path
-from connector.runtime import open_store, run_checks, run_setup, run_sync
-from connector.sandbox.cluster import Cluster, start_cluster
+from connector.runtime import open_store, run_checks, run_sync
+from connector.sandbox.cluster import Cluster
+
+from .admin_rig import admin_rig
 
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Config, Path]]:
-    workdir = tmp_path_factory.mktemp("overrides")
-    cluster = start_cluster(workdir / "sandbox", accounts=60, seed=5,
-                            limits={"zendesk": {"export_requests_per_minute": None}})
-    path = cluster.write_config(workdir / "connector.toml")
-    config = load_config(path)
-    assert run_setup(config, dry_run=False)["errors"] == {}
-    assert run_sync(config, now=cluster.clock.now()).status == "ok"
-    yield cluster, config, path
-    cluster.stop()
+    with admin_rig(tmp_path_factory.mktemp("overrides"), accounts=60, seed=5) as (cluster, config, path):
+        assert run_sync(config, now=cluster.clock.now()).status == "ok"
+        yield cluster, config, path
 
 
 def _match(config: Config, entity_id: str) -> tuple[str | None, str]:

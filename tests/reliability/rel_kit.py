@@ -111,10 +111,11 @@ def state_diff(expected: dict[str, Any], actual: dict[str, Any], limit: int = 5)
     return out
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+        cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed ``connector`` CLI in a subprocess (what an admin or cron would run)."""
     return subprocess.run([str(CONNECTOR), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False)
+                          env={**os.environ, **(env or {})}, check=False, cwd=cwd)
 
 
 def cli_sync(config_path: Path, *flags: str, env: dict[str, str] | None = None) -> dict[str, Any]:

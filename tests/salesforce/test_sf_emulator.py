@@ -29,17 +29,17 @@ def test_query_pages_at_2000_rows_with_relative_next_records_url(client: Salesfo
 def test_collections_take_200_records_and_refuse_201(client: SalesforceClient, sandbox: SfSandbox) -> None:
     ids = list(sandbox.backend.records["Account"])[:1]
     records = [{"attributes": {"type": "Account"}, "Id": ids[0], "Name": f"n{i}"} for i in range(201)]
-    with pytest.raises(ValueError, match="limit is 200"):
-        client.update_collection(records)
+    with pytest.raises(ValueError, match="limit is 1000"):
+        client.update_records(records * 5)  # more than five collections of 200: not one call
     with pytest.raises(SalesforceMalformedRequest) as info:  # the emulator enforces it too
         client.sf.restful("composite/sobjects", method="PATCH", json={"records": records})
     assert info.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
-    assert all(r.success for r in client.update_collection(records[:200]))
+    assert all(r.success for r in client.update_records(records[:200]))
 
 
 def test_per_record_errors_in_request_order(client: SalesforceClient, sandbox: SfSandbox) -> None:
     a, b, c = list(sandbox.backend.records["Account"])[:3]
-    results = client.update_collection([
+    results = client.update_records([
         {"attributes": {"type": "Account"}, "Id": a, "ARR__c": "lots"},
         {"attributes": {"type": "Account"}, "Id": b, "ARR__c": 5},
         {"attributes": {"type": "Account"}, "Id": c, "Nope__c": 1},

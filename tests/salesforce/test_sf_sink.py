@@ -14,11 +14,14 @@ from connector.http import Call, HttpLayer
 from connector.records import AccountOutput, TaskSpec
 from connector.sandbox.core import SandboxClock
 from connector.sandbox.world import World
-from connector.sinks.base import FieldsMissing
+from connector.sinks.base import FieldsMissing, SinkContext
 from connector.sinks.salesforce import SalesforceSink
+from connector.sources.base import SourceContext
+from connector.sources.salesforce import SalesforceSource
 from connector.store import Store
 
 COLLECTION = "PATCH /services/data/v59.0/composite/sobjects"
+COMPOSITE = "POST /services/data/v59.0/composite"
 UPSERT = "PATCH /services/data/v59.0/composite/sobjects/Task/CS_Task_Key__c"
 
 
@@ -84,12 +87,12 @@ def test_unchanged_resync_makes_zero_write_calls(sink: SalesforceSink, config: C
 
 
 @pytest.mark.parametrize("world", [make_world(1000)], indirect=False)
-def test_one_percent_change_costs_ceil_changed_over_200_calls(sink: SalesforceSink, config: Config, store: Store,
-                                                              http: HttpLayer, clock: SandboxClock,
-                                                              sandbox: SfSandbox, world: World) -> None:
+def test_one_percent_change_costs_ceil_changed_over_1000_calls(sink: SalesforceSink, config: Config, store: Store,
+                                                               http: HttpLayer, clock: SandboxClock,
+                                                               sandbox: SfSandbox, world: World) -> None:
     ids = account_ids(sandbox)
     write(sink, config, store, http, clock, outputs(ids))
-    assert len(sandbox.writes()) == math.ceil(1000 / 200)
+    assert sandbox.writes() == [COMPOSITE] * math.ceil(1000 / 1000)  # five Collections of 200 in one call
     sandbox.reset_ledger()
     changed = outputs(ids[:10], vector=55.5) + outputs(ids[10:])
     report = write(sink, config, store, http, clock, changed)
@@ -113,6 +116,33 @@ def test_drift_is_reported_and_left_alone(sink: SalesforceSink, config: Config, 
     assert len(sandbox.writes()) == 1, "the vector is written, the edited field left alone"
     assert sandbox.backend.records["Account"][ids[2]]["CS_Quadrant__c"] == "Reassess"
     assert sandbox.backend.records["Account"][ids[2]]["CS_Success_Vector__c"] == 64.0
+
+
+def _run(sink: SalesforceSink, config: Config, store: Store, http: HttpLayer, clock: SandboxClock,
+         outs: list[AccountOutput]):  # type: ignore[no-untyped-def]
+    """One cycle as the sync runs it: the Salesforce source pulls, then the sink writes, at the same ``now``."""
+    now = clock.now()
+    list(SalesforceSource(config).pull(SourceContext(store=store, http=http, config=config, now=now)))
+    return sink.write(SinkContext(store=store, http=http, config=config, now=now), outs, [])
+
+
+def test_drift_is_checked_against_this_runs_source_read_without_a_query(
+        sink: SalesforceSink, config: Config, store: Store, http: HttpLayer, clock: SandboxClock,
+        sandbox: SfSandbox) -> None:
+    ids = account_ids(sandbox)
+    sandbox.reset_ledger()
+    first = _run(sink, config, store, http, clock, outputs(ids))
+    source_queries = 2  # Account and Contact, one page each
+    assert first.records_updated == len(ids) and len(sandbox.calls("GET", "/query")) == source_queries
+    sandbox.backend.update("Account", {"Id": ids[2], "CS_Quadrant__c": "Reassess"})  # a person edits it
+    clock.advance(timedelta(minutes=5))
+    sandbox.reset_ledger()
+    changed = [AccountOutput(o.account_id, {**o.fields, "success_vector": 64.0}) for o in outputs(ids)]
+    second = _run(sink, config, store, http, clock, changed)
+    assert [(d.record_id, d.field) for d in second.drift] == [(ids[2], "CS_Quadrant__c")]
+    assert len(sandbox.calls("GET", "/query")) == source_queries, "the sink read nothing back"
+    assert sandbox.backend.records["Account"][ids[2]]["CS_Quadrant__c"] == "Reassess"
+    assert sandbox.backend.records["Account"][ids[3]]["CS_Success_Vector__c"] == 64.0
 
 
 def test_blank_field_read_back_as_null_is_not_drift(sink: SalesforceSink, config: Config, store: Store,
@@ -154,41 +184,42 @@ def test_partial_failure_reports_the_record_and_retries_next_run(sink: Salesforc
     assert sandbox.emulator.ctx.ledger.entries()[-1].records == 1
 
 
-@pytest.mark.parametrize("world", [make_world(450)], indirect=False)
+@pytest.mark.parametrize("world", [make_world(1200)], indirect=False)
 def test_session_expiry_mid_run_refreshes_and_loses_no_batch(sink: SalesforceSink, config: Config, store: Store,
                                                              http: HttpLayer, clock: SandboxClock,
                                                              sandbox: SfSandbox, world: World) -> None:
     expired: list[bool] = []
 
-    def expire_after_first_batch(call: Call) -> None:
-        if call.method == "PATCH" and not expired:
+    def expire_after_first_batch(call: Call) -> None:  # after the Composite call of 1,000, before the last 200
+        if call.method == "POST" and call.endpoint.endswith("/composite") and not expired:
             expired.append(sandbox.backend.expire_sessions() > 0)
 
     http.ledger.listeners.append(expire_after_first_batch)
     ids = account_ids(sandbox)
     report = write(sink, config, store, http, clock, outputs(ids))
     assert expired == [True]
-    assert (report.records_updated, report.failures) == (450, [])
-    assert [c.status for c in http.ledger.calls if c.method == "PATCH"] == [200, 401, 200, 200]
+    assert (report.records_updated, report.failures) == (1200, [])
+    assert [c.status for c in http.ledger.calls if c.method == "PATCH"] == [401, 200]
     assert all(sandbox.backend.records["Account"][i]["CS_Success_Vector__c"] == 71.0 for i in ids)
 
 
-@pytest.mark.parametrize("world", [make_world(600)], indirect=False)
+@pytest.mark.parametrize("world", [make_world(1200)], indirect=False)
 def test_daily_budget_stops_before_the_share_and_resumes_next_day(sink: SalesforceSink, config: Config,
                                                                   store: Store, http: HttpLayer, clock: SandboxClock,
                                                                   sandbox: SfSandbox, world: World) -> None:
     backend = sandbox.backend
     backend.daily_api_limit = 1000  # daily_api_share 0.5 → the connector stops at 500 calls
-    backend.spend(496 - backend.api_used)  # + 2 reads of current values = 498 before the first write
+    backend.spend(495 - backend.api_used)  # + 4 reads of current values = 499 before the first write
     ids = account_ids(sandbox)
     report = write(sink, config, store, http, clock, outputs(ids))
-    assert report.records_updated == 400 and sandbox.writes() == [COLLECTION, COLLECTION]
+    assert report.records_updated == 1000 and sandbox.writes() == [COMPOSITE]
     assert report.stopped_reason is not None
     assert "stops at 500" in report.stopped_reason and "200 record updates left" in report.stopped_reason
     clock.advance(timedelta(days=1))
     sandbox.reset_ledger()
     resumed = write(sink, config, store, http, clock, outputs(ids))
     assert (resumed.records_updated, resumed.stopped_reason) == (200, None)
+    assert [w for w in sandbox.writes() if "oauth2" not in w] == [COLLECTION]  # a day later: a new session
 
 
 @pytest.mark.parametrize("world", [make_world(60)], indirect=False)

@@ -42,6 +42,12 @@ def test_first_pull_yields_accounts_and_crm_signals(config: Config, store: Store
 
 def test_second_pull_without_changes_is_one_probe_per_stream(config: Config, store: Store, http: HttpLayer,
                                                             clock: SandboxClock, sandbox: SfSandbox) -> None:
+    from sf_kit import sink_ctx
+
+    from connector.sinks.salesforce import SalesforceSink
+
+    # the sink's fields exist (the source reads them along with the signals; before `setup` it cannot)
+    SalesforceSink(config).setup(sink_ctx(store, http, config, clock), dry_run=False)
     pull(config, store, http, clock)
     sandbox.reset_ledger()
     assert pull(config, store, http, clock) == []

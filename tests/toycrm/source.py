@@ -26,4 +26,4 @@ class ToyCrmSource:
             yield Account(row["id"], NAME, row["name"], row["domain"], owner_id=row.get("owner"),
                           contract_start=date.fromisoformat(row["contract_start"]), arr=row["arr"])
             yield Observation(NAME, "account", row["id"], IdentityKeys(crm_id=row["id"], domain=row["domain"]),
-                              {k: row[k] for k in SIGNALS}, ctx.now)
+                              {k: row[k] for k in SIGNALS if row.get(k) is not None}, ctx.now)

@@ -36,6 +36,8 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ToyBackend]:
                                           "nps": (i % 10) - 2, "contract_start": start, "training_completed": i % 2,
                                           "services_purchased": 0, "upsells_taken": i % 3, "seat_utilisation": i / 12,
                                           "feature_breadth": i / 15, "meaningful_events_30d": 5 * i}
+    # An account the CRM knows but no source says anything about yet: it has no magnitude to record.
+    backend.accounts["acc99"] = {"name": "Toy new", "domain": "toynew.example", "arr": 500.0, "contract_start": start}
     yield backend
     del BACKENDS[URL]
 

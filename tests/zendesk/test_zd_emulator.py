@@ -107,6 +107,20 @@ def test_incremental_ticket_export_pages_and_its_own_rate_limit(start_zendesk: S
         client.get_json("incremental/tickets/cursor.json", {"cursor": page["after_cursor"]})
 
 
+def test_many_jobs_are_polled_in_one_show_many_call(start_zendesk: StartZendesk, clock: SandboxClock) -> None:
+    zd = start_zendesk(make_world(clock.now(), [company(i, 100 + i) for i in range(3)], []), limits={"job_polls": 2})
+    zenpy = build_client(zd.config, zd.http).zenpy
+    jobs = [zenpy.organizations.update([Organization(id=100 + i, organization_fields={})]) for i in range(3)]
+    ids = [j.id for j in jobs]
+    first = {j.id: j.status for j in zenpy.job_status(ids=ids)["job_statuses"]}  # zenpy's shape for show_many
+    assert first == dict.fromkeys(ids, "working")
+    done = zenpy.job_status(ids=[*ids, "unknown-job"])["job_statuses"]  # unknown ids are left out
+    assert [(j.id, j.status, len(j.results)) for j in done] == [(i, "completed", 1) for i in ids]
+    assert len(zd.calls("GET", "/job_statuses/show_many.json")) == 2
+    with pytest.raises(APIException):
+        zenpy.job_status(ids=[f"job{i}" for i in range(101)])
+
+
 def test_zenpy_export_with_a_fractional_start_time_as_the_api_answers(start_zendesk: StartZendesk,
                                                                        clock: SandboxClock) -> None:
     """zenpy passes a float ``start_time`` through as text (``1793001600.5``), as tap-zendesk sends one: Zendesk

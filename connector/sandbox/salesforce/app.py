@@ -4,7 +4,8 @@ Everything under ``/services/data/vXX.X/`` goes through one dispatcher so traili
 simple-salesforce adds to ``query/`` and ``limits/``) behave as in Salesforce.  Order of checks per call:
 session (401 ``INVALID_SESSION_ID``), then daily allocation (403 ``REQUEST_LIMIT_EXCEEDED``), then the
 resource.  Collections limits: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
-resources_composite_sobjects_collections.htm (≤ 200 records per request).
+resources_composite_sobjects_collections.htm (≤ 200 records per request); Composite (up to 25
+subrequests, 5 of them Collections or queries, in one call) in :mod:`.composite`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from connector.sandbox.core import CONTROL_PREFIX
 from connector.sandbox.salesforce.backend import ApiError, SalesforceBackend
 from connector.sandbox.salesforce.bulk import BulkIngest
+from connector.sandbox.salesforce.composite import CompositeHandler
 
 COLLECTION_LIMIT = 200
 Handler = Callable[[Request, list[str]], Awaitable[Response]]
@@ -41,6 +43,7 @@ def fault_response(kind: str) -> Response:
 class SalesforceRoutes:
     def __init__(self, backend: SalesforceBackend, bulk: BulkIngest):
         self.backend, self.bulk = backend, bulk
+        self.composite = CompositeHandler(backend, self._route)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -72,7 +75,7 @@ class SalesforceRoutes:
         try:
             if version != f"v{self.backend.api_version}":
                 raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-            self.backend.authenticate(request.headers.get("authorization"))
+            request.state.user = self.backend.authenticate(request.headers.get("authorization"))
             if parts != ["limits"]:
                 self.backend.charge()
             return await self._route(request, parts)
@@ -92,6 +95,8 @@ class SalesforceRoutes:
             return await self._sobject(request, parts[1:])
         if parts[:2] == ["composite", "sobjects"]:
             return await self._collection(request, parts[2:])
+        if parts == ["composite"] and method == "POST":
+            return await self.composite(request, await _json(request))
         if parts[:2] == ["jobs", "ingest"]:
             return await self._ingest(request, parts[2:])
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -103,7 +108,8 @@ class SalesforceRoutes:
         text = request.query_params.get("q")
         if not text:
             raise ApiError(400, "MALFORMED_QUERY", "query parameter q is required")
-        return JSONResponse(self.backend.query(text, tooling=tooling, include_deleted=parts[0] == "queryAll"))
+        return JSONResponse(self.backend.query(text, tooling=tooling, include_deleted=parts[0] == "queryAll",
+                                               user_id=request.state.user))
 
     async def _tooling(self, request: Request, parts: list[str]) -> Response:
         if parts and parts[0] == "query" and request.method == "GET":
@@ -117,13 +123,13 @@ class SalesforceRoutes:
     async def _sobject(self, request: Request, parts: list[str]) -> Response:
         obj, method = parts[0], request.method
         if parts[1:] == ["describe"] and method == "GET":
-            return JSONResponse(self.backend.describe(obj))
+            return JSONResponse(self.backend.describe(obj, request.state.user))
         if len(parts) == 1 and method == "POST":
             request.state.records = 1
             result = self.backend.create(obj, await _json(request))
             return _single(result, 201, JSONResponse(result, status_code=201))
         if len(parts) == 2 and method == "GET":
-            return JSONResponse(self.backend.get(obj, parts[1]))
+            return JSONResponse(self.backend.get(obj, parts[1], request.state.user))
         if len(parts) == 2 and method == "PATCH":
             request.state.records = 1
             self.backend.get(obj, parts[1])

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.sandbox.core import SandboxClock
-from connector.sandbox.salesforce import soql
+from connector.sandbox.salesforce import security, soql
 from connector.sandbox.salesforce.schema import (
     ID_PREFIX,
     FieldDef,
@@ -30,6 +30,7 @@ from connector.sandbox.salesforce.schema import (
 from connector.sandbox.world import World
 
 QUERY_BATCH = 2000  # rows per query page (nextRecordsUrl beyond)
+INTEGRATION_USERNAME = security.INTEGRATION_USERNAME
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _TOOLING_SCHEMA = {"CustomField": {n: FieldDef(n, t) for n, t in (
     ("Id", "id"), ("DeveloperName", "string"), ("TableEnumOrId", "string"), ("NamespacePrefix", "string"))}}
@@ -67,6 +68,7 @@ def _sorter(fd: FieldDef) -> Callable[[dict[str, Any]], Any]:
 class Session:
     token: str
     expires_at: datetime
+    user_id: str | None = None  # None: the integration admin, who sees every field
 
 
 @dataclass
@@ -103,11 +105,18 @@ class SalesforceBackend:
 
     # -- sessions and budget ----------------------------------------------------------------------------
 
-    def issue_token(self) -> str:
+    def issue_token(self, user_id: str | None = None) -> str:
         token = "00Dsandbox!" + secrets.token_urlsafe(24)
         with self.lock:
-            self._sessions[token] = Session(token, self.clock.now() + self.session_lifetime)
+            self._sessions[token] = Session(token, self.clock.now() + self.session_lifetime, user_id)
         return token
+
+    def session_for(self, user_id: str) -> str:
+        """A session as that user (a CSM logging in), subject to field-level security (sandbox hook)."""
+        user = self.records["User"].get(user_id)
+        if user is None or not user.get("IsActive"):
+            raise ApiError(400, "INVALID_LOGIN", f"no active user {user_id}")
+        return self.issue_token(user_id)
 
     def oauth_refresh(self, form: dict[str, str], instance_url: str) -> dict[str, Any]:
         """The refresh_token grant; errors use OAuth's ``{"error", "error_description"}`` shape."""
@@ -120,12 +129,17 @@ class SalesforceBackend:
                 "id": f"{instance_url}/id/00Dsandbox/005sandbox", "token_type": "Bearer",
                 "issued_at": str(int(self.clock.now().timestamp() * 1000)), "scope": "api refresh_token"}
 
-    def authenticate(self, header: str | None) -> None:
+    def authenticate(self, header: str | None) -> str | None:
+        """The session's user id (``None`` for the integration admin); 401 when expired or unknown."""
         token = (header or "").removeprefix("Bearer ").removeprefix("OAuth ").strip()
         with self.lock:
             session = self._sessions.get(token)
             if session is None or session.expires_at <= self.clock.now():
                 raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            return session.user_id
+
+    def _schema_for(self, user_id: str | None) -> Any:
+        return security.visible_schema(self.schema, self.records, set(self.custom_fields), user_id)
 
     def expire_sessions(self) -> int:
         with self.lock:
@@ -162,8 +176,9 @@ class SalesforceBackend:
             raise ApiError(404, "NOT_FOUND", f"The requested resource does not exist: sObject type '{obj}'")
         return self.schema[obj]
 
-    def describe(self, obj: str) -> dict[str, Any]:
-        fields = self.object_fields(obj)
+    def describe(self, obj: str, user_id: str | None = None) -> dict[str, Any]:
+        self.object_fields(obj)
+        fields = self._schema_for(user_id)[obj]
         return {"name": obj, "label": obj, "custom": False, "keyPrefix": ID_PREFIX.get(obj),
                 "fields": [f.describe() for f in fields.values()]}
 
@@ -194,9 +209,10 @@ class SalesforceBackend:
 
     # -- queries -----------------------------------------------------------------------------------------
 
-    def query(self, text: str, *, tooling: bool = False, include_deleted: bool = False) -> dict[str, Any]:
+    def query(self, text: str, *, tooling: bool = False, include_deleted: bool = False,
+              user_id: str | None = None) -> dict[str, Any]:
         try:
-            q = soql.parse(text, _TOOLING_SCHEMA if tooling else self.schema)
+            q = soql.parse(text, _TOOLING_SCHEMA if tooling else self._schema_for(user_id))
         except soql.SoqlError as exc:
             raise ApiError(400, exc.code, exc.message) from None
         with self.lock:
@@ -238,12 +254,13 @@ class SalesforceBackend:
 
     # -- writes ------------------------------------------------------------------------------------------
 
-    def get(self, obj: str, record_id: str) -> dict[str, Any]:
+    def get(self, obj: str, record_id: str, user_id: str | None = None) -> dict[str, Any]:
         with self.lock:
             record = self.records.get(obj, {}).get(record_id)
         if record is None:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-        return self._project(obj, record, list(self.object_fields(obj)))
+        self.object_fields(obj)
+        return self._project(obj, record, list(self._schema_for(user_id)[obj]))
 
     def _named(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` with field names spelled as the schema spells them: Salesforce matches API names without
@@ -287,6 +304,8 @@ class SalesforceBackend:
         body = self._named(obj, body)
         with self.lock:
             values, errors = self._values(obj, body, creating=True)
+            if not errors and (refused := security.rejected(obj, values, self.records, self.schema)):
+                errors = [refused]
             if errors:
                 return {"id": None, "success": False, "errors": errors}
             record_id = salesforce_id(ID_PREFIX.get(obj, "a00"), next(self._ids))
@@ -371,10 +390,8 @@ class SalesforceBackend:
             return str(record_id)
 
     def load_world(self, world: World) -> None:
-        """Owners as Users, companies with a salesforce_id as Accounts, their contacts as Contacts."""
-        for owner in world.owners:
-            self.put("User", {"Id": owner.salesforce_id, "Name": owner.name, "Email": owner.email,
-                              "IsActive": True})
+        """Owners as Users (CSMs), companies with a salesforce_id as Accounts, their contacts as Contacts."""
+        security.seed_users(self.put, world.owners)
         for c in world.companies:
             if not c.salesforce_id:
                 continue

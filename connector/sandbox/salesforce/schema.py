@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-ID_PREFIX = {"Account": "001", "Contact": "003", "User": "005", "Task": "00T", "CustomField": "00N"}
+ID_PREFIX = {"Account": "001", "Contact": "003", "User": "005", "Task": "00T", "CustomField": "00N", "Profile": "00e",
+             "PermissionSet": "0PS", "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMERIC = ("double", "percent", "currency", "int")
 
@@ -81,7 +82,16 @@ def standard_objects() -> dict[str, dict[str, FieldDef]]:
             _f("Champion_Since__c", "date"),
         ],
         "User": [_f("Name", "string", length=121), _f("Email", "email", length=128),
+                 _f("Username", "string", length=80, unique=True), _f("ProfileId", "reference", length=18),
                  _f("IsActive", "boolean")],
+        "Profile": [_f("Name", "string", length=255)],
+        # field-level security (see security.py): permission sets, their field permissions, assignments
+        "PermissionSet": [_f("Name", "string", length=80, unique=True), _f("Label", "string", length=80)],
+        "FieldPermissions": [_f("ParentId", "reference", length=18), _f("SobjectType", "string", length=40),
+                             _f("Field", "string", length=80), _f("PermissionsRead", "boolean"),
+                             _f("PermissionsEdit", "boolean")],
+        "PermissionSetAssignment": [_f("AssigneeId", "reference", length=18),
+                                    _f("PermissionSetId", "reference", length=18)],
         "Task": [
             _f("Subject", "combobox", length=255), _f("Description", "textarea", length=32000),
             _f("ActivityDate", "date"), _f("Status", "picklist", picklist=TASK_STATUSES, restricted=True),

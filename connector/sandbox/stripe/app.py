@@ -11,6 +11,8 @@ What is exact here, because clients depend on it:
   ``data.invoice_settings.default_payment_method`` and ``data.default_payment_method``; list parameters
   in both encodings Stripe accepts: ``types[]=a&types[]=b`` and the indexed ``types[0]=a&types[1]=b``
   that stripe-python always sends (``stripe/_encode.py``);
+* ``expand`` of a customer's ``sources``, ``subscriptions`` and ``tax_ids`` lists (what tap-stripe asks
+  for) and ``GET /v1/accounts/{id}`` (the connected account a tap checks before reading);
 * error objects ``{"error": {type, code, message, param, doc_url}}`` with Stripe's status codes
   (https://docs.stripe.com/api/errors).
 """
@@ -172,7 +174,14 @@ class StripeRoutes:
             Route("/v1/payment_methods", self._wrap(self.payment_methods)),
             Route("/v1/events", self._wrap(self.events)),
             Route("/v1/events/{id}", self._wrap(lambda r: self._one(r, b.event(r.path_params["id"])))),
+            Route("/v1/accounts/{id}", self._wrap(self.account)),
         ]
+
+    def account(self, request: Request) -> Response:
+        account_id = request.path_params["id"]
+        return JSONResponse({"id": account_id, "object": "account", "type": "standard", "country": "US",
+                             "default_currency": "usd", "charges_enabled": True,
+                             "settings": {"dashboard": {"display_name": "Sandbox", "timezone": "Etc/UTC"}}})
 
     def _wrap(self, handler: Callable[[Request], Response]) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -191,9 +200,14 @@ class StripeRoutes:
     def customers(self, request: Request) -> Response:
         email, in_range = request.query_params.get("email"), _created_test(request)
         ordered, position = self.backend.ordered_table(self.backend.customers)
+        subs: dict[str, list[Obj]] = {}
+        if "data.subscriptions" in _array(request, "expand"):  # one pass per page, not per customer
+            for sub in self.backend.ordered_table(self.backend.subscriptions)[0]:
+                if sub.get("status") != "canceled":
+                    subs.setdefault(str(sub.get("customer")), []).append(sub)
         return _scan_page(request, "customer", ordered, position,
                           lambda c: (not email or c.get("email") == email) and in_range(c),
-                          lambda c: _with_default_pm(c, self.backend))
+                          lambda c: {**_with_default_pm(c, self.backend), "_subs": subs.get(str(c.get("id")), [])})
 
     def subscriptions(self, request: Request) -> Response:
         status = request.query_params.get("status")
@@ -277,12 +291,14 @@ def _with_default_pm(obj: Obj, backend: StripeBackend) -> Obj:
     return {**obj, "_pm": backend.payment_methods.get(pm_id) if pm_id else None}
 
 
-EXPANDABLE = {"invoice_settings.default_payment_method", "default_payment_method"}
+EXPANDABLE = {"invoice_settings.default_payment_method", "default_payment_method", "sources", "subscriptions",
+              "tax_ids", "plan.tiers"}
 
 
 def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
-    """Apply ``expand[]`` (only the payment-method paths the connector uses) and drop helper keys."""
-    pm = obj.pop("_pm", None)
+    """Apply ``expand`` (the payment-method paths the connector uses, the customer lists a tap asks for;
+    ``plan.tiers`` is accepted and empty: the sandbox has no tiered plans) and drop helper keys."""
+    pm, subs = obj.pop("_pm", None), obj.pop("_subs", [])
     for path in _array(request, "expand"):
         field = path.removeprefix(prefix)
         if field not in EXPANDABLE:
@@ -291,4 +307,8 @@ def _expand(request: Request, obj: Obj, prefix: str = "data.") -> Obj:
             obj["invoice_settings"]["default_payment_method"] = copy.deepcopy(pm)
         elif field == "default_payment_method" and pm:
             obj["default_payment_method"] = copy.deepcopy(pm)
+        elif field in ("sources", "subscriptions", "tax_ids") and obj.get("object") == "customer":
+            data = copy.deepcopy(subs) if field == "subscriptions" else []
+            obj[field] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
+                          "url": f"/v1/customers/{obj.get('id')}/{field}"}
     return obj

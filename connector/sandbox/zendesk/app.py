@@ -26,6 +26,7 @@ from connector.sandbox.zendesk.backend import MAX_BULK, Job, ZendeskBackend, Zen
 
 Handler = Callable[[Request], Awaitable[Response]]
 API = "/api/v2"
+SHOW_MANY_JOBS = 100  # Zendesk keeps the last 100 job statuses
 
 
 def rate_limited_response(retry_after: float, description: str) -> Response:
@@ -115,6 +116,7 @@ class ZendeskRoutes:
             ("/tickets/{ticket_id:int}.json", self.ticket, ["GET"]),
             ("/tickets/{ticket_id:int}/tags.json", self.tags, ["GET", "PUT", "POST", "DELETE"]),
             ("/users/{user_id:int}.json", self.user, ["GET"]),
+            ("/job_statuses/show_many.json", self.job_statuses, ["GET"]),
             ("/job_statuses/{job_id}.json", self.job_status, ["GET"]),
             ("/incremental/tickets/cursor.json", self.ticket_export, ["GET"]),
             ("/incremental/organizations.json", self.org_export, ["GET"]),
@@ -236,6 +238,16 @@ class ZendeskRoutes:
 
     async def job_status(self, request: Request) -> Response:
         return _json(200, {"job_status": self._job_body(request, self.backend.poll_job(request.path_params["job_id"]))})
+
+    async def job_statuses(self, request: Request) -> Response:
+        """``show_many?ids=a,b``: many jobs in one call (each counts as a status read); unknown ids are left
+        out.  Zendesk keeps the last 100 jobs, so more ids than that in one call are refused."""
+        ids = [i for i in request.query_params.get("ids", "").split(",") if i]
+        if len(ids) > SHOW_MANY_JOBS:
+            raise ZendeskError(400, "InvalidValue", f"at most {SHOW_MANY_JOBS} ids per request")
+        request.state.records = len(ids)
+        jobs = [self._job_body(request, self.backend.poll_job(i)) for i in ids if i in self.backend.jobs]
+        return _json(200, {"job_statuses": jobs})
 
     def _export_refused(self) -> Response | None:
         wait = self.export_limiter.hit()
