@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +20,9 @@ from rich.console import Console
 from connector import logging as connector_logging
 from connector.config import Config, ConfigError, json_schema, load_config
 from connector.safe_output import dumps, for_terminal, plain
+
+if TYPE_CHECKING:
+    from connector.observe import RunObserver
 
 app = typer.Typer(
     help="Customer Success connector: Success Vector and Milestones into your CRM and help desk.",
@@ -169,28 +174,77 @@ def sync(
     ] = False,
     json_out: JsonOpt = False,
     full: Annotated[bool, typer.Option("--full", help="Ignore cursors and re-read every source.")] = False,
+    skip_preflight: Annotated[bool, typer.Option(
+        "--skip-preflight",
+        help="Do not check, before pulling, that every mapped field exists and is writable in each destination.",
+    )] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every retry and rate-limit wait.")] = False,
     now: NowOpt = None,
 ) -> None:
-    """Pull, resolve, score and write once."""
-    from connector.runtime import run_sync
+    """Pull, resolve, score and write once.
+
+    First a pre-flight (one describe/list call per destination object) checks that every mapped field
+    exists and is writable; if not, the sync stops before pulling anything (exit 1).
+    """
+    from connector.preflight import run_preflight
+    from connector.runtime import http_layer, run_sync
 
     cfg = _load(config, with_files=True)
-    result = run_sync(cfg, dry_run=dry_run, full=full, now=_now(now))
-    if json_out:
+    if verbose:
+        connector_logging.configure("DEBUG")
+    layer, when = http_layer(cfg), _now(now)  # one layer: the pre-flight's calls count in the run's summary
+    with _watching(json_out) as observer:
+        checked = None if skip_preflight else run_preflight(cfg, layer, observer)
+        result = None if checked and not checked.ok else run_sync(
+            cfg, dry_run=dry_run, full=full, now=when, http=layer, observer=observer)
+    if result is None:
+        assert checked is not None
+        _stopped_by_preflight(checked.as_json(), json_out)
+    elif json_out:
         _emit(result.as_json())
     else:
         from connector.render import render_sync
 
         render_sync(out, result)
-    raise typer.Exit(0 if result.status == "ok" else 1)
+    raise typer.Exit(1 if result is None or result.status != "ok" else 0)
+
+
+@contextmanager
+def _watching(json_out: bool) -> Iterator[RunObserver]:
+    """A live line per stage on a terminal; structured log lines otherwise (CI, cron, ``--json``)."""
+    from connector.observe import RunObserver
+
+    console = Console(stderr=True)
+    if json_out or not console.is_terminal:
+        yield RunObserver()
+        return
+    from connector.progress import TerminalProgress
+
+    with TerminalProgress(console) as progress:
+        yield progress
+
+
+def _stopped_by_preflight(report: dict[str, Any], json_out: bool) -> None:
+    """Why the sync stopped before any pull: a destination lacks mapped fields or could not be checked."""
+    if json_out:
+        _emit({"status": "preflight_failed", "preflight": report})
+    else:
+        from connector.render import render_preflight
+
+        render_preflight(out, report)
 
 
 @app.command()
-def run(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    skip_preflight: Annotated[bool, typer.Option(
+        "--skip-preflight", help="Start even if a destination lacks mapped fields (checked before the first cycle).",
+    )] = False,
+) -> None:
     """Run as a daemon: scheduled pulls and writes, webhooks, /healthz and /metrics."""
     from connector.daemon import serve_forever
 
-    serve_forever(_load(config, with_files=True))
+    serve_forever(_load(config, with_files=True), preflight=not skip_preflight)
 
 
 @app.command()

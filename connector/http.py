@@ -10,6 +10,10 @@ so do we.  The real client libraries are pointed at this layer rather than reimp
 Both paths call :meth:`HttpLayer.execute`, which owns the loop: acquire a rate-limit slot, send, record the
 call in the :class:`CallLedger`, and decide whether to retry (429 and 5xx and dropped connections, with
 exponential backoff, full jitter, and ``Retry-After`` taking precedence when the server gives one).
+
+Retries are routine, so they are logged at debug level only; a warning means a request is about to use
+its last retry.  Whoever shows a run's progress subscribes an :class:`HttpObserver` and hears of every call
+and every pause as it starts (a countdown needs to know before the sleep, not after).
 """
 
 from __future__ import annotations
@@ -60,6 +64,24 @@ class Call:
     duration_ms: float
     attempt: int
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A pause the layer is about to take: a server's rate limit, our own window, or a retry's backoff."""
+
+    system: str
+    seconds: float
+    reason: str
+    rate_limit: bool
+
+
+class HttpObserver(Protocol):
+    """Told of each call once it is recorded and of each pause before it starts (from any thread)."""
+
+    def call_made(self, call: Call) -> None: ...
+
+    def waiting(self, wait: Wait) -> None: ...
 
 
 @dataclass
@@ -125,8 +147,8 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Block until a call may go out; return the seconds waited."""
+    def acquire(self, on_wait: Callable[[float], None] | None = None) -> float:
+        """Block until a call may go out; return the seconds waited (each pause announced to ``on_wait``)."""
         waited = 0.0
         while True:
             with self._lock:
@@ -139,6 +161,8 @@ class RateLimiter:
                 if not delay:
                     self._stamps.append(now)
                     return waited
+            if on_wait is not None:
+                on_wait(delay)
             time.sleep(delay)
             waited += delay
 
@@ -175,6 +199,14 @@ class HttpLayer:
         self.ledger = ledger or CallLedger()
         self._limiters: dict[str, RateLimiter] = {}
         self._policies: dict[str, RetryPolicy] = {}
+        self._observers: list[HttpObserver] = []
+
+    def subscribe(self, observer: HttpObserver) -> None:
+        self._observers.append(observer)
+
+    def unsubscribe(self, observer: HttpObserver) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
 
     def configure(
         self, system: str, *, limit: int | None = None, window: float = 1.0, policy: RetryPolicy | None = None
@@ -218,9 +250,10 @@ class HttpLayer:
         policy, limiter = self.policy(system), self.limiter(system)
         endpoint, records = normalise_endpoint(url), count_records(body)
         attempt = 0
+        on_wait = self._announcer(system) if self._observers else None
         while True:
             attempt += 1
-            waited = limiter.acquire()
+            waited = limiter.acquire(on_wait)
             if waited:
                 self.ledger.waited(system, waited)
             started = time.perf_counter()
@@ -232,7 +265,8 @@ class HttpLayer:
                 self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)
                 if attempt > policy.max_retries:
                     raise
-                self._sleep(system, policy.delay(attempt, None), f"{type(exc).__name__} on {method} {endpoint}")
+                self._sleep(system, policy.delay(attempt, None), f"{type(exc).__name__} on {method} {endpoint}",
+                            policy.max_retries - attempt, rate_limit=False)
                 continue
             status = status_of(response)
             self._record(system, method, endpoint, status, records, started, attempt, None)
@@ -241,7 +275,8 @@ class HttpLayer:
             retry_after = parse_retry_after(headers_of(response))
             if status == 429 and retry_after is not None:
                 limiter.pause(retry_after)
-            self._sleep(system, policy.delay(attempt, retry_after), f"HTTP {status} on {method} {endpoint}")
+            self._sleep(system, policy.delay(attempt, retry_after), f"HTTP {status} on {method} {endpoint}",
+                        policy.max_retries - attempt, rate_limit=status == 429)
 
     def _record(
         self,
@@ -255,11 +290,31 @@ class HttpLayer:
         error: str | None,
     ) -> None:
         duration = (time.perf_counter() - started) * 1000
-        self.ledger.add(Call(system, method, endpoint, status, records, round(duration, 2), attempt, error))
+        call = Call(system, method, endpoint, status, records, round(duration, 2), attempt, error)
+        self.ledger.add(call)
+        for observer in list(self._observers):
+            observer.call_made(call)
 
-    def _sleep(self, system: str, seconds: float, why: str) -> None:
-        log.info("http.retry", system=system, wait_seconds=round(seconds, 3), reason=why)
+    def _announcer(self, system: str) -> Callable[[float], None]:
+        """Tell the observers about a pause of ``system``'s own rate limiter (the sliding window)."""
+
+        def announce(seconds: float) -> None:
+            for observer in list(self._observers):
+                observer.waiting(Wait(system, seconds, "rate limit", True))
+
+        return announce
+
+    def _sleep(self, system: str, seconds: float, why: str, retries_left: int, *, rate_limit: bool) -> None:
+        """Wait before a retry: counted in the ledger, announced to observers, logged quietly."""
+        if retries_left <= 1:
+            log.warning("http.retry_budget_low", system=system, retries_left=retries_left,
+                        wait_seconds=round(seconds, 3), reason=why)
+        else:
+            log.debug("http.retry", system=system, retries_left=retries_left, wait_seconds=round(seconds, 3),
+                      reason=why)
         self.ledger.waited(system, seconds)
+        for observer in list(self._observers):
+            observer.waiting(Wait(system, seconds, why, rate_limit))
         time.sleep(seconds)
 
     def session(self, system: str, *, verify: str | bool = True, timeout: float = 30.0) -> InstrumentedSession:

@@ -22,8 +22,8 @@ def render_sync(console: Console, result: SyncResult) -> None:
     title = f"sync run {result.run_id}: {result.status}" + (" (dry run: nothing written)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
     written = "would write" if result.dry_run else "written"
-    for col in ("system", "pulled", written, "tasks +/~/x", "drift", "calls", "retries", "failures"):
-        table.add_column(col, justify="right" if col not in ("system",) else "left")
+    for col in ("system", "pulled", written, "tasks +/~/x", "drift", "calls", "retries", "waited", "failed"):
+        table.add_column(col, justify="right" if col != "system" else "left", no_wrap=col == "system")
     systems = sorted(set(result.pulled) | set(result.sinks) | set(result.calls))
     for name in systems:
         pulled = result.pulled.get(name, {})
@@ -39,6 +39,7 @@ def render_sync(console: Console, result: SyncResult) -> None:
             str(len(sink.get("drift", []))) if sink else "-",
             str(calls.get("calls", 0)),
             str(calls.get("retries", 0)),
+            _seconds(calls.get("rate_limit_wait_seconds", 0.0)),
             str(
                 len(sink.get("failures", [])) + (1 if name in result.sink_errors or name in result.source_errors else 0)
             ),
@@ -66,6 +67,24 @@ def render_backlog(console: Console, deferred: int, backlog: list[dict[str, Any]
     for b in backlog[:8]:
         console.print(f"  {b['play']} for {b['owner']}: {b['deferred']} waiting, oldest {b['oldest_waiting_days']} "
                       "days", markup=False, highlight=False)
+
+
+def _seconds(value: float) -> str:
+    """Time spent waiting on rate limits and backoffs, as an admin reads it: ``-``, ``0.4 s``, ``41 s``."""
+    if not value:
+        return "-"
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
+
+
+def render_preflight(console: Console, report: dict[str, Any]) -> None:
+    """Why the sync stopped before pulling: every field problem, then the fix."""
+    problems, unchecked = report["problems"], report["unchecked"]
+    console.print(f"[red]pre-flight failed[/]: nothing was pulled or written ({report['headline']})")
+    for p in problems:
+        console.print(f"  {p['system']} {p['object']}.{p['field']}: {p['problem']}", markup=False, highlight=False)
+    for system, error in unchecked.items():
+        console.print(f"  {system}: could not check its fields: {error}", markup=False, highlight=False)
+    console.print(report["fix"], markup=False, highlight=False)
 
 
 #: Field problems listed per system in the table; the rest are counted, never dropped silently.

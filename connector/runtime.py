@@ -15,6 +15,7 @@ from typing import Any
 from connector import registry
 from connector.config import Config, ConfigError
 from connector.http import HttpLayer, RetryPolicy
+from connector.observe import RunObserver
 from connector.probes import describe_failure, source_probes
 from connector.registry import sinks_for
 from connector.sinks.base import SinkContext
@@ -99,12 +100,14 @@ def run_sync(
     pull_only: bool = False,
     kind: str | None = None,
     http: HttpLayer | None = None,
+    observer: RunObserver | None = None,
 ) -> SyncResult:
-    """One run (see :meth:`SyncRunner.run`); the daemon passes its own ``http`` layer to meter the calls."""
+    """One run (see :meth:`SyncRunner.run`); the daemon passes its own ``http`` layer to meter the calls,
+    a terminal its ``observer`` to draw progress."""
     store = open_store(config)
     try:
         clock: Callable[[], datetime] | None = (lambda: now) if now else None
-        runner = SyncRunner(config, store, http=http or http_layer(config), now=clock)
+        runner = SyncRunner(config, store, http=http or http_layer(config), now=clock, observer=observer)
         return runner.run(
             dry_run=dry_run,
             full=full,

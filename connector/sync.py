@@ -26,6 +26,7 @@ from connector.config import Config
 from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals
 from connector.identity_overrides import load_for as load_overrides
+from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import crms, sinks_for, sources_for
@@ -78,6 +79,7 @@ class SyncRunner:
         now: Callable[[], datetime] | None = None,
         sources: Sequence[Any] | None = None,
         sinks: Sequence[Any] | None = None,
+        observer: RunObserver | None = None,
     ):
         from connector.scoring.model import load_model  # scoring is heavy; import when a run is made
 
@@ -87,6 +89,8 @@ class SyncRunner:
         self.model = load_model(config.resolve(config.connector.success_model))
         self.sources = list(sources) if sources is not None else sources_for(config)
         self.sinks = list(sinks) if sinks is not None else sinks_for(config)
+        #: Who watches the run: structured logs by default, a live display in a terminal (``cli.sync``).
+        self.observer = observer or RunObserver()
 
     # -- the run --------------------------------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class SyncRunner:
         kind = kind or ("sync-dry-run" if dry_run else "sync")
         result = SyncResult(run_id=self.store.start_run(kind), dry_run=dry_run)
         structlog.contextvars.bind_contextvars(run_id=result.run_id)
+        self.http.subscribe(self.observer)
         try:
             self.pull(now, full, result, only_sources)
             if not pull_only:
@@ -118,7 +123,9 @@ class SyncRunner:
             self.store.finish_run(result.run_id, "failed", result.as_json(), redact(f"{type(exc).__name__}: {exc}"))
             raise
         finally:
+            self.http.unsubscribe(self.observer)
             result.calls = self.http.ledger.summary()
+            self.observer.finished(result.calls)
             structlog.contextvars.unbind_contextvars("run_id")
         if result.source_errors or result.sink_errors:
             result.status = "partial"
@@ -137,16 +144,20 @@ class SyncRunner:
                 self._flush(batches, result.run_id, counts)
 
             ctx = SourceContext(self.store, self.http, self.config, now, full, result.run_id, persist_yielded=flush)
-            try:
-                self._drain(source.pull(ctx), batches, flush)
-            except Exception as exc:  # one broken source must not stop the others
-                result.source_errors[source.name] = describe_failure(source.name, self.config, exc)
-                log.error("source.failed", source=source.name, error=result.source_errors[source.name])
+            with self.observer.stage("pull", source.name) as stage:
+                try:
+                    self._drain(source.pull(ctx), batches, flush, stage)
+                except Exception as exc:  # one broken source must not stop the others
+                    result.source_errors[source.name] = describe_failure(source.name, self.config, exc)
+                    log.error("source.failed", source=source.name, error=result.source_errors[source.name])
+                    stage.fail(result.source_errors[source.name])
             result.pulled[source.name] = dict(counts)
 
     @staticmethod
-    def _drain(items: Iterable[Any], batches: dict[type, list[Any]], flush: Callable[[], None]) -> None:
+    def _drain(items: Iterable[Any], batches: dict[type, list[Any]], flush: Callable[[], None],
+               stage: StageStats) -> None:
         for item in items:
+            stage.advance()
             batches[type(item)].append(item)
             if len(batches[type(item)]) >= _BATCH:
                 flush()
@@ -166,20 +177,26 @@ class SyncRunner:
         records each observation's match, the second reads the matched observations back in account order
         and merges one account's readings at a time.
         """
+        with self.observer.stage("resolve") as stage:
+            report = self._resolve(stage)
+        result.identity = {
+            "rates": report.rates(),
+            "examples": {s: [m.__dict__ for m in ms[:5]] for s, ms in report.examples.items()},
+        }
+
+    def _resolve(self, stage: StageStats) -> MatchReport:
         resolver = IdentityResolver(self.store.accounts(), self.config.identity, load_overrides(self.config))
         report = MatchReport()
         for source in self.store.observation_sources():
             for matches in batched(self._matches(resolver, report, source), _BATCH):
                 self.store.set_matches(matches)
+                stage.advance(len(matches))
             self.store.delete_signals(source)
             merged = (signal for account_id, readings in self.store.matched_readings(source)
                       for signal in merge_signals(account_id, source, readings))
             for signals in batched(merged, _BATCH):
                 self.store.replace_signals(signals)
-        result.identity = {
-            "rates": report.rates(),
-            "examples": {s: [m.__dict__ for m in ms[:5]] for s, ms in report.examples.items()},
-        }
+        return report
 
     def _matches(self, resolver: IdentityResolver, report: MatchReport, source: str
                  ) -> Iterator[tuple[str, str, str, str | None, str]]:
@@ -232,9 +249,15 @@ class SyncRunner:
         self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None
     ) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
         """Score, persist scores and engine state, and return the outputs (made on demand) and the tasks."""
+        with self.observer.stage("score") as stage:
+            return self._score(now, result, persist, only, stage)
+
+    def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
+               stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
         scored = self.evaluate(now, only)
         outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
+        stage.advance(result.scored)
         result.forecast = scored.forecast()
         result.tasks_deferred, result.task_backlog = scored.plays.deferred, scored.plays.plan.backlog
         for t in tasks:
@@ -281,12 +304,15 @@ class SyncRunner:
         primary = self.config.connector.primary_crm
         for sink in self.sinks:
             sink_tasks = tasks if sink.name == primary and sink.name in crms() else []
-            try:
-                report: SinkReport = sink.write(ctx, outputs, sink_tasks)
-            except Exception as exc:
-                result.sink_errors[sink.name] = describe_failure(sink.name, self.config, exc)
-                log.error("sink.failed", sink=sink.name, error=result.sink_errors[sink.name])
-                continue
+            with self.observer.stage("write", sink.name) as stage:
+                try:
+                    report: SinkReport = sink.write(ctx, outputs, sink_tasks)
+                except Exception as exc:
+                    result.sink_errors[sink.name] = describe_failure(sink.name, self.config, exc)
+                    log.error("sink.failed", sink=sink.name, error=result.sink_errors[sink.name])
+                    stage.fail(result.sink_errors[sink.name])
+                    continue
+                stage.records = report.records_updated
             result.sinks[sink.name] = report.as_json()
             if dry_run:  # the task columns say what *would* happen, as the plan file does
                 actions = Counter(p.action for p in report.planned)

@@ -14,13 +14,18 @@ from connector.daemon.pipeline import Pipeline, RunOutcome, SyncPipeline
 __all__ = ["Pipeline", "RunOutcome", "SyncPipeline", "serve_forever"]
 
 
-def serve_forever(config: Config, pipeline: Pipeline | None = None) -> None:
-    """Run the daemon until SIGTERM/SIGINT; exit 0 after a graceful stop, 2 on a configuration problem."""
+def serve_forever(config: Config, pipeline: Pipeline | None = None, *, preflight: bool = True) -> None:
+    """Run the daemon until SIGTERM/SIGINT; exit 0 after a graceful stop, 2 on a configuration problem,
+    1 when a destination lacks mapped fields (the pre-flight, before the first cycle pulls anything)."""
     from connector.daemon.service import Daemon
+    from connector.preflight import daemon_preflight
 
     try:
         daemon = Daemon(config, pipeline)
     except ConfigError as exc:
         sys.stderr.write(f"configuration error:\n{exc}\n")
         raise SystemExit(2) from None
+    if pipeline is None and preflight and not daemon_preflight(config):
+        daemon.store.close()
+        raise SystemExit(1)
     daemon.serve()

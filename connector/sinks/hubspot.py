@@ -76,8 +76,15 @@ class HubSpotSink(FieldSink):
     def existing_fields(self, ctx: SinkContext) -> dict[str, dict[str, Any]]:
         self.begin(ctx)
         call, get_all = self.client.call, self.client.crm.properties.core_api.get_all
-        return {obj: {p.name: f"{p.type}/{p.field_type}" for p in call(f"list {obj} properties", get_all, obj).results}
+        return {obj: {p.name: p for p in call(f"list {obj} properties", get_all, obj).results}
                 for obj in (COMPANIES, TASKS)}
+
+    def field_problem(self, spec: FieldSpec, found: Any) -> str | None:
+        if (have := f"{found.type}/{found.field_type}") != spec.type:
+            return f"wrong type: expected {spec.type}, found {have}"
+        if getattr(found.modification_metadata, "read_only_value", False):
+            return "not writable (a read-only property)"
+        return None
 
     def setup_containers(self, ctx: SinkContext, dry_run: bool) -> list[PlannedChange]:
         """The property group every mapped property goes in, per object."""

@@ -136,8 +136,16 @@ class SalesforceSink(FieldSink):
                   for fm in self.mapping.fields.values()), FieldSpec("Task", self.task_key, "string", key_meta)]
 
     def existing_fields(self, ctx: SinkContext) -> dict[str, dict[str, Any]]:
+        """Describe of each written object: field name → its describe entry (type, updateable, …)."""
         client = self.client(ctx)
-        return {obj: {f["name"]: f["type"] for f in client.describe(obj)["fields"]} for obj in (self.object, "Task")}
+        return {obj: {f["name"]: f for f in client.describe(obj)["fields"]} for obj in (self.object, "Task")}
+
+    def field_problem(self, spec: FieldSpec, found: Any) -> str | None:
+        if found["type"] != spec.type:
+            return f"wrong type: expected {spec.type}, found {found['type']}"
+        if not found.get("updateable", True):
+            return "not writable by the connector's user (check its field-level security)"
+        return None
 
     def create_field(self, ctx: SinkContext, spec: FieldSpec) -> None:
         self.client(ctx).create_custom_field(f"{spec.object}.{spec.name}", spec.meta)

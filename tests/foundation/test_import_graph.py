@@ -15,10 +15,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "connector"
 #: Bottom to top.  A name stands for the module and everything below it (``connector.sinks`` = the package).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("records", "batching", "schedule", "numbers", "safe_output", "config_safety"),
-    ("config", "secrets", "logging", "http", "mappings", "registry"),
+    ("config", "secrets", "logging", "http", "observe", "mappings", "registry"),
     ("store", "clients", "identity", "identity_overrides"),
     ("sources", "sinks", "scoring"),
-    ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "field_access"),
+    ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "field_access", "preflight",
+     "progress"),
     ("daemon", "cli", "demo", "demo_calls", "demo_view", "sandbox", "__main__"),
 )
 #: Pieces of one layer that must not know each other: a sink writes what scoring decided, it never reads

@@ -118,9 +118,9 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
                           env={**os.environ, **(env or {})}, check=False, cwd=cwd)
 
 
-def cli_sync(config_path: Path, *, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``connector sync --json --now NOW``; the parsed summary (fails the test on a non-JSON answer)."""
-    done = cli("sync", "-c", str(config_path), "--json", "--now", NOW.isoformat(), env=env)
+def cli_sync(config_path: Path, *flags: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``connector sync --json --now NOW [flags]``; the parsed summary (fails the test on a non-JSON answer)."""
+    done = cli("sync", "-c", str(config_path), "--json", "--now", NOW.isoformat(), *flags, env=env)
     try:
         return dict(json.loads(done.stdout))
     except ValueError as exc:

@@ -3,6 +3,7 @@ and TLS verification cannot be switched off, only pointed at a CA bundle."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -71,10 +72,13 @@ def test_auth_failures_name_the_system_but_not_the_credential(rig: Rig, tmp_path
         for name, value in wrong.items():
             rig.cluster.secret_file(name).write_text(value, encoding="utf-8")
         done = cli("--log-level", "DEBUG", "sync", "-c", str(rig.config_path), "--json")
-        summary = cli_sync(rig.config_path)
+        summary = cli_sync(rig.config_path, "--skip-preflight")  # past the pre-flight: every source's error too
     finally:
         for name, value in originals.items():
             rig.cluster.secret_file(name).write_text(value, encoding="utf-8")
+    stopped = json.loads(done.stdout)
+    assert stopped["status"] == "preflight_failed" and done.returncode == 1, done.stdout
+    assert set(stopped["preflight"]["unchecked"]) == {"salesforce", "hubspot", "zendesk"}, stopped
     errors = {**summary["source_errors"], **summary["sink_errors"]}
     assert {"salesforce", "hubspot", "zendesk", "stripe"} <= set(summary["source_errors"]), errors
     for system in ("salesforce", "hubspot", "zendesk", "stripe"):
@@ -89,7 +93,7 @@ def test_without_the_sandbox_ca_every_system_fails_on_tls(rig: Rig, tmp_path: Pa
     text = rig.config_path.read_text(encoding="utf-8")
     no_ca = tmp_path / "no-ca.toml"
     no_ca.write_text(re.sub(r"^ca_bundle = .*\n", "", text, flags=re.M), encoding="utf-8")
-    summary = cli_sync(no_ca)
+    summary = cli_sync(no_ca, "--skip-preflight")
     assert summary["status"] in ("partial", "failed")
     for system in ("salesforce", "hubspot", "zendesk", "stripe"):
         assert re.search(r"SSL|CERTIFICATE_VERIFY_FAILED|certificate", summary["source_errors"].get(system, "")), \

@@ -150,7 +150,8 @@ class CompositeHandler:
             return _subresult(ref, 404, _error_body("NOT_FOUND", "The requested resource does not exist")), 0
         payload = b"" if body is None else json.dumps(body).encode()
         scope = {**parent.scope, "method": method, "path": path, "raw_path": path.encode(),
-                 "query_string": query.encode(), "state": {}}
+                 "query_string": query.encode(),
+                 "state": {"user": getattr(parent.state, "user", None)}}  # subrequests run as the caller
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": payload, "more_body": False}

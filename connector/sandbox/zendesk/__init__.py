@@ -39,7 +39,7 @@ def create_emulator(clock: SandboxClock, world: World | None = None, *, token: s
 
     def fault_response(kind: str) -> Response:
         if kind == "429":
-            return rate_limited_response(1, PLAN_LIMIT)
+            return rate_limited_response(ctx.faults.retry_after_seconds, PLAN_LIMIT)
         return JSONResponse({"error": "ServiceUnavailable", "description": "Sandbox fault"}, status_code=503)
 
     def reset() -> None:
