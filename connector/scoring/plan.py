@@ -27,6 +27,7 @@ Decisions are column-wise over (slots × accounts); only the accounts whose plan
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,17 @@ import numpy as np
 from connector.scoring.days import day_number, day_to_iso
 from connector.scoring.inputs import ScoringInputs
 from connector.scoring.previous import parse_day
+
+MAX_KEY = 255
+
+
+def task_key(account_id: str, plan: str, seq: int) -> str:
+    """Stable external id; hashes the account part if an unusually long id would break the 255 limit."""
+    key = f"{account_id}:{plan}:{seq}"
+    if len(key) <= MAX_KEY:
+        return key
+    return f"{hashlib.sha1(account_id.encode()).hexdigest()}:{plan}:{seq}"[:MAX_KEY]
+
 
 CREATE, UPDATE, CLOSE = 1, 2, 3
 CLOSE_REASONS = {1: "cleared", 2: "superseded", 3: "merged"}

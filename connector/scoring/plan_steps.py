@@ -37,6 +37,7 @@ from connector.scoring.plan import (
     _previous,
     bits,
     slot_name,
+    task_key,
     unbits,
 )
 
@@ -55,7 +56,6 @@ class _PlanRun:
     def __init__(self, inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, now: float,
                  human: np.ndarray, frozen: np.ndarray, plays: tuple[np.ndarray, ...], ladders: np.ndarray,
                  route: np.ndarray, named: tuple[str, ...], ranks: np.ndarray):
-        from connector.scoring.plays import task_key
 
         self.inputs, self.model, self.seg, self.now = inputs, model, seg, now
         self.human, self.frozen, self.ranks = human, frozen, ranks
@@ -135,7 +135,6 @@ class _PlanRun:
 
     def _legacy(self, present: np.ndarray) -> list[tuple[int, str, str, int]]:
         """Per-play tasks from before account plans (their step ≥ 0, no plan yet): closed as merged."""
-        from connector.scoring.plays import task_key
 
         out = []
         old = (self.step >= 0) & ~present[None, :]

@@ -18,7 +18,6 @@ evidence, the per-owner cap — is :mod:`connector.scoring.plan`'s job.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -32,7 +31,6 @@ from connector.scoring.plan import PlanResult
 from connector.scoring.plan_steps import run_plan
 
 PRIORITY_RANK = {"High": 0, "Normal": 1, "Low": 2}
-MAX_KEY = 255
 #: Route codes per (play, segment); codes ≥ ``NAMED`` index :attr:`PlayResult.routes` (``user:…`` values).
 OWNER, DIGITAL, NAMED = 0, 1, 2
 
@@ -60,14 +58,6 @@ class PlayResult:
     def deferred(self) -> int:
         """New tasks held back by the per-owner cap this run (they wait, oldest first, for the next run)."""
         return self.plan.deferred
-
-
-def task_key(account_id: str, plan: str, seq: int) -> str:
-    """Stable external id; hashes the account part if an unusually long id would break the 255 limit."""
-    key = f"{account_id}:{plan}:{seq}"
-    if len(key) <= MAX_KEY:
-        return key
-    return f"{hashlib.sha1(account_id.encode()).hexdigest()}:{plan}:{seq}"[:MAX_KEY]
 
 
 def ladder_table(model: SuccessModel) -> np.ndarray:

@@ -22,9 +22,9 @@ from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
 from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
-from connector.scoring.plan import CLOSE, CLOSE_REASONS, CREATE, UPDATE, PlanState, slot_name, unbits
+from connector.scoring.plan import CLOSE, CLOSE_REASONS, CREATE, UPDATE, PlanState, slot_name, task_key, unbits
 from connector.scoring.plan_text import render_plan
-from connector.scoring.plays import NAMED, PlayResult, digital_text, play_ranks, task_key
+from connector.scoring.plays import NAMED, PlayResult, digital_text, play_ranks
 from connector.scoring.priority import priority_reason
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
 from connector.scoring.trend import saved

@@ -107,7 +107,7 @@ SF_FIELDS = ("Id", "WhatId", "OwnerId", "Status", "IsClosed", "IsDeleted", "Comp
 def salesforce_changes(client: Any, key_field: str, close_status: str, open_status: str = "Not Started") -> Any:
     """``changed(cursor)`` for :func:`read_back`: the connector's tasks modified since the cursor
     (``"<LastModifiedDate>|<Id>"``), deleted ones included (``queryAll``), oldest first, 2,000 per page."""
-    from connector.sources.salesforce import parse_sf_datetime, soql_quote
+    from connector.clients.salesforce import parse_sf_datetime, soql_quote
 
     def changed(cursor: str | None) -> Iterator[tuple[RemoteTask, str]]:
         where = f"{key_field} != null"

@@ -11,7 +11,7 @@ from scoring_helpers import run as run_any
 
 from connector.records import TaskEvidence
 from connector.scoring import ScoringResult
-from connector.scoring.plays import task_key
+from connector.scoring.plan import task_key
 
 #: A state left by an earlier run: milestones reached now were reached since then (dated today).
 SEEN = {"A": {"scored_at": (NOW - timedelta(days=7)).isoformat(), "direction": "Positive", "milestones": {}}}

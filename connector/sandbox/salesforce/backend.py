@@ -21,6 +21,7 @@ from connector.sandbox.core import SandboxClock
 from connector.sandbox.salesforce import security, soql
 from connector.sandbox.salesforce.schema import (
     ID_PREFIX,
+    ApiError,
     FieldDef,
     coerce,
     error,
@@ -40,17 +41,6 @@ _TOOLING_SCHEMA = {"CustomField": {n: FieldDef(n, t) for n, t in (
 _METADATA_TYPES = {"Number": "double", "Percent": "percent", "Currency": "currency", "Text": "string",
                    "LongTextArea": "textarea", "TextArea": "textarea", "Date": "date", "DateTime": "datetime",
                    "Picklist": "picklist", "Checkbox": "boolean"}
-
-
-class ApiError(Exception):
-    """A whole-request error: HTTP ``status`` with Salesforce's ``[{"message", "errorCode"}]`` body."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def body(self) -> list[dict[str, Any]]:
-        return [{"message": self.message, "errorCode": self.code}]
 
 
 def salesforce_id(prefix: str, n: int) -> str:

@@ -175,3 +175,14 @@ def format_datetime(when: datetime) -> str:
     """Salesforce's own datetime form: ``2026-11-02T09:00:00.000+0000`` (UTC, milliseconds)."""
     utc = when.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+class ApiError(Exception):
+    """A whole-request error: HTTP ``status`` with Salesforce's ``[{"message", "errorCode"}]`` body."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def body(self) -> list[dict[str, Any]]:
+        return [{"message": self.message, "errorCode": self.code}]

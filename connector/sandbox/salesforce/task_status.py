@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from connector.sandbox.salesforce.schema import CLOSED_TASK_STATUSES, format_datetime
+from connector.sandbox.salesforce.schema import CLOSED_TASK_STATUSES, ApiError, format_datetime
 
 if TYPE_CHECKING:
     from connector.sandbox.salesforce.backend import SalesforceBackend
@@ -40,8 +40,6 @@ def tooling_rows(backend: SalesforceBackend, obj: str) -> list[dict[str, Any]]:
 
 def update_value_set(backend: SalesforceBackend, record_id: str, body: dict[str, Any]) -> None:
     """PATCH of the TaskStatus value set: the new full list of values and which of them close a task."""
-    from connector.sandbox.salesforce.backend import ApiError
-
     values = ((body.get("Metadata") or {}).get("standardValue")) if isinstance(body, dict) else None
     if record_id != VALUE_SET_ID or not isinstance(values, list) or not values:
         raise ApiError(400, "INVALID_INPUT", "Metadata.standardValue must list the TaskStatus values")
