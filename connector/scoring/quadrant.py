@@ -54,7 +54,9 @@ def risk_flags(model: SuccessModel, columns: Columns, direction: np.ndarray, nex
     flags = np.empty((columns.n, len(names)), bool)
     flags[:, 0] = direction < 0
     flags[:, 1] = next_overdue
-    flags[:, 2] = confidence * 100 < model.vector.low_confidence
+    # Judged on the whole percent the CRM shows (``vector_confidence``), not the raw share: freshness decays
+    # by the minute, so a raw 49.99 % three minutes after a 50.0 % would flip the flag with nothing changed.
+    flags[:, 2] = np.round(confidence * 100) < model.vector.low_confidence
     for j, cond in enumerate(model.risk_flags.values(), start=len(BUILTIN_FLAGS)):
         flags[:, j] = columns.where(cond)
     return names, flags
