@@ -217,6 +217,18 @@ def _diff_record(
     return None
 
 
+def unconfirmed(batch: Iterable[RecordChange], live: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Records whose values, as an earlier read saw them, differ from what we last wrote.
+
+    A source's replica may predate our own last write (an incremental read that missed the echo of that
+    write), so such a difference is confirmed by a read of the system itself before it counts as a person's
+    edit; agreeing records need no read at all.
+    """
+    return [c.record_id for c in batch if c.record_id in live and any(
+        comparable(encode_value(live[c.record_id].get(name))) != comparable(previous)
+        for name, previous in c.written.items())]
+
+
 def apply_drift(
     system: str,
     obj: str,

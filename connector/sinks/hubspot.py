@@ -34,7 +34,16 @@ from connector.config import Config
 from connector.mappings import FieldMapping, load_mapping
 from connector.mappings import Mapping as FieldMap
 from connector.records import TaskSpec
-from connector.sinks.base import Failed, FieldSink, FieldSpec, PlannedChange, RecordChange, SinkContext, SinkReport
+from connector.sinks.base import (
+    Failed,
+    FieldSink,
+    FieldSpec,
+    PlannedChange,
+    RecordChange,
+    SinkContext,
+    SinkReport,
+    unconfirmed,
+)
 from connector.sinks.readback import RemoteTask, hubspot_changes
 from connector.sinks.tasks import TaskAction, TaskLedger, TaskResult, TaskTransport
 
@@ -112,15 +121,19 @@ class HubSpotSink(FieldSink):
         this run's source read (it selects them, :data:`LIVE_MARK`), by ``batch/read`` only for the rest."""
         fields = {fm.name: fm for fm in self.mapping.fields.values()}
         written = {c.record_id: c.written for c in batch}
-        found: dict[str, dict[str, Any]] = {}
+
+        def normal(rid: str, props: dict[str, Any]) -> dict[str, Any]:
+            return {n: _live(props.get(n), fm, (written.get(rid) or {}).get(n)) for n, fm in fields.items()}
+
+        live: dict[str, dict[str, Any]] = {}
         if self._replica is not None:
-            found = {r.record_id: r.payload for r in self._replica.replica(NAME, COMPANIES, list(written))}
-        if missing := [i for i in written if i not in found]:
+            live = {r.record_id: normal(r.record_id, r.payload)
+                    for r in self._replica.replica(NAME, COMPANIES, list(written))}
+        if missing := [i for i in written if i not in live] + unconfirmed(batch, live):
             body = {"inputs": [{"id": i} for i in missing], "properties": list(fields), "propertiesWithHistory": []}
             answer = self.client.call("batch read companies", self.client.crm.companies.batch_api.read, body)
-            found.update({obj.id: obj.properties or {} for obj in answer.results})
-        return {rid: {n: _live(props.get(n), fm, (written.get(rid) or {}).get(n)) for n, fm in fields.items()}
-                for rid, props in found.items()}
+            live.update({obj.id: normal(obj.id, obj.properties or {}) for obj in answer.results})
+        return live
 
     def send_batch(self, batch: list[RecordChange]) -> Failed:
         """One ``batch/update``; a batch refused whole (400/404) is split in halves to isolate the bad record."""

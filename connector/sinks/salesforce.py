@@ -51,6 +51,7 @@ from connector.sinks.base import (
     RecordChange,
     SinkContext,
     SinkReport,
+    unconfirmed,
 )
 from connector.sinks.readback import RemoteTask, salesforce_changes, salesforce_close_status
 from connector.sinks.tasks import TaskAction, TaskLedger, TaskResult, TasksRefused, TaskTransport
@@ -179,7 +180,7 @@ class SalesforceSink(FieldSink):
         """Live values from this run's source read when it happened; by SOQL only for the rest."""
         ids = [c.record_id for c in batch]
         current = self._read_back(ids)
-        missing = [i for i in ids if i not in current]
+        missing = [i for i in ids if i not in current] + unconfirmed(batch, current)
         return {**current, **self._current(missing)} if missing else current
 
     def _read_back(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
