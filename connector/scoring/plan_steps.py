@@ -167,7 +167,10 @@ class _PlanRun:
         holds = waiting & (lead >= 0) & self.at(self.human, lead)
         exhausted = holds & (st.step[k] + 1 >= self.at(self.lengths, lead))
         next_step[k] = holds & ~exhausted & ~self.at(self.frozen, lead)
-        paused[k] |= holds & ~next_step[k]
+        # A freeze holds the next step back (the slot waits for it); an exhausted ladder retires only its own
+        # plays, so another reason that holds may open the slot's next task in this same run: deciding it one
+        # run later would make an unchanged re-run create a task.
+        paused[k] |= holds & ~exhausted & ~next_step[k]
         self.note(exhausted, k, lambda r: "the last step was completed and the reason still holds: it rests for "
                   "the play's cooldown")
         retire = unbits(st.members[k], self.P) & exhausted[None, :]

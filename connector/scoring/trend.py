@@ -81,6 +81,16 @@ def _shift(shared: np.ndarray, wy: np.ndarray, wty: np.ndarray, gap: np.ndarray,
     wty *= decay
 
 
+def quantised(base: Trend) -> Trend:
+    """The sums rounded exactly as :func:`saved` stores them.
+
+    Why: a same-day re-run reads the *stored* (rounded) sums back, so the run that stored them must
+    compute from the rounded sums too; otherwise a velocity on a rounding boundary (2.75) reads 2.7
+    in one run and 2.8 in its unchanged re-run, and an idempotent re-sync writes a field.
+    """
+    return Trend(base.since.copy(), np.round(base.shared, 6), np.round(base.wy, 5), np.round(base.wty, 4))
+
+
 def slopes(base: Trend, point: np.ndarray, scored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-input slopes (I, n) and the slope's unit standard error (n,), both per 30 days.
 

@@ -131,7 +131,8 @@ def _moving(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, keys: l
     at = _aligned(prev.contribution_names, keys)
     point = np.nan_to_num(at(prev.contributions.T), nan=0.0)
     carried = tr.Trend(prev.trend.since, prev.trend.shared.T.copy(), at(prev.trend.wy.T), at(prev.trend.wty.T))
-    base = tr.carry(carried, prev.trend.day, point, prev.trend.scored, today, cfg.velocity_window_days / 2.0)
+    base = tr.quantised(tr.carry(carried, prev.trend.day, point, prev.trend.scored, today,
+                                     cfg.velocity_window_days / 2.0))
     scored = ~np.isnan(magnitude)
     slopes, unit_se = tr.slopes(base, contributions.astype(np.float64), scored)
     trended = (today - base.since >= cfg.min_history_span_days) & ~np.isnan(unit_se)

@@ -98,6 +98,20 @@ def test_a_same_day_rerun_changes_nothing() -> None:
         assert first[key] == second[key], key
 
 
+@given(st.lists(st.integers(0, 100), min_size=2, max_size=6), st.integers(1, 14))  # NOW is 09:00: same day
+def test_a_same_day_rerun_gives_bit_identical_velocities(users: list[int], hours: int) -> None:
+    """Not just equal after rounding for display: a velocity on a rounding boundary (2.75) must read the
+    same in the run that stored the trend and in its re-run, which reads the stored (rounded) sums."""
+    weeks = [{"A": {**HEALTHY, "active_users": u}, "B": {**HEALTHY, "active_users": 100 - u}} for u in users]
+    results = chain(weeks)
+    history = {str(a): [(NOW + timedelta(days=7 * k), float(r.vector.magnitude[i])) for k, r in enumerate(results)]
+               for i, a in enumerate(results[-1].inputs.account_ids)}  # the store holds the last run's point too
+    again = run(weeks[-1], now=NOW + timedelta(days=7 * (len(weeks) - 1), hours=hours),
+                state=dict(results[-1].states()), history=history, model=DEFAULT_MODEL)
+    np.testing.assert_array_equal(results[-1].vector.velocity, again.vector.velocity)
+    np.testing.assert_array_equal(results[-1].vector.drivers, again.vector.drivers)
+
+
 # -- drivers -----------------------------------------------------------------------------------------------
 
 signal_names = ["active_users", "meaningful_events_30d", "payments_failed_90d", "tickets_open",

@@ -179,6 +179,25 @@ def test_a_rerun_later_the_same_day_decides_the_same() -> None:
     assert again.tasks() == []  # no due date, wait or renewal window flips at some hour of the day
 
 
+def test_another_reason_opens_the_next_task_in_the_run_that_retires_a_finished_ladder() -> None:
+    """The run that sees the last step completed must also open the task for a reason that holds now:
+    deciding it one run later would make an unchanged, same-day re-run create a task."""
+    expiring = {"A": {**HEALTHY, "card_expiring_30d": 1}}
+    first = run(expiring)
+    day2 = NOW + timedelta(days=2)
+    second = run(expiring, now=day2, state=dict(first.states()),
+                 evidence=[_evidence("completed", at=NOW + timedelta(days=1))])
+    assert [(t.key, t.step) for t in second.tasks()] == [("A:plan:1", 1)]  # card_expiring: two steps
+    day9 = NOW + timedelta(days=9)
+    last_done = [TaskEvidence(key="A:plan:1", account_id="A", state="completed", at=day9 - timedelta(days=1))]
+    both = {"A": {**HEALTHY, "card_expiring_30d": 1, "payments_failed_90d": 1}}
+    third = run(both, now=day9, state=dict(second.states()), evidence=last_done)
+    [task] = third.tasks()
+    assert (task.key, task.play, task.status) == ("A:plan:2", "payment_failed", "open")
+    again = run(both, now=day9 + timedelta(hours=3), state=dict(third.states()), evidence=last_done)
+    assert again.tasks() == []
+
+
 def test_old_per_play_tasks_are_closed_as_merged_into_the_plan() -> None:
     state = {"A": {"plays": {"payment_failed": {"first": NOW.isoformat(), "step": 1, "last": NOW.isoformat()}}}}
     result = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, now=NOW + timedelta(days=1), state=state)
