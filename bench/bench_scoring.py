@@ -1,35 +1,56 @@
-"""Benchmark: score 10k / 100k / 1M synthetic accounts (vector + milestones + plays) with the default model.
+"""Benchmark: the real scoring stage from the store, and the scoring kernel alone.
 
-    .venv/bin/python bench/bench_scoring.py            # 10k, 100k, 1M
-    .venv/bin/python bench/bench_scoring.py 50000      # one size
+    .venv/bin/python bench/bench_scoring.py                    # stage from the store: 10k, 100k (SQLite)
+    .venv/bin/python bench/bench_scoring.py --store 10000 --pg # the same on PostgreSQL (CONNECTOR_TEST_POSTGRES_URL)
+    .venv/bin/python bench/bench_scoring.py --kernel 10000 100000 1000000
+    .venv/bin/python bench/bench_scoring.py --store 10000 --profile   # cProfile of the unchanged re-score
 
-Each size runs in a fresh subprocess so peak RSS (``ru_maxrss``) belongs to that size alone.  Inputs are
-synthetic, seeded columns (about 30 signals, 8 history points, a previous run's state with open plays so
-escalation and closing run too).  "score" is :func:`connector.scoring.score`; "tasks" turns the opened and
-closed plays into ``TaskSpec`` objects; "build" (making the synthetic arrays) is reported but not counted.
-Target: 1,000,000 accounts in ≤ 10 s with peak RSS ≤ 2 GB on a 2-core machine.  Not a unit test.
+**Stage** (``--store``, the default): a state store is filled as the pull stage fills it
+(:mod:`store_world`: accounts and five sources' observations, ~27 signals per account), then three cycles
+of what a sync does after the pull run on it, with no API call: *first* (every account new), *unchanged*
+(two minutes later, nothing pulled) and *1 % changed* (new readings for 1 % of the accounts).  Each cycle
+is resolve (identity + signals), load (scoring inputs from the store), kernel (``score()``), persist
+(score-history point and engine state) and diff (Salesforce mapping against the written values; what the
+diff finds is then recorded as written, as a sink does once the CRM confirms).  Figures are process CPU
+seconds (the machine is shared, wall clock is not the connector's), and peak RSS.
+
+**Kernel** (``--kernel``): :func:`connector.scoring.score` on synthetic, seeded columns (about 30
+signals, 8 history points, a previous state with open plays), as before: what the engine itself costs.
+
+Each size runs in a fresh subprocess so peak RSS (``ru_maxrss``) belongs to that size alone.
+Targets (issue 18): 1M full re-score from the store ≤ 60 s and ≤ 2 GB; kernel 1M ≤ 10 s.  Not a unit test.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from connector.scoring import ScoringInputs, default_model_path, load_model, score
 from connector.scoring.conditions import Categorical
 from connector.scoring.inputs import PlayState, PreviousState, day_number
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
-SIZES = (10_000, 100_000, 1_000_000)
+STAGE_NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SIZES = (10_000, 100_000)
+KERNEL_SIZES = (10_000, 100_000, 1_000_000)
 
 
 def synthetic(n: int, seed: int = 7) -> ScoringInputs:
@@ -103,7 +124,11 @@ def _previous(n: int, rng: np.random.Generator, today: float, history: np.ndarra
                          np.zeros((n, 0)), plays)
 
 
-def run_one(n: int) -> dict[str, float]:
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def kernel_one(n: int) -> dict[str, float]:
     model = load_model(default_model_path())
     t0 = time.perf_counter()
     inputs = synthetic(n)
@@ -114,32 +139,180 @@ def run_one(n: int) -> dict[str, float]:
     t3 = time.perf_counter()
     forecast = result.forecast()
     t4, c4 = time.perf_counter(), time.process_time()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"n": n, "build_s": t1 - t0, "score_s": t2 - t1, "tasks_s": t3 - t2, "forecast_s": t4 - t3,
             "total_s": t4 - t1, "cpu_s": c4 - c1, "tasks": len(tasks), "forecast_90d_arr": forecast["total_arr"]["90"],
-            "peak_rss_mb": peak_mb}
+            "peak_rss_mb": _peak_mb()}
+
+
+# -- the stage from the store ----------------------------------------------------------------------------
+
+
+def _store(backend: str, workdir: Path) -> Iterator[Any]:
+    """A fresh store: a SQLite file, or a throwaway schema on ``CONNECTOR_TEST_POSTGRES_URL``."""
+    from sqlalchemy import event, text
+
+    from connector.store import Store
+    from connector.store.database import make_engine
+
+    if backend == "sqlite":
+        store = Store(f"sqlite:///{workdir / 'state.db'}")
+        yield store
+        store.close()
+        return
+    url = os.environ["CONNECTOR_TEST_POSTGRES_URL"]
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _search_path(dbapi_conn: Any, _rec: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f'SET search_path TO "{schema}"')
+        dbapi_conn.commit()
+
+    store = Store(url, engine=engine)
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class _Clock:
+    """Process CPU seconds and wall seconds per named part of a cycle."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
+
+    def part(self, name: str, fn: Any, *args: Any) -> Any:
+        c, w = time.process_time(), time.perf_counter()
+        out = fn(*args)
+        self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
+        self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - w
+        return out
+
+
+def _cycle(runner: Any, mapping: Any, now: datetime) -> dict[str, Any]:
+    """What a sync does after its pull, minus the API calls: resolve, load, kernel, persist, diff."""
+    from connector.sinks.base import stream_changes
+    from connector.sync import SyncResult
+
+    store = runner.store
+    result = SyncResult(run_id=store.start_run("bench"))
+    clock = _Clock()
+    clock.part("resolve", runner.resolve, result)
+    inputs = clock.part("load", runner.scoring_inputs, now)
+    scored = clock.part("kernel", score, inputs, runner.model, now)
+    clock.part("persist", runner.persist, now, result.run_id, scored)
+
+    def diff() -> list[Any]:
+        outputs = runner.changed_outputs(scored) if hasattr(runner, "changed_outputs") else scored.output_view()
+        changes = list(stream_changes(store, "salesforce", "Account", mapping,
+                                      ((o.account_id, o) for o in outputs)))
+        store.record_written("salesforce", "Account",
+                             ((c.record_id, f, v) for c in changes for f, v in c.values.items()), result.run_id)
+        return changes
+
+    changes = clock.part("diff", diff)
+    store.finish_run(result.run_id, "ok", {})
+    return {"cpu": clock.cpu, "wall": clock.wall, "cpu_total": sum(clock.cpu.values()),
+            "changed_records": len(changes), "peak_rss_mb": _peak_mb()}
+
+
+def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
+    from store_world import change, fill
+
+    from connector.config import config_from_dict
+    from connector.mappings import load_mapping
+    from connector.sync import SyncRunner
+
+    config = config_from_dict({"salesforce": {"base_url": "https://unused.my.salesforce.com", "enabled": False}})
+    mapping = load_mapping(ROOT / "mappings" / "salesforce.toml")
+    out: dict[str, Any] = {"n": n, "backend": backend}
+    with tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
+        stores = _store(backend, Path(tmp))
+        store = next(stores)
+        try:
+            started = time.perf_counter()
+            fill(store, n, STAGE_NOW)
+            out["fill_s"] = time.perf_counter() - started
+            out["fill_peak_rss_mb"] = _peak_mb()
+            runner = SyncRunner(config, store, sources=[], sinks=[])
+            now = STAGE_NOW
+            out["first"] = _cycle(runner, mapping, now)
+            now += timedelta(minutes=2)
+            if profile:
+                import cProfile
+                import pstats
+
+                prof = cProfile.Profile()
+                prof.enable()
+                out["unchanged"] = _cycle(runner, mapping, now)
+                prof.disable()
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+            else:
+                out["unchanged"] = _cycle(runner, mapping, now)
+            now += timedelta(minutes=2)
+            change(store, n, 0.01, now)
+            out["changed_1pct"] = _cycle(runner, mapping, now)
+        finally:
+            next(stores, None)
+    return out
+
+
+def _print_stage(r: dict[str, Any]) -> None:
+    for label in ("first", "unchanged", "changed_1pct"):
+        c = r[label]
+        parts = "  ".join(f"{k} {v:6.2f}" for k, v in c["cpu"].items())
+        print(f"{r['n']:>9,} {r['backend']:<10} {label:<13} cpu {c['cpu_total']:7.2f} s  ({parts})  "
+              f"changed records {c['changed_records']:>7,}  peak RSS {c['peak_rss_mb']:6.0f} MB", flush=True)
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["--one"]:
-        print(json.dumps(run_one(int(argv[1]))))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sizes", nargs="*", type=int)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--store", action="store_true", help="the real stage from the store (default)")
+    mode.add_argument("--kernel", action="store_true", help="score() alone on synthetic columns")
+    ap.add_argument("--pg", action="store_true", help="PostgreSQL at CONNECTOR_TEST_POSTGRES_URL instead of SQLite")
+    ap.add_argument("--profile", action="store_true", help="cProfile of the unchanged cycle, to stderr")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    backend = "postgresql" if args.pg else "sqlite"
+    if args.one:
+        data = kernel_one(args.one) if args.kernel else stage_one(args.one, backend, args.profile)
+        print(json.dumps(data))
         return
-    sizes = [int(a) for a in argv] or list(SIZES)
-    print(f"{'accounts':>10} {'score s':>8} {'tasks s':>8} {'fcst s':>7} {'total s':>8} {'µs/acct':>8} "
-          f"{'cpu s':>7} {'tasks':>8} {'peak RSS MB':>12}   (build s, not counted)")
+    sizes = args.sizes or list(KERNEL_SIZES if args.kernel else SIZES)
+    flags = (["--kernel"] if args.kernel else []) + (["--pg"] if args.pg else []) + \
+        (["--profile"] if args.profile else [])
     rows = []
+    if args.kernel:
+        print(f"{'accounts':>10} {'score s':>8} {'tasks s':>8} {'fcst s':>7} {'total s':>8} {'µs/acct':>8} "
+              f"{'cpu s':>7} {'tasks':>8} {'peak RSS MB':>12}   (build s, not counted)")
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        proc = subprocess.run([sys.executable, __file__, "--one", str(n), *flags], stdout=subprocess.PIPE,
+                              text=True, check=True)
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(r)
-        print(f"{n:>10,} {r['score_s']:>8.2f} {r['tasks_s']:>8.2f} {r['forecast_s']:>7.2f} {r['total_s']:>8.2f} "
-              f"{r['total_s'] / n * 1e6:>8.2f} {r['cpu_s']:>7.2f} {r['tasks']:>8,} {r['peak_rss_mb']:>12.0f}"
-              f"   ({r['build_s']:.2f})")
+        if args.kernel:
+            print(f"{n:>10,} {r['score_s']:>8.2f} {r['tasks_s']:>8.2f} {r['forecast_s']:>7.2f} {r['total_s']:>8.2f} "
+                  f"{r['total_s'] / n * 1e6:>8.2f} {r['cpu_s']:>7.2f} {r['tasks']:>8,} {r['peak_rss_mb']:>12.0f}"
+                  f"   ({r['build_s']:.2f})", flush=True)
+        else:
+            print(f"{n:>9,} {backend}: store filled in {r['fill_s']:.1f} s (not counted)", flush=True)
+            _print_stage(r)
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
-        ratio = (b["total_s"] / b["n"]) / (a["total_s"] / a["n"])
+        cost = (lambda r: r["total_s"]) if args.kernel else (lambda r: r["unchanged"]["cpu_total"])
+        ratio = (cost(b) / b["n"]) / (cost(a) / a["n"])
         shape = "linear" if ratio < 1.5 else "super-linear"
-        print(f"growth: time per account ×{ratio:.2f} from {a['n']:,} to {b['n']:,} accounts → {shape}")
+        print(f"growth: cost per account ×{ratio:.2f} from {a['n']:,} to {b['n']:,} accounts → {shape}")
 
 
 if __name__ == "__main__":

@@ -221,20 +221,25 @@ class SyncRunner:
             log.error("tasks.read_back_failed", sink=primary, error=result.sink_errors[f"{primary} task read-back"])
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
-        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.
+        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``."""
+        from connector.scoring.engine import score
+
+        return score(self.scoring_inputs(now, only), self.model, now)
+
+    def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None) -> Any:
+        """The engine's columns for accounts (all, or ``only``), read from the store.
 
         Signals, score history and engine state are handed over as store streams, not loaded whole: the
         inputs turn them into columns as they are read, so a 100k-account run never holds every account's
         signals, series or state dicts at once.
         """
-        from connector.scoring.engine import score
         from connector.scoring.inputs import ScoringInputs
 
         wanted = set(only) if only is not None else None
         accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
         ids = [a.account_id for a in accounts] if wanted is not None else None
         primary = self.config.connector.primary_crm
-        inputs = ScoringInputs.from_records(
+        return ScoringInputs.from_records(
             accounts,
             self.store.signals(ids),
             self.store.score_history_stream(now - HISTORY_WINDOW, ids),
@@ -242,8 +247,6 @@ class SyncRunner:
             now,
             self.store.task_evidence(primary) if primary in crms() else (),
         )
-        del accounts, ids  # the columns hold what scoring needs; the records would only add to its peak
-        return score(inputs, self.model, now)
 
     def score(
         self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None
@@ -263,23 +266,27 @@ class SyncRunner:
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:
-            self.store.append_scores(
-                {
-                    "run_id": result.run_id,
-                    "account_id": o.account_id,
-                    "scored_at": now,
-                    "magnitude": o.fields["success_vector"],
-                    "velocity": o.fields.get("vector_velocity"),
-                    "direction": o.fields.get("vector_direction"),
-                    "confidence": o.fields.get("vector_confidence"),
-                    "quadrant": o.fields.get("quadrant"),
-                    "outputs": json.loads(dumps(dict(o.fields), default=str)),
-                }
-                for o in scored.outputs()
-                if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
-            )
-            self.store.save_states(scored.states())
+            self.persist(now, result.run_id, scored)
         return outputs, tasks
+
+    def persist(self, now: datetime, run_id: int, scored: Any) -> None:
+        """Save this run's point on each account's trend line and every account's engine state."""
+        self.store.append_scores(
+            {
+                "run_id": run_id,
+                "account_id": o.account_id,
+                "scored_at": now,
+                "magnitude": o.fields["success_vector"],
+                "velocity": o.fields.get("vector_velocity"),
+                "direction": o.fields.get("vector_direction"),
+                "confidence": o.fields.get("vector_confidence"),
+                "quadrant": o.fields.get("quadrant"),
+                "outputs": json.loads(dumps(dict(o.fields), default=str)),
+            }
+            for o in scored.outputs()
+            if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
+        )
+        self.store.save_states(scored.states())
 
     def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:
         """Add the open tasks an earlier run planned but never got confirmed by the task CRM.
