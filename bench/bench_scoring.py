@@ -39,14 +39,14 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from connector.scoring import ScoringInputs, default_model_path, load_model, score
 from connector.scoring.conditions import Categorical
 from connector.scoring.inputs import PlayState, PreviousState, day_number
 
+ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 STAGE_NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SIZES = (10_000, 100_000)

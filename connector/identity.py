@@ -18,6 +18,8 @@ Rules (the whole policy, in one place):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -107,6 +109,19 @@ class IdentityResolver:
     """Indexes the account list once, then resolves any number of records against it."""
 
     def __init__(self, accounts: Iterable[Account], config: IdentityConfig, overrides: Overrides | None = None):
+        self._index(((a.account_id, a.domain, a.external_id) for a in accounts), config, overrides)
+
+    @classmethod
+    def from_keys(cls, keys: Iterable[tuple[str, str | None, str | None]], config: IdentityConfig,
+                  overrides: Overrides | None = None) -> IdentityResolver:
+        """The resolver over ``(account_id, domain, external_id)`` rows: all it reads of an account, so the
+        sync indexes a light query instead of building every ``Account``."""
+        resolver = cls.__new__(cls)
+        resolver._index(keys, config, overrides)
+        return resolver
+
+    def _index(self, keys: Iterable[tuple[str, str | None, str | None]], config: IdentityConfig,
+               overrides: Overrides | None) -> None:
         self.config = config
         self.overrides = overrides or Overrides()
         self._freemail = {d.lower() for d in config.ignore_email_domains}
@@ -115,13 +130,13 @@ class IdentityResolver:
         self._account_ids: set[str] = set()
         self._external: dict[str, str | tuple[str, ...]] = {}
         self._domain: dict[str, str | tuple[str, ...]] = {}  # serves "domain" and "email_domain" alike
-        for a in accounts:
-            self._account_ids.add(a.account_id)
-            if a.external_id:
-                _add(self._external, a.external_id.strip(), a.account_id)
-            domain = normalise_domain(a.domain)
+        for account_id, raw_domain, external_id in keys:
+            self._account_ids.add(account_id)
+            if external_id:
+                _add(self._external, external_id.strip(), account_id)
+            domain = normalise_domain(raw_domain)
             if domain and domain not in self._freemail:
-                _add(self._domain, domain, a.account_id)
+                _add(self._domain, domain, account_id)
 
     def _found(self, kind: str, value: str) -> tuple[str, ...]:
         if kind == "crm_id":
@@ -154,6 +169,25 @@ class IdentityResolver:
                 return Match(source, entity, entity_id, found[0], "matched", kind)
             return Match(source, entity, entity_id, None, "ambiguous", kind, tuple(sorted(found)))
         return Match(source, entity, entity_id, None, "unmatched", ",".join(tried) or None)
+
+
+def resolution_fingerprint(keys: Iterable[tuple[str, str | None, str | None]], config: IdentityConfig,
+                           overrides: Overrides) -> str:
+    """A digest of everything a match depends on besides the record's own keys: every account's id,
+    domain and external id, the precedence and free-mail list, and the overrides.
+
+    When it equals the digest of the last resolution, a record whose keys did not change resolves to
+    what it resolved to before, so only new and changed records need resolving.
+    """
+    digest = hashlib.sha256()
+    settings = {"precedence": list(config.precedence),
+                "freemail": sorted(d.lower() for d in config.ignore_email_domains),
+                "link": sorted([list(ref), account] for ref, account in overrides.link.items()),
+                "never": sorted([list(ref), sorted(accounts)] for ref, accounts in overrides.never.items())}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for account_id, domain, external_id in keys:
+        digest.update(f"\x1e{account_id}\x1f{domain or ''}\x1f{external_id or ''}".encode())
+    return digest.hexdigest()
 
 
 def _add(index: dict[str, str | tuple[str, ...]], key: str, account_id: str) -> None:

@@ -24,7 +24,7 @@ import structlog
 from connector.batching import batched
 from connector.config import Config
 from connector.http import HttpLayer
-from connector.identity import IdentityResolver, MatchReport, merge_signals
+from connector.identity import IdentityResolver, MatchReport, merge_signals, resolution_fingerprint
 from connector.identity_overrides import load_for as load_overrides
 from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
@@ -40,6 +40,10 @@ log = structlog.get_logger(__name__)
 
 _BATCH = 2000
 HISTORY_WINDOW = timedelta(days=120)
+#: ``store_meta`` key of the identity fingerprint the last resolution was made against.
+_IDENTITY_META = "identity.fingerprint"
+#: Unmatched or ambiguous records per source kept as examples in the run's identity report.
+_EXAMPLES = 20
 
 
 @dataclass
@@ -171,11 +175,14 @@ class SyncRunner:
             batch.clear()
 
     def resolve(self, result: SyncResult) -> None:
-        """Match every observation to an account, then rebuild each source's signals from the matches.
+        """Match observations to accounts, then rebuild the signals of the accounts whose matches or
+        readings changed.
 
-        Two streamed passes per source, so memory holds a batch, not a source's readings: the first
-        records each observation's match, the second reads the matched observations back in account order
-        and merges one account's readings at a time.
+        Incremental: when the accounts' keys, the identity settings and the overrides are what the last
+        resolution saw (:func:`resolution_fingerprint`), only records written since (``dirty``: new, other
+        keys, other readings) are resolved, and only the accounts they fed before or feed now get their
+        signals rebuilt; otherwise every record is.  Either way an account's signals are rebuilt from all
+        its matched readings, source by source in the same order, so both give the same signals.
         """
         with self.observer.stage("resolve") as stage:
             report = self._resolve(stage)
@@ -185,26 +192,56 @@ class SyncRunner:
         }
 
     def _resolve(self, stage: StageStats) -> MatchReport:
-        resolver = IdentityResolver(self.store.accounts(), self.config.identity, load_overrides(self.config))
-        report = MatchReport()
-        for source in self.store.observation_sources():
-            for matches in batched(self._matches(resolver, report, source), _BATCH):
+        keys = self.store.account_keys()
+        overrides = load_overrides(self.config)
+        resolver = IdentityResolver.from_keys(keys, self.config.identity, overrides)
+        fingerprint = resolution_fingerprint(keys, self.config.identity, overrides)
+        del keys
+        full = self.store.meta(_IDENTITY_META) != fingerprint
+        sources = self.store.observation_sources()
+        touched: set[str] | None = None if full else set()
+        settled: dict[str, list[tuple[str, str]]] = {}
+        for source in sources:
+            refs = settled[source] = []
+            for matches in batched(self._matches(resolver, source, full, touched, refs), _BATCH):
                 self.store.set_matches(matches)
                 stage.advance(len(matches))
-            self.store.delete_signals(source)
-            merged = (signal for account_id, readings in self.store.matched_readings(source)
-                      for signal in merge_signals(account_id, source, readings))
-            for signals in batched(merged, _BATCH):
-                self.store.replace_signals(signals)
-        return report
+        for source in sources:  # every source in turn, as a full rebuild does: shared names resolve the same
+            if touched is None:
+                self.store.delete_signals(source)
+            elif touched:
+                self.store.delete_signals(source, sorted(touched))
+            if touched is None or touched:
+                merged = (signal for account_id, readings in self.store.matched_readings(
+                              source, None if touched is None else touched)
+                          for signal in merge_signals(account_id, source, readings))
+                for signals in batched(merged, _BATCH):
+                    self.store.replace_signals(signals)
+            self.store.settle_observations(source, None if full else settled[source])
+        self.store.set_meta(_IDENTITY_META, fingerprint)
+        return self._match_report(resolver, sources)
 
-    def _matches(self, resolver: IdentityResolver, report: MatchReport, source: str
-                 ) -> Iterator[tuple[str, str, str, str | None, str]]:
-        """``(source, entity, entity_id, account_id, match)`` for each of the source's observations."""
-        for row in self.store.observations(source):
-            match = resolver.resolve(row.source, row.entity, row.entity_id, row.keys)
-            report.add(match)
-            yield row.source, row.entity, row.entity_id, match.account_id, match.status
+    def _matches(self, resolver: IdentityResolver, source: str, full: bool, touched: set[str] | None,
+                 refs: list[tuple[str, str]]) -> Iterator[tuple[str, str, str, str | None, str]]:
+        """``(source, entity, entity_id, account_id, match)`` for each of the source's records to resolve
+        (every one, or only the dirty ones); notes the accounts they fed and now feed in ``touched``."""
+        for entity, entity_id, keys, fed in self.store.observation_keys(source, dirty_only=not full):
+            match = resolver.resolve(source, entity, entity_id, keys)
+            refs.append((entity, entity_id))
+            if touched is not None:
+                touched.update(a for a in (fed, match.account_id) if a is not None)
+            yield source, entity, entity_id, match.account_id, match.status
+
+    def _match_report(self, resolver: IdentityResolver, sources: list[str]) -> MatchReport:
+        """Match rates of every record as the store now holds them, and the first unmatched or ambiguous
+        records of each source (in key order) with the keys tried, for ``connector check`` and the run."""
+        report = MatchReport()
+        for source, counts in self.store.match_counts().items():
+            report.counts[source].update(counts)
+        for source in sources:
+            for entity, entity_id, keys in self.store.unmatched_observations(source, _EXAMPLES):
+                report.examples[source].append(resolver.resolve(source, entity, entity_id, keys))
+        return report
 
     def read_back(self, now: datetime, result: SyncResult, dry_run: bool) -> None:
         """Read what people did to the connector's tasks in the task CRM (completed, deleted, reassigned,

@@ -9,6 +9,8 @@ What each table is for, and why it exists at all:
 * ``accounts`` — the primary CRM's account list: the spine signals attach to.
 * ``observations`` — what each source said about each of its entities, with the identity keys, so that
   identity can be re-resolved when the account list changes, and ``check`` can report match rates.
+* ``store_meta`` — named facts about the store itself, e.g. what the last identity resolution was made
+  against (accounts' keys, identity settings, overrides), so an unchanged world is not resolved again.
 * ``signals`` — the latest value of each input per account, with its ``as_of``.
 * ``score_history`` — one row per account per scoring run: velocity and direction are computed from it.
 * ``account_state`` — the engine's memory per account (milestone dates, play triggers, last drivers).
@@ -23,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = String(255)
@@ -81,6 +83,21 @@ class ObservationRow(Base):
     as_of: Mapped[datetime]
     account_id: Mapped[str | None] = mapped_column(ID, index=True)
     match: Mapped[str] = mapped_column(String(32), default="pending")  # matched/unmatched/ambiguous
+    # Written since the last resolution (new, other keys, other readings): its signals must be rebuilt.
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The account whose signals hold this record's readings (set by resolution; the upsert leaves it):
+    # when the record moves or goes, that account's signals are rebuilt too.
+    signals_account_id: Mapped[str | None] = mapped_column(ID)
+    __table_args__ = (Index("ix_observations_dirty", "source", "dirty"),)
+
+
+class MetaRow(Base):
+    """Small named facts about the store's own state (the identity fingerprint of the last resolution)."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
 
 
 class SignalRow(Base):

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar, cast, overload
 
-from sqlalchemy import Engine, Select, Table, Text, case, delete, func, select, update
+from sqlalchemy import Engine, Select, Table, Text, bindparam, case, delete, func, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from connector.store.schema import (
     AccountStateRow,
     Base,
     Cursor,
+    MetaRow,
     ObservationRow,
     QuarantineRow,
     ReplicaRow,
@@ -288,6 +289,7 @@ class Store:
                 "as_of": o.as_of,
                 "account_id": None,
                 "match": "pending",
+                "dirty": True,
             }
             for o in observations
         ]
@@ -309,8 +311,54 @@ class Store:
                 s.expunge(row)
                 yield row
 
-    def matched_readings(self, source: str) -> Iterator[tuple[str, list[tuple[dict[str, Any], datetime]]]]:
-        """Per matched account (in account order), its ``(signals, as_of)`` readings from ``source``.
+    def observation_keys(self, source: str, *, dirty_only: bool = False
+                         ) -> Iterator[tuple[str, str, dict[str, Any], str | None]]:
+        """``(entity, entity_id, keys, signals_account_id)`` of a source's records (only the dirty ones when
+        asked): what resolution reads, as plain tuples (no ORM objects, no readings decoded)."""
+        q = select(ObservationRow.entity, ObservationRow.entity_id, ObservationRow.keys,
+                   ObservationRow.signals_account_id).where(ObservationRow.source == source)
+        if dirty_only:
+            q = q.where(ObservationRow.dirty.is_(True))
+        with self.engine.connect() as conn:
+            yield from conn.execute(q.execution_options(yield_per=10000)).tuples()
+
+    def settle_observations(self, source: str, refs: Iterable[tuple[str, str]] | None = None) -> None:
+        """Mark records (all of a source's, or ``(entity, entity_id)`` refs) resolved: clean, and feeding
+        the account they are matched to (none when not matched)."""
+        fed = case((ObservationRow.match == "matched", ObservationRow.account_id), else_=None)
+        stmt = update(ObservationRow).values(dirty=False, signals_account_id=fed)
+        with Session(self.engine) as s, s.begin():
+            if refs is None:
+                s.execute(stmt.where(ObservationRow.source == source))
+                return
+            conn = s.connection()
+            keyed = stmt.where(ObservationRow.source == source, ObservationRow.entity == bindparam("e"),
+                               ObservationRow.entity_id == bindparam("i"))
+            for chunk in batched(refs, _CHUNK):
+                conn.execute(keyed, [{"e": e, "i": i} for e, i in chunk])
+
+    def match_counts(self) -> dict[str, dict[str, int]]:
+        """Per source, how many records are matched / ambiguous / unmatched / pending."""
+        q = select(ObservationRow.source, ObservationRow.match, func.count()).group_by(
+            ObservationRow.source, ObservationRow.match)
+        found: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for source, match, count in conn.execute(q):
+                found.setdefault(source, {})[match] = int(count)
+        return found
+
+    def unmatched_observations(self, source: str, limit: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(entity, entity_id, keys)`` of up to ``limit`` records not matched, in key order (examples)."""
+        q = (select(ObservationRow.entity, ObservationRow.entity_id, ObservationRow.keys)
+             .where(ObservationRow.source == source, ObservationRow.match != "matched")
+             .order_by(ObservationRow.entity, ObservationRow.entity_id).limit(limit))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
+    def matched_readings(self, source: str, account_ids: Iterable[str] | None = None
+                         ) -> Iterator[tuple[str, list[tuple[dict[str, Any], datetime]]]]:
+        """Per matched account (in account order; only ``account_ids`` when given), its ``(signals, as_of)``
+        readings from ``source``.
 
         Streamed so that rebuilding a source's signals holds one account's readings, not the source's;
         within an account the order is the primary key's, as stable as the readings themselves.
@@ -321,10 +369,28 @@ class Store:
                    ObservationRow.account_id.is_not(None))
             .order_by(ObservationRow.account_id, ObservationRow.entity, ObservationRow.entity_id)
         )
+        with Session(self.engine) as s:  # id chunks are sorted and disjoint: account order holds across them
+            for query in _per_id_chunk(q, ObservationRow.account_id, account_ids):
+                rows = s.execute(query.execution_options(yield_per=5000))
+                for account_id, group in groupby(rows, key=lambda r: r[0]):
+                    yield account_id, [(signals, _aware(as_of)) for _, signals, as_of in group]
+
+    # -- small named facts about the store -------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
         with Session(self.engine) as s:
-            rows = s.execute(q.execution_options(yield_per=5000))
-            for account_id, group in groupby(rows, key=lambda r: r[0]):
-                yield account_id, [(signals, _aware(as_of)) for _, signals, as_of in group]
+            row = s.get(MetaRow, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            self._upsert(s, MetaRow, [{"key": key, "value": value, "updated_at": utcnow()}], ("key",))
+
+    def account_keys(self) -> list[tuple[str, str | None, str | None]]:
+        """``(account_id, domain, external_id)`` of every account in id order: what identity matches on."""
+        q = select(AccountRow.account_id, AccountRow.domain, AccountRow.external_id).order_by(AccountRow.account_id)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
 
     def matched_entities(self, source: str, entity: str) -> dict[str, list[str]]:
         """account_id → the source's entity ids matched to it (e.g. Zendesk org ids of an account)."""
@@ -660,14 +726,20 @@ class Store:
 
 
 def _keep_match_if_same_keys(table: Table, stmt: Any) -> dict[str, Any]:
-    """On re-reading an observation: its match and account stay when its identity keys are the same.
+    """On re-reading an observation: its match and account stay when its identity keys are the same, and
+    it is marked dirty only when something resolution reads changed (keys, readings or their time).
 
-    Keys are compared as their JSON text: both sides come from the same serialiser and the same key order
-    (:meth:`IdentityKeys.present`), and a spurious difference only costs a pending match until the next cycle.
+    Keys and readings are compared as their JSON text: both sides come from the same serialiser and the
+    same key order (:meth:`IdentityKeys.present`, the source's dict), and a spurious difference only costs
+    one needless re-resolution of that record.  An unchanged re-read therefore leaves the record clean,
+    which is what lets an unchanged cycle skip identity resolution.
     """
     same = sql_cast(table.c["keys"], Text) == sql_cast(stmt.excluded["keys"], Text)
+    unchanged = (same & (sql_cast(table.c["signals"], Text) == sql_cast(stmt.excluded["signals"], Text))
+                 & (table.c["as_of"] == stmt.excluded["as_of"]))
     return {"account_id": case((same, table.c["account_id"]), else_=None),
-            "match": case((same, table.c["match"]), else_="pending")}
+            "match": case((same, table.c["match"]), else_="pending"),
+            "dirty": case((unchanged, table.c["dirty"]), else_=True)}
 
 
 def encode_value(value: Any) -> str | None:
