@@ -266,20 +266,17 @@ class SyncRunner:
     def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None) -> Any:
         """The engine's columns for accounts (all, or ``only``), read from the store.
 
-        Signals, score history and engine state are handed over as store streams, not loaded whole: the
-        inputs turn them into columns as they are read, so a 100k-account run never holds every account's
-        signals, series or state dicts at once.
+        Accounts, signals and score history come as columns (one Core query each, no object per row);
+        engine states as a stream turned into columns a chunk at a time.
         """
         from connector.scoring.inputs import ScoringInputs
 
-        wanted = set(only) if only is not None else None
-        accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
-        ids = [a.account_id for a in accounts] if wanted is not None else None
+        ids = sorted(set(only)) if only is not None else None
         primary = self.config.connector.primary_crm
-        return ScoringInputs.from_records(
-            accounts,
-            self.store.signals(ids),
-            self.store.score_history_stream(now - HISTORY_WINDOW, ids),
+        return ScoringInputs.from_columns(
+            self.store.account_columns(ids),
+            self.store.signal_columns(ids),
+            self.store.history_columns(now - HISTORY_WINDOW, ids),
             self.store.states_stream(ids),
             now,
             self.store.task_evidence(primary) if primary in crms() else (),

@@ -22,6 +22,7 @@ from connector.records import Account, Signal, TaskEvidence
 from connector.scoring.conditions import Categorical
 from connector.scoring.days import day_number, day_to_date, day_to_iso
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, baseline_of, previous_from_json
+from connector.store.columns import AccountColumns, HistoryColumns, SignalColumns
 
 __all__ = ["PlayState", "PreviousState", "ScoringInputs", "TrendColumns", "baseline_of", "day_number", "day_to_date",
            "day_to_iso", "previous_from_json"]
@@ -121,6 +122,22 @@ class ScoringInputs:
         )
 
     @classmethod
+    def from_columns(
+        cls,
+        accounts: AccountColumns,
+        signals: SignalColumns,
+        history: HistoryColumns,
+        state: StateInput,
+        now: datetime,
+        evidence: Iterable[TaskEvidence] = (),
+    ) -> ScoringInputs:
+        """The sync path: the store's columns (:meth:`Store.account_columns` and friends) in, the same
+        inputs :meth:`from_records` makes from records out — without a Python object per signal row.
+
+        """
+        return _columnar_inputs(cls, accounts, signals, history, state, now, evidence)
+
+    @classmethod
     def from_records(
         cls,
         accounts: list[Account],
@@ -187,6 +204,130 @@ class ScoringInputs:
             by_account.setdefault(item.account_id, []).append(item)
         object.__setattr__(inputs, "evidence", by_account)
         return inputs
+
+
+def _columnar_inputs(
+    cls: type[ScoringInputs],
+    accounts: AccountColumns,
+    signals: SignalColumns,
+    history: HistoryColumns,
+    state: StateInput,
+    now: datetime,
+    evidence: Iterable[TaskEvidence] = (),
+) -> ScoringInputs:
+    """:meth:`ScoringInputs.from_records`, column-wise: the same inputs from the store's columns."""
+    n = accounts.n
+    now_day = day_number(now)
+    key = accounts.account_id
+    numeric, ages, text = _signal_columns(_rows_of(key, signals.account_id), n, signals, now_day)
+    arr = accounts.arr.copy()
+    if "arr" in numeric:
+        arr = np.where(np.isnan(arr), numeric["arr"], arr)
+    hist_age, hist_value = _history_from_columns(_rows_of(key, history.account_id), n, history, now_day)
+    row = {str(a): i for i, a in enumerate(key)}
+    inputs = cls.from_arrays(
+        now,
+        key,
+        Categorical.from_values(accounts.segment),
+        owner=Categorical.from_values(accounts.owner_id),
+        contract_start=accounts.contract_start,
+        renewal_date=accounts.renewal_date,
+        arr=arr,
+        numeric=numeric,
+        ages=ages,
+        text=text,
+        history_age=hist_age,
+        history_value=hist_value,
+        previous=_previous_columns(row, n, state, now.date()),
+    )
+    object.__setattr__(inputs, "names", accounts.name)
+    object.__setattr__(inputs, "domains", accounts.domain)
+    object.__setattr__(inputs, "index", row)
+    by_account: dict[str, list[TaskEvidence]] = {}
+    for item in evidence:
+        by_account.setdefault(item.account_id, []).append(item)
+    object.__setattr__(inputs, "evidence", by_account)
+    return inputs
+
+
+def _rows_of(account_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Row of each of ``ids`` among ``account_ids``, -1 where it is not there (a binary search over the
+    ids sorted as Python compares them: the store's order may follow a database collation)."""
+    if not ids.shape[0] or not account_ids.shape[0]:
+        return np.full(ids.shape[0], -1, np.intp)
+    order = np.argsort(account_ids, kind="stable")
+    ranked = account_ids[order]
+    at = np.minimum(np.searchsorted(ranked, ids), ranked.shape[0] - 1)
+    return np.where(ranked[at] == ids, order[at], -1).astype(np.intp)
+
+
+def _signal_columns(rows: np.ndarray, n: int, signals: SignalColumns, now_day: float
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Categorical]]:
+    """Per signal name: ages, the numeric column (if any winner is a number), the text column (if any
+    winner is text) — :class:`_SignalColumn`'s rule (latest ``as_of`` wins, a tie goes to the later row)
+    applied to whole columns: sort by (name, row, as_of, position) and keep each (name, row)'s last."""
+    keep = (rows >= 0) & signals.has_value
+    if not keep.any():
+        return {}, {}, {}
+    names, name_code = np.unique(signals.name[keep], return_inverse=True)
+    row, when = rows[keep], signals.as_of[keep]
+    num, txt, texty = signals.value_num[keep], signals.value_text[keep], signals.has_text[keep]
+    order = np.lexsort((np.arange(row.shape[0]), when, row, name_code))
+    last = np.ones(order.shape[0], bool)
+    last[:-1] = (name_code[order][1:] != name_code[order][:-1]) | (row[order][1:] != row[order][:-1])
+    won = order[last]
+    numeric: dict[str, np.ndarray] = {}
+    ages: dict[str, np.ndarray] = {}
+    text: dict[str, Categorical] = {}
+    bounds = np.searchsorted(name_code[won], np.arange(names.shape[0] + 1))
+    for k, name in enumerate(names.tolist()):
+        part = won[bounds[k]:bounds[k + 1]]
+        at = row[part]
+        best = np.full(n, np.nan)
+        best[at] = now_day - when[part]
+        ages[name] = best.astype(np.float32)
+        is_text = texty[part]
+        if (~is_text).any():
+            column = np.full(n, np.nan)
+            column[at[~is_text]] = num[part][~is_text]
+            numeric[name] = column
+        if is_text.any():
+            values = txt[part][is_text]
+            categories, codes = np.unique(values, return_inverse=True)
+            column_codes = np.full(n, -1, np.int32)
+            column_codes[at[is_text]] = codes.astype(np.int32)
+            text[name] = Categorical(column_codes, tuple(str(c) for c in categories.tolist()))
+    return numeric, ages, text
+
+
+def _history_from_columns(rows: np.ndarray, n: int, history: HistoryColumns, now_day: float
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_history_columns` column-wise: per account the day's last point of each day before today
+    (points sorted by time, then magnitude, as ``sorted(points)`` does), the newest ``MAX_HISTORY_POINTS``."""
+    today = int(np.floor(now_day))
+    when = history.scored_at
+    day = np.floor(when)
+    keep = (rows >= 0) & (day < today)
+    row, when, day, value = rows[keep], when[keep], day[keep], history.magnitude[keep]
+    if not row.shape[0]:
+        return np.full((n, 0), np.nan, np.float32), np.full((n, 0), np.nan, np.float32)
+    order = np.lexsort((value, when, row))
+    row, when, day, value = row[order], when[order], day[order], value[order]
+    last = np.ones(row.shape[0], bool)
+    last[:-1] = (row[1:] != row[:-1]) | (day[1:] != day[:-1])
+    row, when, value = row[last], when[last], value[last]
+    count = np.bincount(row, minlength=n)
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    position = np.arange(row.shape[0]) - start[row]  # index within the account's series, oldest first
+    taken = np.minimum(count, MAX_HISTORY_POINTS)
+    offset = position - (count[row] - taken[row])  # drop the oldest beyond the cap
+    ok = offset >= 0
+    width = int(taken.max())
+    age = np.full((n, width), np.nan, np.float32)
+    mags = np.full((n, width), np.nan, np.float32)
+    age[row[ok], offset[ok]] = (now_day - when[ok]).astype(np.float32)
+    mags[row[ok], offset[ok]] = value[ok].astype(np.float32)
+    return age, mags
 
 
 class _SignalColumn:

@@ -14,13 +14,23 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar, cast, overload
 
-from sqlalchemy import Engine, Select, Table, Text, bindparam, case, delete, func, select, update
+import numpy as np
+from sqlalchemy import Engine, Select, String, Table, Text, bindparam, case, delete, func, select, type_coerce, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connector.batching import batched
 from connector.records import Account, Observation, Quarantined, Signal, SignalValue, TaskEvidence
+from connector.store.columns import (
+    AccountColumns,
+    HistoryColumns,
+    SignalColumns,
+    date_days,
+    float_column,
+    object_column,
+    timestamp_days,
+)
 from connector.store.database import make_engine, migrate
 from connector.store.schema import (
     AccountRow,
@@ -320,7 +330,7 @@ class Store:
         if dirty_only:
             q = q.where(ObservationRow.dirty.is_(True))
         with self.engine.connect() as conn:
-            yield from conn.execute(q.execution_options(yield_per=10000)).tuples()
+            yield from conn.execute(q.execution_options(yield_per=10000))
 
     def settle_observations(self, source: str, refs: Iterable[tuple[str, str]] | None = None) -> None:
         """Mark records (all of a source's, or ``(entity, entity_id)`` refs) resolved: clean, and feeding
@@ -443,6 +453,56 @@ class Store:
                 for r in s.scalars(query.execution_options(yield_per=10000)):
                     value: SignalValue = r.value_num if r.value_text is None else r.value_text
                     yield Signal(r.account_id, r.name, value, _aware(r.as_of), r.source)
+
+    # -- columnar reads for scoring ---------------------------------------------------------------------
+
+    def _timestamps(self, column: Any) -> Any:
+        """``column`` as SQLite's stored text (parsed in bulk by :func:`timestamp_days`) or, on PostgreSQL,
+        the driver's datetimes: SQLAlchemy's per-row text → datetime parsing is skipped on SQLite."""
+        return type_coerce(column, String) if self.dialect == "sqlite" else column
+
+    def _columns(self, query: Any, column: Any, ids: Iterable[str] | None) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        with self.engine.connect() as conn:
+            for q in _per_id_chunk(query, column, ids):
+                rows.extend(conn.execute(q))
+        return rows
+
+    def account_columns(self, account_ids: Iterable[str] | None = None) -> AccountColumns:
+        """Accounts (all, or ``account_ids``) in the order of :meth:`accounts`, as columns."""
+        dates = (AccountRow.contract_start, AccountRow.renewal_date)
+        if self.dialect == "sqlite":
+            dates = tuple(type_coerce(d, String) for d in dates)  # type: ignore[assignment]
+        q = select(AccountRow.account_id, AccountRow.name, AccountRow.domain, AccountRow.owner_id,
+                   AccountRow.segment, *dates, AccountRow.arr).order_by(AccountRow.account_id)
+        rows = self._columns(q, AccountRow.account_id, None)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+        found = AccountColumns(object_column(cols[0]), object_column(cols[1]), object_column(cols[2]),
+                               object_column(cols[3]), object_column(cols[4]), date_days(cols[5]),
+                               date_days(cols[6]), float_column(cols[7]))
+        return found if account_ids is None else found.only(set(account_ids))
+
+    def signal_columns(self, account_ids: Iterable[str] | None = None) -> SignalColumns:
+        """Every signal row (of ``account_ids`` when given) as columns, from one Core query per id chunk."""
+        q = select(SignalRow.account_id, SignalRow.name, SignalRow.value_num, SignalRow.value_text,
+                   self._timestamps(SignalRow.as_of))
+        rows = self._columns(q, SignalRow.account_id, account_ids)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 5
+        text = object_column(cols[3])
+        num = np.array([np.nan if v is None else v for v in cols[2]], dtype=np.float64)
+        has_num = np.fromiter((v is not None for v in cols[2]), bool, count=len(rows))
+        has_text = np.fromiter((v is not None for v in cols[3]), bool, count=len(rows))
+        return SignalColumns(object_column(cols[0]), object_column(cols[1]), num, text, has_num | has_text,
+                             has_text, timestamp_days(cols[4]))
+
+    def history_columns(self, since: datetime, account_ids: Iterable[str] | None = None) -> HistoryColumns:
+        """Score-history points since ``since`` (of ``account_ids`` when given) as columns."""
+        q = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at), ScoreRow.magnitude).where(
+            ScoreRow.scored_at >= since)
+        rows = self._columns(q, ScoreRow.account_id, account_ids)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 3
+        return HistoryColumns(object_column(cols[0]), timestamp_days(cols[1]),
+                              np.array(cols[2], dtype=np.float64))
 
     # -- scores and engine state -----------------------------------------------------------------------
 
