@@ -1,58 +1,64 @@
-"""One daemon cycle with the real pipeline: first sync, the echo re-sync, an unchanged re-sync.
+"""One daemon cycle with the real pipeline: first sync, echo re-sync, unchanged re-sync, 1 %-changed re-sync.
 
-    .venv/bin/python bench/bench_cycle.py --accounts 3000
+    .venv/bin/python bench/bench_cycle.py --accounts 10000 [--accounts 100000]
 
-Every source, resolve, score and every sink against the sandbox emulators, which run in this process
-with their rate limits off (so the figure is the connector's and the emulators' work, not a vendor's
-pacing). Prints seconds, write calls and all calls per system for each of the three syncs.
+Every source, resolve, score and every sink against the sandbox emulators, which run in a second process
+(:mod:`sandbox_proc`) with their rate limits off; each sync runs in a fresh process (:mod:`sync_child`) so
+its figures are the connector's alone: **process CPU seconds** (in all, and per stage: the machine is
+shared, so wall clock is not the connector's), wall seconds, peak RSS, and calls per system.
+"Beyond the calls" is the CPU of resolve + score: the stages that make no API call (pull, read-back and
+write spend theirs on requests and responses).  The 1 % change fails a payment for 1 % of the Stripe
+customers (``mutate``), which moves their accounts' scores and makes the connector write them.
+Targets (issue 18): unchanged re-sync ≤ 2 s beyond the calls at 10k, ≤ 10 s at 100k; 1 % changed ≤ 15 s at 100k.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-import time
-from datetime import timedelta
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
-from connector import logging as connector_logging
-from connector.config import load_config
-from connector.runtime import run_setup, run_sync
-from connector.sandbox.cluster import start_cluster
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-UNLIMITED = {"zendesk": {"export_requests_per_minute": None, "requests_per_minute": None},
-             "hubspot": {"requests_per_10s": None}, "stripe": {"requests_per_second": None},
-             "techlookup": {"requests_per_second": None}}
-READS = ("/search", "/query", "/batch/read", "/token")
+from common import UNTHROTTLED, Sandbox, quiet_logs, sync_in_child
+
+PHASES = ("first sync", "echo re-sync", "unchanged re-sync", "1% changed re-sync")
+
+
+def run_size(n: int) -> list[dict[str, Any]]:
+    from connector.runtime import run_setup
+
+    rows = []
+    with Sandbox(n, limits=UNTHROTTLED, unthrottled_config=True) as sandbox:
+        setup = run_setup(sandbox.config(), dry_run=False)
+        if setup["errors"]:
+            raise SystemExit(f"setup failed: {setup['errors']}")
+        for phase in PHASES:
+            sandbox.command("reset")
+            changed = sandbox.command("mutate", share=0.01) if phase.startswith("1%") else sandbox.command("tick")
+            r = sync_in_child(sandbox)
+            beyond = r["stage_cpu"].get("resolve", 0.0) + r["stage_cpu"].get("score", 0.0)
+            row = {"accounts": n, "phase": phase, "changed": changed.get("changed"), "beyond_calls_cpu_s": beyond,
+                   **r}
+            rows.append(row)
+            stages = "  ".join(f"{k} {v:.2f}" for k, v in r["stage_cpu"].items())
+            print(f"{n:>8,} {phase:<19} cpu {r['cpu_s']:7.2f} s (beyond the calls {beyond:6.2f}; {stages})  "
+                  f"wall {r['seconds']:7.1f} s  peak RSS {r['peak_mb']:6.0f} MB  {r['status']}  "
+                  f"records updated {r['records_updated']}  calls {r['calls']}", flush=True)
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--accounts", type=int, default=3000)
+    ap.add_argument("--accounts", type=int, action="append", help="size (repeatable); default 10000")
+    ap.add_argument("--json", type=Path, help="also write every row as JSON here")
     args = ap.parse_args()
-    connector_logging.configure("WARNING")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-cycle-"))
-    cluster = start_cluster(workdir, accounts=args.accounts, seed=7, limits=UNLIMITED)
-    try:
-        path = cluster.write_config(workdir / "connector.toml")
-        path.write_text(path.read_text().replace("requests_per_second = 8", "requests_per_second = 1000"))
-        config = load_config(path)
-        run_setup(config, dry_run=False)
-        for label in ("first sync", "echo re-sync", "unchanged re-sync"):
-            cluster.reset_ledgers()
-            started = time.perf_counter()
-            result = run_sync(config, now=cluster.clock.now())
-            seconds = time.perf_counter() - started
-            entries = {n: e.ctx.ledger.entries() for n, e in cluster.emulators.items()}
-            writes = {n: sum(1 for c in calls if c.method != "GET" and not c.path.endswith(READS))
-                      for n, calls in entries.items()}
-            print(f"{label:<18} {seconds:6.1f} s  {result.status}  write calls {writes}  "
-                  f"all calls {{{', '.join(f'{n}: {len(c)}' for n, c in entries.items())}}}")
-            cluster.clock.advance(timedelta(minutes=2))
-    finally:
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    quiet_logs()
+    rows = [row for n in (args.accounts or [10_000]) for row in run_size(n)]
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The benchmarks run every measured sync here so that ``ru_maxrss`` is that sync's peak alone — not the
 benchmark driver's, and not the sandbox's (which lives in :mod:`sandbox_proc`).  Prints one JSON line:
-seconds, status, per-sink records updated, RSS after imports and at the end, and with ``--trace`` the
+seconds, process CPU seconds (in all and per stage), status, per-sink records updated, RSS after imports
+and at the end, and with ``--trace`` the
 top tracemalloc allocation sites.
 """
 
@@ -22,25 +23,29 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _track_stages() -> dict[str, float]:
-    """Peak RSS (MB) reached by the end of each pipeline stage, so a figure says *which* stage holds memory.
+def _track_stages() -> tuple[dict[str, float], dict[str, float]]:
+    """Peak RSS (MB) reached by the end of each pipeline stage, so a figure says *which* stage holds memory,
+    and the process CPU seconds each stage spent (the machine is shared: wall clock is not the connector's).
 
     ``ru_maxrss`` only grows, so the first stage whose figure jumps is the one to look at.
     """
     from connector.sync import SyncRunner
 
     stages: dict[str, float] = {}
-    for name in ("pull", "resolve", "score", "write"):
+    cpu: dict[str, float] = {}
+    for name in ("pull", "resolve", "read_back", "score", "write"):
         original = getattr(SyncRunner, name)
 
         def wrapped(self: SyncRunner, *a: object, _o: object = original, _n: str = name, **k: object) -> object:
+            started = time.process_time()
             try:
                 return _o(self, *a, **k)  # type: ignore[operator]
             finally:
                 stages[_n] = round(_rss_mb(), 1)
+                cpu[_n] = round(cpu.get(_n, 0.0) + time.process_time() - started, 3)
 
         setattr(SyncRunner, name, wrapped)
-    return stages
+    return stages, cpu
 
 
 def main(config_path: str, now: str, trace: bool) -> None:
@@ -54,10 +59,10 @@ def main(config_path: str, now: str, trace: bool) -> None:
         import tracemalloc
 
         tracemalloc.start(8)
-    stages = _track_stages()
-    started = time.perf_counter()
+    stages, stage_cpu = _track_stages()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
-    seconds = time.perf_counter() - started
+    seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     top: list[str] = []
     if trace:
         snapshot = tracemalloc.take_snapshot()
@@ -65,7 +70,9 @@ def main(config_path: str, now: str, trace: bool) -> None:
         top = [f"peak traced {peak / 2**20:.0f} MB"] + [
             f"{s.size / 2**20:.1f} MB {s.traceback[-1]}" for s in snapshot.statistics("lineno")[:8]]
     print(json.dumps({
-        "seconds": seconds, "status": result["status"], "scored": result["scored"],
+        "seconds": seconds, "cpu_s": cpu_s, "stage_cpu": stage_cpu, "status": result["status"],
+        "scored": result["scored"],
+        "calls": {name: v.get("calls", 0) for name, v in result["calls"].items() if isinstance(v, dict)},
         "errors": {**result["source_errors"], **result["sink_errors"]},
         "records_updated": {s: v.get("records_updated", 0) for s, v in result["sinks"].items()},
         "import_mb": import_mb, "stages": stages, "peak_mb": _rss_mb(), "top": top,
