@@ -88,8 +88,19 @@ class ScoringResult:
             threshold=self.model.vector.min_driver_points, hold_days=self.model.vector.hold_days,
             exit_band=self.model.vector.exit_ratio * float(v.band[row]))
 
+    @cached_property
+    def _drivers_made(self) -> list[str | None]:
+        return [None] * self.inputs.n
+
     def drivers(self, row: int) -> str:
-        return drivers_sentence(self.movement(row))
+        """The drivers sentence, made once per account: the score-history row and every sink read the
+        outputs in turn, and this sentence is half of what making one account's outputs costs.  Kept as
+        text only (~150 bytes an account), not the whole outputs dict."""
+        made = self._drivers_made
+        text = made[row]
+        if text is None:
+            text = made[row] = drivers_sentence(self.movement(row))
+        return text
 
     def fields(self, row: int) -> dict[str, Any]:
         """The OUTPUT_FIELDS for one account (canonical names; mappings rename them per system)."""
