@@ -5,6 +5,7 @@ Subtracting two gives days, NaN means "no date", and a million of them fit in 8 
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -25,4 +26,5 @@ def day_to_date(day: float) -> date | None:
 
 
 def day_to_iso(day: float) -> str | None:
-    return None if not np.isfinite(day) else datetime.fromtimestamp(day * 86400.0, UTC).isoformat(timespec="seconds")
+    # math.isfinite: called for every play field of every account's state; np.isfinite on a scalar is 10× slower
+    return None if not math.isfinite(day) else datetime.fromtimestamp(day * 86400.0, UTC).isoformat(timespec="seconds")

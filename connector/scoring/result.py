@@ -6,6 +6,7 @@ Keeping the result columnar is what keeps a million-account run cheap: the sinks
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -275,6 +276,8 @@ class ScoringResult:
         magnitude = float(v.magnitude[row])
         plays = {}
         for p, name in enumerate(pl.names):
+            if math.isnan(pl.first[p, row]) and math.isnan(pl.cleared[p, row]):
+                continue  # never triggered nor cleared: not kept (the test below, without making the entry)
             entry = {"first": day_to_iso(pl.first[p, row]), "step": int(pl.step[p, row]),
                      "last": day_to_iso(pl.last[p, row]), "cleared": day_to_iso(pl.cleared[p, row])}
             if entry["first"] or entry["cleared"]:

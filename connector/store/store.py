@@ -612,11 +612,7 @@ class Store:
         q = select(WrittenValue.record_id, WrittenValue.field, WrittenValue.value).where(
             WrittenValue.system == system, WrittenValue.object == obj
         )
-        found: dict[tuple[str, str], str | None] = {}
-        with Session(self.engine) as s:
-            for query in _per_id_chunk(q, WrittenValue.record_id, record_ids):
-                found.update(((r, f), v) for r, f, v in s.execute(query.execution_options(yield_per=20000)))
-        return found
+        return {(r, f): v for r, f, v in self._columns(q, WrittenValue.record_id, record_ids)}
 
     def record_written(
         self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None
