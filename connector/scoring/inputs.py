@@ -125,8 +125,8 @@ class ScoringInputs:
     def from_columns(
         cls,
         accounts: AccountColumns,
-        signals: SignalColumns,
-        history: HistoryColumns,
+        signals: Iterable[SignalColumns],
+        history: Iterable[HistoryColumns],
         state: StateInput,
         now: datetime,
         evidence: Iterable[TaskEvidence] = (),
@@ -209,21 +209,22 @@ class ScoringInputs:
 def _columnar_inputs(
     cls: type[ScoringInputs],
     accounts: AccountColumns,
-    signals: SignalColumns,
-    history: HistoryColumns,
+    signals: Iterable[SignalColumns],
+    history: Iterable[HistoryColumns],
     state: StateInput,
     now: datetime,
     evidence: Iterable[TaskEvidence] = (),
 ) -> ScoringInputs:
-    """:meth:`ScoringInputs.from_records`, column-wise: the same inputs from the store's columns."""
+    """:meth:`ScoringInputs.from_records`, column-wise: the same inputs from the store's column batches."""
     n = accounts.n
     now_day = day_number(now)
     key = accounts.account_id
-    numeric, ages, text = _signal_columns(_rows_of(key, signals.account_id), n, signals, now_day)
+    find = _RowFinder(key)
+    numeric, ages, text = _signal_columns(_SignalRows.read(signals, find), n, now_day)
     arr = accounts.arr.copy()
     if "arr" in numeric:
         arr = np.where(np.isnan(arr), numeric["arr"], arr)
-    hist_age, hist_value = _history_from_columns(_rows_of(key, history.account_id), n, history, now_day)
+    hist_age, hist_value = _history_from_columns(find, n, history, now_day)
     row = {str(a): i for i, a in enumerate(key)}
     inputs = cls.from_arrays(
         now,
@@ -250,28 +251,68 @@ def _columnar_inputs(
     return inputs
 
 
-def _rows_of(account_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Row of each of ``ids`` among ``account_ids``, -1 where it is not there (a binary search over the
-    ids sorted as Python compares them: the store's order may follow a database collation)."""
-    if not ids.shape[0] or not account_ids.shape[0]:
-        return np.full(ids.shape[0], -1, np.intp)
-    order = np.argsort(account_ids, kind="stable")
-    ranked = account_ids[order]
-    at = np.minimum(np.searchsorted(ranked, ids), ranked.shape[0] - 1)
-    return np.where(ranked[at] == ids, order[at], -1).astype(np.intp)
+class _RowFinder:
+    """Row of each account id among the scored accounts (-1 where not scored), by binary search over the
+    ids sorted as Python compares them (the store's order may follow a database collation)."""
+
+    def __init__(self, account_ids: np.ndarray):
+        self.order = np.argsort(account_ids, kind="stable")
+        self.ranked = account_ids[self.order]
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        if not ids.shape[0] or not self.ranked.shape[0]:
+            return np.full(ids.shape[0], -1, np.intp)
+        at = np.minimum(np.searchsorted(self.ranked, ids), self.ranked.shape[0] - 1)
+        return np.where(self.ranked[at] == ids, self.order[at], -1).astype(np.intp)
 
 
-def _signal_columns(rows: np.ndarray, n: int, signals: SignalColumns, now_day: float
+@dataclass
+class _SignalRows:
+    """The signal rows of scored accounts as compact columns: row, name code, number, text code (-1: not
+    text), as-of day; names and text values are kept once each, in first-seen order."""
+
+    row: np.ndarray
+    name: np.ndarray
+    number: np.ndarray
+    text: np.ndarray
+    when: np.ndarray
+    names: list[str]
+    texts: list[str]
+
+    @classmethod
+    def read(cls, batches: Iterable[SignalColumns], find: _RowFinder) -> _SignalRows:
+        names: dict[str, int] = {}
+        texts: dict[str, int] = {}
+        parts: list[tuple[np.ndarray, ...]] = []
+        for b in batches:
+            rows = find(b.account_id)
+            keep = (rows >= 0) & b.has_value
+            count = int(keep.sum())
+            name = np.fromiter((names.setdefault(x, len(names)) for x in b.name[keep]), np.int32, count=count)
+            is_text = b.has_text[keep]
+            text = np.full(count, -1, np.int32)
+            text[is_text] = np.fromiter((texts.setdefault(x, len(texts)) for x in b.value_text[keep][is_text]),
+                                        np.int32, count=int(is_text.sum()))
+            parts.append((rows[keep], name, b.value_num[keep], text, b.as_of[keep]))
+        if not parts:
+            empty = np.zeros(0)
+            return cls(empty.astype(np.intp), empty.astype(np.int32), empty, empty.astype(np.int32), empty, [], [])
+        row, name, number, text, when = (np.concatenate(c) for c in zip(*parts, strict=True))
+        return cls(row, name, number, text, when, list(names), list(texts))
+
+
+def _signal_columns(rows: _SignalRows, n: int, now_day: float
                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Categorical]]:
     """Per signal name: ages, the numeric column (if any winner is a number), the text column (if any
     winner is text) — :class:`_SignalColumn`'s rule (latest ``as_of`` wins, a tie goes to the later row)
     applied to whole columns: sort by (name, row, as_of, position) and keep each (name, row)'s last."""
-    keep = (rows >= 0) & signals.has_value
-    if not keep.any():
+    if not rows.row.shape[0]:
         return {}, {}, {}
-    names, name_code = np.unique(signals.name[keep], return_inverse=True)
-    row, when = rows[keep], signals.as_of[keep]
-    num, txt, texty = signals.value_num[keep], signals.value_text[keep], signals.has_text[keep]
+    ranked = sorted(range(len(rows.names)), key=lambda code: rows.names[code])
+    rank = np.empty(len(ranked), np.int32)
+    rank[ranked] = np.arange(len(ranked), dtype=np.int32)
+    name_code = rank[rows.name]
+    row, when = rows.row, rows.when
     order = np.lexsort((np.arange(row.shape[0]), when, row, name_code))
     last = np.ones(order.shape[0], bool)
     last[:-1] = (name_code[order][1:] != name_code[order][:-1]) | (row[order][1:] != row[order][:-1])
@@ -279,36 +320,45 @@ def _signal_columns(rows: np.ndarray, n: int, signals: SignalColumns, now_day: f
     numeric: dict[str, np.ndarray] = {}
     ages: dict[str, np.ndarray] = {}
     text: dict[str, Categorical] = {}
-    bounds = np.searchsorted(name_code[won], np.arange(names.shape[0] + 1))
-    for k, name in enumerate(names.tolist()):
+    bounds = np.searchsorted(name_code[won], np.arange(len(ranked) + 1))
+    for k, code in enumerate(ranked):
+        name = rows.names[code]
         part = won[bounds[k]:bounds[k + 1]]
         at = row[part]
         best = np.full(n, np.nan)
         best[at] = now_day - when[part]
         ages[name] = best.astype(np.float32)
-        is_text = texty[part]
+        codes = rows.text[part]
+        is_text = codes >= 0
         if (~is_text).any():
             column = np.full(n, np.nan)
-            column[at[~is_text]] = num[part][~is_text]
+            column[at[~is_text]] = rows.number[part][~is_text]
             numeric[name] = column
         if is_text.any():
-            values = txt[part][is_text]
-            categories, codes = np.unique(values, return_inverse=True)
+            used = np.unique(codes[is_text]).tolist()
+            used.sort(key=lambda c: rows.texts[c])  # categories in value order, as Categorical.from_values
+            remap = np.full(len(rows.texts), -1, np.int32)
+            remap[used] = np.arange(len(used), dtype=np.int32)
             column_codes = np.full(n, -1, np.int32)
-            column_codes[at[is_text]] = codes.astype(np.int32)
-            text[name] = Categorical(column_codes, tuple(str(c) for c in categories.tolist()))
+            column_codes[at[is_text]] = remap[codes[is_text]]
+            text[name] = Categorical(column_codes, tuple(rows.texts[c] for c in used))
     return numeric, ages, text
 
 
-def _history_from_columns(rows: np.ndarray, n: int, history: HistoryColumns, now_day: float
+def _history_from_columns(find: _RowFinder, n: int, history: Iterable[HistoryColumns], now_day: float
                           ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_history_columns` column-wise: per account the day's last point of each day before today
     (points sorted by time, then magnitude, as ``sorted(points)`` does), the newest ``MAX_HISTORY_POINTS``."""
     today = int(np.floor(now_day))
-    when = history.scored_at
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for batch in history:
+        rows = find(batch.account_id)
+        keep = (rows >= 0) & (np.floor(batch.scored_at) < today)
+        parts.append((rows[keep], batch.scored_at[keep], batch.magnitude[keep]))
+    if not parts or not sum(p[0].shape[0] for p in parts):
+        return np.full((n, 0), np.nan, np.float32), np.full((n, 0), np.nan, np.float32)
+    row, when, value = (np.concatenate(c) for c in zip(*parts, strict=True))
     day = np.floor(when)
-    keep = (rows >= 0) & (day < today)
-    row, when, day, value = rows[keep], when[keep], day[keep], history.magnitude[keep]
     if not row.shape[0]:
         return np.full((n, 0), np.nan, np.float32), np.full((n, 0), np.nan, np.float32)
     order = np.lexsort((value, when, row))

@@ -8,6 +8,7 @@ idempotent-key half lives in the sinks).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,7 +16,21 @@ from itertools import groupby
 from typing import Any, TypeVar, cast, overload
 
 import numpy as np
-from sqlalchemy import Engine, Select, String, Table, Text, bindparam, case, delete, func, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -52,6 +67,8 @@ from connector.store.schema import (
 _CHUNK = 2000
 #: Values per ``IN (…)``: under SQLite's bound-parameter limit (999 before 3.32) with room for the rest.
 _IN_LIMIT = 900
+#: Rows per batch of a columnar read: a few MB of tuples at a time.
+_READ_BATCH = 50_000
 _Q = TypeVar("_Q", bound=Select)
 
 
@@ -461,22 +478,30 @@ class Store:
         the driver's datetimes: SQLAlchemy's per-row text → datetime parsing is skipped on SQLite."""
         return type_coerce(column, String) if self.dialect == "sqlite" else column
 
-    def _columns(self, query: Any, column: Any, ids: Iterable[str] | None) -> list[tuple[Any, ...]]:
-        """The rows of ``query`` (once per id chunk) as the driver's plain tuples.
+    def _batches(self, query: Any, column: Any, ids: Iterable[str] | None) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of ``query`` (once per id chunk) as the driver's plain tuples, ``_READ_BATCH`` at a time.
 
         Read from the DBAPI cursor, past SQLAlchemy's ``Row`` objects: a million signal rows cost seconds
         there.  The queries select only columns whose driver values are already what the caller wants
-        (timestamps as SQLite text via :meth:`_timestamps`), so no result processing is skipped.
+        (timestamps as SQLite text via :meth:`_timestamps`), so no result processing is skipped.  Batches
+        (a server-side cursor on PostgreSQL) keep one batch of tuples alive, not the table's.
         """
-        rows: list[tuple[Any, ...]] = []
+        size = _READ_BATCH
         with self.engine.connect() as conn:
             for q in _per_id_chunk(query, column, ids):
-                result = conn.execute(q)
+                if self.dialect == "postgresql":
+                    yield from _server_side(conn, q, size)
+                    continue
+                result = conn.execute(q)  # sqlite3 steps through the query as rows are fetched
                 try:
-                    rows.extend(result.cursor.fetchall())
+                    while batch := result.cursor.fetchmany(size):
+                        yield list(batch)
                 finally:
                     result.close()
-        return rows
+
+    def _columns(self, query: Any, column: Any, ids: Iterable[str] | None) -> list[tuple[Any, ...]]:
+        """All rows of ``query`` as plain tuples (small results: accounts, a window of written values)."""
+        return [row for batch in self._batches(query, column, ids) for row in batch]
 
     def account_columns(self, account_ids: Iterable[str] | None = None) -> AccountColumns:
         """Accounts (all, or ``account_ids``) in the order of :meth:`accounts`, as columns."""
@@ -492,27 +517,28 @@ class Store:
                                date_days(cols[6]), float_column(cols[7]))
         return found if account_ids is None else found.only(set(account_ids))
 
-    def signal_columns(self, account_ids: Iterable[str] | None = None) -> SignalColumns:
-        """Every signal row (of ``account_ids`` when given) as columns, from one Core query per id chunk."""
+    def signal_columns(self, account_ids: Iterable[str] | None = None) -> Iterator[SignalColumns]:
+        """Every signal row (of ``account_ids`` when given) as columns, one batch of rows at a time, from
+        one Core query per id chunk: the caller keeps what it needs of each batch (rows, codes), so the
+        table's strings are never alive at once."""
         q = select(SignalRow.account_id, SignalRow.name, SignalRow.value_num, SignalRow.value_text,
                    self._timestamps(SignalRow.as_of))
-        rows = self._columns(q, SignalRow.account_id, account_ids)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 5
-        text = object_column(cols[3])
-        num = np.array([np.nan if v is None else v for v in cols[2]], dtype=np.float64)
-        has_num = np.fromiter((v is not None for v in cols[2]), bool, count=len(rows))
-        has_text = np.fromiter((v is not None for v in cols[3]), bool, count=len(rows))
-        return SignalColumns(object_column(cols[0]), object_column(cols[1]), num, text, has_num | has_text,
-                             has_text, timestamp_days(cols[4]))
+        for rows in self._batches(q, SignalRow.account_id, account_ids):
+            cols = list(zip(*rows, strict=True))
+            num = np.array([np.nan if v is None else v for v in cols[2]], dtype=np.float64)
+            has_num = np.fromiter((v is not None for v in cols[2]), bool, count=len(rows))
+            has_text = np.fromiter((v is not None for v in cols[3]), bool, count=len(rows))
+            yield SignalColumns(object_column(cols[0]), object_column(cols[1]), num, object_column(cols[3]),
+                                has_num | has_text, has_text, timestamp_days(cols[4]))
 
-    def history_columns(self, since: datetime, account_ids: Iterable[str] | None = None) -> HistoryColumns:
-        """Score-history points since ``since`` (of ``account_ids`` when given) as columns."""
+    def history_columns(self, since: datetime, account_ids: Iterable[str] | None = None
+                        ) -> Iterator[HistoryColumns]:
+        """Score-history points since ``since`` (of ``account_ids`` when given) as columns, a batch at a time."""
         q = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at), ScoreRow.magnitude).where(
             ScoreRow.scored_at >= since)
-        rows = self._columns(q, ScoreRow.account_id, account_ids)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 3
-        return HistoryColumns(object_column(cols[0]), timestamp_days(cols[1]),
-                              np.array(cols[2], dtype=np.float64))
+        for rows in self._batches(q, ScoreRow.account_id, account_ids):
+            cols = list(zip(*rows, strict=True))
+            yield HistoryColumns(object_column(cols[0]), timestamp_days(cols[1]), np.array(cols[2], np.float64))
 
     # -- scores and engine state -----------------------------------------------------------------------
 
@@ -817,6 +843,20 @@ def encode_value(value: Any) -> str | None:
     if isinstance(value, (datetime,)) or hasattr(value, "isoformat"):
         return str(value.isoformat())
     return json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def _server_side(conn: Connection, query: Any, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """``query``'s rows through a named (server-side) psycopg cursor, ``size`` at a time.
+
+    Why not ``stream_results``: SQLAlchemy then pre-buffers rows in its own result, which reading the
+    DBAPI cursor directly would skip; and a client-side cursor would hold the whole result in libpq.
+    """
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor(name=f"columns_{uuid.uuid4().hex[:12]}") as cursor:
+        cursor.execute(compiled.string, compiled.params)
+        while batch := cursor.fetchmany(size):
+            yield list(batch)
 
 
 def _per_id_chunk(query: _Q, column: Any, ids: Iterable[str] | None) -> list[_Q]:
