@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -252,18 +253,25 @@ def _columnar_inputs(
 
 
 class _RowFinder:
-    """Row of each account id among the scored accounts (-1 where not scored), by binary search over the
-    ids sorted as Python compares them (the store's order may follow a database collation)."""
+    """Row of each account id among the scored accounts (-1 where not scored): one dict lookup per id in
+    C (``map`` over ``dict.get``), cheaper than a binary search over Python strings."""
 
     def __init__(self, account_ids: np.ndarray):
-        self.order = np.argsort(account_ids, kind="stable")
-        self.ranked = account_ids[self.order]
+        self.rows = {a: i for i, a in enumerate(account_ids.tolist())}
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
-        if not ids.shape[0] or not self.ranked.shape[0]:
-            return np.full(ids.shape[0], -1, np.intp)
-        at = np.minimum(np.searchsorted(self.ranked, ids), self.ranked.shape[0] - 1)
-        return np.where(self.ranked[at] == ids, self.order[at], -1).astype(np.intp)
+        return np.fromiter(map(self.rows.get, ids, repeat(-1)), np.intp, count=ids.shape[0])
+
+
+def _codes(values: np.ndarray, known: dict[str, int]) -> np.ndarray:
+    """A code per value, adding unseen values to ``known`` (few: signal names, text values)."""
+    codes = np.fromiter(map(known.get, values, repeat(-1)), np.int32, count=values.shape[0])
+    missing = codes < 0
+    if missing.any():
+        for value in values[missing].tolist():
+            known.setdefault(value, len(known))
+        codes[missing] = np.fromiter(map(known.__getitem__, values[missing]), np.int32, count=int(missing.sum()))
+    return codes
 
 
 @dataclass
@@ -287,12 +295,10 @@ class _SignalRows:
         for b in batches:
             rows = find(b.account_id)
             keep = (rows >= 0) & b.has_value
-            count = int(keep.sum())
-            name = np.fromiter((names.setdefault(x, len(names)) for x in b.name[keep]), np.int32, count=count)
+            name = _codes(b.name[keep], names)
             is_text = b.has_text[keep]
-            text = np.full(count, -1, np.int32)
-            text[is_text] = np.fromiter((texts.setdefault(x, len(texts)) for x in b.value_text[keep][is_text]),
-                                        np.int32, count=int(is_text.sum()))
+            text = np.full(name.shape[0], -1, np.int32)
+            text[is_text] = _codes(b.value_text[keep][is_text], texts)
             parts.append((rows[keep], name, b.value_num[keep], text, b.as_of[keep]))
         if not parts:
             empty = np.zeros(0)
