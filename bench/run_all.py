@@ -22,13 +22,16 @@ def plan(large: bool) -> list[tuple[str, list[str]]]:
     """The standard set stays under 10 minutes on 2 cores; ``--large`` is the full-size set (hours)."""
     if large:
         return [
-            ("scoring", ["bench_scoring.py", "10000", "100000", "1000000"]),
+            ("scoring kernel", ["bench_scoring.py", "--kernel", "10000", "100000", "1000000"]),
+            ("scoring stage from the store", ["bench_scoring.py", "10000", "100000"]),
+            ("one cycle: CPU per stage", ["bench_cycle.py", "--accounts", "10000"]),
             ("API-call efficiency and peak RSS", ["bench_api_calls.py", "--large"]),
             ("side by side", ["bench_side_by_side.py", "--accounts", "10000", "--sample", "150"]),
             ("throughput under rate limits", ["bench_rate_limits.py", "--large"]),
         ]
     return [
-        ("scoring", ["bench_scoring.py", "10000", "100000"]),
+        ("scoring kernel", ["bench_scoring.py", "--kernel", "10000", "100000"]),
+        ("scoring stage from the store", ["bench_scoring.py", "10000"]),
         ("API-call efficiency and peak RSS", ["bench_api_calls.py"]),
         ("side by side", ["bench_side_by_side.py", "--accounts", "5000", "--sample", "100"]),
         ("throughput under rate limits", ["bench_rate_limits.py"]),
