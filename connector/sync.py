@@ -227,8 +227,8 @@ class SyncRunner:
         (every one, or only the dirty ones); notes the accounts they fed and now feed in ``touched``."""
         for entity, entity_id, keys, fed in self.store.observation_keys(source, dirty_only=not full):
             match = resolver.resolve(source, entity, entity_id, keys)
-            refs.append((entity, entity_id))
-            if touched is not None:
+            if touched is not None:  # a full resolution settles the whole source at once: no list kept
+                refs.append((entity, entity_id))
                 touched.update(a for a in (fed, match.account_id) if a is not None)
             yield source, entity, entity_id, match.account_id, match.status
 
