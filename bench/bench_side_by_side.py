@@ -64,7 +64,8 @@ def connector_write(sandbox: Sandbox, config: Any) -> dict[str, Any]:
     calls = {s: sum(r["calls"] for r in rows if r["system"] == s) for s in SINK_SYSTEMS}
     sinks = result.as_json()["sinks"]
     store.close()
-    return {"seconds": seconds, "calls": calls, "errors": result.sink_errors,
+    per_sink = {st.system: round(st.seconds, 1) for st in runner.observer.stages if st.kind == "write"}
+    return {"seconds": seconds, "per_sink": per_sink, "calls": calls, "errors": result.sink_errors,
             "records": {s: sinks.get(s, {}).get("records_updated", 0) for s in SINK_SYSTEMS},
             "tasks": sinks.get("salesforce", {}).get("tasks_created", 0)}
 
@@ -163,7 +164,8 @@ def main() -> None:
         print(f"  {system:<11} {records:>8,} {ours['calls'][system]:>10,} {records:>16,} {fair[system]:>10.1f} "
               f"{fair_s:>8.0f} {naive[system]:>11.1f} {naive_s:>8.0f}")
     calls = sum(ours["calls"].values())
-    print(f"  connector: {calls:,} calls, write stage {ours['seconds']:.1f} s (measured end to end, all sinks)")
+    print(f"  connector: {calls:,} calls, write stage {ours['seconds']:.1f} s (measured end to end, all sinks; "
+          f"per sink, side by side: {', '.join(f'{k} {v} s' for k, v in ours['per_sink'].items())})")
     print(f"  fair baseline: {totals['records']:,.0f} calls, ~{totals['fair']:,.0f} s; "
           f"naive: {totals['records']:,.0f} calls, ~{totals['naive']:,.0f} s (extrapolated, systems one after another)")
     seconds = ours["seconds"]
