@@ -11,6 +11,7 @@ module sequences them, persists what each produced, and keeps going when one par
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -229,14 +230,18 @@ class SyncRunner:
         """
         from connector.scoring.engine import score
         from connector.scoring.inputs import ScoringInputs
+        from connector.scoring.touches import csm_task_signals
 
         wanted = set(only) if only is not None else None
         accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
         ids = [a.account_id for a in accounts] if wanted is not None else None
         primary = self.config.connector.primary_crm
+        signals: Iterable[Any] = self.store.signals(ids)
+        if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
+            signals = itertools.chain(signals, csm_task_signals(self.store, primary, now))
         inputs = ScoringInputs.from_records(
             accounts,
-            self.store.signals(ids),
+            signals,
             self.store.score_history_stream(now - HISTORY_WINDOW, ids),
             self.store.states_stream(ids),
             now,

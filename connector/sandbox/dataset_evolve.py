@@ -17,6 +17,7 @@ import numpy as np
 
 from connector.sandbox import dataset_model as M
 from connector.sandbox import dataset_pools as P
+from connector.sandbox.dataset_costs import discounted
 from connector.sandbox.dataset_ids import numeric_ids, salesforce_ids, scrambled_ids
 from connector.sandbox.dataset_parts import INVOICE_STATUSES, PAID, card_expiry, make_tickets
 from connector.sandbox.world import Company, Contact, StripeInvoice, Technology, World
@@ -175,7 +176,8 @@ def _evolve_billing(world: World, rng: np.random.Generator, health: np.ndarray, 
                 sub.quantity = comp.seats
                 fresh.append(StripeInvoice(
                     id="", subscription_id=sub.id, status="open" if fail else "paid",
-                    amount_due=sub.unit_amount * sub.quantity, attempt_count=1, created=created,
+                    amount_due=discounted(sub.unit_amount * sub.quantity, sub.percent_off),
+                    attempt_count=1, created=created,
                     due_date=None if cu.cards else created + period, paid=not fail))
                 cu.invoices.append(fresh[-1])
             still_open = [inv for inv in cu.invoices if inv.status == "open" and inv.attempt_count > 0]
