@@ -75,6 +75,15 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
         members = {m for slot in plan.get("slots", []) if slot.get("open") for m in slot.get("members", [])}
         return play in members or any(t["WhatId"] == account and f":{play}:" in t[KEY] for t in open_tasks)
 
+    def worked(account: str, play: str) -> bool:
+        """The CSM already worked this term's task: it rests after she completed its last step (or closed
+        it), or waits for the customer after a completed step.  Not re-opened: that would be fake work."""
+        state = states.get(account) or {}
+        if ((state.get("plays") or {}).get(play) or {}).get("cleared"):
+            return True
+        slots = (state.get("plan") or {}).get("slots") or []
+        return any(s.get("lead") == play and s.get("done") and not s.get("open") for s in slots)
+
     smb = {a for a, r in accounts.items() if (r.get("Segment__c") or "").lower() == "smb"}
     reasons = Counter(getattr(e, "close_reason", None) or "unrecorded" for e in ledger.values() if e.status == "closed")
     return {
@@ -88,6 +97,7 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
                                       and getattr(ledger.get(t[KEY]), "status", None) == "closed"),
         "renewal_accounts": len(renewal),
         "renewal_covered": sum(covered(a, "renewal") for a in renewal),
+        "renewal_covered_or_worked": sum(covered(a, "renewal") or worked(a, "renewal") for a in renewal),
         "onboarding_accounts": len(onboarding),
         "onboarding_covered": sum(covered(a, "onboarding") for a in onboarding),
         "self_serve_open_human_tasks": sum(1 for t in open_tasks if t["WhatId"] in smb),
@@ -98,7 +108,7 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
         "open_saying_no_result": sum("no result" in (t.get("Description") or "") for t in open_tasks),
         "closes_by_reason": dict(reasons),
         "renewal_uncovered": [_why(accounts[a], states.get(a) or {}, actions.get(a)) for a in renewal
-                              if not covered(a, "renewal")][:8],
+                              if not covered(a, "renewal") and not worked(a, "renewal")][:8],
     }
 
 

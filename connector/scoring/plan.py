@@ -168,7 +168,34 @@ def _previous(inputs: ScoringInputs, names: list[str], slots: int
                 getattr(state, column)[k, row] = parse_day(slot.get(column))
             state.members[k, row] = sum(1 << where[m] for m in slot.get("members") or () if m in where)
             state.history[k, row] = tuple(str(h) for h in slot.get("history") or ())
+    _seed_from_ledger(inputs, state, present)
     return state, present, dropped
+
+
+def _seed_from_ledger(inputs: ScoringInputs, state: PlanState, present: np.ndarray) -> None:
+    """Accounts with no plan in their state but plan tasks in the CRM (the state store was lost and the
+    read-back adopted its tasks again): each slot continues after the highest ``seq`` found, open when
+    that task still is.  Without this the plan would restart at ``seq`` 0 and write over ``:plan:0`` —
+    possibly a task a CSM completed weeks ago."""
+    if not inputs.evidence:
+        return
+    names = {slot_name(k): k for k in range(state.seq.shape[0])}
+    for account_id, items in inputs.evidence.items():
+        try:
+            row = inputs.row(account_id)
+        except KeyError:
+            continue
+        if present[row]:
+            continue
+        for item in items:
+            head, _, seq_text = item.key.rpartition(":")
+            plan = head.rpartition(":")[2]
+            k = names.get(plan)
+            if k is None or not seq_text.isdigit() or item.key != task_key(account_id, plan, int(seq_text)):
+                continue
+            seq = int(seq_text)
+            if seq > state.seq[k, row]:
+                state.seq[k, row], state.open[k, row] = seq, item.state == "open"
 
 
 def _evidence(inputs: ScoringInputs, state: PlanState, key_of: Any) -> tuple[np.ndarray, np.ndarray,

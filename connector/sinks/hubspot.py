@@ -251,7 +251,9 @@ class _TaskWire(TaskTransport):
                                   {"inputs": [{"id": a.remote_id, "properties": a.payload} for a in actions]})
         failed = _failed_records(getattr(answer, "errors", None) or [])
         return [TaskResult(str(a.remote_id) not in failed, a.remote_id,
-                           message=failed.get(str(a.remote_id), (None, None))[1]) for a in actions]
+                           message=failed.get(str(a.remote_id), (None, None))[1],
+                           gone=str(failed.get(str(a.remote_id), (None, ""))[1] or "").startswith("OBJECT_NOT_FOUND"))
+                for a in actions]
 
 
 def task_properties(spec: TaskSpec, key_property: str, owner_id: str | None) -> dict[str, str]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connector.records import TaskSpec
@@ -56,6 +56,9 @@ class TaskResult:
     created: bool = False
     field: str | None = None
     message: str | None = None
+    #: The CRM says the task no longer exists (a person deleted it; HubSpot's search never shows archived
+    #: tasks, so this is where the connector learns it): evidence, not a failure to retry.
+    gone: bool = False
 
 
 class TasksRefused(Exception):
@@ -202,11 +205,16 @@ class TaskLedger:
                 self._fail(action.spec, action.remote_id, exc.field, exc.message)
             return False
         entries: list[TaskLedgerEntry] = []
+        gone: list[TaskAction] = []
         log: list[tuple[str, str, str | None, str, str, str | None]] = []
         missing = TaskResult(False, message="no result returned for this task")
         for index, action in enumerate(batch):
             result = results[index] if index < len(results) else missing
             spec, remote = action.spec, result.remote_id or action.remote_id
+            if not result.ok and result.gone and action.kind != "create_task":
+                gone.append(action)
+                log.append((t.system, t.object, remote, action.kind, "skipped", "deleted in the CRM by a person"))
+                continue
             if not result.ok:
                 message = self._fail(spec, remote, result.field, result.message or "failed")
                 log.append((t.system, t.object, remote, action.kind, "failed", message))
@@ -224,8 +232,17 @@ class TaskLedger:
                                            close_reason=spec.close_reason))
             log.append((t.system, t.object, remote, action.kind, "ok", None))
         self.ctx.store.upsert_tasks(entries)
+        self._record_gone(gone)
         self.ctx.store.log_records(self.ctx.run_id, log)
         return True
+
+    def _record_gone(self, gone: list[TaskAction]) -> None:
+        """Tasks a person deleted, found by a write: dismissed evidence for the next plan (its plays rest
+        for their cooldown), exactly as a read-back that saw the deletion would record it."""
+        found = [replace(entry, remote_state="dismissed", remote_at=self.ctx.now, touched=False)
+                 for a in gone if (entry := self.entries.get(a.spec.key)) is not None]
+        if found:
+            self.ctx.store.record_readback(self.transport.system, found)
 
     def _fail(self, spec: TaskSpec, remote: str | None, field: str | None, message: str) -> str:
         text = f"task {spec.key}: {message}"

@@ -162,3 +162,21 @@ def test_closed_tasks_are_archived_never_completed_and_unknown_owners_left_unass
     task = hs.backend.objects["tasks"][created["id"]]
     assert task.archived and task.properties["hs_task_status"] != "COMPLETED"
     assert hs.calls(*TASK_UPDATE) == 0
+
+
+def test_a_task_a_person_deleted_is_dismissal_evidence_not_a_failure_retried_forever(
+        start_hubspot: StartHubSpot) -> None:
+    """HubSpot's search never returns archived tasks, so the read-back cannot see a deletion; the next
+    update of that task meets OBJECT_NOT_FOUND. That is what the CSM did (its plays rest), not an error."""
+    from dataclasses import replace
+
+    hs = start_hubspot()
+    (oid,) = _ready(hs, 1)
+    spec = hs.task(oid)
+    hs.write([], [spec])
+    (created,) = hs.backend.open_tasks()
+    hs.backend.objects["tasks"][created["id"]].archived = True  # deleted by the CSM in HubSpot
+    report = hs.write([], [replace(spec, subject="Onboarding step 1: the kickoff is overdue")])
+    assert report.failures == [] and report.tasks_updated == 0
+    [evidence] = hs.store.task_evidence("hubspot")
+    assert (evidence.key, evidence.state) == (spec.key, "dismissed")

@@ -132,13 +132,18 @@ def test_dry_run_writes_nothing_and_saves_the_plan(rig: tuple[Cluster, Config, P
 def test_lost_state_store_creates_no_duplicate_task(rig: tuple[Cluster, Config, Path]) -> None:
     cluster, config, workdir = rig
     _sync(cluster, config)
+    backend = cluster.emulators["salesforce"].backend
+    done = next(t for t in backend.records["Task"].values() if str(t.get("CS_Task_Key__c", "")).endswith(":plan:0"))
+    backend.update("Task", {"Id": done["Id"], "Status": "Completed"})  # a CSM did the step
+    completed = dict(backend.records["Task"][done["Id"]])
+    cluster.clock.advance(timedelta(minutes=2))
     fresh = config.model_copy(update={"connector": config.connector.model_copy(
         update={"state_url": f"sqlite:///{workdir / 'lost' / 'connector.db'}"})})
     _sync(cluster, fresh)
     _sync(cluster, fresh)
-    backend = cluster.emulators["salesforce"].backend
     keys = [t.get("CS_Task_Key__c") for t in backend.records["Task"].values()]
     assert keys and len(keys) == len(set(keys)), "each task key exists once in the CRM"
+    assert backend.records["Task"][done["Id"]] == completed, "the plan continued after the CSM's completed task"
 
 
 def test_real_drift_is_shown_by_sync_and_status(rig: tuple[Cluster, Config, Path]) -> None:

@@ -198,6 +198,19 @@ def test_another_reason_opens_the_next_task_in_the_run_that_retires_a_finished_l
     assert again.tasks() == []
 
 
+def test_after_the_state_store_is_lost_the_plan_continues_after_the_tasks_the_crm_holds() -> None:
+    """No plan in the state, but the read-back adopted A:plan:0..2 from the CRM: the next task is A:plan:3,
+    never a rewrite of A:plan:0 (which a CSM completed); an adopted open task is updated in place."""
+    failing = {"A": {**HEALTHY, "payments_failed_90d": 1}}
+    done = [TaskEvidence(key=f"A:plan:{i}", account_id="A", state="completed", at=NOW - timedelta(days=9 - i))
+            for i in range(3)]
+    assert [(t.key, t.status) for t in run(failing, evidence=done).tasks()] == [("A:plan:3", "open")]
+    still_open = [*done[:2], TaskEvidence(key="A:plan:2", account_id="A", state="open", touched=True)]
+    [task] = run(failing, evidence=still_open).tasks()
+    assert (task.key, task.status) == ("A:plan:2", "open")
+    assert run({"A": HEALTHY}, evidence=still_open).tasks()[0].close_reason == "cleared"
+
+
 def test_old_per_play_tasks_are_closed_as_merged_into_the_plan() -> None:
     state = {"A": {"plays": {"payment_failed": {"first": NOW.isoformat(), "step": 1, "last": NOW.isoformat()}}}}
     result = run({"A": {**HEALTHY, "payments_failed_90d": 1}}, now=NOW + timedelta(days=1), state=state)
