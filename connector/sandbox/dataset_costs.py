@@ -6,8 +6,8 @@ empty.  Real books have both: most customers carry a small standing discount, an
 won with a deep concession and then file ticket after ticket.  Those are drawn here:
 
 * **standing discounts** — about a fifth of Stripe customers have a 5–20 % ``forever`` coupon;
-* **concession accounts** — small self-serve customers (≤ :data:`CONCESSION_MAX_SEATS` seats) with a 40–75 %
-  coupon and a heavy support load (extra tickets over the last 180 days, in the same ticket model as every
+* **concession accounts** — small self-serve customers (≤ :data:`CONCESSION_MAX_SEATS` seats), more often
+  the struggling ones (deep discounts are the price of a save), with a 40–75 % coupon and a heavy support load (extra tickets over the last 180 days, in the same ticket model as every
   other ticket, so they resolve as slowly as the customer's health says).  Later weeks keep the load:
   :func:`~connector.sandbox.dataset_evolve.evolve` sets each company's ticket rate from its recent volume.
 
@@ -29,7 +29,9 @@ STREAM = 0xC057
 STANDING_P, STANDING_OFF = 0.20, (5.0, 20.0)
 SMB = P.SEGMENTS.index("SMB")
 CONCESSION_MAX_SEATS = 14
-CONCESSION_P = 0.22
+#: Chance that a small self-serve customer is a concession account: deep discounts are most often the price
+#: of saving a struggling customer, so it rises as health falls.
+CONCESSION_P = (0.06, 0.45)
 CONCESSION_OFF = (40.0, 75.0)
 #: Extra tickets per 180 days on a concession account (on top of its ordinary volume).
 CONCESSION_TICKETS = (14.0, 28.0)
@@ -50,7 +52,8 @@ def add_costs(companies: Sequence[Company], seg: np.ndarray, seats: np.ndarray, 
     rng = np.random.default_rng([seed & 0xFFFFFFFF, STREAM])
     billed = np.fromiter((c.stripe_customer_id is not None for c in companies), bool, n)
     in_zendesk = np.fromiter((c.zendesk_org_id is not None for c in companies), bool, n)
-    concession = billed & in_zendesk & (seg == SMB) & (seats <= CONCESSION_MAX_SEATS) & (rng.random(n) < CONCESSION_P)
+    concession = billed & in_zendesk & (seg == SMB) & (seats <= CONCESSION_MAX_SEATS)
+    concession &= rng.random(n) < CONCESSION_P[0] + CONCESSION_P[1] * (1.0 - health)
     standing = billed & ~concession & (rng.random(n) < STANDING_P)
     off = np.where(concession, rng.uniform(*CONCESSION_OFF, n), np.where(standing, rng.uniform(*STANDING_OFF, n), 0.0))
     off = np.round(off)
