@@ -7,8 +7,9 @@ won with a deep concession and then file ticket after ticket.  Those are drawn h
 
 * **standing discounts** — about a fifth of Stripe customers have a 5–20 % ``forever`` coupon;
 * **concession accounts** — small self-serve customers (≤ :data:`CONCESSION_MAX_SEATS` seats), more often
-  the struggling ones (deep discounts are the price of a save), with a 40–75 % coupon and a heavy support load (extra tickets over the last 180 days, in the same ticket model as every
-  other ticket, so they resolve as slowly as the customer's health says).  Later weeks keep the load:
+  the struggling ones (deep discounts are the price of a save), with a 40–75 % coupon and a heavy support
+  load (extra tickets over the last 180 days, in the same ticket model as every other ticket, so they
+  resolve as slowly as the customer's health says).  Later weeks keep the load:
   :func:`~connector.sandbox.dataset_evolve.evolve` sets each company's ticket rate from its recent volume.
 
 A separate random stream (seeded from the world's seed) keeps every other draw of the world unchanged.
