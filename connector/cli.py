@@ -285,6 +285,27 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> Non
 
 
 @app.command()
+def backtest(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+    horizon: Annotated[float, typer.Option("--horizon", min=1, help="Days after a warning an outcome counts as "
+                                           "foreseen.")] = 90.0,
+    below: Annotated[float, typer.Option("--below", min=0, max=100, help="The 'vector below' signal's "
+                                         "threshold.")] = 40.0,
+) -> None:
+    """Replay the score history against churn, downgrades and expansions: lead time, precision, recall, lift."""
+    from connector.backtest import run_backtest
+
+    data = run_backtest(_store(_load(config)), horizon_days=horizon, below=below)
+    if json_out:
+        _emit(data)
+    else:
+        from connector.render import render_backtest
+
+        render_backtest(out, data)
+
+
+@app.command()
 def report(
     config: ConfigOpt = DEFAULT_CONFIG,
     out_file: Annotated[Path | None, typer.Option("--out", help="HTML file to write.")] = None,

@@ -259,6 +259,8 @@ class SyncRunner:
 
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
+        from connector.scoring.book import book_snapshots
+
         scored = self.evaluate(now, only)
         outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
@@ -268,6 +270,7 @@ class SyncRunner:
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:
+            book = book_snapshots(scored)  # what the sources said, for `connector backtest`
             self.store.append_scores(
                 {
                     "run_id": result.run_id,
@@ -278,7 +281,7 @@ class SyncRunner:
                     "direction": o.fields.get("vector_direction"),
                     "confidence": o.fields.get("vector_confidence"),
                     "quadrant": o.fields.get("quadrant"),
-                    "outputs": json.loads(dumps(dict(o.fields), default=str)),
+                    "outputs": {**json.loads(dumps(dict(o.fields), default=str)), "book": book(o.account_id)},
                 }
                 for o in scored.outputs()
                 if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connector.backtest import run_backtest
 from connector.config import Config
 from connector.report import charts, queries, sections
+from connector.report.backtest_view import backtest_view
 from connector.report.health import sync_health
 from connector.report.model_view import ModelView, load_model_view
 from connector.report.render import render_html
@@ -64,8 +66,10 @@ def report_context(store: Store, model: ModelView, *, now: datetime | None = Non
         context["forecast_run"] = forecast_run
         context["forecast"] = sections.forecast_view(forecast_run.stats["forecast"], model)
         figures["forecast"] = charts.forecast_bars(context["forecast"]) if context["forecast"] else None
+    context["backtest"] = None
     if scored_runs:
         _score_sections(store, model, scored_runs, context, figures)
+        context["backtest"] = backtest_view(run_backtest(store))
     return context, figures
 
 

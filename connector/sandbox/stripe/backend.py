@@ -327,6 +327,17 @@ class StripeBackend:
         self._change(customer, "customer.updated", invoice_settings=settings)
         return pm
 
+    def change_quantity(self, sub_id: str, quantity: int) -> Obj:
+        """Seats added or removed (``customer.subscription.updated``, the item's quantity in the snapshot)."""
+        sub = self.subscriptions.get(sub_id)
+        if sub is None:
+            raise missing("subscription", sub_id)
+        items = copy.deepcopy(sub["items"])
+        for item in items["data"]:
+            item["quantity"] = quantity
+        self._change(sub, "customer.subscription.updated", quantity=quantity, items=items)
+        return sub
+
     def cancel_subscription(self, sub_id: str) -> Obj:
         sub = self.subscriptions.get(sub_id)
         if sub is None:
