@@ -27,7 +27,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import math
 from collections import defaultdict
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from connector.config import Config, StripeConfig
 from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources import stripe_checks as checks
 from connector.sources.base import SourceContext, SourceItem
+from connector.sources.windows import day_start, days_between, window_start
 from connector.store import Replica
 
 NAME = "stripe"
@@ -254,9 +254,9 @@ def billing_signals(customer: Mapping[str, Any], subscriptions: Iterable[Mapping
     """The Stripe signals of one customer (see ``connector.records.SIGNALS``) from replica payloads."""
     subs, invs = list(subscriptions), list(invoices)
     statuses = [s["status"] for s in subs if s.get("status") in STATUS_RANK]
-    window_start = (now - timedelta(days=failed_window_days)).timestamp()
+    since = window_start(now, failed_window_days).timestamp()  # whole days: see connector.sources.windows
     failed = sum(max(0, int(i.get("attempt_count") or 0) - (1 if i.get("paid") else 0))
-                 for i in invs if int(i.get("created") or 0) >= window_start and i.get("status") != "draft")
+                 for i in invs if int(i.get("created") or 0) >= since and i.get("status") != "draft")
     live = [s for s in subs if s.get("status") in MRR_STATUSES]
     mrr = sum(_monthly(item) for s in live for item in s.get("items") or [])
     discount = sum(annual_discount(s, customer.get("discount"), now) for s in live)
@@ -316,7 +316,7 @@ def days_overdue(invoices: Iterable[Mapping[str, Any]], now: datetime) -> int:
             continue
         due = inv.get("due_date") or (inv.get("created") if int(inv.get("attempt_count") or 0) > 0 else None)
         if due is not None:
-            worst = max(worst, math.floor((now.timestamp() - int(due)) / 86_400))
+            worst = max(worst, days_between(datetime.fromtimestamp(int(due), UTC), now))
     return worst
 
 
@@ -326,7 +326,7 @@ def _expiring(card: Mapping[str, Any] | None, now: datetime, window_days: int) -
         return None
     year, month = int(card["exp_year"]), int(card["exp_month"])
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return 1.0 if end <= now + timedelta(days=window_days) else 0.0
+    return 1.0 if end <= day_start(now) + timedelta(days=window_days) else 0.0  # ends are midnights
 
 
 def _monthly(item: Mapping[str, Any]) -> float:
