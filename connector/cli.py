@@ -10,7 +10,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -292,11 +292,15 @@ def backtest(
                                            "foreseen.")] = 90.0,
     below: Annotated[float, typer.Option("--below", min=0, max=100, help="The 'vector below' signal's "
                                          "threshold.")] = 40.0,
+    days: Annotated[float | None, typer.Option("--days", min=1, help="Replay only the last N days of runs "
+                                               "(default: all).")] = None,
+    now: NowOpt = None,
 ) -> None:
     """Replay the score history against churn, downgrades and expansions: lead time, precision, recall, lift."""
     from connector.backtest import run_backtest
 
-    data = run_backtest(_store(_load(config)), horizon_days=horizon, below=below)
+    since = _now(now) - timedelta(days=days) if days else None
+    data = run_backtest(_store(_load(config)), horizon_days=horizon, below=below, since=since)
     if json_out:
         _emit(data)
     else:

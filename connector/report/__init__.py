@@ -9,7 +9,7 @@ row per account.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ from connector.status import attention
 from connector.store import Store
 
 __all__ = ["build_report", "report_context"]
+
+#: The report's backtest replays the last year of runs (``connector backtest`` replays them all).
+BACKTEST_WINDOW = timedelta(days=365)
 
 
 def build_report(config: Config, store: Store, out_file: Path | None) -> Path:
@@ -69,7 +72,7 @@ def report_context(store: Store, model: ModelView, *, now: datetime | None = Non
     context["backtest"] = None
     if scored_runs:
         _score_sections(store, model, scored_runs, context, figures)
-        context["backtest"] = backtest_view(run_backtest(store))
+        context["backtest"] = backtest_view(run_backtest(store, since=context["generated_at"] - BACKTEST_WINDOW))
     return context, figures
 
 

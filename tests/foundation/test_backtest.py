@@ -111,6 +111,14 @@ def test_cli_json_is_strict_json_with_every_signal(tmp_path: Path, store: Store)
     assert _signal(data, "vector_below_40", "expansion")["lift"] == 0.0
 
 
+def test_since_replays_only_the_later_runs(store: Store) -> None:
+    """From day 14 on, A's churn (day 21) and F's expansion (day 14 vs day 7, not replayed) are what is left."""
+    data = run_backtest(store, since=START + timedelta(days=14))
+    assert data["history"]["span_days"] == 7.0
+    assert data["outcomes"] == {"churn": 1, "downgrade": 0, "adverse": 1, "expansion": 0}
+    assert _signal(data, "flag:payment_failed", "churn")["lead_days_median"] == 7.0
+
+
 def test_empty_store_reports_nothing_rather_than_failing(tmp_path: Path) -> None:
     data = run_backtest(Store(f"sqlite:///{tmp_path / 'empty.db'}"))
     assert data["outcomes"] == {"churn": 0, "downgrade": 0, "adverse": 0, "expansion": 0}
