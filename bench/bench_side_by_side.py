@@ -18,7 +18,8 @@ connector wrote, one ``update`` per record, with the real client libraries throu
 ``organizations.update``):
 
 * **fair** — 8 concurrent workers (what a competent hand-written integration does), measured on
-  ``--sample`` records per system;
+  ``--sample`` records per system; reported both with the three systems one after another and side by
+  side (the slowest system's time: the connector's sinks run side by side, so that is the like-for-like);
 * **naive** — one worker, measured on ``--sample ÷ 4`` records per system.
 
 Each is extrapolated as records ÷ (records per second on the sample); Salesforce tasks (one upsert each) are
@@ -151,13 +152,14 @@ def main() -> None:
         print(f"  connector sink errors: {ours['errors']}")
     print(f"  {'system':<11} {'records':>8} {'conn calls':>10} {'per-record calls':>16} {'fair rec/s':>10} "
           f"{'fair s':>8} {'naive rec/s':>11} {'naive s':>8}")
-    totals = {"records": 0, "fair": 0.0, "naive": 0.0}
+    totals = {"records": 0, "fair": 0.0, "naive": 0.0, "fair_parallel": 0.0}
     for system in SINK_SYSTEMS:
         records = ours["records"][system] + (ours["tasks"] if system == "salesforce" else 0)
         fair_s, naive_s = records / fair[system], records / naive[system]
         totals["records"] += records
         totals["fair"] += fair_s
         totals["naive"] += naive_s
+        totals["fair_parallel"] = max(totals["fair_parallel"], fair_s)
         print(f"  {system:<11} {records:>8,} {ours['calls'][system]:>10,} {records:>16,} {fair[system]:>10.1f} "
               f"{fair_s:>8.0f} {naive[system]:>11.1f} {naive_s:>8.0f}")
     calls = sum(ours["calls"].values())
@@ -165,8 +167,11 @@ def main() -> None:
     print(f"  fair baseline: {totals['records']:,.0f} calls, ~{totals['fair']:,.0f} s; "
           f"naive: {totals['records']:,.0f} calls, ~{totals['naive']:,.0f} s (extrapolated, systems one after another)")
     seconds = ours["seconds"]
-    print(f"  → {totals['records'] / calls:.1f}× fewer calls; {totals['fair'] / seconds:.1f}× faster than the fair "
-          f"baseline, {totals['naive'] / seconds:.1f}× faster than the naive one (targets ≥ 10×, ≥ 5× fair)")
+    print(f"  fair baseline with the three systems side by side too ({WORKERS} workers each, as the connector's "
+          f"sinks run): ~{totals['fair_parallel']:,.0f} s (the slowest system)")
+    print(f"  → {totals['records'] / calls:.1f}× fewer calls; {totals['fair_parallel'] / seconds:.1f}× faster than the "
+          f"fair baseline side by side, {totals['fair'] / seconds:.1f}× than it one system after another, "
+          f"{totals['naive'] / seconds:.1f}× than the naive one (targets ≥ 10×, ≥ 5× fair)")
 
 
 if __name__ == "__main__":
