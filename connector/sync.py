@@ -12,6 +12,7 @@ module sequences them, persists what each produced, and keeps going when one par
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -231,14 +232,18 @@ class SyncRunner:
         """
         from connector.scoring.engine import score
         from connector.scoring.inputs import ScoringInputs
+        from connector.scoring.touches import csm_task_signals
 
         wanted = set(only) if only is not None else None
         accounts = [a for a in self.store.accounts() if wanted is None or a.account_id in wanted]
         ids = [a.account_id for a in accounts] if wanted is not None else None
         primary = self.config.connector.primary_crm
+        signals: Iterable[Any] = self.store.signals(ids)
+        if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
+            signals = itertools.chain(signals, csm_task_signals(self.store, primary, now))
         inputs = ScoringInputs.from_records(
             accounts,
-            self.store.signals(ids),
+            signals,
             self.store.score_history_stream(now - HISTORY_WINDOW, ids),
             self.store.states_stream(ids),
             now,
@@ -256,6 +261,8 @@ class SyncRunner:
 
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
+        from connector.scoring.book import book_snapshots
+
         scored = self.evaluate(now, only)
         outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
@@ -265,6 +272,7 @@ class SyncRunner:
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:
+            book = book_snapshots(scored)  # what the sources said, for `connector backtest`
             self.store.append_scores(
                 {
                     "run_id": result.run_id,
@@ -275,7 +283,7 @@ class SyncRunner:
                     "direction": o.fields.get("vector_direction"),
                     "confidence": o.fields.get("vector_confidence"),
                     "quadrant": o.fields.get("quadrant"),
-                    "outputs": json.loads(dumps(dict(o.fields), default=str)),
+                    "outputs": {**json.loads(dumps(dict(o.fields), default=str)), "book": book(o.account_id)},
                 }
                 for o in scored.outputs()
                 if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
