@@ -18,7 +18,8 @@ connector wrote, one ``update`` per record, with the real client libraries throu
 ``organizations.update``):
 
 * **fair** — 8 concurrent workers (what a competent hand-written integration does), measured on
-  ``--sample`` records per system;
+  ``--sample`` records per system; reported both with the three systems one after another and side by
+  side (the slowest system's time: the connector's sinks run side by side, so that is the like-for-like);
 * **naive** — one worker, measured on ``--sample ÷ 4`` records per system.
 
 Each is extrapolated as records ÷ (records per second on the sample); Salesforce tasks (one upsert each) are
@@ -63,7 +64,8 @@ def connector_write(sandbox: Sandbox, config: Any) -> dict[str, Any]:
     calls = {s: sum(r["calls"] for r in rows if r["system"] == s) for s in SINK_SYSTEMS}
     sinks = result.as_json()["sinks"]
     store.close()
-    return {"seconds": seconds, "calls": calls, "errors": result.sink_errors,
+    per_sink = {st.system: round(st.seconds, 1) for st in runner.observer.stages if st.kind == "write"}
+    return {"seconds": seconds, "per_sink": per_sink, "calls": calls, "errors": result.sink_errors,
             "records": {s: sinks.get(s, {}).get("records_updated", 0) for s in SINK_SYSTEMS},
             "tasks": sinks.get("salesforce", {}).get("tasks_created", 0)}
 
@@ -151,22 +153,27 @@ def main() -> None:
         print(f"  connector sink errors: {ours['errors']}")
     print(f"  {'system':<11} {'records':>8} {'conn calls':>10} {'per-record calls':>16} {'fair rec/s':>10} "
           f"{'fair s':>8} {'naive rec/s':>11} {'naive s':>8}")
-    totals = {"records": 0, "fair": 0.0, "naive": 0.0}
+    totals = {"records": 0, "fair": 0.0, "naive": 0.0, "fair_parallel": 0.0}
     for system in SINK_SYSTEMS:
         records = ours["records"][system] + (ours["tasks"] if system == "salesforce" else 0)
         fair_s, naive_s = records / fair[system], records / naive[system]
         totals["records"] += records
         totals["fair"] += fair_s
         totals["naive"] += naive_s
+        totals["fair_parallel"] = max(totals["fair_parallel"], fair_s)
         print(f"  {system:<11} {records:>8,} {ours['calls'][system]:>10,} {records:>16,} {fair[system]:>10.1f} "
               f"{fair_s:>8.0f} {naive[system]:>11.1f} {naive_s:>8.0f}")
     calls = sum(ours["calls"].values())
-    print(f"  connector: {calls:,} calls, write stage {ours['seconds']:.1f} s (measured end to end, all sinks)")
+    print(f"  connector: {calls:,} calls, write stage {ours['seconds']:.1f} s (measured end to end, all sinks; "
+          f"per sink, side by side: {', '.join(f'{k} {v} s' for k, v in ours['per_sink'].items())})")
     print(f"  fair baseline: {totals['records']:,.0f} calls, ~{totals['fair']:,.0f} s; "
           f"naive: {totals['records']:,.0f} calls, ~{totals['naive']:,.0f} s (extrapolated, systems one after another)")
     seconds = ours["seconds"]
-    print(f"  → {totals['records'] / calls:.1f}× fewer calls; {totals['fair'] / seconds:.1f}× faster than the fair "
-          f"baseline, {totals['naive'] / seconds:.1f}× faster than the naive one (targets ≥ 10×, ≥ 5× fair)")
+    print(f"  fair baseline with the three systems side by side too ({WORKERS} workers each, as the connector's "
+          f"sinks run): ~{totals['fair_parallel']:,.0f} s (the slowest system)")
+    print(f"  → {totals['records'] / calls:.1f}× fewer calls; {totals['fair_parallel'] / seconds:.1f}× faster than the "
+          f"fair baseline side by side, {totals['fair'] / seconds:.1f}× than it one system after another, "
+          f"{totals['naive'] / seconds:.1f}× than the naive one (targets ≥ 10×, ≥ 5× fair)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -282,6 +282,31 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, json_out: JsonOpt = False) -> Non
         from connector.render import render_status
 
         render_status(out, data)
+
+
+@app.command()
+def backtest(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    json_out: JsonOpt = False,
+    horizon: Annotated[float, typer.Option("--horizon", min=1, help="Days after a warning an outcome counts as "
+                                           "foreseen.")] = 90.0,
+    below: Annotated[float, typer.Option("--below", min=0, max=100, help="The 'vector below' signal's "
+                                         "threshold.")] = 40.0,
+    days: Annotated[float | None, typer.Option("--days", min=1, help="Replay only the last N days of runs "
+                                               "(default: all).")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Replay the score history against churn, downgrades and expansions: lead time, precision, recall, lift."""
+    from connector.backtest import run_backtest
+
+    since = _now(now) - timedelta(days=days) if days else None
+    data = run_backtest(_store(_load(config)), horizon_days=horizon, below=below, since=since)
+    if json_out:
+        _emit(data)
+    else:
+        from connector.render import render_backtest
+
+        render_backtest(out, data)
 
 
 @app.command()

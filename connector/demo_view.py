@@ -21,6 +21,7 @@ WORLD_WORDS = (("zendesk", "new_tickets", "new tickets"), ("stripe", "payments_f
                ("stripe", "cards_replaced", "cards replaced"), ("salesforce", "contacts_created", "new champions"),
                ("salesforce", "nps_updated", "NPS answers"),
                ("techlookup", "technologies_detected", "competitor installs"),
+               ("salesforce", "accounts_churned", "customers churned"), ("stripe", "seats_changed", "seat changes"),
                ("salesforce", "tasks_completed", "tasks completed by CSMs"),
                ("salesforce", "tasks_deleted", "deleted"), ("salesforce", "tasks_reassigned", "reassigned"),
                ("salesforce", "tasks_redated", "re-dated"))

@@ -45,6 +45,7 @@ ADDITIVE = frozenset(
         "help_center_views_30d",
         "payments_failed_90d",
         "mrr",
+        "discount_annual",
         "active_users",
         "licensed_seats",
         "meaningful_events_30d",

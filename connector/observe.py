@@ -86,6 +86,7 @@ class RunObserver:
         self.stages: list[StageStats] = []
         self.pause: Pause | None = None
         self._current: StageStats | None = None
+        self._running: dict[str | None, StageStats] = {}  # the sinks write side by side: calls go by system
         self._lock = threading.Lock()
         self._long_waits_logged: set[str] = set()
 
@@ -93,11 +94,13 @@ class RunObserver:
 
     @contextmanager
     def stage(self, kind: str, system: str | None = None) -> Iterator[StageStats]:
-        """The stage that owns every call and record until the block ends (stages of a run are sequential)."""
+        """The stage that owns its system's calls until the block ends.  Stages of different systems may
+        run at once (the sinks write side by side); a call belongs to the running stage of its system."""
         stats = StageStats(kind, system)
         with self._lock:
             self.stages.append(stats)
             self._current = stats
+            self._running[system] = stats
         try:
             yield stats
         except BaseException as exc:
@@ -108,8 +111,11 @@ class RunObserver:
                 stats.ended = time.monotonic()
                 if stats.status == "running":
                     stats.status = "done"
-                self._current = None
-                self.pause = None
+                if self._running.get(system) is stats:
+                    del self._running[system]
+                self._current = next(reversed(self._running.values()), None)
+                if self.pause is not None and self.pause.system == system:
+                    self.pause = None
             self.stage_finished(stats)
 
     def stage_finished(self, stats: StageStats) -> None:
@@ -128,7 +134,7 @@ class RunObserver:
 
     def call_made(self, call: Call) -> None:
         with self._lock:
-            stats = self._current
+            stats = self._running.get(call.system) or self._current
             if stats is None:
                 return
             stats.calls += 1
@@ -142,8 +148,9 @@ class RunObserver:
 
     def waiting(self, wait: Wait) -> None:
         with self._lock:
-            if self._current is not None:
-                self._current.waited += wait.seconds
+            stats = self._running.get(wait.system) or self._current
+            if stats is not None:
+                stats.waited += wait.seconds
             self.pause = Pause(wait.system, wait.reason, wait.rate_limit, wait.seconds,
                                time.monotonic() + wait.seconds)
             first_long = wait.seconds >= LONG_WAIT_SECONDS and wait.system not in self._long_waits_logged

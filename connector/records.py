@@ -101,6 +101,7 @@ SIGNALS: dict[str, str] = {
     "days_overdue": "days since the oldest open invoice's due date (0 if none)",
     "card_expiring_30d": "1 if the default card expires within the window",
     "mrr": "monthly recurring revenue from active subscriptions",
+    "discount_annual": "recurring coupon discounts on live subscriptions, per year (a cost to serve)",
     "subscription_started": "day (days since 1970-01-01) the customer's first subscription started",
     # Usage
     "active_users": "active users in the period (meaningful activity, not logins)",
@@ -126,6 +127,8 @@ SIGNALS: dict[str, str] = {
     "churned": "1 if the account has churned",
     "churn_reason": "text: reason recorded on the account",
     "support_hours_90d": "CSM/support hours spent (cost to serve)",
+    # The connector's own records
+    "csm_tasks_90d": "tasks the connector gave the account's CSM in the 90 days before today (cost to serve)",
 }
 
 
@@ -145,7 +148,7 @@ OUTPUT_FIELDS: dict[str, str] = {
     "next_milestone_status": "On track / At risk / Overdue / Not yet (vendor opportunities never run late)",
     "ttfv_days": "time to first value in days (integer, empty until reached)",
     "quadrant": "Success / Work to keep (unhappy) / Work to keep (unprofitable) / Reassess",
-    "cost_to_serve": "annual cost to serve: segment allocation + tickets and CSM hours (number)",
+    "cost_to_serve": "annual cost to serve: segment allocation + tickets + CSM time + billing discounts (number)",
     "risk_flags": "semicolon-separated flags, e.g. payment_failed;competitor_detected",
     "priority_band": "P1 (act first) … P4, for support queues",
     "priority_reason": "why the band, most serious first, e.g. 'P1: payment failed; vector falling 6/30d'",

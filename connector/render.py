@@ -260,3 +260,39 @@ def render_retry(console: Console, result: dict[str, Any], dry_run: bool) -> Non
     if result["skipped_sources"]:
         console.print(f"  not enabled in the config (skipped): {', '.join(result['skipped_sources'])}",
                       markup=False)
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def _plain(value: Any, suffix: str = "") -> str:
+    return "–" if value is None else f"{value:g}{suffix}"
+
+
+def render_backtest(console: Console, data: dict[str, Any]) -> None:
+    """``connector backtest``: the outcomes found, one table per outcome kind, and the lift table."""
+    hist, params, outcomes = data["history"], data["parameters"], data["outcomes"]
+    console.print(f"score history {hist['first_scored']} → {hist['last_scored']} ({hist['span_days']} days), "
+                  f"{hist['accounts']:,} accounts ({hist['left_out_already_gone']:,} already gone at their first "
+                  f"run left out); horizon {params['horizon_days']:g} days", markup=False)
+    console.print("outcomes: " + ", ".join(f"{k} {v:,}" for k, v in outcomes.items()), markup=False)
+    for kind in ("adverse", "churn", "downgrade", "expansion"):
+        table = Table(title=f"{kind}: did the signal come first?", title_justify="left")
+        for col in ("signal", "warned", "hits", "precision", "recall", "lift", "lead (median days)"):
+            table.add_column(col, justify="left" if col == "signal" else "right", overflow="fold")
+        for sig in data["signals"]:
+            m = sig["by_outcome"][kind]
+            table.add_row(escape(for_terminal(sig["signal"])), f"{m['warned']:,}", f"{m['hits']:,}",
+                          _pct(m["precision"]), _pct(m["recall"]), _plain(m["lift"], "×"),
+                          _plain(m["lead_days_median"]))
+        console.print(table)
+    lift = data["lift_table"]
+    table = Table(title=f"lift table: adverse outcomes by {lift['by']} (overall {_pct(lift['base_rate'])})",
+                  title_justify="left")
+    for col in ("group", "vector", "accounts", "outcomes", "rate", "lift"):
+        table.add_column(col, justify="right")
+    for row in lift["rows"]:
+        table.add_row(row["group"], f"{row['vector_from']:g}–{row['vector_to']:g}", f"{row['accounts']:,}",
+                      f"{row['outcomes']:,}", _pct(row["rate"]), _plain(row["lift"], "×"))
+    console.print(table)

@@ -11,9 +11,12 @@ module sequences them, persists what each produced, and keeps going when one par
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -269,13 +272,17 @@ class SyncRunner:
         Accounts, signals and score history come as columns (one Core query each, no object per row);
         engine states as a stream turned into columns a chunk at a time.
         """
-        from connector.scoring.inputs import ScoringInputs
+        from connector.scoring.inputs import ScoringInputs, signal_batch
+        from connector.scoring.touches import csm_task_signals
 
         ids = sorted(set(only)) if only is not None else None
         primary = self.config.connector.primary_crm
+        signals: Iterable[Any] = self.store.signal_columns(ids)
+        if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
+            signals = itertools.chain(signals, [signal_batch(csm_task_signals(self.store, primary, now))])
         return ScoringInputs.from_columns(
             self.store.account_columns(ids),
-            self.store.signal_columns(ids),
+            signals,
             self.store.history_columns(now - HISTORY_WINDOW, ids),
             self.store.states_stream(ids),
             now,
@@ -305,6 +312,9 @@ class SyncRunner:
 
     def persist(self, now: datetime, run_id: int, scored: Any) -> None:
         """Save this run's point on each account's trend line and every account's engine state."""
+        from connector.scoring.book import book_snapshots
+
+        book = book_snapshots(scored)  # what the sources said, for `connector backtest`
         self.store.append_scores(
             {
                 "run_id": run_id,
@@ -315,7 +325,7 @@ class SyncRunner:
                 "direction": o.fields.get("vector_direction"),
                 "confidence": o.fields.get("vector_confidence"),
                 "quadrant": o.fields.get("quadrant"),
-                "outputs": json.loads(dumps(dict(o.fields), default=str)),
+                "outputs": {**json.loads(dumps(dict(o.fields), default=str)), "book": book(o.account_id)},
             }
             for o in scored.outputs()
             if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
@@ -340,20 +350,34 @@ class SyncRunner:
         self, now: datetime, outputs: Sequence[AccountOutput], tasks: list[TaskSpec], dry_run: bool,
         result: SyncResult,
     ) -> None:
+        """Every sink writes at the same time: they are different vendors with their own limits and share
+        nothing but the state store, so the stage takes the slowest sink's time, not the sum.  Results are
+        gathered in the configured order, so reports and plan files do not depend on who finished first."""
         ctx = SinkContext(self.store, self.http, self.config, now, result.run_id, dry_run)
         planned: list[dict[str, Any]] = []
         primary = self.config.connector.primary_crm
-        for sink in self.sinks:
+
+        def run(sink: Any) -> SinkReport | str:
             sink_tasks = tasks if sink.name == primary and sink.name in crms() else []
             with self.observer.stage("write", sink.name) as stage:
                 try:
                     report: SinkReport = sink.write(ctx, outputs, sink_tasks)
                 except Exception as exc:
-                    result.sink_errors[sink.name] = describe_failure(sink.name, self.config, exc)
-                    log.error("sink.failed", sink=sink.name, error=result.sink_errors[sink.name])
-                    stage.fail(result.sink_errors[sink.name])
-                    continue
+                    error = describe_failure(sink.name, self.config, exc)
+                    log.error("sink.failed", sink=sink.name, error=error)
+                    stage.fail(error)
+                    return error
                 stage.records = report.records_updated
+                return report
+
+        with ThreadPoolExecutor(max_workers=max(1, len(self.sinks)), thread_name_prefix="sink") as pool:
+            # each thread gets its own copy of the context: log lines keep the run id bound to it
+            futures = [pool.submit(contextvars.copy_context().run, run, sink) for sink in self.sinks]
+            done = [f.result() for f in futures]
+        for sink, report in zip(self.sinks, done, strict=True):
+            if isinstance(report, str):
+                result.sink_errors[sink.name] = report
+                continue
             result.sinks[sink.name] = report.as_json()
             if dry_run:  # the task columns say what *would* happen, as the plan file does
                 actions = Counter(p.action for p in report.planned)

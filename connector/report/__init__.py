@@ -9,12 +9,14 @@ row per account.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from connector.backtest import run_backtest
 from connector.config import Config
 from connector.report import charts, queries, sections
+from connector.report.backtest_view import backtest_view
 from connector.report.health import sync_health
 from connector.report.model_view import ModelView, load_model_view
 from connector.report.render import render_html
@@ -22,6 +24,9 @@ from connector.status import attention
 from connector.store import Store
 
 __all__ = ["build_report", "report_context"]
+
+#: The report's backtest replays the last year of runs (``connector backtest`` replays them all).
+BACKTEST_WINDOW = timedelta(days=365)
 
 
 def build_report(config: Config, store: Store, out_file: Path | None) -> Path:
@@ -64,8 +69,10 @@ def report_context(store: Store, model: ModelView, *, now: datetime | None = Non
         context["forecast_run"] = forecast_run
         context["forecast"] = sections.forecast_view(forecast_run.stats["forecast"], model)
         figures["forecast"] = charts.forecast_bars(context["forecast"]) if context["forecast"] else None
+    context["backtest"] = None
     if scored_runs:
         _score_sections(store, model, scored_runs, context, figures)
+        context["backtest"] = backtest_view(run_backtest(store, since=context["generated_at"] - BACKTEST_WINDOW))
     return context, figures
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from connector.sandbox import dataset_model as M
 from connector.sandbox import dataset_pools as P
+from connector.sandbox.dataset_costs import add_costs
 from connector.sandbox.dataset_evolve import evolve
 from connector.sandbox.dataset_export import USAGE_COLUMNS, write_usage_csv, write_usage_sql
 from connector.sandbox.dataset_ids import erp_ids, numeric_ids, salesforce_ids, scrambled_ids
@@ -326,6 +327,7 @@ def _generate(n: int, seed: int, now: datetime | None) -> World:
                                     plan["stripe_freemail"], emails, offsets, champ_pos, now, seed)
     usage = build_usage(rng, companies, health, seats, churned, now)
     tech = build_tech(rng, companies, health, age_days, now)
+    add_costs(companies, seg, seats, health, stripe_customers, tickets, emails, offsets, now_s, seed)
     return World(seed=seed, generated_at=now, owners=owners, companies=companies, tickets=tickets,
                  stripe_customers=stripe_customers, usage=usage, tech=tech, competitors=list(P.COMPETITORS),
                  own_technology=P.OWN_TECHNOLOGY)

@@ -17,7 +17,9 @@ import numpy as np
 
 from connector.sandbox import dataset_model as M
 from connector.sandbox import dataset_pools as P
+from connector.sandbox.dataset_costs import discounted
 from connector.sandbox.dataset_ids import numeric_ids, salesforce_ids, scrambled_ids
+from connector.sandbox.dataset_outcomes import draw_outcomes
 from connector.sandbox.dataset_parts import INVOICE_STATUSES, PAID, card_expiry, make_tickets
 from connector.sandbox.world import Company, Contact, StripeInvoice, Technology, World
 
@@ -58,6 +60,7 @@ def _evolve(world: World, days: float, seed: int) -> World:
     health = np.clip(health + 0.05 * trend * f + rng.normal(0.0, 0.015 * math.sqrt(f), n), 0.0, 1.0)
     for c, h, t in zip(comps, health.tolist(), trend.tolist(), strict=True):
         c.health, c.trend = h, t
+    draw_outcomes(world, health, trend, days, seed, old_s)  # churn, downgrades and expansions follow health
 
     _evolve_tickets(world, rng, health, days, old_s, new_s)
     _evolve_billing(world, rng, health, new_now)
@@ -168,6 +171,7 @@ def _evolve_billing(world: World, rng: np.random.Generator, health: np.ndarray, 
                 else:
                     inv.attempt_count = min(4, inv.attempt_count + 1)
         if sub.status not in ("canceled", "paused"):
+            sub.quantity = comp.seats  # a seat change takes effect now (Stripe prorates; the demo does not)
             while sub.current_period_end <= new_now:
                 created = sub.current_period_end
                 sub.current_period_end = created + period
@@ -175,7 +179,8 @@ def _evolve_billing(world: World, rng: np.random.Generator, health: np.ndarray, 
                 sub.quantity = comp.seats
                 fresh.append(StripeInvoice(
                     id="", subscription_id=sub.id, status="open" if fail else "paid",
-                    amount_due=sub.unit_amount * sub.quantity, attempt_count=1, created=created,
+                    amount_due=discounted(sub.unit_amount * sub.quantity, sub.percent_off),
+                    attempt_count=1, created=created,
                     due_date=None if cu.cards else created + period, paid=not fail))
                 cu.invoices.append(fresh[-1])
             still_open = [inv for inv in cu.invoices if inv.status == "open" and inv.attempt_count > 0]
@@ -211,9 +216,10 @@ def _evolve_usage(world: World, rng: np.random.Generator, health: np.ndarray, ne
     prev_util = np.array([(r.active_users or 0) / max(1, c.seats) for r, c in rows])
     busy = (prev_util > 0.75) & (h < 0.5)
     u = M.draw_usage(rng, h, seats, busy, churned)
-    for (r, _), au, fa, ev in zip(rows, u.active_users.tolist(), u.features_adopted.tolist(),
+    for (r, c), au, fa, ev in zip(rows, u.active_users.tolist(), u.features_adopted.tolist(),
                                   u.meaningful_events_30d.tolist(), strict=True):
         r.as_of = new_now
+        r.licensed_seats = None if r.licensed_seats is None else c.seats
         r.active_users = None if r.active_users is None else au
         r.features_adopted = None if r.features_adopted is None else fa
         r.meaningful_events_30d = None if r.meaningful_events_30d is None else ev

@@ -9,12 +9,13 @@ connector picks them up through the APIs exactly as it would in production:
 * Zendesk — changed and new tickets are stored with a fresh ``updated_at`` (the incremental export reads
   by it); tags the connector wrote on a ticket survive, as they would in Zendesk.
 * Stripe — the backend's mutation helpers (``open_invoice``, ``pay_invoice``, ``fail_invoice``,
-  ``change_card``, ``cancel_subscription``), so the event log the source reads has the events Stripe
-  would have emitted.
+  ``change_card``, ``change_quantity``, ``cancel_subscription``), so the event log the source reads has the
+  events Stripe would have emitted.
 * Tech lookup — every technology still detected is re-detected now; the ones no longer detected keep
   their old ``last_detected`` (which is how a crawl index shows a removal), new competitors appear.
 * Usage — the CSV export is rewritten, as the nightly warehouse job would.
-* Salesforce / HubSpot — NPS, champion changes and e-mail opt-outs are record updates that bump
+* Salesforce / HubSpot — NPS, churn, ARR (seats bought or dropped), champion changes and e-mail opt-outs
+  are record updates that bump
   ``SystemModstamp`` / ``hs_lastmodifieddate``, the fields the incremental reads filter on.
 * CSMs (Salesforce, mid-way through the step) work the connector's open tasks as people do: complete
   some, leave the rest, reassign one, delete one, move one's due date
@@ -54,6 +55,8 @@ class _People:
     champion_changed_at: date | None
     contacts: int
     opted_out: frozenset[str]
+    arr: float
+    churned: bool
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ class _Snapshot:
             cards={c.id: (c.exp_month, c.exp_year) for cu in world.stripe_customers for c in cu.cards},
             tech={p.domain: {t.name: t.last_detected for t in p.technologies} for p in world.tech},
             people={c.index: _People(c.nps, c.champion_changed_at, len(c.contacts),
-                                     frozenset(ct.email for ct in c.contacts if ct.email_opt_out))
+                                     frozenset(ct.email for ct in c.contacts if ct.email_opt_out), c.arr,
+                                     c.churned)
                     for c in world.companies},
         )
 
@@ -149,6 +153,9 @@ def _push_billing(backend: StripeBackend, world: World, before: _Snapshot, chang
             if sub.status == "canceled" and stored is not None and stored["status"] != "canceled":
                 backend.cancel_subscription(sub.id)
                 changes["subscriptions_canceled"] += 1
+            elif stored is not None and stored["status"] != "canceled" and stored.get("quantity") != sub.quantity:
+                backend.change_quantity(sub.id, sub.quantity)
+                changes["seats_changed"] += 1
         for card in customer.cards:
             if before.cards.get(card.id, (card.exp_month, card.exp_year)) != (card.exp_month, card.exp_year):
                 backend.change_card(customer.id, card.exp_month, card.exp_year, brand=card.brand,
@@ -198,8 +205,9 @@ def _push_tech(backend: TechLookupBackend, world: World, before: _Snapshot, chan
 
 def _people_changed(company: Company, before: _People) -> bool:
     opted_out = {ct.email for ct in company.contacts if ct.email_opt_out}
-    return (company.nps, company.champion_changed_at, len(company.contacts), frozenset(opted_out)) != (
-        before.nps, before.champion_changed_at, before.contacts, before.opted_out)
+    return (company.nps, company.champion_changed_at, len(company.contacts), frozenset(opted_out), company.arr,
+            company.churned) != (before.nps, before.champion_changed_at, before.contacts, before.opted_out,
+                                 before.arr, before.churned)
 
 
 def _push_salesforce(backend: SalesforceBackend, companies: list[Company], before: _Snapshot,
@@ -211,6 +219,13 @@ def _push_salesforce(backend: SalesforceBackend, companies: list[Company], befor
         if company.nps != before.people[company.index].nps:
             _sf_update(backend, "Account", {"Id": company.salesforce_id, "NPS__c": company.nps})
             changes["nps_updated"] += 1
+        if company.churned != before.people[company.index].churned:
+            _sf_update(backend, "Account", {"Id": company.salesforce_id, "Churned__c": company.churned,
+                                            "Churn_Reason__c": company.churn_reason})
+            changes["accounts_churned"] += 1
+        if company.arr != before.people[company.index].arr:
+            _sf_update(backend, "Account", {"Id": company.salesforce_id, "ARR__c": company.arr})
+            changes["arr_changed"] += 1
         since = company.champion_changed_at or company.contract_start
         for person in company.contacts:
             wanted = {"HasOptedOutOfEmail": person.email_opt_out, "Is_Champion__c": person.is_champion,
@@ -245,6 +260,10 @@ def _push_hubspot(backend: HubSpotBackend, companies: list[Company], before: _Sn
             props["nps_score"] = company.nps
         if company.champion_changed_at != previous.champion_changed_at and company.champion_changed_at:
             props["champion_changed_date"] = company.champion_changed_at.isoformat()
+        if company.churned != previous.churned:
+            props.update(churned=company.churned, churn_reason=company.churn_reason)
+        if company.arr != previous.arr:
+            props["arr"] = round(company.arr, 2)
         if props:
             backend.update("companies", company.hubspot_id, {"properties": props})
             changes["companies_updated"] += 1

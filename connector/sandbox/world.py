@@ -94,6 +94,7 @@ class StripeSubscription:
     quantity: int
     created: datetime
     current_period_end: datetime
+    percent_off: float | None = None  # a recurring ("forever") coupon on the subscription, if any
 
 
 @dataclass(slots=True)

@@ -69,6 +69,7 @@ def explain_account(result: ScoringResult, row: int) -> dict[str, Any]:
             "profitable": bool(result.quadrant.profitable[row]),
             "arr": _num(ins.arr[row]),
             "cost_to_serve": _num(result.quadrant.cost_to_serve[row]),
+            "cost_parts": {k: _num(v[row]) for k, v in (result.quadrant.cost_parts or {}).items()},
             "profit": _num(result.quadrant.profit[row]),
         },
         "risk_flags": [f for f, on in zip(result.flag_names, result.flags[row], strict=True) if on],

@@ -23,7 +23,7 @@ from connector.records import Account, Signal, TaskEvidence
 from connector.scoring.conditions import Categorical
 from connector.scoring.days import day_number, day_to_date, day_to_iso
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, baseline_of, previous_from_json
-from connector.store.columns import AccountColumns, HistoryColumns, SignalColumns
+from connector.store.columns import AccountColumns, HistoryColumns, SignalColumns, object_column
 
 __all__ = ["PlayState", "PreviousState", "ScoringInputs", "TrendColumns", "baseline_of", "day_number", "day_to_date",
            "day_to_iso", "previous_from_json"]
@@ -250,6 +250,20 @@ def _columnar_inputs(
         by_account.setdefault(item.account_id, []).append(item)
     object.__setattr__(inputs, "evidence", by_account)
     return inputs
+
+
+def signal_batch(signals: Iterable[Signal]) -> SignalColumns:
+    """``Signal`` records as one batch of signal columns, to read after the store's batches (a signal the
+    connector derives itself, e.g. CSM time from its task ledger): later rows win ties, as in
+    :meth:`ScoringInputs.from_records`."""
+    rows = [s for s in signals if s.value is not None]
+    is_text = np.array([isinstance(s.value, str) for s in rows], bool)
+    number = np.array([np.nan if isinstance(s.value, str) else float(s.value) for s in rows],  # type: ignore[arg-type]
+                      np.float64)
+    return SignalColumns(object_column([s.account_id for s in rows]), object_column([s.name for s in rows]), number,
+                         object_column([s.value if isinstance(s.value, str) else None for s in rows]),
+                         np.ones(len(rows), bool), is_text,
+                         np.array([day_number(s.as_of) for s in rows], np.float64))
 
 
 class _RowFinder:

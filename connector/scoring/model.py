@@ -143,6 +143,8 @@ class TouchModel(_Strict):
     escalate_overdue_after_days: int | None = Field(
         default=None, ge=0, description="Days past the due date an untouched task escalates (none = never)")
     route: str = Field(default="owner", description="owner | digital | user:<CRM user id or e-mail>")
+    minutes_per_task: float = Field(default=30.0, ge=0, description="CSM time one task of this touch model "
+                                    "costs, all its ladder steps included (cost to serve)")
 
 
 class VectorConfig(_Strict):

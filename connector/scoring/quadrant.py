@@ -1,9 +1,18 @@
 """Customer happiness × company profitability, and the risk flags (the priority band: ``priority.py``).
 
 The quadrant (seed 002) exists because a happy customer can still be a bad business and a profitable one
-can be quietly unhappy: both are "work to keep", for different teams.  Profitability is ARR minus a
-configurable cost to serve (tickets and CSM hours, annualised from their 90-day counts, plus the
-segment's fixed allocation) — ticket *volume* costs money even though it is not a risk signal.
+can be quietly unhappy: both are "work to keep", for different teams.  Profitability is ARR minus a cost
+to serve computed from data the connector already has (see ``docs/success_model.md``):
+
+* the segment's fixed allocation (``cost_per_year``);
+* support: tickets in the last 90 days × ``cost_per_ticket`` — ticket *volume* costs money even though it
+  is not a risk signal;
+* CSM time: tasks the connector gave the CSM in the last 90 days × the touch model's ``minutes_per_task``,
+  plus any hours a source reports (``support_hours_90d``), × ``cost_per_csm_hour``;
+* billing discounts: the recurring coupons Stripe applies (``discount_annual``) — revenue the CRM's ARR
+  counts that nobody pays.
+
+The 90-day counts are annualised (× 365/90), so every term is per year, like ARR.
 """
 
 from __future__ import annotations
@@ -27,15 +36,14 @@ class QuadrantResult:
     profitable: np.ndarray     # (n,) bool
     cost_to_serve: np.ndarray  # (n,) annual
     profit: np.ndarray         # (n,)
+    cost_parts: dict[str, np.ndarray] | None = None  # name → (n,) annual; they add up to ``cost_to_serve``
 
 
 def compute_quadrant(model: SuccessModel, seg: np.ndarray, magnitude: np.ndarray, direction: np.ndarray,
                      arr: np.ndarray, columns: Columns) -> QuadrantResult:
     cfg = model.quadrant
-    fixed = np.array([s.cost_per_year for s in model.segments.values()])[seg]
-    tickets = np.nan_to_num(columns.number("tickets_created_90d"), nan=0.0)
-    hours = np.nan_to_num(columns.number("support_hours_90d"), nan=0.0)
-    cost = fixed + ANNUALISE_90D * (tickets * cfg.cost_per_ticket + hours * cfg.cost_per_csm_hour)
+    parts = cost_parts(model, seg, columns)
+    cost = parts["fixed"] + parts["support"] + parts["csm_time"] + parts["discounts"]
     profit = arr - cost
     with np.errstate(invalid="ignore"):
         profitable = (arr > 0) & (profit >= cfg.min_margin * arr)
@@ -44,7 +52,24 @@ def compute_quadrant(model: SuccessModel, seg: np.ndarray, magnitude: np.ndarray
         happy &= direction >= 0
     quadrant = np.where(happy, np.where(profitable, 0, 2), np.where(profitable, 1, 3)).astype(np.int8)
     quadrant[np.isnan(magnitude) | np.isnan(arr)] = -1
-    return QuadrantResult(quadrant, happy, profitable, cost, profit)
+    return QuadrantResult(quadrant, happy, profitable, cost, profit, parts)
+
+
+def cost_parts(model: SuccessModel, seg: np.ndarray, columns: Columns) -> dict[str, np.ndarray]:
+    """The annual cost to serve, term by term (a missing signal counts as none of that cost)."""
+    cfg = model.quadrant
+    segments = list(model.segments.values())
+    fixed = np.array([s.cost_per_year for s in segments])[seg]
+    minutes = np.array([model.touch_models[s.touch].minutes_per_task for s in segments])[seg]
+    tickets = np.nan_to_num(columns.number("tickets_created_90d"), nan=0.0)
+    tasks = np.nan_to_num(columns.number("csm_tasks_90d"), nan=0.0)
+    hours = np.nan_to_num(columns.number("support_hours_90d"), nan=0.0) + tasks * minutes / 60.0
+    return {
+        "fixed": fixed,
+        "support": ANNUALISE_90D * tickets * cfg.cost_per_ticket,
+        "csm_time": ANNUALISE_90D * hours * cfg.cost_per_csm_hour,
+        "discounts": np.maximum(np.nan_to_num(columns.number("discount_annual"), nan=0.0), 0.0),
+    }
 
 
 def risk_flags(model: SuccessModel, columns: Columns, direction: np.ndarray, next_overdue: np.ndarray,

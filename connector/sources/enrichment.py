@@ -28,6 +28,7 @@ from connector.clients.techlookup import LookupBatch, TechLookupClient, Technolo
 from connector.config import Config, EnrichmentConfig
 from connector.records import Account, IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
+from connector.sources.windows import window_start
 from connector.store import Replica
 
 NAME = "enrichment"
@@ -144,7 +145,7 @@ def lookup_row(domain: str, techs: list[Technology], previous: Replica | None, n
 
 def technology_signals(payload: Mapping[str, Any], now: datetime, cfg: EnrichmentConfig) -> dict[str, SignalValue]:
     """competitor_detected / competitor_names / own_widget_removed from one cached lookup."""
-    live_since = now - timedelta(days=cfg.live_within_days)
+    live_since = window_start(now, cfg.live_within_days)  # whole days: see connector.sources.windows
     wanted = {c.lower() for c in cfg.competitors}
     found = sorted({t["name"] for t in payload.get("technologies") or []
                     if t["name"].lower() in wanted and t.get("last")

@@ -46,6 +46,7 @@ NUMERIC_SIGNALS = ("arr", "training_completed", "upsells_taken", "nps")
 FLAG_SIGNALS = ("services_purchased", "advocacy", "churned")
 TEXT_LIMIT = 1000  # longer text in a signal field is a data-entry accident, not a reason
 CHAMPION_WINDOW = timedelta(days=90)
+DAY = "signals_day"
 _CHUNK = 500
 
 
@@ -141,7 +142,22 @@ class SalesforceSource:
     # -- per-account records -----------------------------------------------------------------------------
 
     def _rebuild(self, ctx: SourceContext) -> Iterator[SourceItem]:
-        dirty = sorted(ctx.store.dirty_groups(SOURCE, "Account") | ctx.store.dirty_groups(SOURCE, "Contact"))
+        """Accounts whose records changed, and every account on the first run of a day.
+
+        The daily pass is what Stripe does for the same reason: ``champion_changed_90d`` is a window that
+        moves with the calendar, and a signal's age must say when the CRM was last read, not when a record
+        last changed.  It also keeps a same-day re-run still: the connector's own field writes bump
+        ``SystemModstamp``, and re-reading those records later the same day changes no signal's age.
+        """
+        today = ctx.now.date().isoformat()
+        if ctx.store.get_cursor(SOURCE, DAY) != today:
+            dirty = sorted({r.record_id for r in ctx.store.replica(SOURCE, "Account")})
+        else:
+            dirty = sorted(ctx.store.dirty_groups(SOURCE, "Account") | ctx.store.dirty_groups(SOURCE, "Contact"))
+        yield from self._rebuild_accounts(ctx, dirty)
+        ctx.set_cursor(SOURCE, DAY, today)
+
+    def _rebuild_accounts(self, ctx: SourceContext, dirty: list[str]) -> Iterator[SourceItem]:
         primary = ctx.config.connector.primary_crm == SOURCE
         for start in range(0, len(dirty), _CHUNK):
             chunk = dirty[start:start + _CHUNK]

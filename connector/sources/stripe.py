@@ -1,4 +1,5 @@
-"""Stripe source: billing red flags per customer (status, failed payments, overdue days, expiring card, MRR).
+"""Stripe source: billing red flags per customer (status, failed payments, overdue days, expiring card, MRR)
+and the recurring discounts it grants (a cost to serve: revenue the CRM's ARR counts but nobody pays).
 
 Reading strategy (https://docs.stripe.com/api/events):
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import math
 from collections import defaultdict
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -37,6 +37,7 @@ from connector.config import Config, StripeConfig
 from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources import stripe_checks as checks
 from connector.sources.base import SourceContext, SourceItem
+from connector.sources.windows import day_start, days_between, window_start
 from connector.store import Replica
 
 NAME = "stripe"
@@ -204,7 +205,7 @@ def _row(obj: Mapping[str, Any], seen: datetime) -> Replica:
         default = (obj.get("invoice_settings") or {}).get("default_payment_method")
         payload = {"id": obj["id"], "email": obj.get("email"), "metadata": dict(obj.get("metadata") or {}),
                    "default_payment_method": default.get("id") if isinstance(default, dict) else default,
-                   "deleted": bool(obj.get("deleted"))}
+                   "deleted": bool(obj.get("deleted")), "discount": _coupon(obj)}
         group = obj["id"]
     elif kind == "subscription":
         items = [{"unit_amount": (i.get("price") or {}).get("unit_amount") or 0,
@@ -212,7 +213,8 @@ def _row(obj: Mapping[str, Any], seen: datetime) -> Replica:
                   "interval": ((i.get("price") or {}).get("recurring") or {}).get("interval", "month"),
                   "interval_count": ((i.get("price") or {}).get("recurring") or {}).get("interval_count", 1)}
                  for i in (obj.get("items") or {}).get("data") or []]
-        payload = {"id": obj["id"], "status": obj.get("status"), "items": items, "start_date": obj.get("start_date")}
+        payload = {"id": obj["id"], "status": obj.get("status"), "items": items, "start_date": obj.get("start_date"),
+                   "discount": _coupon(obj)}
         group = obj["customer"]
     elif kind == "invoice":
         payload = {k: obj.get(k) for k in ("id", "status", "paid", "attempt_count", "created", "due_date",
@@ -252,10 +254,12 @@ def billing_signals(customer: Mapping[str, Any], subscriptions: Iterable[Mapping
     """The Stripe signals of one customer (see ``connector.records.SIGNALS``) from replica payloads."""
     subs, invs = list(subscriptions), list(invoices)
     statuses = [s["status"] for s in subs if s.get("status") in STATUS_RANK]
-    window_start = (now - timedelta(days=failed_window_days)).timestamp()
+    since = window_start(now, failed_window_days).timestamp()  # whole days: see connector.sources.windows
     failed = sum(max(0, int(i.get("attempt_count") or 0) - (1 if i.get("paid") else 0))
-                 for i in invs if int(i.get("created") or 0) >= window_start and i.get("status") != "draft")
-    mrr = sum(_monthly(item) for s in subs if s.get("status") in MRR_STATUSES for item in s.get("items") or [])
+                 for i in invs if int(i.get("created") or 0) >= since and i.get("status") != "draft")
+    live = [s for s in subs if s.get("status") in MRR_STATUSES]
+    mrr = sum(_monthly(item) for s in live for item in s.get("items") or [])
+    discount = sum(annual_discount(s, customer.get("discount"), now) for s in live)
     card = next((c for c in cards if c["id"] == customer.get("default_payment_method")), None)
     starts = [int(s["start_date"]) for s in subs if isinstance(s.get("start_date"), int)]
     return {
@@ -265,7 +269,42 @@ def billing_signals(customer: Mapping[str, Any], subscriptions: Iterable[Mapping
         "days_overdue": float(days_overdue(invs, now)),
         "card_expiring_30d": _expiring(card, now, expiry_window_days),
         "mrr": round(mrr, 2),
+        "discount_annual": round(discount, 2),
     }
+
+
+def _coupon(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The part of a subscription's or customer's ``discount`` the cost to serve needs (validated upstream)."""
+    discount = obj.get("discount")
+    if not isinstance(discount, Mapping) or not isinstance(discount.get("coupon"), Mapping):
+        return None
+    coupon = discount["coupon"]
+    return {"percent_off": coupon.get("percent_off"), "amount_off": coupon.get("amount_off"),
+            "duration": coupon.get("duration") or "forever", "end": discount.get("end")}
+
+
+def annual_discount(sub: Mapping[str, Any], customer_discount: Mapping[str, Any] | None, now: datetime) -> float:
+    """What one live subscription's coupon takes off a year of its invoices, in currency units.
+
+    Stripe applies the subscription's own discount, else the customer's.  A ``once`` coupon was spent on
+    one invoice and recurs no more; a ``repeating`` one stops at its ``end``.  ``amount_off`` comes off every
+    invoice, so it counts once per billing interval; never more than the invoices themselves.
+    """
+    coupon = sub.get("discount") or customer_discount
+    if not coupon or coupon.get("duration") == "once":
+        return 0.0
+    end = coupon.get("end")
+    if isinstance(end, int) and end <= now.timestamp():
+        return 0.0
+    items = sub.get("items") or []
+    gross = 12.0 * sum(_monthly(item) for item in items)
+    if coupon.get("percent_off"):
+        return gross * float(coupon["percent_off"]) / 100.0
+    if coupon.get("amount_off") and items:
+        first = items[0]
+        months = MONTHS_PER_INTERVAL.get(str(first.get("interval")), 1.0) * float(first.get("interval_count") or 1)
+        return min(gross, float(coupon["amount_off"]) / 100.0 * 12.0 / months)
+    return 0.0
 
 
 def days_overdue(invoices: Iterable[Mapping[str, Any]], now: datetime) -> int:
@@ -277,7 +316,7 @@ def days_overdue(invoices: Iterable[Mapping[str, Any]], now: datetime) -> int:
             continue
         due = inv.get("due_date") or (inv.get("created") if int(inv.get("attempt_count") or 0) > 0 else None)
         if due is not None:
-            worst = max(worst, math.floor((now.timestamp() - int(due)) / 86_400))
+            worst = max(worst, days_between(datetime.fromtimestamp(int(due), UTC), now))
     return worst
 
 
@@ -287,7 +326,7 @@ def _expiring(card: Mapping[str, Any] | None, now: datetime, window_days: int) -
         return None
     year, month = int(card["exp_year"]), int(card["exp_month"])
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return 1.0 if end <= now + timedelta(days=window_days) else 0.0
+    return 1.0 if end <= day_start(now) + timedelta(days=window_days) else 0.0  # ends are midnights
 
 
 def _monthly(item: Mapping[str, Any]) -> float:

@@ -36,11 +36,23 @@ class _Stamped(_Strict):
     created: int = Field(ge=0)
 
 
+class _Coupon(_Strict):
+    percent_off: float | None = Field(default=None, ge=0, le=100)
+    amount_off: int | None = Field(default=None, ge=0)
+    duration: Literal["forever", "once", "repeating"] = "forever"
+
+
+class _Discount(_Strict):
+    coupon: _Coupon
+    end: int | None = Field(default=None, ge=0)
+
+
 class Customer(_Stamped):
     object: Literal["customer"]
     email: str | None = Field(default=None, max_length=512)
     metadata: dict[str, Any] | None = None
     deleted: bool | None = None
+    discount: _Discount | None = None
 
 
 class _Recurring(_Strict):
@@ -68,6 +80,7 @@ class Subscription(_Stamped):
     status: Literal["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
                     "paused"]
     items: _Items | None = None
+    discount: _Discount | None = None
 
 
 class Invoice(_Stamped):

@@ -33,6 +33,7 @@ from connector.clients.zendesk import ZendeskClient, build_client
 from connector.config import Config
 from connector.records import IdentityKeys, Observation, Quarantined, SignalValue
 from connector.sources.base import SourceContext, SourceItem
+from connector.sources.windows import window_start
 from connector.store import Replica
 
 NAME = "zendesk"
@@ -42,7 +43,7 @@ SOLVED = frozenset({"solved", "closed"})
 STATUSES = OPEN | SOLVED | {"deleted"}
 #: Longer text than this in a record we keep is a broken export, not data (Zendesk caps comments at 64 KB).
 MAX_TEXT = 65_536
-ESCALATION_WINDOW = timedelta(days=90)
+ESCALATION_DAYS = 90
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
@@ -211,8 +212,8 @@ def ticket_row(raw: Mapping[str, Any], metric: Mapping[str, Any] | None,
 def ticket_signals(tickets: Iterable[Mapping[str, Any]], now: datetime, unresolved_after_days: int,
                    resolution_window_days: int) -> dict[str, SignalValue]:
     """The ticket signals of one organization (see ``connector.records.SIGNALS``) from replica payloads."""
-    unresolved_before = now - timedelta(days=unresolved_after_days)
-    solved_since, recent_since = now - timedelta(days=resolution_window_days), now - ESCALATION_WINDOW
+    unresolved_before = window_start(now, unresolved_after_days)  # whole days: see connector.sources.windows
+    solved_since, recent_since = window_start(now, resolution_window_days), window_start(now, ESCALATION_DAYS)
     open_n = unresolved = urgent = escalated = created = 0
     hours: list[float] = []
     for t in tickets:

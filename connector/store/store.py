@@ -715,6 +715,14 @@ class Store:
             found = (_ledger_entry(r).evidence() for r in s.scalars(q))
             return [e for e in found if e is not None]
 
+    def tasks_created(self, system: str, since: datetime, until: datetime) -> dict[str, int]:
+        """How many tasks the connector created per account in ``[since, until)`` (CSM time, a cost to serve)."""
+        q = (select(TaskRow.account_id, func.count()).where(TaskRow.system == system, TaskRow.created_at >= since,
+                                                            TaskRow.created_at < until)
+             .group_by(TaskRow.account_id))
+        with Session(self.engine) as s:
+            return {account_id: int(count) for account_id, count in s.execute(q)}
+
     # -- runs, quarantine, per-record sync log ---------------------------------------------------------
 
     def start_run(self, kind: str) -> int:

@@ -89,3 +89,16 @@ def test_a_failed_stage_says_so() -> None:
     with observer.stage("write", "salesforce") as stage:
         stage.fail("FieldsMissing: salesforce: mapped Account fields are missing")
     assert stage.status == "failed" and "FieldsMissing" in detail(stage)
+
+
+def test_sinks_writing_side_by_side_each_own_their_systems_calls() -> None:
+    """The write stage runs every sink at once: a call belongs to the running stage of its system."""
+    observer = RunObserver()
+    with observer.stage("write", "salesforce") as sf:
+        with observer.stage("write", "zendesk") as zd:
+            observer.call_made(Call("salesforce", "PATCH", "/services/data/v59.0/composite/sobjects", 200, 200, 1.0, 1))
+            observer.call_made(Call("zendesk", "PUT", "/api/v2/organizations/update_many.json", 200, 100, 1.0, 1))
+            observer.waiting(Wait("zendesk", 2.0, "HTTP 429 on PUT /x", True))
+        observer.call_made(Call("salesforce", "PATCH", "/services/data/v59.0/composite/sobjects", 200, 50, 1.0, 1))
+    assert (sf.calls, sf.records, sf.waited) == (2, 250, 0.0)
+    assert (zd.calls, zd.records, zd.waited) == (1, 100, 2.0)

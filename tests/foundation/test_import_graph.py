@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store", "clients", "identity", "identity_overrides"),
     ("sources", "sinks", "scoring"),
     ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "field_access", "preflight",
-     "progress"),
+     "progress", "backtest"),
     ("daemon", "cli", "demo", "demo_calls", "demo_view", "sandbox", "__main__"),
 )
 #: Pieces of one layer that must not know each other: a sink writes what scoring decided, it never reads

@@ -12,6 +12,7 @@ Both are pinned against what the connector always computed:
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +27,8 @@ from connector.records import Account, IdentityKeys, Observation, Signal
 from connector.scoring.conditions import Categorical
 from connector.scoring.engine import score
 from connector.scoring.inputs import ScoringInputs
-from connector.store import Store
+from connector.scoring.touches import csm_task_signals
+from connector.store import Store, TaskLedgerEntry
 from connector.store import store as store_module
 from connector.store.schema import ObservationRow, SignalRow
 from connector.sync import HISTORY_WINDOW, SyncResult, SyncRunner
@@ -164,6 +166,9 @@ def _fill_scoring_store(store: Store, rng: random.Random) -> None:
             rows += [{"run_id": 2, "account_id": account_id, "scored_at": NOW - timedelta(days=1, hours=1),
                       "magnitude": float(m)} for m in (43, 42)]
     store.append_scores(rows)
+    store.upsert_tasks(  # CSM time (``csm_tasks_90d``) is derived from the task ledger and joins the signals
+        TaskLedgerEntry("salesforce", f"k{i}", rng.choice(ids), "renewal", 0, None, "open", None,
+                        NOW - timedelta(days=rng.uniform(1, 60)), NOW) for i in range(30))
 
 
 def _assert_same_inputs(got: ScoringInputs, want: ScoringInputs) -> None:
@@ -204,11 +209,13 @@ def test_columnar_inputs_equal_the_record_path_and_score_the_same(any_store: Sto
     only = None if seed % 2 == 0 else sorted(a.account_id for a in any_store.accounts())[::3]
     wanted = set(only) if only is not None else None
     accounts = [a for a in any_store.accounts() if wanted is None or a.account_id in wanted]
-    want = ScoringInputs.from_records(accounts, any_store.signals(only),
+    signals = itertools.chain(any_store.signals(only), csm_task_signals(any_store, "salesforce", NOW))
+    want = ScoringInputs.from_records(accounts, signals,
                                       any_store.score_history_stream(NOW - HISTORY_WINDOW, only),
                                       any_store.states_stream(only), NOW)
     runner = _runner(any_store)
     got = runner.scoring_inputs(NOW, only)
+    assert "csm_tasks_90d" in got.numeric
     _assert_same_inputs(got, want)
     a, b = score(got, runner.model, NOW), score(want, runner.model, NOW)
     assert [o.fields for o in a.outputs()] == [o.fields for o in b.outputs()]

@@ -90,6 +90,12 @@ def test_csm_actions_are_read_back_and_respected(rig: tuple[Cluster, Config, Sal
     assert all(final[k]["Status"] == "Not needed" and ledger[k].close_reason for k in closed_by_connector)
     completed = [k for k, t in final.items() if t["Status"] == "Completed"]
     assert completed == [done[KEY]], "the connector set Completed on its own"
+    _sync(cluster, config)  # same day: reads the echo of the last writes (a reassigned task among them)
+    cluster.reset_ledgers()
+    _sync(cluster, config)
+    writes = [(c.method, c.path) for c in cluster.emulators["salesforce"].ctx.ledger.entries()
+              if c.method in ("POST", "PATCH", "PUT", "DELETE") and "/oauth2/" not in c.path]
+    assert writes == [], "an unchanged re-sync after CSM actions wrote"
 
 
 def test_unchanged_resync_reads_back_nothing_new_and_writes_nothing(

@@ -125,3 +125,22 @@ def test_full_pull_ignores_cursors(config: Config, store: Store, http: HttpLayer
                                                  ("acme.io:8443", "acme.io"), ("", None), (None, None)])
 def test_domain_of_website(website: str | None, domain: str | None) -> None:
     assert domain_of(website) == domain
+
+
+def test_the_first_pull_of_a_day_rebuilds_every_account(config: Config, store: Store, http: HttpLayer,
+                                                        clock: SandboxClock, sandbox: SfSandbox) -> None:
+    """The champion window moves with the calendar and a signal's age says when the CRM was last read:
+    once a day every account is observed again (from the replica, not read again); later that day only
+    changed ones, so an echo of the connector's own write the same day changes no signal's age."""
+    first = pull(config, store, http, clock)
+    everyone = {i.account_id for i in first if isinstance(i, Account)}
+    ids = list(sandbox.backend.records["Account"])
+    clock.advance(timedelta(hours=1))
+    sandbox.backend.update("Account", {"Id": ids[2], "ARR__c": 12_345})
+    assert {i.account_id for i in pull(config, store, http, clock) if isinstance(i, Account)} == {ids[2]}
+    clock.advance(timedelta(days=1))
+    again = pull(config, store, http, clock)
+    assert {i.account_id for i in again if isinstance(i, Account)} == everyone
+    stamps = {o.as_of for o in again if isinstance(o, Observation)}
+    assert len(stamps) == 1 and min(stamps) >= max(o.as_of for o in first if isinstance(o, Observation)) \
+        + timedelta(days=1)

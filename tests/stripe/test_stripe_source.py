@@ -39,7 +39,7 @@ def test_first_run_reads_everything_in_pages_of_100(start_stripe: StartStripe, c
     started = signals.pop("subscription_started")  # the subscription's start_date, as a day number
     assert isinstance(started, float) and started <= now.timestamp() // 86_400
     assert signals == {"subscription_status": "active", "payments_failed_90d": 2.0,
-                       "days_overdue": 0.0, "card_expiring_30d": 0.0, "mrr": 500.0}
+                       "days_overdue": 0.0, "card_expiring_30d": 0.0, "mrr": 500.0, "discount_annual": 0.0}
     assert two.signals["subscription_status"] == "past_due" and two.signals["payments_failed_90d"] == 2.0
     assert two.signals["days_overdue"] == 12.0 and two.signals["card_expiring_30d"] == 1.0
     assert two.signals["mrr"] == 500.0
@@ -173,7 +173,7 @@ def test_signal_rules_status_priority_window_and_yearly_mrr() -> None:
     cards = [{"id": "pm_1", "exp_month": 11, "exp_year": 2026}]
     signals = billing_signals({"default_payment_method": "pm_1"}, subs, invoices, cards, NOW, 90, 30)
     assert signals == {"subscription_status": "unpaid", "payments_failed_90d": 2.0, "days_overdue": 30.0,
-                       "card_expiring_30d": 1.0, "mrr": 100.0, "subscription_started": None}
+                       "card_expiring_30d": 1.0, "mrr": 100.0, "subscription_started": None, "discount_annual": 0.0}
     subs[1]["start_date"], subs[2]["start_date"] = 1_700_000_000, 1_600_000_000  # the earliest start counts
     started = billing_signals({}, subs, [], [], NOW, 90, 30)["subscription_started"]
     assert started == 1_600_000_000 // 86_400

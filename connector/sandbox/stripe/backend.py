@@ -152,13 +152,27 @@ class StripeBackend:
                 "current_period_end": _epoch(s.current_period_end), "cancel_at_period_end": False,
                 "canceled_at": ended, "ended_at": ended, "trial_end": None, "default_payment_method": None,
                 "collection_method": "charge_automatically", "currency": "usd", "livemode": False,
-                "metadata": {}, "quantity": s.quantity,
+                "metadata": {}, "quantity": s.quantity, **self._discount(s, customer),
                 "items": {"object": "list", "has_more": False, "url": f"/v1/subscription_items?subscription={s.id}",
                           "data": [{"id": "si_" + s.id.removeprefix("sub_"), "object": "subscription_item",
                                     "quantity": s.quantity,
                                     "price": {"id": "price_seat", "object": "price", "currency": "usd",
                                               "unit_amount": s.unit_amount, "recurring":
                                                   {"interval": "month", "interval_count": 1}}}]}}
+
+    @staticmethod
+    def _discount(s: StripeSubscription, customer: str) -> Obj:
+        """``discount`` / ``discounts`` as API version 2024-06-20 shows a subscription's coupon."""
+        if not s.percent_off:
+            return {"discount": None, "discounts": []}
+        ident = "di_" + s.id.removeprefix("sub_")
+        coupon: Obj = {"id": f"off{s.percent_off:g}", "object": "coupon", "amount_off": None, "currency": None,
+                  "duration": "forever", "duration_in_months": None, "livemode": False, "metadata": {},
+                  "name": f"{s.percent_off:g}% off", "percent_off": s.percent_off, "valid": True}
+        return {"discount": {"id": ident, "object": "discount", "coupon": coupon, "customer": customer,
+                             "end": None, "start": _epoch(s.created), "subscription": s.id, "invoice": None,
+                             "invoice_item": None, "promotion_code": None, "checkout_session": None},
+                "discounts": [ident]}
 
     def _invoice(self, i: StripeInvoice, customer: str) -> Obj:
         auto = i.due_date is None
@@ -272,6 +286,9 @@ class StripeBackend:
     def _new_invoice(self, sub: Obj, invoice_id: str | None = None) -> Obj:
         item = sub["items"]["data"][0]
         amount = int(item["price"]["unit_amount"]) * int(item["quantity"])
+        coupon = (sub.get("discount") or {}).get("coupon") or {}
+        if coupon.get("percent_off"):
+            amount = round(amount * (1.0 - float(coupon["percent_off"]) / 100.0))
         invoice = self._put(self.invoices, {
             "id": invoice_id or _stripe_id("in", next(self._seq)), "object": "invoice", "customer": sub["customer"],
             "subscription": sub["id"], "status": "open", "paid": False, "amount_due": amount, "amount_paid": 0,
@@ -309,6 +326,17 @@ class StripeBackend:
         settings = dict(customer["invoice_settings"], default_payment_method=pm["id"])
         self._change(customer, "customer.updated", invoice_settings=settings)
         return pm
+
+    def change_quantity(self, sub_id: str, quantity: int) -> Obj:
+        """Seats added or removed (``customer.subscription.updated``, the item's quantity in the snapshot)."""
+        sub = self.subscriptions.get(sub_id)
+        if sub is None:
+            raise missing("subscription", sub_id)
+        items = copy.deepcopy(sub["items"])
+        for item in items["data"]:
+            item["quantity"] = quantity
+        self._change(sub, "customer.subscription.updated", quantity=quantity, items=items)
+        return sub
 
     def cancel_subscription(self, sub_id: str) -> Obj:
         sub = self.subscriptions.get(sub_id)
