@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from connector.scoring import ScoringInputs, default_model_path, load_model, score
 from connector.scoring.conditions import Categorical
-from connector.scoring.inputs import PlayState, PreviousState, day_number
+from connector.scoring.inputs import PlayState, PreviousState, TrendColumns, day_number
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -121,7 +121,7 @@ def _previous(n: int, rng: np.random.Generator, today: float, history: np.ndarra
     plays.last[active & (plays.step >= 0)] = today - 4
     direction = np.sign(np.round(rng.normal(0, 0.7, n))).astype(np.int8)
     return PreviousState(history[:, -1].astype(np.float64), direction, (), np.zeros((n, 0), np.float32), (),
-                         np.zeros((n, 0)), plays)
+                         np.zeros((n, 0)), plays, TrendColumns.empty(n, 0), np.full(n, None, object))
 
 
 def _peak_mb() -> float:
