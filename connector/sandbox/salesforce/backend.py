@@ -92,6 +92,8 @@ class SalesforceBackend:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(900_000))
     _budget_day: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: (object, field) → unique value → record id, only while a Bulk job runs (see :meth:`bulk_apply`).
+    _unique_index: dict[tuple[str, str], dict[Any, str]] | None = None
 
     def __post_init__(self) -> None:
         for obj in self.schema:
@@ -284,8 +286,7 @@ class SalesforceBackend:
             values.setdefault("Priority", "Normal")
         for name, value in values.items():
             fd = fields[name]
-            if fd.unique and value is not None and any(
-                    r.get(name) == value and r.get("Id") != body.get("Id") for r in self.records[obj].values()):
+            if fd.unique and value is not None and self._taken(obj, name, value, body.get("Id")):
                 errors.append(error("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on "
                                     "another record", [name]))
         return values, errors
@@ -293,6 +294,37 @@ class SalesforceBackend:
     def _touch(self, record: dict[str, Any]) -> None:
         stamp = format_datetime(self.clock.now())
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
+
+    def _taken(self, obj: str, name: str, value: Any, own_id: Any) -> bool:
+        """Another record already holds this unique value (an index during a bulk job, else a scan)."""
+        index = self._unique_index.get((obj, name)) if self._unique_index is not None else None
+        if index is not None:
+            holder = index.get(value)
+            return holder is not None and holder != own_id
+        return any(r.get(name) == value and r.get("Id") != own_id for r in self.records[obj].values())
+
+    def _indexed(self, obj: str, record: dict[str, Any]) -> None:
+        """Keep the bulk job's unique-value index in step with a record just written."""
+        if self._unique_index is not None:
+            for (kind, name), index in self._unique_index.items():
+                if kind == obj and record.get(name) is not None:
+                    index[record[name]] = record["Id"]
+
+    def bulk_apply(self, obj: str, apply: Callable[[], None]) -> None:
+        """Run a Bulk 2.0 job's rows under one lock with the object's unique values indexed once.
+
+        Why: each row's unique checks and upsert match scan every record of the object, so a job of n rows
+        cost n × records — a 3,000-task upsert took a minute of the emulator's CPU.  Real Salesforce has
+        indexes; the emulator's job should cost what the modelled processing time says, not more."""
+        with self.lock:
+            fields = self.object_fields(obj)
+            self._unique_index = {(obj, name): {r[name]: r["Id"] for r in self.records[obj].values()
+                                                if r.get(name) is not None}
+                                  for name, fd in fields.items() if fd.unique}
+            try:
+                apply()
+            finally:
+                self._unique_index = None
 
     def create(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
         body = self._named(obj, body)
@@ -309,6 +341,7 @@ class SalesforceBackend:
                 task_status_changed(self, record, None)
             self._touch(record)
             self.records[obj][record_id] = record
+            self._indexed(obj, record)
             return {"id": record_id, "success": True, "errors": []}
 
     def update(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -330,6 +363,7 @@ class SalesforceBackend:
             if obj == "Task":
                 task_status_changed(self, record, before)
             self._touch(record)
+            self._indexed(obj, record)
             return {"id": record_id, "success": True, "errors": []}
 
     def upsert(self, obj: str, ext_field: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -339,7 +373,12 @@ class SalesforceBackend:
         body = self._named(obj, body)
         key = body.get(ext_field)
         with self.lock:
-            matches = [r for r in self.records[obj].values() if key is not None and r.get(ext_field) == key]
+            index = self._unique_index.get((obj, ext_field)) if self._unique_index is not None else None
+            if index is not None:
+                holder = index.get(key) if key is not None else None
+                matches = [self.records[obj][holder]] if holder in self.records[obj] else []
+            else:
+                matches = [r for r in self.records[obj].values() if key is not None and r.get(ext_field) == key]
             if len(matches) > 1:
                 return {"id": None, "success": False, "created": False, "errors": [error(
                     "DUPLICATE_EXTERNAL_ID", f"{ext_field}: more than one record found for external id field: "

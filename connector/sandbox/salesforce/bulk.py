@@ -143,6 +143,10 @@ class BulkIngest:
         if unknown:
             job.outcome, job.error_message = "Failed", f"InvalidBatch : Field name not found : {unknown[0]}"
             return
+        self.backend.bulk_apply(job.object, lambda: self._apply_rows(job, rows))
+        job.outcome = "JobComplete"
+
+    def _apply_rows(self, job: IngestJob, rows: list[dict[str, str]]) -> None:
         for row in rows:
             values = {k: (None if v == "#N/A" else v) for k, v in row.items() if v != ""}
             if job.operation == "insert":
@@ -158,7 +162,6 @@ class BulkIngest:
                 err = result["errors"][0]
                 job.failed.append({"sf__Id": result.get("id") or "", "sf__Error":
                                    f"{err['statusCode']}:{err['message']}:{','.join(err['fields']) or '--'}", **row})
-        job.outcome = "JobComplete"
 
     def results_csv(self, job_id: str, kind: str) -> str:
         job = self.job(job_id)
