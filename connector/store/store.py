@@ -535,12 +535,34 @@ class Store:
 
     def history_columns(self, since: datetime, account_ids: Iterable[str] | None = None
                         ) -> Iterator[HistoryColumns]:
-        """Score-history points since ``since`` (of ``account_ids`` when given) as columns, a batch at a time."""
-        q = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at), ScoreRow.magnitude).where(
-            ScoreRow.scored_at >= since)
-        for rows in self._batches(q, ScoreRow.account_id, account_ids):
-            cols = list(zip(*rows, strict=True))
-            yield HistoryColumns(object_column(cols[0]), timestamp_days(cols[1]), np.array(cols[2], np.float64))
+        """Each account's last score-history point of each day since ``since`` (of ``account_ids`` when
+        given) as columns, a batch at a time.
+
+        Only a day's last point is read (latest ``scored_at``, then the highest magnitude, the point
+        ``sorted(points)`` puts last) because the trend uses nothing else, and every cycle appends a point
+        per account: a 15-minute daemon writes 96 a day, and reading them all would make the load grow with
+        the cycles, not the days.  The day is the UTC date, as :func:`~connector.scoring.days.day_number`
+        counts it (SQLite keeps the stored text's date; PostgreSQL the UTC date of the timestamp).
+        """
+        if self.dialect == "sqlite":
+            day: Any = func.substr(type_coerce(ScoreRow.scored_at, String), 1, 10)
+        else:
+            day = func.date_trunc("day", func.timezone("UTC", ScoreRow.scored_at))
+        rank = func.row_number().over(partition_by=(ScoreRow.account_id, day),
+                                      order_by=(ScoreRow.scored_at.desc(), ScoreRow.magnitude.desc()))
+        chunks: list[Sequence[str] | None] = (
+            [None] if account_ids is None else list(batched(sorted(set(account_ids)), _IN_LIMIT)))
+        for chunk in chunks:
+            inner = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at).label("scored_at"),
+                           ScoreRow.magnitude, rank.label("rank")).where(ScoreRow.scored_at >= since)
+            if chunk is not None:
+                inner = inner.where(ScoreRow.account_id.in_(chunk))
+            ranked = inner.subquery()
+            q = select(ranked.c.account_id, ranked.c.scored_at, ranked.c.magnitude).where(ranked.c.rank == 1)
+            for rows in self._batches(q, None, None):
+                cols = list(zip(*rows, strict=True))
+                yield HistoryColumns(object_column(cols[0]), timestamp_days(cols[1]),
+                                     np.array(cols[2], np.float64))
 
     # -- scores and engine state -----------------------------------------------------------------------
 

@@ -220,3 +220,15 @@ def test_columnar_inputs_equal_the_record_path_and_score_the_same(any_store: Sto
     a, b = score(got, runner.model, NOW), score(want, runner.model, NOW)
     assert [o.fields for o in a.outputs()] == [o.fields for o in b.outputs()]
     assert list(a.states()) == list(b.states())
+
+
+def test_the_history_load_reads_one_point_per_account_and_day(any_store: Store) -> None:
+    """A 15-minute daemon appends 96 points a day per account; the load must not grow with the cycles."""
+    start = datetime(2026, 10, 30, 0, 0, tzinfo=UTC)
+    any_store.append_scores({"run_id": k, "account_id": a, "scored_at": start + timedelta(minutes=15 * k),
+                             "magnitude": float(k % 7)} for k in range(96 * 3) for a in ("001A", "001B"))
+    points = [(str(a), float(d), float(m)) for batch in any_store.history_columns(start)
+              for a, d, m in zip(batch.account_id, batch.scored_at, batch.magnitude, strict=True)]
+    assert len(points) == 6  # 2 accounts × 3 days
+    last = start + timedelta(days=1, minutes=15 * 95)  # each day's last cycle
+    assert ("001A", (last.timestamp()) / 86400.0, float((96 + 95) % 7)) in points
