@@ -116,7 +116,8 @@ class BulkIngest:
         if state == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
             job.state = "Aborted"
         elif state == "UploadComplete" and job.state == "Open":
-            rows = max(0, sum(chunk.count("\n") for chunk in job.data) - 1)
+            # records, not lines: a quoted value may hold newlines (a task's description has several)
+            rows = max(0, sum(1 for _ in csv.reader(io.StringIO("".join(job.data)))) - 1)
             job.state = "UploadComplete"
             job.queued_until = time.monotonic() + self.queue_seconds
             job.ready_at = job.queued_until + self.seconds_per_10k * rows / 10_000
