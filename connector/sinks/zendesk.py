@@ -21,12 +21,9 @@ Tasks are not written to Zendesk: a CSM gets one task, in the CRM.  Dropdown fie
 
 from __future__ import annotations
 
-import contextvars
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -70,10 +67,6 @@ _API_ERRORS = (ZenpyException, ZendeskApiError, requests.RequestException)
 #: only the last 100 job statuses and queues a limited number of background jobs per account, so the window
 #: stays well under both (30: 2 status calls per 3,000 records instead of 2 per 100).
 JOB_WINDOW = 30
-#: Jobs of a window submitted at once.  Each submission is one ``update_many`` request that only queues the
-#: job, so sending them side by side costs Zendesk nothing more (the same requests, each counted against
-#: the rate limit the HTTP layer paces) and saves ~0.2 s of round trip per 100 records.
-SUBMITTERS = 4
 T = TypeVar("T")
 
 
@@ -101,7 +94,6 @@ class ZendeskSink(FieldSink):
         self._client = client
         #: Bulk jobs submitted and status polls made by the last ``write`` (also in the HTTP ledger).
         self.stats = {"jobs": 0, "polls": 0}
-        self._stats_lock = threading.Lock()
         self._moves: list[BandMove] = []
 
     def _zendesk(self, ctx: SinkContext) -> ZendeskClient:
@@ -265,32 +257,20 @@ class ZendeskSink(FieldSink):
         error is set when the job was refused or lost as a whole; it then applies to every item.  An item
         without a job (nothing in it could be sent) comes back with no results.
         """
-        with ThreadPoolExecutor(max_workers=SUBMITTERS, thread_name_prefix="zendesk-job") as pool:
-            for group in batched(work, JOB_WINDOW):
-                submitted = [pool.submit(contextvars.copy_context().run, self._submit, submit) for _, submit in group]
-                jobs = [f.result() for f in submitted]
-                yield from self._settle_window(client, group, jobs)
-
-    def _submit(self, submit: Callable[[], Any] | None) -> Any:
-        """One job submission (on a submitter thread): the job, None without one, or the refusal."""
-        if submit is None:
-            return None
-        try:
-            job = submit()
-        except _API_ERRORS as exc:
-            return JobFailed(str(exc))
-        with self._stats_lock:
-            self.stats["jobs"] += 1
-        return job
-
-    def _settle_window(self, client: ZendeskClient, group: Sequence[tuple[T, Callable[[], Any] | None]],
-                       jobs: list[Any]) -> Iterator[tuple[T, dict[str, str | None], str | None]]:
-        for (item, _), done in zip(group, self._await_all(client, jobs), strict=True):
-            if isinstance(done, Exception):
-                log.warning("zendesk.job.failed", error=str(done))
-                yield item, {}, f"bulk job failed: {done}"
-            else:
-                yield item, _outcome(done), None
+        for group in batched(work, JOB_WINDOW):
+            jobs: list[Any] = []
+            for _, submit in group:
+                try:
+                    jobs.append(submit() if submit is not None else None)
+                    self.stats["jobs"] += submit is not None
+                except _API_ERRORS as exc:
+                    jobs.append(JobFailed(str(exc)))
+            for (item, _), done in zip(group, self._await_all(client, jobs), strict=True):
+                if isinstance(done, Exception):
+                    log.warning("zendesk.job.failed", error=str(done))
+                    yield item, {}, f"bulk job failed: {done}"
+                else:
+                    yield item, _outcome(done), None
 
     def _await_all(self, client: ZendeskClient, jobs: list[Any]) -> list[list[Any] | Exception]:
         """Poll every unfinished job once per round — one ``job_statuses/show_many`` call for all of them —
