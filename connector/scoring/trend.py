@@ -52,15 +52,17 @@ def carry(prev: Trend, prev_day: np.ndarray, prev_point: np.ndarray, prev_scored
           tau: float) -> Trend:
     """Last run's sums moved to ``today``: its own point folded in when it was an earlier day.
 
-    ``prev_point`` is last run's contributions (I, n); ``prev_scored`` says it had a score at all.
+    ``prev_point`` is last run's contributions (I, n); ``prev_scored`` says it had a score at all.  ``prev``'s
+    arrays are updated in place and returned (the caller builds them for this call: at a million accounts
+    each (inputs × accounts) copy is ~180 MB).
     """
     day = np.floor(prev_day)
     known = ~np.isnan(day)
     fold = known & (day < today) & prev_scored
-    shared, wy, wty = prev.shared.copy(), prev.wy.copy(), prev.wty.copy()
+    shared, wy, wty = prev.shared, prev.wy, prev.wty
     shared[0] += fold
     shared[3] += fold
-    wy += np.where(fold, prev_point, 0.0)
+    np.add(wy, prev_point, out=wy, where=np.broadcast_to(fold, wy.shape))
     since = np.where(fold & np.isnan(prev.since), day, prev.since)
     gap = np.where(known, today - day, 0.0)
     _shift(shared, wy, wty, gap, np.exp(-gap / tau))
@@ -82,13 +84,16 @@ def _shift(shared: np.ndarray, wy: np.ndarray, wty: np.ndarray, gap: np.ndarray,
 
 
 def quantised(base: Trend) -> Trend:
-    """The sums rounded exactly as :func:`saved` stores them.
+    """The sums rounded exactly as :func:`saved` stores them (in place).
 
     Why: a same-day re-run reads the *stored* (rounded) sums back, so the run that stored them must
     compute from the rounded sums too; otherwise a velocity on a rounding boundary (2.75) reads 2.7
     in one run and 2.8 in its unchanged re-run, and an idempotent re-sync writes a field.
     """
-    return Trend(base.since.copy(), np.round(base.shared, 6), np.round(base.wy, 5), np.round(base.wty, 4))
+    np.round(base.shared, 6, out=base.shared)  # in place: see carry
+    np.round(base.wy, 5, out=base.wy)
+    np.round(base.wty, 4, out=base.wty)
+    return base
 
 
 def slopes(base: Trend, point: np.ndarray, scored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
