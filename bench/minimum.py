@@ -17,6 +17,9 @@ Here nothing comes from the connector:
   fewer, per object; HubSpot batch 100; Zendesk ``update_many`` 100.  A Zendesk job is reported complete on
   its second status read (the emulator's rule), and ``job_statuses/show_many`` reads 100 jobs per call:
   2 × ceil(jobs ÷ 100).
+* **Task read-back** — the primary CRM's connector tasks changed since the last read (Salesforce
+  ``queryAll``, so deleted ones show): the tasks the world changed since the previous sync (CSMs' edits and
+  the echo of the connector's own task writes) ÷ 2,000, and at least one call to learn that none changed.
 * **Fixed allowance** — calls no record count explains, allowed up to a stated number per sync and
   credited only when made: the OAuth token, Salesforce ``/limits`` (the daily-budget guard), describe /
   field-list reads of the pre-flight check.
@@ -53,7 +56,10 @@ class Work:
 
 
 WORK: tuple[Work, ...] = (
-    Work("salesforce", "SOQL reads", r"^GET .*/query(All)?/", (("salesforce.Account", 2000),
+    Work("salesforce", "task read-back", r"^GET .*/queryAll/", (("salesforce.Task", 2000),), "incremental",
+         why="the connector's tasks changed since the last read, deleted ones too (queryAll, ≤ 2,000 rows per "
+             "batch): what CSMs did, read before every plan"),
+    Work("salesforce", "SOQL reads", r"^GET .*/query/", (("salesforce.Account", 2000),
                                                                  ("salesforce.Contact", 2000)), "incremental",
          why="≤ 2,000 rows per SOQL batch"),
     Work("salesforce", "writes", r"^(POST|PATCH) .*/composite(/sobjects.*)?$|/jobs/ingest",
