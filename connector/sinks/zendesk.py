@@ -21,9 +21,12 @@ Tasks are not written to Zendesk: a CSM gets one task, in the CRM.  Dropdown fie
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -36,6 +39,7 @@ from zenpy.lib.exception import ZenpyException
 from connector.batching import batched
 from connector.clients.zendesk import ZendeskApiError, ZendeskClient, build_client
 from connector.config import Config
+from connector.http import HttpLayer
 from connector.mappings import FieldMapping, Mapping, load_mapping, option_value
 from connector.records import AccountOutput, TaskSpec
 from connector.sinks.base import (
@@ -67,6 +71,10 @@ _API_ERRORS = (ZenpyException, ZendeskApiError, requests.RequestException)
 #: only the last 100 job statuses and queues a limited number of background jobs per account, so the window
 #: stays well under both (30: 2 status calls per 3,000 records instead of 2 per 100).
 JOB_WINDOW = 30
+#: Jobs of a window submitted at once, each thread with its own client.  A submission only queues a job, so
+#: sending them side by side costs Zendesk nothing more (the same requests, each paced by the HTTP layer's
+#: limiter) and saves a round trip per 100 records: the write stage's longest leg at 5k accounts.
+SUBMITTERS = 4
 T = TypeVar("T")
 
 
@@ -92,6 +100,7 @@ class ZendeskSink(FieldSink):
         self.mapping = load_mapping(config.resolve(self.cfg.mapping))
         self.band = self.mapping.fields.get("priority_band")
         self._client = client
+        self._http: HttpLayer | None = None  # set when the sink builds its own clients (not a test's injected one)
         #: Bulk jobs submitted and status polls made by the last ``write`` (also in the HTTP ledger).
         self.stats = {"jobs": 0, "polls": 0}
         self._moves: list[BandMove] = []
@@ -99,6 +108,7 @@ class ZendeskSink(FieldSink):
     def _zendesk(self, ctx: SinkContext) -> ZendeskClient:
         if self._client is None:
             self._client = build_client(self.config, ctx.http)
+            self._http = ctx.http
         return self._client
 
     # -- fields -----------------------------------------------------------------------------------------
@@ -150,7 +160,7 @@ class ZendeskSink(FieldSink):
         assert client is not None
         by_name = {fm.name: fm for fm in self.mapping.fields.values()}
 
-        def jobs() -> Iterator[tuple[tuple[list[RecordChange], Failed], Callable[[], Any] | None]]:
+        def jobs() -> Iterator[tuple[tuple[list[RecordChange], Failed], Callable[[Any], Any] | None]]:
             for batch in batches:
                 failed: Failed = {}
                 payload = []
@@ -162,7 +172,7 @@ class ZendeskSink(FieldSink):
                         failed[change.record_id] = (None, str(exc))
                         continue
                     payload.append(Organization(id=int(change.record_id), organization_fields=fields))
-                yield (batch, failed), partial(client.zenpy.organizations.update, payload) if payload else None
+                yield (batch, failed), partial(_update_organizations, payload) if payload else None
 
         for (batch, failed), outcome, batch_error in self._run_jobs(client, jobs()):
             for change in batch:
@@ -229,10 +239,10 @@ class ZendeskSink(FieldSink):
         """Apply the tag changes; the organizations with a ticket whose change failed (to redo next run)."""
         unfinished: set[str] = set()
 
-        def jobs() -> Iterator[tuple[list[tuple[BandMove, int, list[str], list[str]]], Callable[[], Any]]]:
+        def jobs() -> Iterator[tuple[list[tuple[BandMove, int, list[str], list[str]]], Callable[[Any], Any]]]:
             for batch in batched(retags, MAX_BULK):
                 tickets = [Ticket(id=tid, additional_tags=add, remove_tags=remove) for _, tid, add, remove in batch]
-                yield batch, partial(client.zenpy.tickets.update, tickets)
+                yield batch, partial(_update_tickets, tickets)
 
         for batch, outcome, batch_error in self._run_jobs(client, jobs()):
             log_rows = []
@@ -247,7 +257,7 @@ class ZendeskSink(FieldSink):
 
     # -- jobs -------------------------------------------------------------------------------------------
 
-    def _run_jobs(self, client: ZendeskClient, work: Iterable[tuple[T, Callable[[], Any] | None]]
+    def _run_jobs(self, client: ZendeskClient, work: Iterable[tuple[T, Callable[[Any], Any] | None]]
                   ) -> Iterator[tuple[T, dict[str, str | None], str | None]]:
         """Submit bulk jobs ``JOB_WINDOW`` at a time and wait for each window together, yielding per job
         ``(item, record id → None if done else the error, batch error)`` in submission order.
@@ -257,20 +267,33 @@ class ZendeskSink(FieldSink):
         error is set when the job was refused or lost as a whole; it then applies to every item.  An item
         without a job (nothing in it could be sent) comes back with no results.
         """
-        for group in batched(work, JOB_WINDOW):
-            jobs: list[Any] = []
-            for _, submit in group:
-                try:
-                    jobs.append(submit() if submit is not None else None)
-                    self.stats["jobs"] += submit is not None
-                except _API_ERRORS as exc:
-                    jobs.append(JobFailed(str(exc)))
-            for (item, _), done in zip(group, self._await_all(client, jobs), strict=True):
-                if isinstance(done, Exception):
-                    log.warning("zendesk.job.failed", error=str(done))
-                    yield item, {}, f"bulk job failed: {done}"
-                else:
-                    yield item, _outcome(done), None
+        submitters = SUBMITTERS if self._http is not None else 1
+        local = threading.local()
+
+        def submit(job: Callable[[Any], Any] | None) -> Any:
+            """One submission on a submitter thread, with that thread's own client (zenpy is not
+            thread-safe: one client shared by threads raised 'dictionary changed size during iteration')."""
+            if job is None:
+                return None
+            if submitters > 1 and getattr(local, "client", None) is None:
+                assert self._http is not None
+                local.client = build_client(self.config, self._http)
+            try:
+                return job((local.client if submitters > 1 else client).zenpy)
+            except _API_ERRORS as exc:
+                return JobFailed(str(exc))
+
+        with ThreadPoolExecutor(max_workers=submitters, thread_name_prefix="zendesk-job") as pool:
+            for group in batched(work, JOB_WINDOW):
+                futures = [pool.submit(contextvars.copy_context().run, submit, job) for _, job in group]
+                jobs = [f.result() for f in futures]
+                self.stats["jobs"] += sum(1 for _, job in group if job is not None)
+                for (item, _), done in zip(group, self._await_all(client, jobs), strict=True):
+                    if isinstance(done, Exception):
+                        log.warning("zendesk.job.failed", error=str(done))
+                        yield item, {}, f"bulk job failed: {done}"
+                    else:
+                        yield item, _outcome(done), None
 
     def _await_all(self, client: ZendeskClient, jobs: list[Any]) -> list[list[Any] | Exception]:
         """Poll every unfinished job once per round — one ``job_statuses/show_many`` call for all of them —
@@ -333,3 +356,13 @@ def _options(field: Any) -> set[str]:
     values = (o.get("value") if isinstance(o, dict) else getattr(o, "value", None)
               for o in getattr(field, "custom_field_options", None) or [])
     return {str(v) for v in values if v}
+
+
+def _update_organizations(payload: list[Organization], zenpy: Any) -> Any:
+    """One ``organizations/update_many`` job with the given client (a submitter thread's own)."""
+    return zenpy.organizations.update(payload)
+
+
+def _update_tickets(tickets: list[Ticket], zenpy: Any) -> Any:
+    """One ``tickets/update_many`` job with the given client (a submitter thread's own)."""
+    return zenpy.tickets.update(tickets)
