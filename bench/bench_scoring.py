@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,37 +148,17 @@ def kernel_one(n: int) -> dict[str, float]:
 
 def _store(backend: str, workdir: Path) -> Iterator[Any]:
     """A fresh store: a SQLite file, or a throwaway schema on ``CONNECTOR_TEST_POSTGRES_URL``."""
-    from sqlalchemy import event, text
-
     from connector.store import Store
-    from connector.store.database import make_engine
 
     if backend == "sqlite":
         store = Store(f"sqlite:///{workdir / 'state.db'}")
         yield store
         store.close()
         return
-    url = os.environ["CONNECTOR_TEST_POSTGRES_URL"]
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url)
+    from connector.store.scratch import scratch_postgres_store
 
-    @event.listens_for(engine, "connect")
-    def _search_path(dbapi_conn: Any, _rec: Any) -> None:
-        with dbapi_conn.cursor() as cur:
-            cur.execute(f'SET search_path TO "{schema}"')
-        dbapi_conn.commit()
-
-    store = Store(url, engine=engine)
-    try:
+    with scratch_postgres_store(os.environ["CONNECTOR_TEST_POSTGRES_URL"], prefix="bench") as store:
         yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 class _Clock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -33,31 +32,10 @@ def _postgres_store() -> Iterator[Store]:
             "CONNECTOR_TEST_POSTGRES_URL is not set: PostgreSQL store tests need a server "
             "(`.ci/run` sets it to the local PostgreSQL)"
         )
-    from sqlalchemy import text
+    from connector.store.scratch import scratch_postgres_store
 
-    from connector.store.database import make_engine
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(POSTGRES_URL).execution_options(schema_translate_map=None)
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def _search_path(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
-        with dbapi_conn.cursor() as cur:
-            cur.execute(f'SET search_path TO "{schema}"')
-        dbapi_conn.commit()
-
-    store = Store(POSTGRES_URL, engine=engine)
-    try:
+    with scratch_postgres_store(POSTGRES_URL) as store:
         yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
