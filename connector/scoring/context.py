@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from connector.scoring.inputs import day_to_date
-from connector.scoring.milestones import STATUS_LABELS
+from connector.scoring.milestones import NOT_YET, STATUS_LABELS
 from connector.scoring.model import DIRECTIONS
 from connector.scoring.quadrant import QUADRANTS
 
@@ -34,6 +34,19 @@ def _due(r: ScoringResult, row: int) -> Any:
     return (day_to_date(float(r.milestones.due_day[row, nxt])) if nxt >= 0 else None) or "—"
 
 
+def _next_milestone_when(r: ScoringResult, row: int) -> str:
+    """What follows the next milestone's name for a CSM: ", due <day> (<status>)".  A vendor opportunity
+    (Expansion-ready, Advocate) that is "Not yet" gets no due day: it is never overdue, so a target day in
+    the past would only read as a deadline the customer missed."""
+    nxt = int(r.milestones.next[row])
+    if nxt < 0:
+        return ""
+    status = int(r.next_status[row])
+    if status == NOT_YET:
+        return " (our opportunity, not yet reached; never overdue)"
+    return f", due {_due(r, row)} ({STATUS_LABELS.get(status, '—')})"
+
+
 def _quadrant(r: ScoringResult, row: int) -> str:
     q = int(r.quadrant.quadrant[row])
     return QUADRANTS[q] if q >= 0 else "quadrant unknown"
@@ -53,6 +66,7 @@ _VALUES: dict[str, Callable[[ScoringResult, int], Any]] = {
     "next_milestone": lambda r, row: r.milestone_name(row, int(r.milestones.next[row])) or "path complete",
     "next_milestone_due": _due,
     "next_milestone_status": lambda r, row: STATUS_LABELS.get(int(r.next_status[row]), "—"),
+    "next_milestone_when": _next_milestone_when,
     "vector": lambda r, row: round(_num(r.vector.magnitude[row]), 1),
     "velocity": lambda r, row: round(_num(r.vector.velocity[row]), 1),
     "direction": lambda r, row: DIRECTIONS[int(r.vector.direction[row]) + 1],

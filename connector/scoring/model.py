@@ -29,9 +29,8 @@ CondField = Annotated[Condition, PlainValidator(parse_condition)]
 #: The body every play's tasks get unless the play says otherwise: the four things a task must carry.
 DEFAULT_BODY = (
     "Why: {reason}\n"
-    "Where they are: {stage} — Success Vector {vector:.0f} ({direction}, {velocity:+.1f}/30 days), "
-    "{quadrant}.\n"
-    "Next milestone: {next_milestone}, due {next_milestone_due} ({next_milestone_status}).\n"
+    "Where they are: {stage} — Success Vector {vector:.0f}, {quadrant}. Trend: {drivers}\n"
+    "Next milestone: {next_milestone}{next_milestone_when}.\n"
     "Bring: {bring}"
 )
 

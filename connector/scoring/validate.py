@@ -48,6 +48,7 @@ TEXT_FACTS = {
 NUMERIC_PLACEHOLDERS = frozenset({"vector", "velocity", "confidence", "arr", "step", "days_to_renewal"})
 TEXT_PLACEHOLDERS = frozenset({
     "name", "account_id", "segment", "stage", "next_milestone", "next_milestone_due", "next_milestone_status",
+    "next_milestone_when",
     "direction", "drivers", "reason", "bring", "quadrant", "channel", "renewal_date", "offer",
     "competitor_names", "play", "risk_flags",
 })

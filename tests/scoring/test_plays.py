@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from scoring_helpers import DEFAULT_MODEL, HEALTHY, NOW, open_plays
+from scoring_helpers import DEFAULT_MODEL, HEALTHY, NOW, fields, open_plays
 from scoring_helpers import run as run_any
 
 from connector.records import TaskEvidence
@@ -46,6 +46,17 @@ def test_vector_turning_negative_opens_a_plan_task_that_says_why_where_next_and_
         assert part in task.body
     assert "check in" not in (task.subject + task.body).lower()
     assert "no result" not in task.body
+
+
+def test_the_body_says_the_trend_in_the_drivers_words_and_gives_an_opportunity_no_past_due_day() -> None:
+    """One source: the body's trend is the drivers sentence (a Flat vector's +13/30 days comes with its noise
+    band); a vendor opportunity that is "Not yet" shows no due day (it is never overdue)."""
+    result = run({"A": HEALTHY}, **sliding(NOW))
+    [task] = result.tasks()
+    assert f"Trend: {fields(result, 'A')['vector_drivers']}" in task.body
+    assert fields(result, "A")["next_milestone"] == "Expansion-ready"
+    assert "Next milestone: Expansion-ready (our opportunity, not yet reached; never overdue)." in task.body
+    assert ", due " not in task.body.split("Next milestone:")[1].split("\n")[0]
 
 
 def test_concurrent_plays_merge_into_one_task_whose_body_ranks_the_reasons() -> None:
