@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import ssl
 import threading
 import time
 from collections import Counter, defaultdict
@@ -41,6 +42,28 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: A server asking for a longer pause than this is treated as broken rather than waited on for hours.
 MAX_RETRY_AFTER = 900.0
 #: Failures where the request may not have been processed: retried like a 503.
+#: What a certificate that will not verify looks like, wherever in the exception chain it sits.
+_CERTIFICATE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification|"
+                          r"hostname mismatch|doesn't match|WRONG_VERSION_NUMBER")
+
+
+def certificate_problem(exc: BaseException) -> bool:
+    """True when a TLS error is about the certificate (or plain HTTP on a TLS port): retrying cannot help.
+    False for a handshake cut short (``UNEXPECTED_EOF``, a reset): the connection broke, try again."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError) or _CERTIFICATE.search(str(e)):
+            return True
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None)]
+        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    return False
+
+
 _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
@@ -259,8 +282,14 @@ class HttpLayer:
             started = time.perf_counter()
             try:
                 response = send()
-            except (requests.exceptions.SSLError, urllib3.exceptions.SSLError):
-                raise  # a certificate problem does not heal by retrying
+            except (requests.exceptions.SSLError, urllib3.exceptions.SSLError) as exc:
+                if certificate_problem(exc) or attempt > policy.max_retries:
+                    raise  # a certificate problem does not heal by retrying
+                # any other TLS failure is the connection breaking during the handshake: transient
+                self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)
+                self._sleep(system, policy.delay(attempt, None), f"{type(exc).__name__} on {method} {endpoint}",
+                            policy.max_retries - attempt, rate_limit=False)
+                continue
             except _TRANSIENT as exc:
                 self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)
                 if attempt > policy.max_retries:

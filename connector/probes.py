@@ -29,8 +29,9 @@ from connector.secrets import redact
 
 #: (pattern in the error's text, what it means, the key to check) — most specific first.
 _CAUSES: tuple[tuple[str, str, str], ...] = (
-    (r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLError|SSLCertVerification",
+    (r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification",
      "its TLS certificate is not trusted", "ca_bundle"),
+    (r"WRONG_VERSION_NUMBER", "it does not speak TLS on that port (http:// vs https://?)", "base_url"),
     (r"Name or service not known|nodename nor servname|Failed to resolve|getaddrinfo failed|NameResolution",
      "the host name does not resolve", "base_url"),
     (r"Connection refused|ConnectionRefused", "the connection was refused", "base_url"),

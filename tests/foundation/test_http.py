@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
+import urllib3
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connector.http import HttpLayer, RateLimiter, RetryPolicy, count_records, normalise_endpoint
+from connector.http import (
+    HttpLayer,
+    RateLimiter,
+    RetryPolicy,
+    certificate_problem,
+    count_records,
+    normalise_endpoint,
+)
 from connector.sandbox.core import EmulatorContext, Faults, RunningServer, SandboxClock, build_app, serve
 
 
@@ -110,6 +120,35 @@ def test_tls_is_verified_by_default(server) -> None:  # type: ignore[no-untyped-
     running, _, _ = server
     with pytest.raises(requests.exceptions.SSLError):
         _layer(retries=0).session("test").get(f"{running.url}/api/x")
+
+
+def test_an_untrusted_certificate_fails_at_once_and_is_told_as_such(server) -> None:  # type: ignore[no-untyped-def]
+    running, _, _ = server
+    layer = _layer(retries=3)
+    with pytest.raises(requests.exceptions.SSLError) as caught:
+        layer.session("test").get(f"{running.url}/api/x")
+    assert certificate_problem(caught.value)
+    assert layer.ledger.summary().get("test", {}).get("calls", 0) == 0  # no retry: it cannot heal
+
+
+def test_a_handshake_cut_short_is_retried_like_a_dropped_connection() -> None:
+    """A connection dropped during the TLS handshake surfaces as an SSLError (unexpected EOF), not a
+    certificate problem: it is retried (a faulted sync once ended partial on it, told as 'not trusted')."""
+    layer = _layer(retries=3)
+    eof = requests.exceptions.SSLError(urllib3.exceptions.SSLError(
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:2427)")))
+    answers: list[Any] = [eof, eof, (200, {})]
+
+    def send() -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert not certificate_problem(eof)
+    assert layer.execute("test", "GET", "https://x.example/api/x", None, send, lambda r: r[0], lambda r: r[1]) == (
+        200, {})
+    assert layer.ledger.summary()["test"]["calls"] == 3
 
 
 def test_sandbox_ledger_counts_calls_and_records(server, sandbox_tls) -> None:  # type: ignore[no-untyped-def]
