@@ -133,10 +133,30 @@ class ScoringInputs:
         evidence: Iterable[TaskEvidence] = (),
     ) -> ScoringInputs:
         """The sync path: the store's columns (:meth:`Store.account_columns` and friends) in, the same
-        inputs :meth:`from_records` makes from records out — without a Python object per signal row.
-
-        """
-        return _columnar_inputs(cls, accounts, signals, history, state, now, evidence)
+        inputs :meth:`from_records` makes from records out — without a Python object per signal row."""
+        n = accounts.n
+        now_day = day_number(now)
+        key = accounts.account_id
+        find = _RowFinder(key)
+        numeric, ages, text = _signal_columns(_SignalRows.read(signals, find), n, now_day)
+        hist_age, hist_value = _history_from_columns(find, n, history, now_day)
+        row = {str(a): i for i, a in enumerate(key)}
+        inputs = cls.from_arrays(
+            now,
+            key,
+            Categorical.from_values(accounts.segment),
+            owner=Categorical.from_values(accounts.owner_id),
+            contract_start=accounts.contract_start,
+            renewal_date=accounts.renewal_date,
+            arr=_arr_or_signal(accounts.arr, numeric),
+            numeric=numeric,
+            ages=ages,
+            text=text,
+            history_age=hist_age,
+            history_value=hist_value,
+            previous=_previous_columns(row, n, state, now.date()),
+        )
+        return _with_extras(inputs, accounts.name, accounts.domain, row, evidence)
 
     @classmethod
     def from_records(
@@ -148,7 +168,7 @@ class ScoringInputs:
         now: datetime,
         evidence: Iterable[TaskEvidence] = (),
     ) -> ScoringInputs:
-        """The sync path: records from identity resolution, per-account JSON state from the store.
+        """The record path (tests, tools): records from identity resolution, per-account JSON state.
 
         ``signals``, ``history`` and ``state`` are read once, as streams (a mapping works too), and written
         straight into columns: no ``Signal``, history series or state dict outlives its chunk, so Python
@@ -179,8 +199,6 @@ class ScoringInputs:
                 text[name] = found_text
         del columns
         arr = np.array([a.arr if a.arr is not None else np.nan for a in accounts], np.float64)
-        if "arr" in numeric:
-            arr = np.where(np.isnan(arr), numeric["arr"], arr)
         hist_age, hist_value = _history_columns(row, n, history, now_day)
         inputs = cls.from_arrays(
             now,
@@ -189,7 +207,7 @@ class ScoringInputs:
             owner=Categorical.from_values([a.owner_id for a in accounts]),
             contract_start=_dates([a.contract_start for a in accounts]),
             renewal_date=_dates([a.renewal_date for a in accounts]),
-            arr=arr,
+            arr=_arr_or_signal(arr, numeric),
             numeric=numeric,
             ages=ages,
             text=text,
@@ -197,58 +215,24 @@ class ScoringInputs:
             history_value=hist_value,
             previous=_previous_columns(row, n, state, now.date()),
         )
-        object.__setattr__(inputs, "names", np.array([a.name for a in accounts], dtype=object))
-        object.__setattr__(inputs, "domains", np.array([a.domain for a in accounts], dtype=object))
-        object.__setattr__(inputs, "index", row)  # what ``row()`` would build; reused, not built twice
-        by_account: dict[str, list[TaskEvidence]] = {}
-        for item in evidence:
-            by_account.setdefault(item.account_id, []).append(item)
-        object.__setattr__(inputs, "evidence", by_account)
-        return inputs
+        return _with_extras(inputs, np.array([a.name for a in accounts], dtype=object),
+                            np.array([a.domain for a in accounts], dtype=object), row, evidence)
 
 
-def _columnar_inputs(
-    cls: type[ScoringInputs],
-    accounts: AccountColumns,
-    signals: Iterable[SignalColumns],
-    history: Iterable[HistoryColumns],
-    state: StateInput,
-    now: datetime,
-    evidence: Iterable[TaskEvidence] = (),
-) -> ScoringInputs:
-    """:meth:`ScoringInputs.from_records`, column-wise: the same inputs from the store's column batches."""
-    n = accounts.n
-    now_day = day_number(now)
-    key = accounts.account_id
-    find = _RowFinder(key)
-    numeric, ages, text = _signal_columns(_SignalRows.read(signals, find), n, now_day)
-    arr = accounts.arr.copy()
-    if "arr" in numeric:
-        arr = np.where(np.isnan(arr), numeric["arr"], arr)
-    hist_age, hist_value = _history_from_columns(find, n, history, now_day)
-    row = {str(a): i for i, a in enumerate(key)}
-    inputs = cls.from_arrays(
-        now,
-        key,
-        Categorical.from_values(accounts.segment),
-        owner=Categorical.from_values(accounts.owner_id),
-        contract_start=accounts.contract_start,
-        renewal_date=accounts.renewal_date,
-        arr=arr,
-        numeric=numeric,
-        ages=ages,
-        text=text,
-        history_age=hist_age,
-        history_value=hist_value,
-        previous=_previous_columns(row, n, state, now.date()),
-    )
-    object.__setattr__(inputs, "names", accounts.name)
-    object.__setattr__(inputs, "domains", accounts.domain)
-    object.__setattr__(inputs, "index", row)
+def _arr_or_signal(arr: np.ndarray, numeric: dict[str, np.ndarray]) -> np.ndarray:
+    """The CRM's ARR, or the ``arr`` signal (billing) where the CRM has none."""
+    return np.where(np.isnan(arr), numeric["arr"], arr) if "arr" in numeric else arr.copy()
+
+
+def _with_extras(inputs: ScoringInputs, names: np.ndarray, domains: np.ndarray, row: dict[str, int],
+                 evidence: Iterable[TaskEvidence]) -> ScoringInputs:
+    """What both paths attach beside the columns: names, domains, the id → row index (what ``row()`` would
+    build; reused, not built twice) and the task read-back grouped by account."""
     by_account: dict[str, list[TaskEvidence]] = {}
     for item in evidence:
         by_account.setdefault(item.account_id, []).append(item)
-    object.__setattr__(inputs, "evidence", by_account)
+    for name, value in (("names", names), ("domains", domains), ("index", row), ("evidence", by_account)):
+        object.__setattr__(inputs, name, value)
     return inputs
 
 
