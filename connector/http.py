@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -42,26 +42,33 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: A server asking for a longer pause than this is treated as broken rather than waited on for hours.
 MAX_RETRY_AFTER = 900.0
 #: Failures where the request may not have been processed: retried like a 503.
-#: What a certificate that will not verify looks like, wherever in the exception chain it sits.
-_CERTIFICATE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification|"
-                          r"hostname mismatch|doesn't match|WRONG_VERSION_NUMBER")
+#: A certificate that will not verify, and plain HTTP answering on a TLS port: as they read in an error's text.
+CERTIFICATE_FAILURE = r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification|hostname mismatch"
+NOT_TLS = r"WRONG_VERSION_NUMBER"
+_NO_RETRY_TLS = re.compile(f"{CERTIFICATE_FAILURE}|doesn't match|{NOT_TLS}")  # + requests' hostname check
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and contexts, and the ``reason`` urllib3 keeps inside ``MaxRetryError``."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        context = None if current.__suppress_context__ else current.__context__  # ``raise … from None``
+        nested = [current.__cause__, context, getattr(current, "reason", None),
+                  *(a for a in current.args if isinstance(a, BaseException))]
+        todo.extend(e for e in nested if isinstance(e, BaseException))
 
 
 def certificate_problem(exc: BaseException) -> bool:
     """True when a TLS error is about the certificate (or plain HTTP on a TLS port): retrying cannot help.
     False for a handshake cut short (``UNEXPECTED_EOF``, a reset): the connection broke, try again."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ssl.SSLCertVerificationError) or _CERTIFICATE.search(str(e)):
-            return True
-        todo += [e.__cause__, e.__context__, getattr(e, "reason", None)]
-        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
-    return False
+    return any(isinstance(e, ssl.SSLCertVerificationError) or _NO_RETRY_TLS.search(str(e))
+               for e in exception_chain(exc))
 
 
 _TRANSIENT = (

@@ -18,20 +18,19 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import requests
 import urllib3
 
 from connector.config import Config
-from connector.http import HttpLayer
+from connector.http import CERTIFICATE_FAILURE, NOT_TLS, HttpLayer, exception_chain
 from connector.secrets import redact
 
 #: (pattern in the error's text, what it means, the key to check) — most specific first.
 _CAUSES: tuple[tuple[str, str, str], ...] = (
-    (r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification",
-     "its TLS certificate is not trusted", "ca_bundle"),
-    (r"WRONG_VERSION_NUMBER", "it does not speak TLS on that port (http:// vs https://?)", "base_url"),
+    (CERTIFICATE_FAILURE, "its TLS certificate is not trusted", "ca_bundle"),
+    (NOT_TLS, "it does not speak TLS on that port (http:// vs https://?)", "base_url"),
     (r"Name or service not known|nodename nor servname|Failed to resolve|getaddrinfo failed|NameResolution",
      "the host name does not resolve", "base_url"),
     (r"Connection refused|ConnectionRefused", "the connection was refused", "base_url"),
@@ -46,29 +45,13 @@ _NETWORK = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ur
 def describe_failure(system: str, config: Config, exc: BaseException) -> str:
     """The error as shown to an admin: for a network failure, ``system: cannot reach URL — cause; check
     key``; anything else as ``Type: message`` (our own errors already say what to fix)."""
-    if any(isinstance(e, _NETWORK) for e in _chain(exc)):
-        text = " ".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
+    if any(isinstance(e, _NETWORK) for e in exception_chain(exc)):
+        text = " ".join(f"{type(e).__name__}: {e}" for e in exception_chain(exc))
         cause, key = next(((c, k) for pattern, c, k in _CAUSES if re.search(pattern, text)),
                           ("the connection failed", "base_url"))
         url = getattr(getattr(config, system, None), "base_url", None) or "it"
         return redact(f"{system}: cannot reach {url} — {cause}; check `{key}` in the [{system}] section")
     return redact(f"{type(exc).__name__}: {exc}")
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and the ``reason`` urllib3 keeps inside ``MaxRetryError``."""
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        context = None if current.__suppress_context__ else current.__context__  # ``raise … from None``
-        nested = [current.__cause__, context, getattr(current, "reason", None),
-                  *(a for a in current.args if isinstance(a, BaseException))]
-        todo.extend(e for e in nested if isinstance(e, BaseException))
 
 
 def source_probes(config: Config, http: HttpLayer) -> dict[str, Callable[[], None]]:
