@@ -250,10 +250,13 @@ class _TaskWire(TaskTransport):
         answer = self.client.call("batch update tasks", batch_api.update,
                                   {"inputs": [{"id": a.remote_id, "properties": a.payload} for a in actions]})
         failed = _failed_records(getattr(answer, "errors", None) or [])
-        return [TaskResult(str(a.remote_id) not in failed, a.remote_id,
-                           message=failed.get(str(a.remote_id), (None, None))[1],
-                           gone=str(failed.get(str(a.remote_id), (None, ""))[1] or "").startswith("OBJECT_NOT_FOUND"))
-                for a in actions]
+        results = []
+        for a in actions:
+            problem = failed.get(str(a.remote_id))
+            message = problem[1] if problem else None
+            results.append(TaskResult(problem is None, a.remote_id, message=message,
+                                      gone=bool(message and message.startswith("OBJECT_NOT_FOUND"))))
+        return results
 
 
 def task_properties(spec: TaskSpec, key_property: str, owner_id: str | None) -> dict[str, str]:
