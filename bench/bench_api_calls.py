@@ -25,22 +25,16 @@ import json
 from typing import Any
 
 import minimum as mn
-from common import UNTHROTTLED, Sandbox, growth, quiet_logs, sync_in_child
+from common import growth, next_phase, quiet_logs, ready_sandbox, sync_in_child
 
 PHASES = ("full", "unchanged", "1% changed")
 
 
 def run_size(n: int, verbose: bool) -> dict[str, Any]:
-    from connector.runtime import run_setup
-
     out: dict[str, Any] = {"accounts": n, "phases": {}}
-    with Sandbox(n, limits=UNTHROTTLED, unthrottled_config=True) as sandbox:
-        setup = run_setup(sandbox.config(), dry_run=False)
-        if setup["errors"]:
-            raise SystemExit(f"setup failed: {setup['errors']}")
+    with ready_sandbox(n) as sandbox:
         for phase in PHASES:
-            sandbox.command("reset")
-            changed = sandbox.command("mutate", share=0.01) if phase == "1% changed" else sandbox.command("tick")
+            changed = next_phase(sandbox, phase == "1% changed")
             # Read: what changed since the previous sync *began* (its sources read then, so the echo of its
             # own writes is new to them); written: what changed during this sync.
             read = sandbox.command("world", since=None if phase == "full" else "start")["streams"]

@@ -22,22 +22,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import UNTHROTTLED, Sandbox, quiet_logs, sync_in_child
+from common import next_phase, quiet_logs, ready_sandbox, sync_in_child
 
 PHASES = ("first sync", "echo re-sync", "unchanged re-sync", "1% changed re-sync")
 
 
 def run_size(n: int) -> list[dict[str, Any]]:
-    from connector.runtime import run_setup
-
     rows = []
-    with Sandbox(n, limits=UNTHROTTLED, unthrottled_config=True) as sandbox:
-        setup = run_setup(sandbox.config(), dry_run=False)
-        if setup["errors"]:
-            raise SystemExit(f"setup failed: {setup['errors']}")
+    with ready_sandbox(n) as sandbox:
         for phase in PHASES:
-            sandbox.command("reset")
-            changed = sandbox.command("mutate", share=0.01) if phase.startswith("1%") else sandbox.command("tick")
+            changed = next_phase(sandbox, phase.startswith("1%"))
             r = sync_in_child(sandbox)
             beyond = r["stage_cpu"].get("resolve", 0.0) + r["stage_cpu"].get("score", 0.0)
             row = {"accounts": n, "phase": phase, "changed": changed.get("changed"), "beyond_calls_cpu_s": beyond,

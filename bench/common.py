@@ -12,6 +12,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,25 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def ready_sandbox(accounts: int) -> Iterator[Sandbox]:
+    """An unthrottled sandbox with the connector's setup done (fields, task status): what every phased
+    benchmark starts from."""
+    from connector.runtime import run_setup
+
+    with Sandbox(accounts, limits=UNTHROTTLED, unthrottled_config=True) as sandbox:
+        setup = run_setup(sandbox.config(), dry_run=False)
+        if setup["errors"]:
+            raise SystemExit(f"setup failed: {setup['errors']}")
+        yield sandbox
+
+
+def next_phase(sandbox: Sandbox, change_one_percent: bool) -> dict[str, Any]:
+    """Clear the ledger, then fail a payment on 1 % of the companies or only move the clock on a little."""
+    sandbox.command("reset")
+    return sandbox.command("mutate", share=0.01) if change_one_percent else sandbox.command("tick")
 
 
 def _add_settings(path: Path, settings: dict[str, str]) -> None:
