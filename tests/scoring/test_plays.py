@@ -351,3 +351,11 @@ def test_task_keys_are_stable_and_fit_an_external_id() -> None:
     assert task_key("001A", "plan", 2) == "001A:plan:2"
     long_key = task_key("x" * 300, "plan", 2)
     assert len(long_key) <= 255 and long_key == task_key("x" * 300, "plan", 2)
+
+
+def test_a_sliding_vector_task_says_its_movers_once() -> None:
+    """The body's trend line carries the drivers sentence; the play's reason must not repeat it."""
+    [task] = run({"A": HEALTHY}, **sliding(NOW)).tasks()
+    assert task.play == "vector_negative"
+    drivers = task.body.split("Trend: ")[1].split("\n")[0]
+    assert task.body.count(drivers) == 1
