@@ -101,20 +101,26 @@ def slopes(base: Trend, point: np.ndarray, scored: np.ndarray) -> tuple[np.ndarr
 
     Today's point enters at t = 0 with weight 1.  The standard error is for a point noise of 1, so the
     band is ``noise × unit_se``.  NaN where fewer than two points or no score today.
+
+    ``point`` (I, n, float64) is the caller's own array and becomes the slopes: computed one input at a
+    time in it, so no further (I × n) array is made — at a million accounts each one is ~180 MB, and the
+    whole-array expression made five.  The arithmetic is the same, element for element.
     """
     add = scored.astype(np.float64)
     w, wt, wtt, w2, w2t, w2tt = base.shared
     w, w2 = w + add, w2 + add
-    wy = base.wy + np.where(scored, point, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         denom = w * wtt - wt * wt
         ok = (denom > 1e-9) & (w > 1.0 + 1e-9) & scored
-        out = np.where(ok, (w * base.wty - wt * wy) / np.where(ok, denom, 1.0), np.nan)
+        safe = np.where(ok, denom, 1.0)
+        for j in range(point.shape[0]):
+            wy = base.wy[j] + np.where(scored, point[j], 0.0)
+            point[j] = np.where(ok, (w * base.wty[j] - wt * wy) / safe, np.nan) * 30.0
         mean = wt / w
         spread = wtt - wt * wt / w
         var = (w2tt - 2 * mean * w2t + mean * mean * w2) / (spread * spread)
         unit_se = np.where(ok, np.sqrt(np.maximum(var, 0.0)), np.nan)
-    return out * 30.0, unit_se * 30.0
+    return point, unit_se * 30.0
 
 
 def saved(base: Trend, row: int, names: list[str]) -> dict[str, object]:

@@ -129,16 +129,18 @@ def _moving(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, keys: l
     cfg, prev = model.vector, inputs.previous
     today = float(np.floor(day_number(inputs.now)))
     at = _aligned(prev.contribution_names, keys)
-    point = np.nan_to_num(at(prev.contributions.T), nan=0.0)
+    # Every (inputs × accounts) array below is made once and then worked on in place: ~180 MB each at 1M.
+    point = np.nan_to_num(at(prev.contributions.T), nan=0.0, copy=False)
     carried = tr.Trend(prev.trend.since, prev.trend.shared.T.copy(), at(prev.trend.wy.T), at(prev.trend.wty.T))
     base = tr.quantised(tr.carry(carried, prev.trend.day, point, prev.trend.scored, today,
                                      cfg.velocity_window_days / 2.0))
+    del point
     scored = ~np.isnan(magnitude)
-    slopes, unit_se = tr.slopes(base, contributions.astype(np.float64), scored)
+    drivers, unit_se = tr.slopes(base, contributions.astype(np.float64), scored)
     trended = (today - base.since >= cfg.min_history_span_days) & ~np.isnan(unit_se)
     history_v, history_se = velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, cfg)
-    velocity = np.where(trended, slopes.sum(axis=0), history_v)
-    drivers = np.where(trended, slopes, 0.0)
+    velocity = np.where(trended, drivers.sum(axis=0), history_v)
+    drivers[:, ~trended] = 0.0  # what np.where(trended, slopes, 0.0) gave, without a copy
     noise = tr.point_noise(magnitude - prev.magnitude, seg, len(model.segments))
     band = tr.noise_band(model, seg, noise, np.where(trended, unit_se, history_se))
     direction, candidate, since = tr.direction_with_hold(
