@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,18 @@ def day_number(value: datetime | date) -> float:
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return aware.timestamp() / 86400.0
     return float((value - _EPOCH).days)
+
+
+def days_ago(now_day: float, when: Any) -> Any:
+    """Whole UTC days from ``when`` (day numbers: a float or an array) to ``now_day``: a signal read or a
+    score made yesterday at 23:59 is a day old at 00:01.
+
+    Why whole days: every other clock of the model counts days (waits, due dates, the trend's points), so
+    an age counted to the second was the one input that moved between two runs of the same day: a
+    confidence or a fallback velocity could round differently at 18:00 than at 09:00 on unchanged data,
+    and the same inputs on the same day must give the same outputs (see ``SyncRunner``'s settled cycle).
+    """
+    return math.floor(now_day) - np.floor(when)
 
 
 def day_to_date(day: float) -> date | None:

@@ -21,7 +21,7 @@ import numpy as np
 from connector.batching import batched
 from connector.records import Account, Signal, TaskEvidence
 from connector.scoring.conditions import Categorical
-from connector.scoring.days import day_number, day_to_date, day_to_iso
+from connector.scoring.days import day_number, day_to_date, day_to_iso, days_ago
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, baseline_of, previous_from_json
 from connector.store.columns import AccountColumns, HistoryColumns, SignalColumns, object_column
 
@@ -330,7 +330,7 @@ def _signal_columns(rows: _SignalRows, n: int, now_day: float
         part = won[bounds[k]:bounds[k + 1]]
         at = row[part]
         best = np.full(n, np.nan)
-        best[at] = now_day - when[part]
+        best[at] = days_ago(now_day, when[part])
         ages[name] = best.astype(np.float32)
         codes = rows.text[part]
         is_text = codes >= 0
@@ -379,7 +379,7 @@ def _history_from_columns(find: _RowFinder, n: int, history: Iterable[HistoryCol
     width = int(taken.max())
     age = np.full((n, width), np.nan, np.float32)
     mags = np.full((n, width), np.nan, np.float32)
-    age[row[ok], offset[ok]] = (now_day - when[ok]).astype(np.float32)
+    age[row[ok], offset[ok]] = days_ago(now_day, when[ok]).astype(np.float32)
     mags[row[ok], offset[ok]] = value[ok].astype(np.float32)
     return age, mags
 
@@ -425,7 +425,7 @@ class _SignalColumn:
         """Ages (days, float32, NaN where no signal), the numeric column if any row's winner is a number,
         and the text column if any row's winner is text — the same columns the record path always made."""
         held = self.best > -np.inf
-        ages = np.where(held, now_day - self.best, np.nan).astype(np.float32)
+        ages = np.where(held, days_ago(now_day, np.where(held, self.best, 0.0)), np.nan).astype(np.float32)
         is_text = self.codes >= 0 if self.codes is not None else np.zeros(held.shape[0], bool)
         numeric = self.numeric if self.numeric is not None and (held & ~is_text).any() else None
         text = None
@@ -483,7 +483,7 @@ def _history_columns(
         if k > capacity:
             capacity = min(MAX_HISTORY_POINTS, max(k, 2 * capacity, 8))
             age, value = _widen(age, capacity), _widen(value, capacity)
-        age[i, :k] = [now_day - day_number(when) for when, _ in series]
+        age[i, :k] = [days_ago(now_day, day_number(when)) for when, _ in series]
         value[i, :k] = [magnitude for _, magnitude in series]
         width = max(width, k)
     if width < capacity:

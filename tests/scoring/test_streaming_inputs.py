@@ -19,6 +19,7 @@ from scoring_helpers import make_account
 from connector.records import Signal
 from connector.scoring import inputs as inputs_module
 from connector.scoring.conditions import Categorical
+from connector.scoring.days import days_ago
 from connector.scoring.inputs import (
     MAX_HISTORY_POINTS,
     PreviousState,
@@ -133,7 +134,7 @@ def _reference_signal_columns(
             text_values.setdefault(name, [None] * n)[i] = sig.value
         else:
             numeric.setdefault(name, np.full(n, np.nan))[i] = float(sig.value)  # type: ignore[arg-type]
-        ages.setdefault(name, np.full(n, np.nan, np.float32))[i] = now_day - day_number(sig.as_of)
+        ages.setdefault(name, np.full(n, np.nan, np.float32))[i] = days_ago(now_day, day_number(sig.as_of))
     return numeric, ages, {k: Categorical.from_values(v) for k, v in text_values.items()}
 
 
@@ -192,7 +193,7 @@ def _reference_history(
     value = np.full((len(ids), width), np.nan, np.float32)
     for i, points in enumerate(series):
         for j, (when, magnitude) in enumerate(points):
-            age[i, j] = now_day - day_number(when)
+            age[i, j] = days_ago(now_day, day_number(when))
             value[i, j] = magnitude
     return age, value
 
