@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 READ_POSTS = ("/search", "/query", "/batch/read")  # POSTs that only read
+AUTH_POSTS = ("/services/oauth2/token",)  # a new access token once the last one expired: writes no data
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,15 @@ class ResyncOutcome:
     errors: dict[str, Any]
 
 
-def first_resync(workdir: Path, accounts: int, start: datetime, seed: int = 5) -> ResyncOutcome:
+def first_resync(workdir: Path, accounts: int, start: datetime, seed: int = 5,
+                 resync_after: timedelta = timedelta(minutes=3), resync_full: bool = False) -> ResyncOutcome:
     """Set up a fresh sandbox world at ``start`` (UTC), sync 2 minutes later (the whole world visible to
-    the exports), re-sync 3 minutes after that, same day."""
+    the exports), re-sync ``resync_after`` that (3 minutes: the same day; it must stay the same day).
+
+    ``resync_full`` makes the re-sync a ``--full`` one: every source re-read and every account scored
+    again, so a settled cycle is not skipped; what it writes then is what scoring the same data later the
+    same day changes, which must be nothing.
+    """
     from connector.config import load_config
     from connector.runtime import run_setup, run_sync
     from connector.sandbox.cluster import start_cluster
@@ -43,11 +50,11 @@ def first_resync(workdir: Path, accounts: int, start: datetime, seed: int = 5) -
         # so a first sync at ``start`` would miss them and the re-sync would rightly read them as news.
         cluster.clock.advance(timedelta(minutes=2))
         first = run_sync(config, now=cluster.clock.now())
-        cluster.clock.advance(timedelta(minutes=3))  # still the same day, past the export's last minute
+        cluster.clock.advance(resync_after)  # still the same day, past the export's last minute
         cluster.reset_ledgers()
-        again = run_sync(config, now=cluster.clock.now())
+        again = run_sync(config, now=cluster.clock.now(), full=resync_full)
         writes = {name: [(c.method, c.path) for c in e.ctx.ledger.entries()
-                         if c.method != "GET" and not c.path.endswith(READ_POSTS)]
+                         if c.method != "GET" and not c.path.endswith(READ_POSTS + AUTH_POSTS)]
                   for name, e in cluster.emulators.items()}
         return ResyncOutcome(
             {s: r["fields_written"] for s, r in first.sinks.items()}, first.status, again.status,

@@ -9,6 +9,7 @@ flipped on borderline accounts — more of them the later in the day.  Each case
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,4 +27,19 @@ def test_first_unchanged_resync_writes_nothing(tmp_path: Path, hour: int, minute
     assert outcome.first_fields["salesforce"] > 0
     assert outcome.resync_write_calls == {name: [] for name in outcome.resync_write_calls}, (
         f"re-sync at {hour:02}:{minute:02} wrote")
+    assert outcome.resync_fields == {s: 0 for s in outcome.resync_fields}
+
+
+@pytest.mark.timeout(1200)
+def test_same_data_scored_again_at_the_end_of_the_day_writes_nothing(tmp_path: Path) -> None:
+    """The premise of skipping a settled cycle: scoring is a function of the data and the UTC *day*.
+
+    Synced at 00:07, the same world re-read in full and scored again at 23:55 must write nothing: no
+    age, wait or window may count hours.  (Signal ages did until they counted whole days.)
+    """
+    outcome = first_resync(tmp_path, ACCOUNTS, at_time_of_day(0, 5),
+                           resync_after=timedelta(hours=23, minutes=48), resync_full=True)
+    assert outcome.first_status == "ok" and outcome.resync_status == "ok", outcome.errors
+    assert outcome.first_fields["salesforce"] > 0
+    assert outcome.resync_write_calls == {name: [] for name in outcome.resync_write_calls}, "23:55 re-score wrote"
     assert outcome.resync_fields == {s: 0 for s in outcome.resync_fields}
