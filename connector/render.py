@@ -45,7 +45,13 @@ def render_sync(console: Console, result: SyncResult) -> None:
             ),
         )
     console.print(table)
-    console.print(f"accounts scored: {result.scored}")
+    if result.settled:
+        console.print(f"nothing changed since run {result.settled['run_id']} ({result.settled['at']}), the same "
+                      "UTC day: its scores and writes stand, so scoring and writing were skipped (new data, a "
+                      "CSM's change to a task, the next day or `sync --full` scores every account again)",
+                      highlight=False, markup=False)
+    else:
+        console.print(f"accounts scored: {result.scored}")
     render_backlog(console, result.tasks_deferred, result.task_backlog)
     drifted = sum(len(s.get("drift", [])) for s in result.sinks.values())
     if drifted:

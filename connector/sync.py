@@ -35,6 +35,7 @@ from connector.records import Account, AccountOutput, Observation, Quarantined, 
 from connector.registry import crms, sinks_for, sources_for
 from connector.safe_output import dumps
 from connector.secrets import redact
+from connector.settled import cycle_key, record_settled, settled_since
 from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
 from connector.store import Store
@@ -69,6 +70,9 @@ class SyncResult:
     calls: dict[str, Any] = field(default_factory=dict)
     plan_file: str | None = None
     forecast: dict[str, Any] = field(default_factory=dict)
+    #: The earlier complete cycle whose scores and writes still stand (``run_id``, ``at``) when this one
+    #: found nothing changed the same day and skipped scoring and writing (see :mod:`connector.settled`).
+    settled: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return json.loads(dumps(self.__dict__, default=str))
@@ -123,8 +127,16 @@ class SyncRunner:
             if not pull_only:
                 self.resolve(result)
                 self.read_back(now, result, dry_run)
-                outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
-                self.write(now, outputs, tasks, dry_run, result)
+                whole = not dry_run and only_accounts is None
+                key = cycle_key(self.store, self.config, now) if whole else None
+                if key is not None and not full and (settled := settled_since(self.store, key)) is not None:
+                    result.settled = {"run_id": settled["run_id"], "at": settled["at"]}
+                    log.info("sync.settled", since_run=settled["run_id"], since=settled["at"])
+                else:
+                    outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
+                    self.write(now, outputs, tasks, dry_run, result)
+                    if key is not None and self._complete(result):
+                        record_settled(self.store, key, result.run_id, now)
         except Exception as exc:
             result.status = "failed"
             self.store.finish_run(result.run_id, "failed", result.as_json(), redact(f"{type(exc).__name__}: {exc}"))
@@ -138,6 +150,14 @@ class SyncRunner:
             result.status = "partial"
         self.store.finish_run(result.run_id, result.status, result.as_json())
         return result
+
+    @staticmethod
+    def _complete(result: SyncResult) -> bool:
+        """Nothing left for a next cycle to retry or report: no source or sink error, no record refused,
+        no run stopped by a budget, no drift (a person's edit is reported again until it is resolved)."""
+        if result.source_errors or result.sink_errors:
+            return False
+        return not any(r.get("failures") or r.get("drift") or r.get("stopped_reason") for r in result.sinks.values())
 
     def pull(self, now: datetime, full: bool, result: SyncResult, only: Iterable[str] | None = None) -> None:
         wanted = set(only) if only is not None else None

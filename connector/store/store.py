@@ -65,6 +65,8 @@ from connector.store.schema import (
 )
 
 _CHUNK = 2000
+#: ``store_meta`` key of :meth:`Store.inputs_version`.
+INPUTS_VERSION = "inputs.version"
 #: Values per ``IN (…)``: under SQLite's bound-parameter limit (999 before 3.32) with room for the rest.
 _IN_LIMIT = 900
 #: Rows per batch of a columnar read: a few MB of tuples at a time.
@@ -212,6 +214,8 @@ class Store:
         batch = list({b["record_id"]: b for b in batch}.values())
         with Session(self.engine) as s, s.begin():
             self._upsert(s, ReplicaRow, batch, ("source", "stream", "record_id"))
+            if batch:
+                self._inputs_changed(s)
             if cursor is not None:
                 self._upsert(
                     s,
@@ -277,6 +281,8 @@ class Store:
         ]
         with Session(self.engine) as s, s.begin():
             self._upsert(s, AccountRow, rows, ("account_id",))
+            if rows:
+                self._inputs_changed(s)
         return len(rows)
 
     def accounts(self) -> list[Account]:
@@ -413,6 +419,19 @@ class Store:
         with Session(self.engine) as s, s.begin():
             self._upsert(s, MetaRow, [{"key": key, "value": value, "updated_at": utcnow()}], ("key",))
 
+    def inputs_version(self) -> str | None:
+        """A token renewed by every write to what a score cycle reads (see :mod:`connector.settled`): two
+        equal readings mean no account, signal, identity match, task-ledger row or replica row was written
+        in between.  None before the first such write."""
+        return self.meta(INPUTS_VERSION)
+
+    def _inputs_changed(self, session: Session) -> None:
+        """Renew :meth:`inputs_version` inside the writer's own transaction: the token and the data it
+        stands for commit (or roll back) together.  A random token, not a counter: concurrent writers
+        need no read-modify-write."""
+        self._upsert(session, MetaRow, [{"key": INPUTS_VERSION, "value": uuid.uuid4().hex, "updated_at": utcnow()}],
+                     ("key",))
+
     def account_keys(self) -> list[tuple[str, str | None, str | None]]:
         """``(account_id, domain, external_id)`` of every account in id order: what identity matches on."""
         q = select(AccountRow.account_id, AccountRow.domain, AccountRow.external_id).order_by(AccountRow.account_id)
@@ -437,6 +456,8 @@ class Store:
         with Session(self.engine) as s, s.begin():
             for chunk in batched(rows, _CHUNK):
                 s.execute(update(ObservationRow), chunk)
+            if rows:
+                self._inputs_changed(s)
 
     def replace_signals(self, signals: Iterable[Signal]) -> int:
         rows = [
@@ -453,11 +474,14 @@ class Store:
         rows = list({(r["account_id"], r["name"]): r for r in rows}.values())
         with Session(self.engine) as s, s.begin():
             self._upsert(s, SignalRow, rows, ("account_id", "name"))
+            if rows:
+                self._inputs_changed(s)
         return len(rows)
 
     def delete_signals(self, source: str, account_ids: Iterable[str] | None = None) -> None:
         """Drop a source's signals (for accounts no longer matched, so stale inputs do not linger)."""
         with Session(self.engine) as s, s.begin():
+            self._inputs_changed(s)
             if account_ids is None:
                 s.execute(delete(SignalRow).where(SignalRow.source == source))
                 return
@@ -714,13 +738,17 @@ class Store:
         ]
         with Session(self.engine) as s, s.begin():
             self._upsert(s, TaskRow, rows, ("system", "key"))
+            if rows:
+                self._inputs_changed(s)
 
     def record_readback(self, system: str, entries: Iterable[TaskLedgerEntry]) -> int:
         """Store what the CRM says about the connector's tasks: remote_* of known keys are updated (the
         connector's own columns kept); keys the ledger lost (state store lost) are adopted whole."""
         entries = list(entries)
-        known = set(self.tasks(system)) if entries else set()
+        known = self.tasks(system) if entries else {}
         with Session(self.engine) as s, s.begin():
+            if any(e.key not in known or _remote(known[e.key]) != _remote(e) for e in entries):
+                self._inputs_changed(s)  # a read that only saw again what it saw last time changes nothing
             for e in entries:
                 if e.key in known:
                     s.execute(update(TaskRow).where(TaskRow.system == system, TaskRow.key == e.key).values(
@@ -847,6 +875,11 @@ class Store:
             n = s.execute(delete(SyncLogRow).where(SyncLogRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
             n += s.execute(delete(QuarantineRow).where(QuarantineRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
             return int(n or 0)
+
+
+def _remote(entry: TaskLedgerEntry) -> tuple[Any, ...]:
+    """What a task read-back records of an entry (compared to tell news from a re-read)."""
+    return (entry.remote_id, entry.remote_state, entry.remote_at, entry.touched, entry.remote_due, entry.remote_owner)
 
 
 def _keep_match_if_same_keys(table: Table, stmt: Any) -> dict[str, Any]:

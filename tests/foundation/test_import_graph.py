@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "connector"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("records", "batching", "schedule", "numbers", "safe_output", "config_safety"),
     ("config", "secrets", "logging", "http", "observe", "mappings", "registry"),
-    ("store", "clients", "identity", "identity_overrides"),
+    ("store", "clients", "identity", "identity_overrides", "settled"),
     ("sources", "sinks", "scoring"),
     ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "field_access", "preflight",
      "progress", "backtest"),

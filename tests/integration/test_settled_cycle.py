@@ -1,0 +1,94 @@
+"""A quiet cycle skips scoring and writing, and anything that could change an output brings scoring back.
+
+One sandbox world (real clients, 80 accounts).  After a sync and the re-sync that reads our own writes
+back, nothing in the world changes: the next cycle must find the last complete one's scores standing
+(``result.settled``), score nothing and send nothing.  Then each thing a cycle's outputs depend on is
+changed in turn — a CRM record, a CSM completing a task, the UTC day, ``--full`` — and the cycle after
+it must score every account again; a skipped cycle is only ever one whose full re-score writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from connector.clients.salesforce import SalesforceClient
+from connector.config import Config, load_config
+from connector.http import HttpLayer
+from connector.runtime import run_setup, run_sync
+from connector.sandbox.cluster import Cluster, start_cluster
+from connector.sandbox.resync_check import AUTH_POSTS, READ_POSTS, at_time_of_day
+from connector.sync import SyncResult
+
+ACCOUNTS = 80
+
+
+@pytest.fixture
+def rig(tmp_path) -> Iterator[tuple[Cluster, Config, SalesforceClient]]:  # type: ignore[no-untyped-def]
+    cluster = start_cluster(tmp_path / "sandbox", accounts=ACCOUNTS, seed=5, start=at_time_of_day(9, 0),
+                            limits={"zendesk": {"export_requests_per_minute": None}})
+    config = load_config(cluster.write_config(tmp_path / "connector.toml"))
+    assert run_setup(config, dry_run=False)["errors"] == {}
+    assert config.salesforce is not None
+    yield cluster, config, SalesforceClient(config.salesforce, HttpLayer())
+    cluster.stop()
+
+
+def _sync(cluster: Cluster, config: Config, after: timedelta = timedelta(minutes=5), full: bool = False
+          ) -> tuple[SyncResult, list[tuple[str, str]]]:
+    """One sync ``after`` the last, and the write calls it made on any emulator."""
+    cluster.clock.advance(after)
+    cluster.reset_ledgers()
+    result = run_sync(config, now=cluster.clock.now(), full=full)
+    assert result.status == "ok", (result.source_errors, result.sink_errors)
+    writes = [(c.method, c.path) for e in cluster.emulators.values() for c in e.ctx.ledger.entries()
+              if c.method != "GET" and not c.path.endswith(READ_POSTS + AUTH_POSTS)]
+    return result, writes
+
+
+def _settle(cluster: Cluster, config: Config) -> SyncResult:
+    """Quiet cycles until one is settled: our own writes come back once as re-reads (the echo), and the
+    tasks a re-score opens are read back once; three quiet cycles are plenty."""
+    for _ in range(3):
+        result, writes = _sync(cluster, config)
+        if result.settled is not None:
+            assert writes == [] and result.scored == 0 and result.sinks == {}
+            return result
+    raise AssertionError("three quiet cycles in a row and none found the last one's scores standing")
+
+
+def test_quiet_cycles_skip_and_every_kind_of_change_scores_again(
+        rig: tuple[Cluster, Config, SalesforceClient]) -> None:
+    cluster, config, sf = rig
+    first, _ = _sync(cluster, config, after=timedelta(minutes=2))
+    assert first.scored == ACCOUNTS and first.settled is None
+    settled = _settle(cluster, config)
+    again = _settle(cluster, config)
+    assert again.settled == settled.settled  # the same complete cycle still stands
+
+    # What it skipped is exactly what a full re-score would have done: nothing.
+    full, writes = _sync(cluster, config, full=True)
+    assert full.settled is None and full.scored == ACCOUNTS and writes == []
+    _settle(cluster, config)
+
+    # A CRM record changes: scored again.
+    account = next(iter(sf.query_iter("SELECT Id, Name FROM Account ORDER BY Id LIMIT 1")))
+    sf.call(lambda s: s.Account.update(account["Id"], {"Name": account["Name"] + " (renamed)"}))
+    changed, _ = _sync(cluster, config)
+    assert changed.settled is None and changed.scored == ACCOUNTS
+    _settle(cluster, config)
+
+    # A CSM completes one of the connector's tasks: read back, and the plans score again.
+    task = next(t for t in sf.query_iter("SELECT Id FROM Task WHERE IsClosed = false ORDER BY Id"))
+    sf.call(lambda s: s.Task.update(task["Id"], {"Status": "Completed"}))
+    read, _ = _sync(cluster, config)
+    assert read.tasks_read_back >= 1 and read.settled is None and read.scored == ACCOUNTS
+    _settle(cluster, config)
+
+    # A new UTC day: waits fall due and windows move, so every account is scored.
+    day = cluster.clock.now()
+    midnight = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1, minutes=1)
+    next_day, _ = _sync(cluster, config, after=midnight - day)
+    assert next_day.settled is None and next_day.scored == ACCOUNTS
