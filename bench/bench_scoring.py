@@ -6,12 +6,15 @@
     .venv/bin/python bench/bench_scoring.py --store 10000 --profile   # cProfile of the unchanged re-score
 
 **Stage** (``--store``, the default): a state store is filled as the pull stage fills it
-(:mod:`store_world`: accounts and five sources' observations, ~27 signals per account), then three cycles
+(:mod:`store_world`: accounts and five sources' observations, ~27 signals per account), then four cycles
 of what a sync does after the pull run on it, with no API call: *first* (every account new), *unchanged*
-(two minutes later, nothing pulled) and *1 % changed* (new readings for 1 % of the accounts).  Each cycle
-is resolve (identity + signals), load (scoring inputs from the store), kernel (``score()``), persist
-(score-history point and engine state) and diff (Salesforce mapping against the written values; what the
-diff finds is then recorded as written, as a sink does once the CRM confirms).  Figures are process CPU
+(two minutes later, nothing pulled: a settled cycle, skipped after resolve and the check, as a sync
+does), *unchanged_full* (the same, scored anyway as ``sync --full`` does: the full pass a new UTC day
+costs) and *1 % changed* (new readings for 1 % of the accounts).  Each scored cycle is resolve (identity +
+signals), check (the settled-cycle key, see ``connector/settled.py``), load (scoring inputs from the
+store), kernel (``score()``), persist (score-history point and engine state) and diff (Salesforce mapping
+against the written values; what the diff finds is then recorded as written, as a sink does once the CRM
+confirms).  Figures are process CPU
 seconds (the machine is shared, wall clock is not the connector's), and peak RSS.
 
 **Kernel** (``--kernel``): :func:`connector.scoring.score` on synthetic, seeded columns (about 30
@@ -178,9 +181,12 @@ class _Clock:
         return out
 
 
-def _cycle(runner: Any, mapping: Any, now: datetime) -> dict[str, Any]:
-    """What a sync does after its pull, minus the API calls: resolve, load, kernel, persist, diff."""
+def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dict[str, Any]:
+    """What a sync does after its pull, minus the API calls: resolve, the settled-cycle check, then (unless
+    nothing changed since the last complete cycle the same day, or ``force`` as ``sync --full``) load,
+    kernel, persist, diff — and, complete, the record that lets the next quiet cycle skip."""
     from connector.batching import batched
+    from connector.settled import cycle_key, record_settled, settled_since
     from connector.sinks.base import stream_changes
     from connector.sync import SyncResult
 
@@ -188,6 +194,11 @@ def _cycle(runner: Any, mapping: Any, now: datetime) -> dict[str, Any]:
     result = SyncResult(run_id=store.start_run("bench"))
     clock = _Clock()
     clock.part("resolve", runner.resolve, result)
+    key = clock.part("check", cycle_key, store, runner.config, now)
+    if not force and clock.part("check", settled_since, store, key) is not None:
+        store.finish_run(result.run_id, "ok", {})
+        return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
+                "changed_records": 0, "peak_rss_mb": _peak_mb(), "settled": True}
     inputs = clock.part("load", runner.scoring_inputs, now)
     scored = clock.part("kernel", score, inputs, runner.model, now)
     clock.part("persist", runner.persist, now, result.run_id, scored)
@@ -204,9 +215,10 @@ def _cycle(runner: Any, mapping: Any, now: datetime) -> dict[str, Any]:
         return count
 
     changed = clock.part("diff", diff)
+    clock.part("check", record_settled, store, key, result.run_id, now)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
-            "changed_records": changed, "peak_rss_mb": _peak_mb()}
+            "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False}
 
 
 def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
@@ -243,6 +255,8 @@ def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
             else:
                 out["unchanged"] = _cycle(runner, mapping, now)
             now += timedelta(minutes=2)
+            out["unchanged_full"] = _cycle(runner, mapping, now, force=True)  # as `sync --full`: the full pass
+            now += timedelta(minutes=2)
             change(store, n, 0.01, now)
             out["changed_1pct"] = _cycle(runner, mapping, now)
         finally:
@@ -251,11 +265,12 @@ def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
 
 
 def _print_stage(r: dict[str, Any]) -> None:
-    for label in ("first", "unchanged", "changed_1pct"):
+    for label in ("first", "unchanged", "unchanged_full", "changed_1pct"):
         c = r[label]
         parts = "  ".join(f"{k} {v:6.2f}" for k, v in c["cpu"].items())
-        print(f"{r['n']:>9,} {r['backend']:<10} {label:<13} cpu {c['cpu_total']:7.2f} s  ({parts})  "
-              f"changed records {c['changed_records']:>7,}  peak RSS {c['peak_rss_mb']:6.0f} MB", flush=True)
+        print(f"{r['n']:>9,} {r['backend']:<10} {label:<14} cpu {c['cpu_total']:7.2f} s  ({parts})  "
+              f"changed records {c['changed_records']:>7,}  peak RSS {c['peak_rss_mb']:6.0f} MB"
+              f"{'  settled' if c.get('settled') else ''}", flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -294,7 +309,7 @@ def main(argv: list[str]) -> None:
             _print_stage(r)
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
-        cost = (lambda r: r["total_s"]) if args.kernel else (lambda r: r["unchanged"]["cpu_total"])
+        cost = (lambda r: r["total_s"]) if args.kernel else (lambda r: r["unchanged_full"]["cpu_total"])
         ratio = (cost(b) / b["n"]) / (cost(a) / a["n"])
         shape = "linear" if ratio < 1.5 else "super-linear"
         print(f"growth: cost per account ×{ratio:.2f} from {a['n']:,} to {b['n']:,} accounts → {shape}")

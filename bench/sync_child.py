@@ -71,7 +71,7 @@ def main(config_path: str, now: str, trace: bool) -> None:
             f"{s.size / 2**20:.1f} MB {s.traceback[-1]}" for s in snapshot.statistics("lineno")[:8]]
     print(json.dumps({
         "seconds": seconds, "cpu_s": cpu_s, "stage_cpu": stage_cpu, "status": result["status"],
-        "scored": result["scored"],
+        "scored": result["scored"], "settled": result.get("settled"),
         "calls": {name: v.get("calls", 0) for name, v in result["calls"].items() if isinstance(v, dict)},
         "errors": {**result["source_errors"], **result["sink_errors"]},
         "records_updated": {s: v.get("records_updated", 0) for s, v in result["sinks"].items()},

@@ -50,6 +50,8 @@ class RunSummary(_Shape):
     scored: int | None
     calls: int
     drift: dict[str, int] = {}
+    #: A settled run scored nothing because nothing had changed: the run whose scores and writes stood.
+    settled_since: int | None = None
 
 
 class QuarantineStatus(_Shape):
@@ -228,6 +230,7 @@ def collect_status(store: Store) -> dict[str, Any]:
                 "scored": (r.stats or {}).get("scored"),
                 "calls": _total_calls(r.stats or {}),
                 "drift": _drift(r.stats or {}),
+                "settled_since": ((r.stats or {}).get("settled") or {}).get("run_id"),
             }
             for r in recent
         ]

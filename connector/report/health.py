@@ -36,6 +36,7 @@ class RunRowView:
     started_at: str
     duration_s: float | None
     scored: int | None
+    settled_since: int | None  # nothing changed: the run whose scores stood (nothing scored, nothing written)
     calls: int
     error: str | None
 
@@ -93,6 +94,7 @@ def _run_row(run: RunInfo) -> RunRowView:
         started_at=run.started_at.strftime("%Y-%m-%d %H:%M"),
         duration_s=run.duration_s,
         scored=_int(run.stats.get("scored")),
+        settled_since=_int(_dict(run.stats.get("settled")).get("run_id")),
         calls=sum(_int(_dict(v).get("calls")) or 0 for v in calls.values()),
         error=run.error,
     )

@@ -17,9 +17,11 @@ import pytest
 from connector.clients.salesforce import SalesforceClient
 from connector.config import Config, load_config
 from connector.http import HttpLayer
-from connector.runtime import run_setup, run_sync
+from connector.report import build_report
+from connector.runtime import open_store, run_setup, run_sync
 from connector.sandbox.cluster import Cluster, start_cluster
 from connector.sandbox.resync_check import AUTH_POSTS, READ_POSTS, at_time_of_day
+from connector.status import collect_status, validated
 from connector.sync import SyncResult
 
 ACCOUNTS = 80
@@ -67,6 +69,16 @@ def test_quiet_cycles_skip_and_every_kind_of_change_scores_again(
     settled = _settle(cluster, config)
     again = _settle(cluster, config)
     assert again.settled == settled.settled  # the same complete cycle still stands
+
+    # The admin sees why the run scored nothing: in `status --json` and in the report's runs table.
+    store = open_store(config)
+    try:
+        runs = {r["id"]: r for r in validated(collect_status(store))["runs"]}
+        page = build_report(config, store, tmp_report := config.base_dir / "report.html").read_text()
+    finally:
+        store.close()
+    assert runs[again.run_id]["settled_since"] == again.settled["run_id"]  # type: ignore[index]
+    assert f"unchanged since #{again.settled['run_id']}" in page, tmp_report  # type: ignore[index]
 
     # What it skipped is exactly what a full re-score would have done: nothing.
     full, writes = _sync(cluster, config, full=True)
