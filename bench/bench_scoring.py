@@ -281,6 +281,7 @@ def main(argv: list[str]) -> None:
     mode.add_argument("--kernel", action="store_true", help="score() alone on synthetic columns")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL at CONNECTOR_TEST_POSTGRES_URL instead of SQLite")
     ap.add_argument("--profile", action="store_true", help="cProfile of the unchanged cycle, to stderr")
+    ap.add_argument("--json", type=Path, help="also write every size's figures as JSON here (bench/plot_scaling.py)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     backend = "postgresql" if args.pg else "sqlite"
@@ -307,6 +308,8 @@ def main(argv: list[str]) -> None:
         else:
             print(f"{n:>9,} {backend}: store filled in {r['fill_s']:.1f} s (not counted)", flush=True)
             _print_stage(r)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
         cost = (lambda r: r["total_s"]) if args.kernel else (lambda r: r["unchanged_full"]["cpu_total"])
