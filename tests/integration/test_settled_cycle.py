@@ -38,13 +38,14 @@ def rig(tmp_path) -> Iterator[tuple[Cluster, Config, SalesforceClient]]:  # type
     cluster.stop()
 
 
-def _sync(cluster: Cluster, config: Config, after: timedelta = timedelta(minutes=5), full: bool = False
-          ) -> tuple[SyncResult, list[tuple[str, str]]]:
+def _sync(cluster: Cluster, config: Config, after: timedelta = timedelta(minutes=5), full: bool = False,
+          ok: bool = True) -> tuple[SyncResult, list[tuple[str, str]]]:
     """One sync ``after`` the last, and the write calls it made on any emulator."""
     cluster.clock.advance(after)
     cluster.reset_ledgers()
     result = run_sync(config, now=cluster.clock.now(), full=full)
-    assert result.status == "ok", (result.source_errors, result.sink_errors)
+    if ok:
+        assert result.status == "ok", (result.source_errors, result.sink_errors)
     writes = [(c.method, c.path) for e in cluster.emulators.values() for c in e.ctx.ledger.entries()
               if c.method != "GET" and not c.path.endswith(READ_POSTS + AUTH_POSTS)]
     return result, writes
@@ -104,3 +105,26 @@ def test_quiet_cycles_skip_and_every_kind_of_change_scores_again(
     midnight = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1, minutes=1)
     next_day, _ = _sync(cluster, config, after=midnight - day)
     assert next_day.settled is None and next_day.scored == ACCOUNTS
+
+
+def test_a_refused_write_is_retried_by_every_cycle_until_it_lands(
+        rig: tuple[Cluster, Config, SalesforceClient]) -> None:
+    """A record the CRM refused is a write still owed: no cycle after it may be settled until it lands."""
+    cluster, config, _ = rig
+    _sync(cluster, config, after=timedelta(minutes=2))
+    _settle(cluster, config)
+    company = next(c for c in cluster.world.companies if c.stripe_customer_id and c.salesforce_id and not c.mess)
+    salesforce = cluster.emulators["salesforce"].backend
+    salesforce.validation_rules[company.salesforce_id] = "Closed accounts cannot be edited"
+    cluster.emulators["stripe"].backend.fail_payment(company.stripe_customer_id)  # its risk flags change
+    refused, _ = _sync(cluster, config, ok=False)
+    failures = refused.sinks["salesforce"]["failures"]
+    assert [f["record_id"] for f in failures] == [company.salesforce_id]
+    for _ in range(2):  # nothing else changes, but the write is owed: scored and tried again each time
+        again, _ = _sync(cluster, config, ok=False)
+        assert again.settled is None and again.scored == ACCOUNTS
+        assert [f["record_id"] for f in again.sinks["salesforce"]["failures"]] == [company.salesforce_id]
+    del salesforce.validation_rules[company.salesforce_id]
+    landed, _ = _sync(cluster, config)
+    assert landed.settled is None and landed.sinks["salesforce"]["records_updated"] >= 1
+    _settle(cluster, config)
