@@ -42,6 +42,10 @@ class DaemonMetrics:
             "connector_records_written", "Records updated in a system", ["system"], registry=r
         )
         self.tasks_created = Counter("connector_tasks_created", "Tasks created in a system", ["system"], registry=r)
+        self.settled = Counter(
+            "connector_job_runs_settled", "Job runs that found nothing changed since the last complete cycle the "
+            "same UTC day, so scored and wrote nothing", ["job"], registry=r,
+        )
         self.quarantined = Counter(
             "connector_quarantined_records", "Source records quarantined", ["source"], registry=r
         )
@@ -73,6 +77,8 @@ class DaemonMetrics:
 
     def observe_run(self, job: str, outcome: RunOutcome, seconds: float, finished_at: float) -> None:
         self.runs.labels(job, outcome.status).inc()
+        if outcome.settled:
+            self.settled.labels(job).inc()
         self.duration.labels(job).observe(seconds)
         if outcome.status in ("ok", "partial"):
             self.last_success.labels(job).set(finished_at)

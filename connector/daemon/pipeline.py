@@ -29,6 +29,7 @@ class RunOutcome:
     tasks_created: Mapping[str, int] = field(default_factory=dict)
     quarantined: Mapping[str, int] = field(default_factory=dict)
     rate_limit_wait_seconds: Mapping[str, float] = field(default_factory=dict)
+    settled: bool = False  # nothing had changed since the last complete cycle today: scoring and writes skipped
 
 
 class Pipeline(Protocol):
@@ -58,6 +59,7 @@ def outcome_of(result: Any) -> RunOutcome:
         rate_limit_wait_seconds={
             name: float(c.get("rate_limit_wait_seconds", 0.0)) for name, c in (result.calls or {}).items()
         },
+        settled=result.settled is not None,
     )
 
 

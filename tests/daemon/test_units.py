@@ -142,3 +142,18 @@ def test_cron_weekdays_follow_crontab_not_apscheduler() -> None:
         2026, 11, 8, 8, 30, tzinfo=UTC
     )
     assert last_tick(build_trigger(Schedule(cron="*/20 * * * 7", jitter_seconds=0)), sunday_noon) == sunday_noon
+
+
+def test_a_settled_run_is_counted_in_metrics() -> None:
+    from connector.daemon.metrics import DaemonMetrics
+    from connector.daemon.pipeline import outcome_of
+    from connector.sync import SyncResult
+
+    metrics = DaemonMetrics()
+    quiet = outcome_of(SyncResult(2, settled={"run_id": 1, "at": "2026-11-02T09:07:00+00:00"}))
+    assert quiet.settled and not outcome_of(SyncResult(3)).settled
+    metrics.observe_run("score", quiet, 1.0, NOW)
+    metrics.observe_run("score", outcome_of(SyncResult(3)), 1.0, NOW)
+    text = metrics.render().decode()
+    assert 'connector_job_runs_settled_total{job="score"} 1.0' in text
+    assert 'connector_job_runs_total{job="score",status="ok"} 2.0' in text
