@@ -15,27 +15,25 @@ from datetime import timedelta
 import pytest
 
 from connector.clients.salesforce import SalesforceClient
-from connector.config import Config, load_config
+from connector.config import Config
 from connector.http import HttpLayer
 from connector.report import build_report
-from connector.runtime import open_store, run_setup, run_sync
-from connector.sandbox.cluster import Cluster, start_cluster
+from connector.runtime import open_store, run_sync
+from connector.sandbox.cluster import Cluster
 from connector.sandbox.resync_check import AUTH_POSTS, READ_POSTS, at_time_of_day
 from connector.status import collect_status, validated
 from connector.sync import SyncResult
+
+from .admin_rig import admin_rig
 
 ACCOUNTS = 80
 
 
 @pytest.fixture
 def rig(tmp_path) -> Iterator[tuple[Cluster, Config, SalesforceClient]]:  # type: ignore[no-untyped-def]
-    cluster = start_cluster(tmp_path / "sandbox", accounts=ACCOUNTS, seed=5, start=at_time_of_day(9, 0),
-                            limits={"zendesk": {"export_requests_per_minute": None}})
-    config = load_config(cluster.write_config(tmp_path / "connector.toml"))
-    assert run_setup(config, dry_run=False)["errors"] == {}
-    assert config.salesforce is not None
-    yield cluster, config, SalesforceClient(config.salesforce, HttpLayer())
-    cluster.stop()
+    with admin_rig(tmp_path, accounts=ACCOUNTS, seed=5, start=at_time_of_day(9, 0)) as (cluster, config, _):
+        assert config.salesforce is not None
+        yield cluster, config, SalesforceClient(config.salesforce, HttpLayer())
 
 
 def _sync(cluster: Cluster, config: Config, after: timedelta = timedelta(minutes=5), full: bool = False,
