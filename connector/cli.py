@@ -173,7 +173,9 @@ def sync(
         bool, typer.Option("--dry-run", help="Write nothing; print and save what would change.")
     ] = False,
     json_out: JsonOpt = False,
-    full: Annotated[bool, typer.Option("--full", help="Ignore cursors and re-read every source.")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Ignore cursors, re-read every source and score every account (even when nothing changed)."
+    )] = False,
     skip_preflight: Annotated[bool, typer.Option(
         "--skip-preflight",
         help="Do not check, before pulling, that every mapped field exists and is writable in each destination.",
