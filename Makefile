@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint typecheck bench clean
+.PHONY: demo test test-slow lint typecheck bench bench-large clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=python3"; exit 2; }
@@ -31,6 +31,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# One full first sync of 100,000 accounts against the sandbox (its own process), peak RSS of the sync alone
+# (target 500 MB); about a quarter of an hour on 2 free cores. `bench/run_all.py --large` is the hours-long set.
+bench-large: $(STAMP)
+	$(BIN)/python bench/bench_memory.py --sizes 100000
 
 clean:
 	rm -rf $(VENV) state runs demo-output .pytest_cache .mypy_cache .ruff_cache
