@@ -41,7 +41,6 @@ log = structlog.get_logger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: A server asking for a longer pause than this is treated as broken rather than waited on for hours.
 MAX_RETRY_AFTER = 900.0
-#: Failures where the request may not have been processed: retried like a 503.
 #: A certificate that will not verify, and plain HTTP answering on a TLS port: as they read in an error's text.
 CERTIFICATE_FAILURE = r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification|hostname mismatch"
 NOT_TLS = r"WRONG_VERSION_NUMBER"
@@ -71,6 +70,9 @@ def certificate_problem(exc: BaseException) -> bool:
                for e in exception_chain(exc))
 
 
+#: Failures where the request may not have been processed: retried like a 503.  TLS errors are among them
+#: (``requests``' ``SSLError`` is a ``ConnectionError``, urllib3's an ``HTTPError``), except a certificate
+#: problem (:func:`certificate_problem`).
 _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
@@ -78,6 +80,7 @@ _TRANSIENT = (
     urllib3.exceptions.HTTPError,
     OSError,
 )
+_TLS_ERRORS = (requests.exceptions.SSLError, urllib3.exceptions.SSLError)
 _ID_SEGMENT = re.compile(r"/(?:[0-9]+|[a-zA-Z0-9]{15}|[a-zA-Z0-9]{18}|(?:cus|sub|in|pm|evt|ch)_[A-Za-z0-9]+)(?=/|$)")
 _RECORD_KEYS = ("records", "inputs", "organizations", "tickets", "lookups")
 
@@ -289,15 +292,9 @@ class HttpLayer:
             started = time.perf_counter()
             try:
                 response = send()
-            except (requests.exceptions.SSLError, urllib3.exceptions.SSLError) as exc:
-                if certificate_problem(exc) or attempt > policy.max_retries:
-                    raise  # a certificate problem does not heal by retrying
-                # any other TLS failure is the connection breaking during the handshake: transient
-                self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)
-                self._sleep(system, policy.delay(attempt, None), f"{type(exc).__name__} on {method} {endpoint}",
-                            policy.max_retries - attempt, rate_limit=False)
-                continue
             except _TRANSIENT as exc:
+                if isinstance(exc, _TLS_ERRORS) and certificate_problem(exc):
+                    raise  # does not heal by retrying; any other TLS failure is a handshake cut short: transient
                 self._record(system, method, endpoint, None, records, started, attempt, type(exc).__name__)
                 if attempt > policy.max_retries:
                     raise
