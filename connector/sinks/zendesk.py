@@ -270,16 +270,23 @@ class ZendeskSink(FieldSink):
         submitters = SUBMITTERS if self._http is not None else 1
         local = threading.local()
 
-        def submit(job: Callable[[Any], Any] | None) -> Any:
-            """One submission on a submitter thread, with that thread's own client (zenpy is not
-            thread-safe: one client shared by threads raised 'dictionary changed size during iteration')."""
-            if job is None:
-                return None
-            if submitters > 1 and getattr(local, "client", None) is None:
+        def thread_client() -> ZendeskClient:
+            """This submitter thread's own client (zenpy is not thread-safe: one client shared by threads
+            raised 'dictionary changed size during iteration'); the sink's client when there is one submitter."""
+            if submitters == 1:
+                return client
+            if getattr(local, "client", None) is None:
                 assert self._http is not None
                 local.client = build_client(self.config, self._http)
+            return local.client
+
+        def submit(job: Callable[[Any], Any] | None) -> Any:
+            """One submission on a submitter thread."""
+            if job is None:
+                return None
+            zenpy = thread_client().zenpy
             try:
-                return job((local.client if submitters > 1 else client).zenpy)
+                return job(zenpy)
             except _API_ERRORS as exc:
                 return JobFailed(str(exc))
 
