@@ -3,12 +3,12 @@
     .venv/bin/python bench/bench_scoring.py                    # stage from the store: 10k, 100k (SQLite)
     .venv/bin/python bench/bench_scoring.py --store 10000 --pg # the same on PostgreSQL (CONNECTOR_TEST_POSTGRES_URL)
     .venv/bin/python bench/bench_scoring.py --kernel 10000 100000 1000000
-    .venv/bin/python bench/bench_scoring.py --store 10000 --profile   # cProfile of the unchanged re-score
+    .venv/bin/python bench/bench_scoring.py --store 10000 --profile   # cProfile of the full pass
 
 **Stage** (``--store``, the default): a state store is filled as the pull stage fills it
-(:mod:`store_world`: accounts and five sources' observations, ~27 signals per account), then four cycles
-of what a sync does after the pull run on it, with no API call: *first* (every account new), *unchanged*
-(two minutes later, nothing pulled: a settled cycle, skipped after resolve and the check, as a sync
+(:mod:`connector.sandbox.store_world`: accounts and five sources' observations, ~27 signals per account),
+then four cycles of what a sync does after the pull run on it, with no API call: *first* (every account
+new), *unchanged* (two minutes later, nothing pulled: a settled cycle, skipped after resolve and the check, as a sync
 does), *unchanged_full* (the same, scored anyway as ``sync --full`` does: the full pass a new UTC day
 costs) and *1 % changed* (new readings for 1 % of the accounts).  Each scored cycle is resolve (identity +
 signals), check (the settled-cycle key, see ``connector/settled.py``), load (scoring inputs from the
@@ -185,8 +185,11 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     """What a sync does after its pull, minus the API calls: resolve, the settled-cycle check, then (unless
     nothing changed since the last complete cycle the same day, or ``force`` as ``sync --full``) load,
     kernel, persist, diff — and, complete, the record that lets the next quiet cycle skip."""
+    from dataclasses import replace
+
     from connector.batching import batched
-    from connector.settled import cycle_key, record_settled, settled_since
+    from connector.incremental import cycle_scope
+    from connector.settled import clear_settled, cycle_key, record_settled, settled_since
     from connector.sinks.base import stream_changes
     from connector.sync import SyncResult
 
@@ -198,10 +201,14 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     if not force and clock.part("check", settled_since, store, key) is not None:
         store.finish_run(result.run_id, "ok", {})
         return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
-                "changed_records": 0, "peak_rss_mb": _peak_mb(), "settled": True}
-    inputs = clock.part("load", runner.scoring_inputs, now)
+                "changed_records": 0, "peak_rss_mb": _peak_mb(), "settled": True, "scored": 0}
+    scope = clock.part("check", lambda: cycle_scope(store, key, full=force))  # every account, or those changed today
+    clock.part("check", clear_settled, store)
+    inputs = clock.part("load", runner.scoring_inputs, now, scope.only)
+    inputs = replace(inputs, day_facts=scope.facts)
     scored = clock.part("kernel", score, inputs, runner.model, now)
-    clock.part("persist", runner.persist, now, result.run_id, scored)
+    facts = scored.day_facts(key.configuration, whole=scope.only is None)
+    clock.part("persist", runner.persist, now, result.run_id, scored, facts)
 
     def diff() -> int:
         """What a sink does without its API calls: the diff stream, confirmed a window at a time."""
@@ -215,17 +222,16 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
         return count
 
     changed = clock.part("diff", diff)
-    clock.part("check", record_settled, store, key, result.run_id, now)
+    clock.part("check", record_settled, store, key, result.run_id, now, scope.mark)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
-            "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False}
+            "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": inputs.n}
 
 
 def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
-    from store_world import change, fill
-
     from connector.config import config_from_dict
     from connector.mappings import load_mapping
+    from connector.sandbox.store_world import change, fill
     from connector.sync import SyncRunner
 
     config = config_from_dict({"salesforce": {"base_url": "https://unused.my.salesforce.com", "enabled": False}})
@@ -243,19 +249,19 @@ def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
             now = STAGE_NOW
             out["first"] = _cycle(runner, mapping, now)
             now += timedelta(minutes=2)
-            if profile:
+            out["unchanged"] = _cycle(runner, mapping, now)
+            now += timedelta(minutes=2)
+            if profile:  # the full pass: what a new day, or any change, costs
                 import cProfile
                 import pstats
 
                 prof = cProfile.Profile()
                 prof.enable()
-                out["unchanged"] = _cycle(runner, mapping, now)
+                out["unchanged_full"] = _cycle(runner, mapping, now, force=True)
                 prof.disable()
-                pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(50)
             else:
-                out["unchanged"] = _cycle(runner, mapping, now)
-            now += timedelta(minutes=2)
-            out["unchanged_full"] = _cycle(runner, mapping, now, force=True)  # as `sync --full`: the full pass
+                out["unchanged_full"] = _cycle(runner, mapping, now, force=True)  # as `sync --full`: the full pass
             now += timedelta(minutes=2)
             change(store, n, 0.01, now)
             out["changed_1pct"] = _cycle(runner, mapping, now)
@@ -269,7 +275,8 @@ def _print_stage(r: dict[str, Any]) -> None:
         c = r[label]
         parts = "  ".join(f"{k} {v:6.2f}" for k, v in c["cpu"].items())
         print(f"{r['n']:>9,} {r['backend']:<10} {label:<14} cpu {c['cpu_total']:7.2f} s  ({parts})  "
-              f"changed records {c['changed_records']:>7,}  peak RSS {c['peak_rss_mb']:6.0f} MB"
+              f"scored {c.get('scored', 0):>7,}  changed records {c['changed_records']:>7,}  "
+              f"peak RSS {c['peak_rss_mb']:6.0f} MB"
               f"{'  settled' if c.get('settled') else ''}", flush=True)
 
 
@@ -280,7 +287,7 @@ def main(argv: list[str]) -> None:
     mode.add_argument("--store", action="store_true", help="the real stage from the store (default)")
     mode.add_argument("--kernel", action="store_true", help="score() alone on synthetic columns")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL at CONNECTOR_TEST_POSTGRES_URL instead of SQLite")
-    ap.add_argument("--profile", action="store_true", help="cProfile of the unchanged cycle, to stderr")
+    ap.add_argument("--profile", action="store_true", help="cProfile of the full pass (unchanged, --full), to stderr")
     ap.add_argument("--json", type=Path, help="also write every size's figures as JSON here (bench/plot_scaling.py)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -63,20 +63,37 @@ def cycle_key(store: Store, config: Config, now: datetime) -> CycleKey:
     return CycleKey(now.astimezone(UTC).date().isoformat(), store.inputs_version(), configuration_fingerprint(config))
 
 
-def settled_since(store: Store, key: CycleKey) -> dict[str, Any] | None:
-    """The last complete cycle (``run_id``, ``at``) when ``key`` is what it saw; None when this cycle must score."""
+def recorded_cycle(store: Store) -> dict[str, Any] | None:
+    """The last complete cycle as recorded (run, time, day, token, configuration, change mark), or None
+    (none yet, cleared by a cycle that has scored since, or a hand-edited value)."""
     raw = store.meta(SETTLED_META)
     try:
-        recorded = json.loads(raw) if raw else {}
+        recorded = json.loads(raw) if raw else None
     except ValueError:  # a hand-edited or truncated value: score, and record a good one after
         return None
-    return recorded if isinstance(recorded, dict) and key.same_as(recorded) else None
+    return recorded if isinstance(recorded, dict) else None
 
 
-def record_settled(store: Store, key: CycleKey, run_id: int, now: datetime) -> None:
+def settled_since(store: Store, key: CycleKey) -> dict[str, Any] | None:
+    """The last complete cycle (``run_id``, ``at``) when ``key`` is what it saw; None when this cycle must score."""
+    recorded = recorded_cycle(store)
+    return recorded if recorded is not None and key.same_as(recorded) else None
+
+
+def clear_settled(store: Store) -> None:
+    """A cycle is about to change engine states: until it completes, no cycle may count on the last record
+    (neither to skip nor to score only what changed since it)."""
+    store.set_meta(SETTLED_META, "")
+
+
+def record_settled(store: Store, key: CycleKey, run_id: int, now: datetime, mark: int | None = None) -> None:
+    """Record a complete cycle; ``mark`` is the change mark it read before scoring (see
+    :mod:`connector.incremental`): the marks up to it are scored and dropped."""
     store.set_meta(SETTLED_META, json.dumps({"run_id": run_id, "at": now.astimezone(UTC).isoformat(),
                                              "day": key.day, "inputs": key.inputs,
-                                             "configuration": key.configuration}))
+                                             "configuration": key.configuration, "mark": mark}))
+    if mark is not None:
+        store.forget_changes(mark)
 
 
 def configuration_fingerprint(config: Config) -> str:

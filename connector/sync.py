@@ -17,7 +17,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,15 @@ from connector.config import Config
 from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals, resolution_fingerprint
 from connector.identity_overrides import load_for as load_overrides
+from connector.incremental import Scope, cycle_scope, day_facts
 from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import crms, sinks_for, sources_for
 from connector.safe_output import dumps
+from connector.scoring.day_facts import DAY_FACTS_META, DayFacts
 from connector.secrets import redact
-from connector.settled import cycle_key, record_settled, settled_since
+from connector.settled import clear_settled, cycle_key, record_settled, settled_since
 from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
 from connector.store import Store
@@ -73,6 +75,9 @@ class SyncResult:
     #: The earlier complete cycle whose scores and writes still stand (``run_id``, ``at``) when this one
     #: found nothing changed the same day and skipped scoring and writing (see :mod:`connector.settled`).
     settled: dict[str, Any] | None = None
+    #: A cycle that scored only the accounts changed since the last complete one today: how many, of how
+    #: many, since which run (see :mod:`connector.incremental`); None when it scored every account.
+    incremental: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return json.loads(dumps(self.__dict__, default=str))
@@ -127,16 +132,7 @@ class SyncRunner:
             if not pull_only:
                 self.resolve(result)
                 self.read_back(now, result, dry_run)
-                whole = not dry_run and only_accounts is None
-                key = cycle_key(self.store, self.config, now) if whole else None
-                if key is not None and not full and (settled := settled_since(self.store, key)) is not None:
-                    result.settled = {"run_id": settled["run_id"], "at": settled["at"]}
-                    log.info("sync.settled", since_run=settled["run_id"], since=settled["at"])
-                else:
-                    outputs, tasks = self.score(now, result, persist=not dry_run, only=only_accounts)
-                    self.write(now, outputs, tasks, dry_run, result)
-                    if key is not None and self._complete(result):
-                        record_settled(self.store, key, result.run_id, now)
+                self._score_and_write(now, result, dry_run=dry_run, full=full, only_accounts=only_accounts)
         except Exception as exc:
             result.status = "failed"
             self.store.finish_run(result.run_id, "failed", result.as_json(), redact(f"{type(exc).__name__}: {exc}"))
@@ -150,6 +146,34 @@ class SyncRunner:
             result.status = "partial"
         self.store.finish_run(result.run_id, result.status, result.as_json())
         return result
+
+    def _score_and_write(self, now: datetime, result: SyncResult, *, dry_run: bool, full: bool,
+                         only_accounts: Iterable[str] | None) -> None:
+        """A whole cycle skips when settled, else scores every account or only those changed today
+        (:mod:`connector.incremental`); a dry run or a run for some accounts scores what it was asked."""
+        whole = not dry_run and only_accounts is None
+        key = cycle_key(self.store, self.config, now)
+        if whole and not full and (settled := settled_since(self.store, key)) is not None:
+            result.settled = {"run_id": settled["run_id"], "at": settled["at"]}
+            log.info("sync.settled", since_run=settled["run_id"], since=settled["at"])
+            return
+        if whole:
+            scope = cycle_scope(self.store, key, full=full)
+        else:
+            scope = Scope(None if only_accounts is None else frozenset(only_accounts), day_facts(self.store, key), 0)
+        if not dry_run:
+            clear_settled(self.store)
+        if whole and scope.only is not None:
+            result.incremental = scope.describe(self.store.account_count())
+            log.info("sync.incremental", **result.incremental)
+        if scope.only is None or scope.only:
+            outputs, tasks = self.score(now, result, persist=not dry_run, only=scope.only, facts=scope.facts,
+                                        configuration=key.configuration)
+            self.write(now, outputs, tasks, dry_run, result)
+        elif scope.facts is not None:  # nothing to score: the day's backlog still stands
+            result.tasks_deferred, result.task_backlog = scope.facts.backlog_summary()
+        if whole and self._complete(result):
+            record_settled(self.store, key, result.run_id, now, scope.mark)
 
     @staticmethod
     def _complete(result: SyncResult) -> bool:
@@ -280,11 +304,13 @@ class SyncRunner:
             result.sink_errors[f"{primary} task read-back"] = redact(f"{type(exc).__name__}: {exc}")
             log.error("tasks.read_back_failed", sink=primary, error=result.sink_errors[f"{primary} task read-back"])
 
-    def evaluate(self, now: datetime, only: Iterable[str] | None = None) -> Any:
-        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``."""
+    def evaluate(self, now: datetime, only: Iterable[str] | None = None, facts: DayFacts | None = None) -> Any:
+        """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.
+        ``facts``: the day's cross-account measures when an earlier cycle today made them."""
         from connector.scoring.engine import score
 
-        return score(self.scoring_inputs(now, only), self.model, now)
+        inputs = self.scoring_inputs(now, only)
+        return score(inputs if facts is None else replace(inputs, day_facts=facts), self.model, now)
 
     def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None) -> Any:
         """The engine's columns for accounts (all, or ``only``), read from the store.
@@ -310,28 +336,37 @@ class SyncRunner:
         )
 
     def score(
-        self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None
+        self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None,
+        facts: DayFacts | None = None, configuration: str = "",
     ) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
-        """Score, persist scores and engine state, and return the outputs (made on demand) and the tasks."""
+        """Score, persist scores and engine state, and return the outputs (made on demand) and the tasks.
+
+        ``facts`` are the day's cross-account measures an earlier cycle today made (None: measure them);
+        the facts after this run are saved with the engine states, under ``configuration``."""
         with self.observer.stage("score") as stage:
-            return self._score(now, result, persist, only, stage)
+            return self._score(now, result, persist, only, facts, configuration, stage)
 
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
+               facts: DayFacts | None, configuration: str,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
-        scored = self.evaluate(now, only)
+        scored = self.evaluate(now, only, facts)
         outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
         result.scored = len(outputs)
         stage.advance(result.scored)
-        result.forecast = scored.forecast()
-        result.tasks_deferred, result.task_backlog = scored.plays.deferred, scored.plays.plan.backlog
+        after = scored.day_facts(configuration, whole=only is None)
+        # A run of some accounts reports the day's whole backlog; the forecast only from a run of all of them
+        # (the report shows the last run that has one).
+        result.forecast = scored.forecast() if only is None else {}
+        result.tasks_deferred, result.task_backlog = after.backlog_summary()
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:
-            self.persist(now, result.run_id, scored)
+            self.persist(now, result.run_id, scored, after)
         return outputs, tasks
 
-    def persist(self, now: datetime, run_id: int, scored: Any) -> None:
-        """Save this run's point on each account's trend line and every account's engine state."""
+    def persist(self, now: datetime, run_id: int, scored: Any, facts: DayFacts | None = None) -> None:
+        """Save this run's point on each account's trend line and its accounts' engine states, with the
+        day's facts they were made with (one transaction: see :mod:`connector.scoring.day_facts`)."""
         from connector.scoring.book import book_snapshots
 
         book = book_snapshots(scored)  # what the sources said, for `connector backtest`
@@ -350,7 +385,7 @@ class SyncRunner:
             for o in scored.outputs()
             if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
         )
-        self.store.save_states(scored.states())
+        self.store.save_states(scored.states(), None if facts is None else {DAY_FACTS_META: facts.to_json()})
 
     def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:
         """Add the open tasks an earlier run planned but never got confirmed by the task CRM.

@@ -21,6 +21,7 @@ import numpy as np
 from connector.batching import batched
 from connector.records import Account, Signal, TaskEvidence
 from connector.scoring.conditions import Categorical
+from connector.scoring.day_facts import DayFacts
 from connector.scoring.days import day_number, day_to_date, day_to_iso, days_ago
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, baseline_of, previous_from_json
 from connector.store.columns import AccountColumns, HistoryColumns, SignalColumns, object_column
@@ -63,6 +64,8 @@ class ScoringInputs:
     index: dict[str, int] = field(default_factory=dict, repr=False)
     #: What people did to the connector's tasks since its last write (read back from the CRM), by account.
     evidence: Mapping[str, list[TaskEvidence]] = field(default_factory=dict, repr=False)
+    #: The day's cross-account measures when an earlier cycle the same day made them, else None (measure).
+    day_facts: DayFacts | None = None
 
     @property
     def n(self) -> int:

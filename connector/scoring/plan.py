@@ -104,6 +104,8 @@ class PlanResult:
     evidence: dict[tuple[int, int], Any] = field(default_factory=dict)  # the read-back matched to a slot
     deferred: int = 0
     backlog: list[dict[str, Any]] = field(default_factory=list)
+    opened_today: dict[str, int] = field(default_factory=dict)  # owner group → new tasks given today
+    deferred_rows: dict[str, list[list[Any]]] = field(default_factory=dict)  # account → held-back tasks
 
     def history(self, slot: int, row: int) -> list[str]:
         lines = list(self.state.history[slot, row] or ()) + self.notes.get((slot, row), [])

@@ -77,6 +77,9 @@ class _PlanRun:
         self.key_of = lambda account, k, seq: task_key(account, slot_name(k), seq)
         self.notes: dict[tuple[int, int], list[str]] = {}
         self.day = float(np.floor(now))  # due dates are dates: a step falls due on a day, not at an hour
+        #: After the run: new tasks given today per owner group, and the held-back ones per account.
+        self.opened_today: dict[str, int] = {}
+        self.deferred_rows: dict[str, list[list[Any]]] = {}
         self.today = str(day_to_date(now))
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -131,7 +134,10 @@ class _PlanRun:
             fresh.append((k, ~st.open[k] & ~paused[k] & has & (action[k] == 0), lead, members))
         deferred, backlog = self._fresh(st, fresh, action, present)
         self._mirror(st)
-        return PlanResult(before, st, action, reason, self.notes, extra, found, deferred, backlog)
+        if not fresh:  # no slot at all: the count is what was given before
+            self.opened_today = {self._group_key(g): n for g, n in self._used_today(st).items() if n > 0 and g >= 0}
+        return PlanResult(before, st, action, reason, self.notes, extra, found, deferred, backlog,
+                          self.opened_today, self.deferred_rows)
 
     def _legacy(self, present: np.ndarray) -> list[tuple[int, str, str, int]]:
         """Per-play tasks from before account plans (their step ≥ 0, no plan yet): closed as merged."""
@@ -282,6 +288,9 @@ class _PlanRun:
             if room > 0:
                 keep[i] = True
                 taken[g] += 1
+        facts = self.inputs.day_facts  # owners with no account in this run keep the count they had
+        self.opened_today = {**(facts.opened if facts is not None else {}),
+                             **{self._group_key(g): n for g, n in (used + taken).items() if n > 0 and g >= 0}}
         for k in range(self.S):
             mine = keep & (slot == k)
             mask = np.zeros(self.n, bool)
@@ -291,6 +300,7 @@ class _PlanRun:
             self._create(st, k, mask, full_lead, full_members, np.zeros(self.n, np.int64), action)
             self.note(mask, k, lambda r, fl=full_lead: f"opened: {self.label(int(fl[r]))}, step 1 "
                       f"({self.channel(int(fl[r]), r, 0)})")
+        self.deferred_rows = self._deferred(row[~keep], lead[~keep], group[~keep])
         return int((~keep).sum()), self._backlog(row[~keep], lead[~keep], group[~keep])
 
     def _group(self, row: np.ndarray, lead: np.ndarray) -> np.ndarray:
@@ -307,12 +317,35 @@ class _PlanRun:
         return str(categories[group]) if group < len(categories) else self.named[group - len(categories)]
 
     def _used_today(self, st: PlanState) -> Counter[int]:
+        """New tasks each owner was given today: the day's count when an earlier cycle made it (the cap
+        counts tasks given, see :mod:`connector.scoring.day_facts`), else the open tasks opened today."""
         used: Counter[int] = Counter()
+        facts = self.inputs.day_facts
+        if facts is not None:
+            size = len(self.inputs.owner.categories)
+            for g in range(size + len(self.named)):
+                used[g] = facts.opened.get(self._group_key(g), 0)
+            return used
         for k in range(self.S):
             rows = np.flatnonzero(st.open[k] & (st.opened[k] >= np.floor(self.now)))
             if rows.shape[0]:
                 used.update(int(g) for g in self._group(rows, st.lead[k, rows]))
         return used
+
+    def _group_key(self, group: int) -> str:
+        """A group as the day's facts name it: stable across runs, unlike the codes of one run's owners."""
+        categories = self.inputs.owner.categories
+        if group < len(categories):
+            return f"owner:{categories[group]}"
+        return f"route:{self.named[group - len(categories)]}"
+
+    def _deferred(self, row: np.ndarray, lead: np.ndarray, group: np.ndarray) -> dict[str, list[list[Any]]]:
+        """Per account, ``[play, owner, days waiting]`` of each new task held back (the day's backlog)."""
+        waited = np.nan_to_num(self.now - self.first[lead, row], nan=0.0) if self.P else np.zeros(row.shape[0])
+        out: dict[str, list[list[Any]]] = {}
+        for r, p, g, w in sorted(zip(row.tolist(), lead.tolist(), group.tolist(), waited.tolist(), strict=True)):
+            out.setdefault(str(self.inputs.account_ids[r]), []).append([self.names[p], self._owner_label(g), int(w)])
+        return out
 
     def _backlog(self, row: np.ndarray, lead: np.ndarray, group: np.ndarray) -> list[dict[str, Any]]:
         waited = np.nan_to_num(self.now - self.first[lead, row], nan=0.0) if self.P else np.zeros(row.shape[0])

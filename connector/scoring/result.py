@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from connector.records import AccountOutput, TaskSpec
 from connector.scoring.conditions import Columns
 from connector.scoring.context import TemplateContext
+from connector.scoring.day_facts import DayFacts, merged_backlog
 from connector.scoring.drivers import Movement, drivers_sentence
 from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
@@ -268,6 +269,19 @@ class ScoringResult:
     def forecast(self) -> dict[str, Any]:
         return expansion_forecast(self.model, self.seg, self.milestones, self.vector.direction, self.churned,
                                   self.today)
+
+    def day_facts(self, configuration: str, *, whole: bool) -> DayFacts:
+        """The day's cross-account facts after this run (see :mod:`connector.scoring.day_facts`): the noise
+        it used (measured now when no earlier cycle today had), the tasks given today per owner, and the
+        day's backlog — this run's entries for the accounts it scored, earlier ones for the rest (none of
+        them when ``whole``: every account was scored)."""
+        given = self.inputs.day_facts
+        noise = {key: float(x) for key, x in zip(self.model.segments, self.vector.segment_noise, strict=True)}
+        plan = self.plays.plan
+        backlog = merged_backlog(None if whole or given is None else given.backlog,
+                                 (str(a) for a in self.inputs.account_ids), plan.deferred_rows)
+        return DayFacts(self.now.astimezone(UTC).date().isoformat(), configuration, noise,
+                        dict(sorted(plan.opened_today.items())), backlog)
 
     # ---- state and explain ---------------------------------------------------------------------------
 

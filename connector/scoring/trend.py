@@ -134,22 +134,21 @@ def saved(base: Trend, row: int, names: list[str]) -> dict[str, object]:
     }
 
 
-def point_noise(change: np.ndarray, seg: np.ndarray, segments: int) -> np.ndarray:
-    """Per-account noise of one score (points), measured per segment, else pooled, else the default.
+def segment_noise(change: np.ndarray, seg: np.ndarray, segments: int) -> np.ndarray:
+    """Noise of one score (points) per segment: measured in the segment, else pooled, else the default.
 
     Measured as the robust spread (1.4826 × MAD) of day-over-day score changes in the segment, divided by
     √2 (a change is the difference of two noisy points).  Real trends widen it slightly, which errs on
-    the side of calling less movement.
+    the side of calling less movement.  A day measure (see :mod:`connector.scoring.day_facts`).
     """
-    out = np.full(seg.shape[0], DEFAULT_POINT_NOISE)
+    out = np.full(segments, DEFAULT_POINT_NOISE)
     have = ~np.isnan(change)
     pooled = _robust_sd(change[have]) if have.sum() >= MIN_NOISE_SAMPLES else np.nan
     for s in range(segments):
-        rows = seg == s
-        mine = change[rows & have]
+        mine = change[(seg == s) & have]
         noise = _robust_sd(mine) if mine.size >= MIN_NOISE_SAMPLES else pooled
         if not np.isnan(noise):
-            out[rows] = max(noise, 0.1)
+            out[s] = max(noise, 0.1)
     return out
 
 

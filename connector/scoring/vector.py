@@ -46,6 +46,7 @@ class VectorResult:
     candidate: np.ndarray      # (n,) int8 direction waiting out the hold period, 0 = none
     candidate_since: np.ndarray  # (n,) day first seen, NaN = none
     trend: tr.Trend            # regression sums before today's point, saved for the next run
+    segment_noise: np.ndarray  # (segments,) point noise the bands were made with (a day fact)
 
 
 def numeric_signals(inputs: ScoringInputs) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -141,14 +142,18 @@ def _moving(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, keys: l
     history_v, history_se = velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, cfg)
     velocity = np.where(trended, drivers.sum(axis=0), history_v)
     drivers[:, ~trended] = 0.0  # what np.where(trended, slopes, 0.0) gave, without a copy
-    noise = tr.point_noise(magnitude - prev.magnitude, seg, len(model.segments))
-    band = tr.noise_band(model, seg, noise, np.where(trended, unit_se, history_se))
+    facts = inputs.day_facts
+    if facts is None:
+        segment_noise = tr.segment_noise(magnitude - prev.magnitude, seg, len(model.segments))
+    else:  # measured by the day's first cycle: other accounts' changes do not move this account's band
+        segment_noise = np.array([facts.noise.get(key, tr.DEFAULT_POINT_NOISE) for key in model.segments])
+    band = tr.noise_band(model, seg, segment_noise[seg], np.where(trended, unit_se, history_se))
     direction, candidate, since = tr.direction_with_hold(
         velocity, band, prev.direction, prev.trend.candidate, prev.trend.candidate_since, today, cfg.hold_days,
         cfg.exit_ratio, first=np.isnan(prev.trend.day))
     unattributed = np.where(np.isnan(velocity), 0.0, velocity - drivers.sum(axis=0))
     return VectorResult(magnitude, confidence, velocity, direction, norm.T, share.T, contributions.T, drivers.T,
-                        unattributed, band, candidate, since, base)
+                        unattributed, band, candidate, since, base, segment_noise)
 
 
 def _aligned(names: tuple[str, ...], keys: list[str]) -> Callable[[np.ndarray], np.ndarray]:

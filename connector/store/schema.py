@@ -11,6 +11,8 @@ What each table is for, and why it exists at all:
   identity can be re-resolved when the account list changes, and ``check`` can report match rates.
 * ``store_meta`` — named facts about the store itself, e.g. what the last identity resolution was made
   against (accounts' keys, identity settings, overrides), so an unchanged world is not resolved again.
+* ``account_changes`` — the accounts whose scoring inputs were written, in write order: what a cycle later
+  the same day re-scores instead of every account (see :mod:`connector.incremental`).
 * ``signals`` — the latest value of each input per account, with its ``as_of``.
 * ``score_history`` — one row per account per scoring run: velocity and direction are computed from it.
 * ``account_state`` — the engine's memory per account (milestone dates, play triggers, last drivers).
@@ -89,6 +91,20 @@ class ObservationRow(Base):
     # when the record moves or goes, that account's signals are rebuilt too.
     signals_account_id: Mapped[str | None] = mapped_column(ID)
     __table_args__ = (Index("ix_observations_dirty", "source", "dirty"),)
+
+
+class AccountChangeRow(Base):
+    """One write to an account's scoring inputs (``*`` = every account's), numbered in commit order.
+
+    Appended in the writer's own transaction, like the inputs token; read as "accounts changed after
+    mark M" and pruned once a complete cycle has scored them.  Append-only, so concurrent writers need no
+    read-modify-write."""
+
+    __tablename__ = "account_changes"
+    # SQLite's AUTOINCREMENT: never reuse a number, even after every row is pruned (a mark must only grow).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy's declarative form)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
 
 
 class MetaRow(Base):

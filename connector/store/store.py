@@ -27,6 +27,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    insert,
     select,
     type_coerce,
     update,
@@ -48,6 +49,7 @@ from connector.store.columns import (
 )
 from connector.store.database import make_engine, migrate
 from connector.store.schema import (
+    AccountChangeRow,
     AccountRow,
     AccountStateRow,
     Base,
@@ -67,6 +69,8 @@ from connector.store.schema import (
 _CHUNK = 2000
 #: ``store_meta`` key of :meth:`Store.inputs_version`.
 INPUTS_VERSION = "inputs.version"
+#: ``account_changes`` id meaning "every account" (a source's signals dropped wholesale).
+EVERY_ACCOUNT = "*"
 #: Values per ``IN (…)``: under SQLite's bound-parameter limit (999 before 3.32) with room for the rest.
 _IN_LIMIT = 900
 #: Rows per batch of a columnar read: a few MB of tuples at a time.
@@ -282,8 +286,12 @@ class Store:
         with Session(self.engine) as s, s.begin():
             self._upsert(s, AccountRow, rows, ("account_id",))
             if rows:
-                self._inputs_changed(s)
+                self._inputs_changed(s, (cast(str | None, r["account_id"]) for r in rows))
         return len(rows)
+
+    def account_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(AccountRow)).scalar() or 0)
 
     def accounts(self) -> list[Account]:
         with Session(self.engine) as s:
@@ -425,12 +433,33 @@ class Store:
         in between.  None before the first such write."""
         return self.meta(INPUTS_VERSION)
 
-    def _inputs_changed(self, session: Session) -> None:
-        """Renew :meth:`inputs_version` inside the writer's own transaction: the token and the data it
-        stands for commit (or roll back) together.  A random token, not a counter: concurrent writers
-        need no read-modify-write."""
+    def _inputs_changed(self, session: Session, accounts: Iterable[str | None] | None = ()) -> None:
+        """Renew :meth:`inputs_version` and note which accounts' inputs changed (``None`` = every account's)
+        inside the writer's own transaction: the marks and the data they stand for commit (or roll back)
+        together.  A random token and an append-only list, not counters: concurrent writers need no
+        read-modify-write."""
         self._upsert(session, MetaRow, [{"key": INPUTS_VERSION, "value": uuid.uuid4().hex, "updated_at": utcnow()}],
                      ("key",))
+        ids = {EVERY_ACCOUNT} if accounts is None else {a for a in accounts if a is not None}
+        if ids:
+            session.execute(insert(AccountChangeRow), [{"account_id": a} for a in sorted(ids)])
+
+    def change_mark(self) -> int:
+        """The newest ``account_changes`` number (0 before any): "changed since this" is read against it."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(AccountChangeRow.seq))).scalar() or 0)
+
+    def changed_since(self, mark: int) -> set[str] | None:
+        """Accounts whose scoring inputs were written after ``mark``; None when a write touched every account."""
+        q = select(AccountChangeRow.account_id).where(AccountChangeRow.seq > mark).distinct()
+        with self.engine.connect() as conn:
+            found = {a for (a,) in conn.execute(q)}
+        return None if EVERY_ACCOUNT in found else found
+
+    def forget_changes(self, upto: int) -> None:
+        """Drop the marks a complete cycle has scored (those numbered ``upto`` and before)."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(delete(AccountChangeRow).where(AccountChangeRow.seq <= upto))
 
     def account_keys(self) -> list[tuple[str, str | None, str | None]]:
         """``(account_id, domain, external_id)`` of every account in id order: what identity matches on."""
@@ -457,7 +486,7 @@ class Store:
             for chunk in batched(rows, _CHUNK):
                 s.execute(update(ObservationRow), chunk)
             if rows:
-                self._inputs_changed(s)
+                self._inputs_changed(s, (cast(str | None, r["account_id"]) for r in rows))
 
     def replace_signals(self, signals: Iterable[Signal]) -> int:
         rows = [
@@ -475,13 +504,14 @@ class Store:
         with Session(self.engine) as s, s.begin():
             self._upsert(s, SignalRow, rows, ("account_id", "name"))
             if rows:
-                self._inputs_changed(s)
+                self._inputs_changed(s, (cast(str | None, r["account_id"]) for r in rows))
         return len(rows)
 
     def delete_signals(self, source: str, account_ids: Iterable[str] | None = None) -> None:
         """Drop a source's signals (for accounts no longer matched, so stale inputs do not linger)."""
+        account_ids = None if account_ids is None else list(account_ids)
         with Session(self.engine) as s, s.begin():
-            self._inputs_changed(s)
+            self._inputs_changed(s, account_ids)
             if account_ids is None:
                 s.execute(delete(SignalRow).where(SignalRow.source == source))
                 return
@@ -656,13 +686,14 @@ class Store:
                 for row in s.execute(query.execution_options(yield_per=2000)):
                     yield row.account_id, row.state
 
-    def save_states(self, states: Iterable[tuple[str, dict[str, Any]]]) -> int:
+    def save_states(self, states: Iterable[tuple[str, dict[str, Any]]], meta: Mapping[str, str] | None = None) -> int:
         """Upsert engine states, read ``_CHUNK`` at a time inside one transaction; returns how many rows.
 
         The sync passes the scoring result's generator, which makes each state dict as it is read: listing
         it first would hold every account's state at once.  One transaction keeps a run's states
         all-or-nothing.  Within a chunk an account's last state wins: one PostgreSQL upsert statement may
-        not touch the same row twice.
+        not touch the same row twice.  ``meta`` (``store_meta`` keys) commits with the states: facts the
+        states were made with (see :mod:`connector.incremental`) must never disagree with them after a crash.
         """
         now = utcnow()
         count = 0
@@ -671,6 +702,8 @@ class Store:
                 rows = list({a: {"account_id": a, "state": st, "updated_at": now} for a, st in chunk}.values())
                 self._upsert(s, AccountStateRow, rows, ("account_id",))
                 count += len(rows)
+            if meta:
+                self._upsert(s, MetaRow, [{"key": k, "value": v, "updated_at": now} for k, v in meta.items()], ("key",))
         return count
 
     # -- what was written, and the task ledger ---------------------------------------------------------
@@ -739,7 +772,7 @@ class Store:
         with Session(self.engine) as s, s.begin():
             self._upsert(s, TaskRow, rows, ("system", "key"))
             if rows:
-                self._inputs_changed(s)
+                self._inputs_changed(s, (cast(str | None, r["account_id"]) for r in rows))
 
     def record_readback(self, system: str, entries: Iterable[TaskLedgerEntry]) -> int:
         """Store what the CRM says about the connector's tasks: remote_* of known keys are updated (the
@@ -747,8 +780,9 @@ class Store:
         entries = list(entries)
         known = self.tasks(system) if entries else {}
         with Session(self.engine) as s, s.begin():
-            if any(e.key not in known or _remote(known[e.key]) != _remote(e) for e in entries):
-                self._inputs_changed(s)  # a read that only saw again what it saw last time changes nothing
+            news = [e.account_id for e in entries if e.key not in known or _remote(known[e.key]) != _remote(e)]
+            if news:  # a read that only saw again what it saw last time changes nothing
+                self._inputs_changed(s, news)
             for e in entries:
                 if e.key in known:
                     s.execute(update(TaskRow).where(TaskRow.system == system, TaskRow.key == e.key).values(

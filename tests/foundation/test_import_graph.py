@@ -18,8 +18,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "secrets", "logging", "http", "observe", "mappings", "registry"),
     ("store", "clients", "identity", "identity_overrides", "settled"),
     ("sources", "sinks", "scoring"),
-    ("sync", "runtime", "render", "report", "quarantine", "status", "probes", "field_access", "preflight",
-     "progress", "backtest"),
+    ("sync", "incremental", "runtime", "render", "report", "quarantine", "status", "probes", "field_access",
+     "preflight", "progress", "backtest"),
     ("daemon", "cli", "demo", "demo_calls", "demo_view", "sandbox", "__main__"),
 )
 #: Pieces of one layer that must not know each other: a sink writes what scoring decided, it never reads

@@ -4,7 +4,8 @@ One sandbox world (real clients, 80 accounts).  After a sync and the re-sync tha
 back, nothing in the world changes: the next cycle must find the last complete one's scores standing
 (``result.settled``), score nothing and send nothing.  Then each thing a cycle's outputs depend on is
 changed in turn — a CRM record, a CSM completing a task, the UTC day, ``--full`` — and the cycle after
-it must score every account again; a skipped cycle is only ever one whose full re-score writes nothing.
+it must score again: the changed accounts only, within the day (:mod:`connector.incremental`), every account
+on a new day or with ``--full``; a skipped cycle is only ever one whose full re-score writes nothing.
 """
 
 from __future__ import annotations
@@ -84,18 +85,19 @@ def test_quiet_cycles_skip_and_every_kind_of_change_scores_again(
     assert full.settled is None and full.scored == ACCOUNTS and writes == []
     _settle(cluster, config)
 
-    # A CRM record changes: scored again.
+    # A CRM record changes: that account is scored again, and only it (the rest would score the same).
     account = next(iter(sf.query_iter("SELECT Id, Name FROM Account ORDER BY Id LIMIT 1")))
     sf.call(lambda s: s.Account.update(account["Id"], {"Name": account["Name"] + " (renamed)"}))
     changed, _ = _sync(cluster, config)
-    assert changed.settled is None and changed.scored == ACCOUNTS
+    assert changed.settled is None and changed.scored == 1
+    assert changed.incremental is not None and changed.incremental["changed"] == 1
     _settle(cluster, config)
 
-    # A CSM completes one of the connector's tasks: read back, and the plans score again.
-    task = next(t for t in sf.query_iter("SELECT Id FROM Task WHERE IsClosed = false ORDER BY Id"))
+    # A CSM completes one of the connector's tasks: read back, and that account's plan scores again.
+    task = next(t for t in sf.query_iter("SELECT Id, WhatId FROM Task WHERE IsClosed = false ORDER BY Id"))
     sf.call(lambda s: s.Task.update(task["Id"], {"Status": "Completed"}))
     read, _ = _sync(cluster, config)
-    assert read.tasks_read_back >= 1 and read.settled is None and read.scored == ACCOUNTS
+    assert read.tasks_read_back >= 1 and read.settled is None and 1 <= read.scored < ACCOUNTS
     _settle(cluster, config)
 
     # A new UTC day: waits fall due and windows move, so every account is scored.
@@ -118,9 +120,9 @@ def test_a_refused_write_is_retried_by_every_cycle_until_it_lands(
     refused, _ = _sync(cluster, config, ok=False)
     failures = refused.sinks["salesforce"]["failures"]
     assert [f["record_id"] for f in failures] == [company.salesforce_id]
-    for _ in range(2):  # nothing else changes, but the write is owed: scored and tried again each time
+    for _ in range(2):  # nothing else changes, but the write is owed: every account scored and diffed again
         again, _ = _sync(cluster, config, ok=False)
-        assert again.settled is None and again.scored == ACCOUNTS
+        assert again.settled is None and again.incremental is None and again.scored == ACCOUNTS
         assert [f["record_id"] for f in again.sinks["salesforce"]["failures"]] == [company.salesforce_id]
     del salesforce.validation_rules[company.salesforce_id]
     landed, _ = _sync(cluster, config)

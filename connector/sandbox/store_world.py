@@ -1,4 +1,5 @@
-"""A synthetic state store for the scoring-stage benchmark: accounts and what five sources observed.
+"""A synthetic state store: accounts and what five sources observed, for the scoring-stage benchmark
+(``bench/bench_scoring.py``) and the incremental-equals-full property test.
 
 Why not the sandbox: a 100k-account sandbox sync takes tens of minutes, most of it emulators and HTTP,
 while the question here is what the connector spends *after* the pull (resolve, load, score, diff).
@@ -25,7 +26,7 @@ def account_id(i: int) -> str:
     return f"001{i:015d}"
 
 
-def accounts(n: int, seed: int = 7) -> Iterator[Account]:
+def accounts(n: int, seed: int = 7, per_owner: int = 400) -> Iterator[Account]:
     rng = np.random.default_rng(seed)
     segments = rng.choice(["Enterprise", "Mid-Market", "SMB", "unknown"], n, p=[0.1, 0.3, 0.5, 0.1])
     start = rng.integers(0, 720, n)
@@ -34,7 +35,7 @@ def accounts(n: int, seed: int = 7) -> Iterator[Account]:
     today = date(2026, 11, 2)
     for i in range(n):
         yield Account(account_id(i), "salesforce", f"Account {i}", f"acct{i}.example.com", f"ext-{i}",
-                      f"005{i // 400:05d}", str(segments[i]), today - timedelta(days=int(start[i])),
+                      f"005{i // per_owner:05d}", str(segments[i]), today - timedelta(days=int(start[i])),
                       today + timedelta(days=int(renew[i])), float(arr[i]))
 
 
@@ -84,10 +85,10 @@ def observations(ids: range, now: datetime, seed: int = 7, version: int = 0) -> 
                               {"tickets_open": 1.0}, when)
 
 
-def fill(store: Store, n: int, now: datetime, seed: int = 7) -> None:
+def fill(store: Store, n: int, now: datetime, seed: int = 7, per_owner: int = 400) -> None:
     """Accounts and every source's observations for ``n`` accounts, written as the pull stage writes them."""
     batch: list[Account] = []
-    for a in accounts(n, seed):
+    for a in accounts(n, seed, per_owner):
         batch.append(a)
         if len(batch) >= BATCH:
             store.upsert_accounts(batch)
