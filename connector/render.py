@@ -47,8 +47,12 @@ def render_sync(console: Console, result: SyncResult) -> None:
     console.print(table)
     if result.settled:
         console.print(f"nothing changed since run {result.settled['run_id']} ({result.settled['at']}), the same "
-                      "UTC day: its scores and writes stand, so scoring and writing were skipped (new data, a "
-                      "CSM's change to a task, the next day or `sync --full` scores every account again)",
+                      "UTC day: its scores and writes stand, so scoring and writing were skipped (new data or a "
+                      "CSM's change to a task scores the accounts it touched; the next day or `sync --full` scores "
+                      "every account)", highlight=False, markup=False)
+    elif result.incremental:
+        console.print(f"accounts scored: {result.scored} of {result.incremental['accounts']}, those changed since run "
+                      f"{result.incremental['since_run']} (the others' scores and writes stand)",
                       highlight=False, markup=False)
     else:
         console.print(f"accounts scored: {result.scored}")

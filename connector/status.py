@@ -52,6 +52,8 @@ class RunSummary(_Shape):
     drift: dict[str, int] = {}
     #: A settled run scored nothing because nothing had changed: the run whose scores and writes stood.
     settled_since: int | None = None
+    #: A run that scored only the accounts changed since this complete run the same day (the rest stood).
+    changed_since: int | None = None
 
 
 class QuarantineStatus(_Shape):
@@ -231,6 +233,7 @@ def collect_status(store: Store) -> dict[str, Any]:
                 "calls": _total_calls(r.stats or {}),
                 "drift": _drift(r.stats or {}),
                 "settled_since": ((r.stats or {}).get("settled") or {}).get("run_id"),
+                "changed_since": ((r.stats or {}).get("incremental") or {}).get("since_run"),
             }
             for r in recent
         ]

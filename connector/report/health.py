@@ -37,6 +37,7 @@ class RunRowView:
     duration_s: float | None
     scored: int | None
     settled_since: int | None  # nothing changed: the run whose scores stood (nothing scored, nothing written)
+    changed_since: int | None  # only the accounts changed since this run were scored (the rest stood)
     calls: int
     error: str | None
 
@@ -95,6 +96,7 @@ def _run_row(run: RunInfo) -> RunRowView:
         duration_s=run.duration_s,
         scored=_int(run.stats.get("scored")),
         settled_since=_int(_dict(run.stats.get("settled")).get("run_id")),
+        changed_since=_int(_dict(run.stats.get("incremental")).get("since_run")),
         calls=sum(_int(_dict(v).get("calls")) or 0 for v in calls.values()),
         error=run.error,
     )

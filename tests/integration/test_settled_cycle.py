@@ -91,6 +91,14 @@ def test_quiet_cycles_skip_and_every_kind_of_change_scores_again(
     changed, _ = _sync(cluster, config)
     assert changed.settled is None and changed.scored == 1
     assert changed.incremental is not None and changed.incremental["changed"] == 1
+    store = open_store(config)
+    try:  # the admin sees why one account was scored
+        runs = {r["id"]: r for r in validated(collect_status(store))["runs"]}
+        page = build_report(config, store, config.base_dir / "report2.html").read_text()
+    finally:
+        store.close()
+    assert runs[changed.run_id]["changed_since"] == changed.incremental["since_run"]
+    assert f"1 changed since #{changed.incremental['since_run']}" in page
     _settle(cluster, config)
 
     # A CSM completes one of the connector's tasks: read back, and that account's plan scores again.
