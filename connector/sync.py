@@ -161,7 +161,7 @@ class SyncRunner:
             scope = cycle_scope(self.store, key, full=full)
         else:
             scope = Scope(None if only_accounts is None else frozenset(only_accounts), day_facts(self.store, key), 0)
-        if not dry_run:
+        if whole:  # until this cycle completes, no later one may count on the last complete one
             clear_settled(self.store)
         if whole and scope.only is not None:
             result.incremental = scope.describe(self.store.account_count())
@@ -174,6 +174,8 @@ class SyncRunner:
             result.tasks_deferred, result.task_backlog = scope.facts.backlog_summary()
         if whole and self._complete(result):
             record_settled(self.store, key, result.run_id, now, scope.mark)
+        elif not whole and not dry_run and not self._complete(result):
+            clear_settled(self.store)  # a write owed on these accounts: the next cycle scores and diffs all
 
     @staticmethod
     def _complete(result: SyncResult) -> bool:
@@ -360,8 +362,8 @@ class SyncRunner:
         result.tasks_deferred, result.task_backlog = after.backlog_summary()
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
-        if persist:
-            self.persist(now, result.run_id, scored, after)
+        if persist:  # a run of some accounts never makes the day's facts: they are measured over every account
+            self.persist(now, result.run_id, scored, after if only is None or facts is not None else None)
         return outputs, tasks
 
     def persist(self, now: datetime, run_id: int, scored: Any, facts: DayFacts | None = None) -> None:

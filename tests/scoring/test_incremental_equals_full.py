@@ -214,3 +214,27 @@ def _differences(got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]]
     out = [(a, f, got.get(a, {}).get(f), want[a].get(f)) for a in sorted(want) for f in sorted(want[a])
            if got.get(a, {}).get(f) != want[a].get(f)]
     return out[:8]
+
+
+def test_a_refresh_of_some_accounts_keeps_cycles_incremental_and_never_measures_the_day(tmp_path: Path) -> None:
+    """What the daemon's webhook refresh does (``only_accounts``): it scores those accounts with the day's
+    facts, leaves the next cycle incremental, and before the day's first cycle it makes no facts of its own
+    (they are measured over every account)."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    fill(store, N, DAY - timedelta(minutes=10), per_owner=PER_OWNER)
+    crm: dict[str, dict[str, Any]] = {}
+    _runner(store, crm, DAY)[0].run()
+    _settle(store, crm, DAY + timedelta(minutes=5))
+    facts = store.meta(DAY_FACTS_META)
+    changed = change(store, N, 0.005, DAY + timedelta(hours=1), version=1)
+    refresh = _runner(store, crm, DAY + timedelta(hours=1))[0].run(only_accounts=changed)
+    assert refresh.scored == len(changed) and refresh.incremental is None
+    cycle = _runner(store, crm, DAY + timedelta(hours=1, minutes=5))[0].run()
+    assert cycle.incremental is not None and cycle.incremental["changed"] == len(changed)
+    assert cycle.sinks["salesforce"]["records_updated"] == 0  # the refresh already wrote what a cycle would
+    tomorrow = DAY + timedelta(days=1)
+    facts = store.meta(DAY_FACTS_META)
+    _runner(store, crm, tomorrow)[0].run(only_accounts=changed[:1])
+    assert store.meta(DAY_FACTS_META) == facts  # still the day before's: tomorrow's first cycle measures
+    assert '"day":"2026-11-02"' in (facts or "")
+    store.close()
