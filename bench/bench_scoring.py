@@ -228,7 +228,7 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
             "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": inputs.n}
 
 
-def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
+def stage_one(n: int, backend: str, profile: bool, shares: tuple[float, ...] = ()) -> dict[str, Any]:
     from connector.config import config_from_dict
     from connector.mappings import load_mapping
     from connector.sandbox.store_world import change, fill
@@ -265,14 +265,21 @@ def stage_one(n: int, backend: str, profile: bool) -> dict[str, Any]:
             now += timedelta(minutes=2)
             change(store, n, 0.01, now)
             out["changed_1pct"] = _cycle(runner, mapping, now)
+            out["by_changed"] = []
+            for version, share in enumerate(shares, start=2):  # cost against changed accounts, same day
+                now += timedelta(minutes=2)
+                picked = change(store, n, share, now, version=version)
+                row = _cycle(runner, mapping, now)
+                out["by_changed"].append({"share": share, "changed": len(picked), **row})
         finally:
             next(stores, None)
     return out
 
 
 def _print_stage(r: dict[str, Any]) -> None:
-    for label in ("first", "unchanged", "unchanged_full", "changed_1pct"):
-        c = r[label]
+    cycles = [(label, r[label]) for label in ("first", "unchanged", "unchanged_full", "changed_1pct")]
+    cycles += [(f"changed {c['changed']:,}", c) for c in r.get("by_changed", [])]
+    for label, c in cycles:
         parts = "  ".join(f"{k} {v:6.2f}" for k, v in c["cpu"].items())
         print(f"{r['n']:>9,} {r['backend']:<10} {label:<14} cpu {c['cpu_total']:7.2f} s  ({parts})  "
               f"scored {c.get('scored', 0):>7,}  changed records {c['changed_records']:>7,}  "
@@ -289,16 +296,18 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--pg", action="store_true", help="PostgreSQL at CONNECTOR_TEST_POSTGRES_URL instead of SQLite")
     ap.add_argument("--profile", action="store_true", help="cProfile of the full pass (unchanged, --full), to stderr")
     ap.add_argument("--json", type=Path, help="also write every size's figures as JSON here (bench/plot_scaling.py)")
+    ap.add_argument("--shares", type=float, nargs="*", default=[],
+                    help="after the 1 %% cycle, one more same-day cycle per share of accounts changed (e.g. 0.001 0.1)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     backend = "postgresql" if args.pg else "sqlite"
     if args.one:
-        data = kernel_one(args.one) if args.kernel else stage_one(args.one, backend, args.profile)
+        data = kernel_one(args.one) if args.kernel else stage_one(args.one, backend, args.profile, tuple(args.shares))
         print(json.dumps(data))
         return
     sizes = args.sizes or list(KERNEL_SIZES if args.kernel else SIZES)
     flags = (["--kernel"] if args.kernel else []) + (["--pg"] if args.pg else []) + \
-        (["--profile"] if args.profile else [])
+        (["--profile"] if args.profile else []) + (["--shares", *map(str, args.shares)] if args.shares else [])
     rows = []
     if args.kernel:
         print(f"{'accounts':>10} {'score s':>8} {'tasks s':>8} {'fcst s':>7} {'total s':>8} {'µs/acct':>8} "
