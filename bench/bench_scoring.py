@@ -222,7 +222,7 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
         return count
 
     changed = clock.part("diff", diff)
-    clock.part("check", record_settled, store, key, result.run_id, now, scope.mark)
+    clock.part("check", record_settled, store, key, result.run_id, now, scope.consumed)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
             "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": inputs.n}

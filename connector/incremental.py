@@ -4,8 +4,8 @@ Why it is exact: an account's result is a function of its own inputs and engine 
 the UTC day and the day's cross-account facts (:mod:`connector.scoring.day_facts`: the noise band and the
 per-owner cap, measured by the day's first cycle and read by every later one).  So once a *complete* cycle
 has scored every account today (the settled record, :mod:`connector.settled`), a later cycle the same day
-only needs the accounts whose inputs were written since that cycle read its change mark
-(:meth:`Store.changed_since`): every other account would score exactly as it did, and every sink would
+only needs the accounts whose inputs were written since that cycle read the change marks
+(:meth:`Store.pending_changes`): every other account would score exactly as it did, and every sink would
 diff it to nothing.  ``tests/property/test_incremental_equals_full.py`` checks it on random change sets.
 
 Every account is scored when: it is the day's first cycle (waits fall due, windows move), the
@@ -35,7 +35,7 @@ class Scope:
 
     only: frozenset[str] | None  # None: every account
     facts: DayFacts | None       # the day's facts when an earlier cycle today made them
-    mark: int                    # the change mark read before scoring: what the next cycle starts from
+    consumed: tuple[tuple[int, int], ...] = ()  # the change marks this cycle scores: forgotten once complete
     since_run: int | None = None  # the complete cycle a subset is measured against
 
     def describe(self, total: int) -> dict[str, int | None]:
@@ -45,17 +45,15 @@ class Scope:
 
 def cycle_scope(store: Store, key: CycleKey, *, full: bool) -> Scope:
     """Decide the scope of a whole cycle about to score (the settled check has already said it must)."""
-    mark = store.change_mark()
     facts = day_facts(store, key)
     recorded = recorded_cycle(store)
-    base = recorded.get("mark") if recorded and recorded.get("day") == key.day and \
-        recorded.get("configuration") == key.configuration else None
-    if full or facts is None or not isinstance(base, int):
-        return Scope(None, facts, mark)
-    changed = store.changed_since(base)
-    if changed is None or len(changed) > SUBSET_SHARE * max(store.account_count(), 1):
-        return Scope(None, facts, mark)
-    return Scope(frozenset(changed), facts, mark, int(recorded["run_id"]) if recorded else None)
+    subset_possible = (not full and facts is not None and recorded is not None and recorded.get("day") == key.day
+                       and recorded.get("configuration") == key.configuration)
+    pending = store.pending_changes(accounts=subset_possible)
+    changed = pending.accounts
+    if not subset_possible or changed is None or len(changed) > SUBSET_SHARE * max(store.account_count(), 1):
+        return Scope(None, facts, pending.runs)
+    return Scope(frozenset(changed), facts, pending.runs, int(recorded["run_id"]) if recorded else None)
 
 
 def day_facts(store: Store, key: CycleKey) -> DayFacts | None:

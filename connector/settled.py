@@ -86,14 +86,14 @@ def clear_settled(store: Store) -> None:
     store.set_meta(SETTLED_META, "")
 
 
-def record_settled(store: Store, key: CycleKey, run_id: int, now: datetime, mark: int | None = None) -> None:
-    """Record a complete cycle; ``mark`` is the change mark it read before scoring (see
-    :mod:`connector.incremental`): the marks up to it are scored and dropped."""
+def record_settled(store: Store, key: CycleKey, run_id: int, now: datetime,
+                   consumed: tuple[tuple[int, int], ...] = ()) -> None:
+    """Record a complete cycle; ``consumed`` are the change marks it read before scoring (see
+    :mod:`connector.incremental`): scored, so dropped."""
     store.set_meta(SETTLED_META, json.dumps({"run_id": run_id, "at": now.astimezone(UTC).isoformat(),
                                              "day": key.day, "inputs": key.inputs,
-                                             "configuration": key.configuration, "mark": mark}))
-    if mark is not None:
-        store.forget_changes(mark)
+                                             "configuration": key.configuration}))
+    store.forget_changes(consumed)
 
 
 def configuration_fingerprint(config: Config) -> str:

@@ -160,7 +160,7 @@ class SyncRunner:
         if whole:
             scope = cycle_scope(self.store, key, full=full)
         else:
-            scope = Scope(None if only_accounts is None else frozenset(only_accounts), day_facts(self.store, key), 0)
+            scope = Scope(None if only_accounts is None else frozenset(only_accounts), day_facts(self.store, key))
         if whole:  # until this cycle completes, no later one may count on the last complete one
             clear_settled(self.store)
         if whole and scope.only is not None:
@@ -173,7 +173,7 @@ class SyncRunner:
         elif scope.facts is not None:  # nothing to score: the day's backlog still stands
             result.tasks_deferred, result.task_backlog = scope.facts.backlog_summary()
         if whole and self._complete(result):
-            record_settled(self.store, key, result.run_id, now, scope.mark)
+            record_settled(self.store, key, result.run_id, now, scope.consumed)
         elif not whole and not dry_run and not self._complete(result):
             clear_settled(self.store)  # a write owed on these accounts: the next cycle scores and diffs all
 

@@ -141,6 +141,15 @@ class TaskLedgerEntry:
                             self.touched, self.remote_due, self.remote_owner)
 
 
+@dataclass(frozen=True)
+class PendingChanges:
+    """Accounts whose scoring inputs were written since a complete cycle last scored (None: every account),
+    and the change numbers read, as closed ranges."""
+
+    accounts: set[str] | None
+    runs: tuple[tuple[int, int], ...]
+
+
 class Store:
     """State store over SQLAlchemy 2 (SQLite by default, PostgreSQL by URL)."""
 
@@ -444,22 +453,30 @@ class Store:
         if ids:
             session.execute(insert(AccountChangeRow), [{"account_id": a} for a in sorted(ids)])
 
-    def change_mark(self) -> int:
-        """The newest ``account_changes`` number (0 before any): "changed since this" is read against it."""
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.max(AccountChangeRow.seq))).scalar() or 0)
+    def pending_changes(self, *, accounts: bool = True) -> PendingChanges:
+        """The change marks no complete cycle has scored yet: their accounts (unless ``accounts=False``) and
+        their numbers as ranges, for :meth:`forget_changes` once a cycle has scored them.
 
-    def changed_since(self, mark: int) -> set[str] | None:
-        """Accounts whose scoring inputs were written after ``mark``; None when a write touched every account."""
-        q = select(AccountChangeRow.account_id).where(AccountChangeRow.seq > mark).distinct()
+        Why the numbers and not a threshold: on PostgreSQL a number is taken when a writer inserts, not when
+        it commits, so a mark numbered below one already visible may still commit later.  Forgetting only
+        the numbers that were read keeps such a late mark for the next cycle."""
+        cols = (AccountChangeRow.seq, AccountChangeRow.account_id) if accounts else (AccountChangeRow.seq,)
         with self.engine.connect() as conn:
-            found = {a for (a,) in conn.execute(q)}
-        return None if EVERY_ACCOUNT in found else found
+            rows = conn.execute(select(*cols).order_by(AccountChangeRow.seq)).all()
+        runs: list[tuple[int, int]] = []
+        for (seq, *_) in rows:
+            if runs and runs[-1][1] == seq - 1:
+                runs[-1] = (runs[-1][0], seq)
+            else:
+                runs.append((seq, seq))
+        found = {r[1] for r in rows} if accounts else set()
+        return PendingChanges(None if EVERY_ACCOUNT in found else found, tuple(runs))
 
-    def forget_changes(self, upto: int) -> None:
-        """Drop the marks a complete cycle has scored (those numbered ``upto`` and before)."""
+    def forget_changes(self, runs: Iterable[tuple[int, int]]) -> None:
+        """Drop the marks a complete cycle has scored (the ranges :meth:`pending_changes` read)."""
         with Session(self.engine) as s, s.begin():
-            s.execute(delete(AccountChangeRow).where(AccountChangeRow.seq <= upto))
+            for lo, hi in runs:
+                s.execute(delete(AccountChangeRow).where(AccountChangeRow.seq.between(lo, hi)))
 
     def account_keys(self) -> list[tuple[str, str | None, str | None]]:
         """``(account_id, domain, external_id)`` of every account in id order: what identity matches on."""
