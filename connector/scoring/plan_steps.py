@@ -339,16 +339,23 @@ class _PlanRun:
             return f"owner:{categories[group]}"
         return f"route:{self.named[group - len(categories)]}"
 
+    def _waited(self, row: np.ndarray, lead: np.ndarray) -> np.ndarray:
+        """Whole days each held-back task's play has been waiting (days, like every clock of the model: the
+        figure does not move between two cycles of the same day)."""
+        if not self.P:
+            return np.zeros(row.shape[0])
+        return np.nan_to_num(np.floor(self.now) - np.floor(self.first[lead, row]), nan=0.0)
+
     def _deferred(self, row: np.ndarray, lead: np.ndarray, group: np.ndarray) -> dict[str, list[list[Any]]]:
         """Per account, ``[play, owner, days waiting]`` of each new task held back (the day's backlog)."""
-        waited = np.nan_to_num(self.now - self.first[lead, row], nan=0.0) if self.P else np.zeros(row.shape[0])
+        waited = self._waited(row, lead)
         out: dict[str, list[list[Any]]] = {}
         for r, p, g, w in sorted(zip(row.tolist(), lead.tolist(), group.tolist(), waited.tolist(), strict=True)):
             out.setdefault(str(self.inputs.account_ids[r]), []).append([self.names[p], self._owner_label(g), int(w)])
         return out
 
     def _backlog(self, row: np.ndarray, lead: np.ndarray, group: np.ndarray) -> list[dict[str, Any]]:
-        waited = np.nan_to_num(self.now - self.first[lead, row], nan=0.0) if self.P else np.zeros(row.shape[0])
+        waited = self._waited(row, lead)
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for p, g, w in zip(lead, group, waited, strict=True):
             entry = out.setdefault((self.names[int(p)], self._owner_label(int(g))), {
