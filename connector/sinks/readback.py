@@ -78,16 +78,18 @@ def read_back(store: Store, system: str, changed: Any, now: datetime) -> int:
     """Run one incremental read: ``changed(cursor)`` yields ``(RemoteTask, cursor_after_it)`` pairs in
     cursor order; evidence is recorded and the cursor saved batch by batch.  Returns the tasks read."""
     cursor = store.get_cursor(system, CURSOR_STREAM)
-    ledger = store.tasks(system)
+    ledger: dict[str, TaskLedgerEntry] | None = None  # read once something was: a quiet read costs one call
     count, batch, last = 0, [], cursor
     for task, position in changed(cursor):
+        ledger = store.tasks(system) if ledger is None else ledger
         batch.append(task)
         last = position
         if len(batch) >= 2000:
             count += store.record_readback(system, evidence_entries(system, ledger, batch, now))
             store.set_cursor(system, CURSOR_STREAM, last)
             batch = []
-    count += store.record_readback(system, evidence_entries(system, ledger, batch, now))
+    if batch:
+        count += store.record_readback(system, evidence_entries(system, ledger or {}, batch, now))
     if last is not None and last != cursor:
         store.set_cursor(system, CURSOR_STREAM, last)
     return count

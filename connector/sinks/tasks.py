@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from connector.records import TaskSpec
@@ -124,7 +125,11 @@ class TaskLedger:
 
     def __init__(self, ctx: SinkContext, transport: TaskTransport, report: SinkReport):
         self.ctx, self.transport, self.report = ctx, transport, report
-        self.entries = ctx.store.tasks(transport.system)
+
+    @cached_property
+    def entries(self) -> dict[str, TaskLedgerEntry]:
+        """The ledger, read when a plan needs it (a read-back does not)."""
+        return self.ctx.store.tasks(self.transport.system)
 
     def sync(self, specs: Sequence[TaskSpec]) -> None:
         """Plan the specs; in a dry run list the actions, else send them and record what the CRM confirmed."""

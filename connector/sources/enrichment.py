@@ -48,15 +48,22 @@ class EnrichmentSource:
         self._client = client
 
     def pull(self, ctx: SourceContext) -> Iterator[SourceItem]:
-        accounts = list(ctx.store.accounts())
-        for account in accounts:
-            if account.domain and account.domain.strip() and normalise_domain(account.domain) is None:
-                yield Quarantined(NAME, "account", account.account_id,
-                                  f"account domain {account.domain[:80]!r} is not a host name; not looked up")
-        domains = account_domains(accounts)
-        cached = {r.record_id: r for r in ctx.store.replica(NAME, LOOKUPS)}
-        due = due_domains(domains, cached, ctx.now, self.cfg.cache_ttl_days, self.cfg.max_lookups_per_run)
+        # Every account's domain, but only what is needed of each: at 100k accounts a quiet cycle's pull is
+        # this loop, so no ORM objects and no cached payloads (only the domains due are read whole).
+        found: set[str] = set()
+        for account_id, raw, _ in ctx.store.account_keys():
+            if not raw or not raw.strip():
+                continue
+            if (domain := normalise_domain(raw)) is None:
+                yield Quarantined(NAME, "account", account_id,
+                                  f"account domain {raw[:80]!r} is not a host name; not looked up")
+            else:
+                found.add(domain)
+        domains = sorted(found)
+        looked_up = ctx.store.replica_times(NAME, LOOKUPS)
+        due = due_domains(domains, looked_up, ctx.now, self.cfg.cache_ttl_days, self.cfg.max_lookups_per_run)
         if due:
+            cached = {r.record_id: r for r in ctx.store.replica(NAME, LOOKUPS, due)}
             client = self._client or build_client(self.cfg, ctx.http)
             for batch in client.lookup(due):
                 yield from _future_dated(batch, ctx.now)
@@ -113,12 +120,12 @@ def account_domains(accounts: Iterable[Account]) -> list[str]:
     return sorted({d for a in accounts if (d := normalise_domain(a.domain))})
 
 
-def due_domains(domains: Iterable[str], cached: Mapping[str, Replica], now: datetime, ttl_days: int,
+def due_domains(domains: Iterable[str], looked_up: Mapping[str, datetime], now: datetime, ttl_days: int,
                 cap: int) -> list[str]:
     """Domains to look up this run: never looked up first, then the stalest, skipping fresh ones."""
     fresh_after = now - timedelta(days=ttl_days)
-    never = [d for d in domains if d not in cached]
-    stale = sorted((cached[d].updated_at, d) for d in domains if d in cached and cached[d].updated_at <= fresh_after)
+    never = [d for d in domains if d not in looked_up]
+    stale = sorted((looked_up[d], d) for d in domains if d in looked_up and looked_up[d] <= fresh_after)
     return [*never, *(d for _, d in stale)][:cap]
 
 

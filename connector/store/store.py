@@ -255,6 +255,13 @@ class Store:
                 for record_id, group_key, payload, updated_at in conn.execute(query.execution_options(yield_per=5000)):
                     yield Replica(record_id, group_key, payload, _aware(updated_at))
 
+    def replica_times(self, source: str, stream: str) -> dict[str, datetime]:
+        """``record_id → updated_at`` of a stream's records, without their payloads (what a freshness check needs)."""
+        q = select(ReplicaRow.record_id, ReplicaRow.updated_at).where(ReplicaRow.source == source,
+                                                                       ReplicaRow.stream == stream)
+        with self.engine.connect() as conn:
+            return {record_id: _aware(at) for record_id, at in conn.execute(q)}
+
     def dirty_groups(self, source: str, stream: str) -> set[str]:
         with Session(self.engine) as s:
             q = (
