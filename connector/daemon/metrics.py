@@ -46,6 +46,11 @@ class DaemonMetrics:
             "connector_job_runs_settled", "Job runs that found nothing changed since the last complete cycle the "
             "same UTC day, so scored and wrote nothing", ["job"], registry=r,
         )
+        self.accounts_scored = Counter(
+            "connector_accounts_scored", "Accounts scored by job runs: scope=changed when a run scored only the "
+            "accounts changed since the last complete cycle the same UTC day, all when it scored every one",
+            ["job", "scope"], registry=r,
+        )
         self.quarantined = Counter(
             "connector_quarantined_records", "Source records quarantined", ["source"], registry=r
         )
@@ -79,6 +84,8 @@ class DaemonMetrics:
         self.runs.labels(job, outcome.status).inc()
         if outcome.settled:
             self.settled.labels(job).inc()
+        if outcome.scored:
+            self.accounts_scored.labels(job, "changed" if outcome.incremental else "all").inc(outcome.scored)
         self.duration.labels(job).observe(seconds)
         if outcome.status in ("ok", "partial"):
             self.last_success.labels(job).set(finished_at)

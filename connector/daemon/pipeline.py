@@ -30,6 +30,8 @@ class RunOutcome:
     quarantined: Mapping[str, int] = field(default_factory=dict)
     rate_limit_wait_seconds: Mapping[str, float] = field(default_factory=dict)
     settled: bool = False  # nothing had changed since the last complete cycle today: scoring and writes skipped
+    scored: int = 0  # accounts scored
+    incremental: bool = False  # only the accounts changed since the last complete cycle today were scored
 
 
 class Pipeline(Protocol):
@@ -60,6 +62,8 @@ def outcome_of(result: Any) -> RunOutcome:
             name: float(c.get("rate_limit_wait_seconds", 0.0)) for name, c in (result.calls or {}).items()
         },
         settled=result.settled is not None,
+        scored=int(result.scored or 0),
+        incremental=result.incremental is not None,
     )
 
 

@@ -144,7 +144,7 @@ def test_cron_weekdays_follow_crontab_not_apscheduler() -> None:
     assert last_tick(build_trigger(Schedule(cron="*/20 * * * 7", jitter_seconds=0)), sunday_noon) == sunday_noon
 
 
-def test_a_settled_run_is_counted_in_metrics() -> None:
+def test_settled_and_incremental_runs_are_counted_in_metrics() -> None:
     from connector.daemon.metrics import DaemonMetrics
     from connector.daemon.pipeline import outcome_of
     from connector.sync import SyncResult
@@ -154,6 +154,11 @@ def test_a_settled_run_is_counted_in_metrics() -> None:
     assert quiet.settled and not outcome_of(SyncResult(3)).settled
     metrics.observe_run("score", quiet, 1.0, NOW)
     metrics.observe_run("score", outcome_of(SyncResult(3)), 1.0, NOW)
+    metrics.observe_run("score", outcome_of(SyncResult(4, scored=3, incremental={"changed": 3, "accounts": 80,
+                                                                               "since_run": 1})), 1.0, NOW)
+    metrics.observe_run("score", outcome_of(SyncResult(5, scored=80)), 1.0, NOW)
     text = metrics.render().decode()
     assert 'connector_job_runs_settled_total{job="score"} 1.0' in text
-    assert 'connector_job_runs_total{job="score",status="ok"} 2.0' in text
+    assert 'connector_job_runs_total{job="score",status="ok"} 4.0' in text
+    assert 'connector_accounts_scored_total{job="score",scope="changed"} 3.0' in text
+    assert 'connector_accounts_scored_total{job="score",scope="all"} 80.0' in text
