@@ -491,9 +491,9 @@ class Store:
 
     def forget_changes(self, runs: Iterable[tuple[int, int]]) -> None:
         """Drop the marks a complete cycle has scored (the ranges :meth:`pending_changes` read)."""
-        with Session(self.engine) as s, s.begin():
+        with self.engine.begin() as conn:  # Core, not the ORM: its session sync would fetch every deleted row
             for lo, hi in runs:
-                s.execute(delete(AccountChangeRow).where(AccountChangeRow.seq.between(lo, hi)))
+                conn.execute(delete(AccountChangeRow).where(AccountChangeRow.seq.between(lo, hi)))
 
     def account_keys(self) -> list[tuple[str, str | None, str | None]]:
         """``(account_id, domain, external_id)`` of every account in id order: what identity matches on."""
