@@ -6,7 +6,7 @@ per-owner cap, measured by the day's first cycle and read by every later one).  
 has scored every account today (the settled record, :mod:`connector.settled`), a later cycle the same day
 only needs the accounts whose inputs were written since that cycle read the change marks
 (:meth:`Store.pending_changes`): every other account would score exactly as it did, and every sink would
-diff it to nothing.  ``tests/property/test_incremental_equals_full.py`` checks it on random change sets.
+diff it to nothing.  ``tests/scoring/test_incremental_equals_full.py`` checks it on random change sets.
 
 Every account is scored when: it is the day's first cycle (waits fall due, windows move), the
 configuration changed, the last scoring run was not complete (a write to retry may sit on any account),
@@ -37,10 +37,11 @@ class Scope:
     facts: DayFacts | None       # the day's facts when an earlier cycle today made them
     consumed: tuple[tuple[int, int], ...] = ()  # the change marks this cycle scores: forgotten once complete
     since_run: int | None = None  # the complete cycle a subset is measured against
+    accounts: int = 0             # every account in the store, when a subset was chosen against it
 
-    def describe(self, total: int) -> dict[str, int | None]:
+    def describe(self) -> dict[str, int | None]:
         """For the run's record: how many accounts were scored because they changed, against which run."""
-        return {"changed": len(self.only or ()), "accounts": total, "since_run": self.since_run}
+        return {"changed": len(self.only or ()), "accounts": self.accounts, "since_run": self.since_run}
 
 
 def cycle_scope(store: Store, key: CycleKey, *, full: bool) -> Scope:
@@ -51,9 +52,12 @@ def cycle_scope(store: Store, key: CycleKey, *, full: bool) -> Scope:
                        and recorded.get("configuration") == key.configuration)
     pending = store.pending_changes(accounts=subset_possible)
     changed = pending.accounts
-    if not subset_possible or changed is None or len(changed) > SUBSET_SHARE * max(store.account_count(), 1):
+    if not subset_possible or recorded is None or changed is None:
         return Scope(None, facts, pending.runs)
-    return Scope(frozenset(changed), facts, pending.runs, int(recorded["run_id"]) if recorded else None)
+    total = store.account_count()
+    if len(changed) > SUBSET_SHARE * max(total, 1):
+        return Scope(None, facts, pending.runs)
+    return Scope(frozenset(changed), facts, pending.runs, int(recorded["run_id"]), total)
 
 
 def day_facts(store: Store, key: CycleKey) -> DayFacts | None:

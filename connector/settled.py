@@ -64,8 +64,8 @@ def cycle_key(store: Store, config: Config, now: datetime) -> CycleKey:
 
 
 def recorded_cycle(store: Store) -> dict[str, Any] | None:
-    """The last complete cycle as recorded (run, time, day, token, configuration, change mark), or None
-    (none yet, cleared by a cycle that has scored since, or a hand-edited value)."""
+    """The last complete cycle as recorded (run, time, day, token, configuration), or None (none yet,
+    cleared by a cycle that has scored since, or a hand-edited value)."""
     raw = store.meta(SETTLED_META)
     try:
         recorded = json.loads(raw) if raw else None

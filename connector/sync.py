@@ -162,13 +162,12 @@ class SyncRunner:
             return
         if whole:
             scope = cycle_scope(self.store, key, full=full)
+            clear_settled(self.store)  # until this cycle completes, no later one may count on the last complete one
+            if scope.only is not None:
+                result.incremental = scope.describe()
+                log.info("sync.incremental", **result.incremental)
         else:
             scope = Scope(None if only_accounts is None else frozenset(only_accounts), day_facts(self.store, key))
-        if whole:  # until this cycle completes, no later one may count on the last complete one
-            clear_settled(self.store)
-        if whole and scope.only is not None:
-            result.incremental = scope.describe(self.store.account_count())
-            log.info("sync.incremental", **result.incremental)
         if scope.only is None or scope.only:
             outputs, tasks = self.score(now, result, persist=not dry_run, only=scope.only, facts=scope.facts,
                                         configuration=key.configuration)

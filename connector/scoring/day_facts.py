@@ -12,7 +12,7 @@ Both are *day* measures, so they are measured once, by the day's first cycle, an
 same day reads them from here (``store_meta``, written in the transaction of the engine states they were
 made with).  Then an account's result depends only on its own inputs, its own state and these facts, so
 re-scoring only the accounts whose inputs changed gives exactly what re-scoring every account would
-(``tests/property/test_incremental_equals_full.py``).  What it means for the people reading the CRM:
+(``tests/scoring/test_incremental_equals_full.py``).  What it means for the people reading the CRM:
 
 * the band an account's direction is judged against does not shift during the day because *other*
   accounts changed;
@@ -68,17 +68,22 @@ class DayFacts:
         return self.day == day and self.configuration == configuration
 
     def backlog_summary(self) -> tuple[int, list[dict[str, Any]]]:
-        """How many new tasks wait, and per (play, owner) how many and the oldest wait (the run report's form)."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        count = 0
-        for entries in self.backlog.values():
-            for play, owner, waited in entries:
-                entry = out.setdefault((play, owner), {"play": play, "owner": owner, "deferred": 0,
-                                                       "oldest_waiting_days": 0})
-                entry["deferred"] += 1
-                entry["oldest_waiting_days"] = max(entry["oldest_waiting_days"], int(waited))
-                count += 1
-        return count, sorted(out.values(), key=lambda e: (-e["deferred"], e["play"], e["owner"]))
+        return backlog_summary(self.backlog)
+
+
+def backlog_summary(backlog: Mapping[str, list[list[Any]]]) -> tuple[int, list[dict[str, Any]]]:
+    """How many new tasks wait, and per (play, owner) how many and the oldest wait (the run report's form),
+    from per-account entries ``[play, owner, days waiting]``."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    count = 0
+    for entries in backlog.values():
+        for play, owner, waited in entries:
+            entry = out.setdefault((play, owner), {"play": play, "owner": owner, "deferred": 0,
+                                                   "oldest_waiting_days": 0})
+            entry["deferred"] += 1
+            entry["oldest_waiting_days"] = max(entry["oldest_waiting_days"], int(waited))
+            count += 1
+    return count, sorted(out.values(), key=lambda e: (-e["deferred"], e["play"], e["owner"]))
 
 
 def merged_backlog(before: Mapping[str, list[list[Any]]] | None, scored: Iterable[str],

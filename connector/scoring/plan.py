@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from connector.scoring.day_facts import backlog_summary
 from connector.scoring.days import day_number, day_to_iso
 from connector.scoring.inputs import ScoringInputs
 from connector.scoring.previous import parse_day
@@ -102,10 +103,18 @@ class PlanResult:
     notes: dict[tuple[int, int], list[str]]
     extra_closes: list[tuple[int, str, str, int]]  # (row, key, play, reason): per-play or dropped-slot tasks
     evidence: dict[tuple[int, int], Any] = field(default_factory=dict)  # the read-back matched to a slot
-    deferred: int = 0
-    backlog: list[dict[str, Any]] = field(default_factory=list)
     opened_today: dict[str, int] = field(default_factory=dict)  # owner group → new tasks given today
     deferred_rows: dict[str, list[list[Any]]] = field(default_factory=dict)  # account → held-back tasks
+
+    @property
+    def deferred(self) -> int:
+        """New tasks the cap held back this run."""
+        return backlog_summary(self.deferred_rows)[0]
+
+    @property
+    def backlog(self) -> list[dict[str, Any]]:
+        """The held-back tasks per play and owner, with the oldest wait."""
+        return backlog_summary(self.deferred_rows)[1]
 
     def history(self, slot: int, row: int) -> list[str]:
         lines = list(self.state.history[slot, row] or ()) + self.notes.get((slot, row), [])

@@ -132,12 +132,9 @@ class _PlanRun:
                       f"({self.channel(int(st.lead[k, r]), r, 0)})")
             lead, members, has = self._ranked(slot_plays[k] & ~self.frozen)  # no new task inside a freeze
             fresh.append((k, ~st.open[k] & ~paused[k] & has & (action[k] == 0), lead, members))
-        deferred, backlog = self._fresh(st, fresh, action, present)
+        self._fresh(st, fresh, action, present)
         self._mirror(st)
-        if not fresh:  # no slot at all: the count is what was given before
-            self.opened_today = {self._group_key(g): n for g, n in self._used_today(st).items() if n > 0 and g >= 0}
-        return PlanResult(before, st, action, reason, self.notes, extra, found, deferred, backlog,
-                          self.opened_today, self.deferred_rows)
+        return PlanResult(before, st, action, reason, self.notes, extra, found, self.opened_today, self.deferred_rows)
 
     def _legacy(self, present: np.ndarray) -> list[tuple[int, str, str, int]]:
         """Per-play tasks from before account plans (their step ≥ 0, no plan yet): closed as merged."""
@@ -258,10 +255,11 @@ class _PlanRun:
         action[k, mask] = CREATE
 
     def _fresh(self, st: PlanState, fresh: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
-               action: np.ndarray, present: np.ndarray) -> tuple[int, list[dict[str, Any]]]:
-        """New tasks, most important first per owner, within the cap and its proactive share."""
+               action: np.ndarray, present: np.ndarray) -> None:
+        """New tasks, most important first per owner, within the cap and its proactive share; the rest are
+        held back (:attr:`deferred_rows`), and the tasks given today counted (:attr:`opened_today`)."""
         if not fresh:
-            return 0, []
+            return
         slot = np.concatenate([np.full(int(m.sum()), k) for k, m, _, _ in fresh])
         row = np.concatenate([np.flatnonzero(m) for _, m, _, _ in fresh])
         lead = np.concatenate([ld[m] for _, m, ld, _ in fresh])
@@ -301,7 +299,6 @@ class _PlanRun:
             self.note(mask, k, lambda r, fl=full_lead: f"opened: {self.label(int(fl[r]))}, step 1 "
                       f"({self.channel(int(fl[r]), r, 0)})")
         self.deferred_rows = self._deferred(row[~keep], lead[~keep], group[~keep])
-        return int((~keep).sum()), self._backlog(row[~keep], lead[~keep], group[~keep])
 
     def _group(self, row: np.ndarray, lead: np.ndarray) -> np.ndarray:
         """Who a new task goes to, as an integer: owner code, K + named route, −1 = no owner (uncapped)."""
@@ -339,31 +336,16 @@ class _PlanRun:
             return f"owner:{categories[group]}"
         return f"route:{self.named[group - len(categories)]}"
 
-    def _waited(self, row: np.ndarray, lead: np.ndarray) -> np.ndarray:
-        """Whole days each held-back task's play has been waiting (days, like every clock of the model: the
-        figure does not move between two cycles of the same day)."""
-        if not self.P:
-            return np.zeros(row.shape[0])
-        return np.nan_to_num(np.floor(self.now) - np.floor(self.first[lead, row]), nan=0.0)
-
     def _deferred(self, row: np.ndarray, lead: np.ndarray, group: np.ndarray) -> dict[str, list[list[Any]]]:
-        """Per account, ``[play, owner, days waiting]`` of each new task held back (the day's backlog)."""
-        waited = self._waited(row, lead)
+        """Per account, ``[play, owner, days waiting]`` of each new task held back (the day's backlog).
+        Days waiting are whole days, like every clock of the model: the figure does not move between two
+        cycles of the same day."""
+        waited = (np.nan_to_num(np.floor(self.now) - np.floor(self.first[lead, row]), nan=0.0) if self.P
+                  else np.zeros(row.shape[0]))
         out: dict[str, list[list[Any]]] = {}
         for r, p, g, w in sorted(zip(row.tolist(), lead.tolist(), group.tolist(), waited.tolist(), strict=True)):
             out.setdefault(str(self.inputs.account_ids[r]), []).append([self.names[p], self._owner_label(g), int(w)])
         return out
-
-    def _backlog(self, row: np.ndarray, lead: np.ndarray, group: np.ndarray) -> list[dict[str, Any]]:
-        waited = self._waited(row, lead)
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        for p, g, w in zip(lead, group, waited, strict=True):
-            entry = out.setdefault((self.names[int(p)], self._owner_label(int(g))), {
-                "play": self.names[int(p)], "owner": self._owner_label(int(g)), "deferred": 0,
-                "oldest_waiting_days": 0})
-            entry["deferred"] += 1
-            entry["oldest_waiting_days"] = max(entry["oldest_waiting_days"], int(w))
-        return sorted(out.values(), key=lambda e: (-e["deferred"], e["play"], e["owner"]))
 
     def _mirror(self, st: PlanState) -> None:
         """Plays sitting in an open task carry its step (so a play that clears later starts its cooldown)."""
