@@ -10,6 +10,7 @@ top tracemalloc allocation sites.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -61,7 +62,14 @@ def main(config_path: str, now: str, trace: bool) -> None:
         tracemalloc.start(8)
     stages, stage_cpu = _track_stages()
     started, cpu_started = time.perf_counter(), time.process_time()
-    result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
+    memray_file = os.environ.get("BENCH_MEMRAY")  # a memray capture of the sync (memray is not a dependency)
+    if memray_file:
+        import memray
+
+        with memray.Tracker(memray_file, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):
+            result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
+    else:
+        result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     top: list[str] = []
     if trace:

@@ -449,7 +449,7 @@ class FieldSink:
     def _settle(self, ctx: SinkContext, batch: list[RecordChange], failed: Failed, report: SinkReport) -> None:
         """Record what the system confirmed (one transaction per batch), report the rest, log every record."""
         ok = [c for c in batch if c.record_id not in failed]
-        ctx.store.record_written(self.name, self.object, [(c.record_id, f, v) for c in ok for f, v in c.values.items()],
+        ctx.store.record_written(self.name, self.object, ((c.record_id, f, v) for c in ok for f, v in c.values.items()),
                                  ctx.run_id)
         report.records_updated += len(ok)
         report.fields_written += sum(len(c.values) for c in ok)

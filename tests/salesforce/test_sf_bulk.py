@@ -53,6 +53,22 @@ def test_upsert_reads_ids_and_created_flags(client: SalesforceClient, sandbox: S
     assert sandbox.backend.records["Task"][str(results[1].record_id)]["Subject"] == "new"
 
 
+@pytest.mark.parametrize("sandbox", [INSTANT], indirect=True)
+def test_upload_keeps_multiline_quoted_and_non_ascii_text(client: SalesforceClient, sandbox: SfSandbox) -> None:
+    """The job's CSV is encoded as it is written (bytes, no text copy): what lands must be what was sent."""
+    account = next(iter(sandbox.backend.records["Account"]))
+    client.create_custom_field("Task.Key__c", {"type": "Text", "length": 64, "externalId": True, "unique": True,
+                                               "label": "Key"})
+    plan = 'Call Müller — "renewal" in 30 days,\nthen:\n  1. QBR · agenda\n  2. 見積もり'
+    results = client.bulk_upsert("Task", "Key__c", [
+        {"Key__c": "k,1", "Subject": "Ünïcode, commas", "Description": plan, "WhatId": account},
+        {"Key__c": "k2", "Subject": "plain", "Description": None, "WhatId": account}])
+    assert all(r.success for r in results)
+    first, second = (sandbox.backend.records["Task"][str(r.record_id)] for r in results)
+    assert (first["Key__c"], first["Subject"], first["Description"]) == ("k,1", "Ünïcode, commas", plan)
+    assert second.get("Description") is None
+
+
 @pytest.mark.parametrize("sandbox", [SLOW], indirect=True)
 def test_emulated_job_is_queued_until_processed(client: SalesforceClient, sandbox: SfSandbox) -> None:
     account = next(iter(sandbox.backend.records["Account"]))
