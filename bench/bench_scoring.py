@@ -208,12 +208,12 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     inputs = replace(inputs, day_facts=scope.facts)
     scored = clock.part("kernel", score, inputs, runner.model, now)
     facts = scored.day_facts(key.configuration, whole=scope.only is None)
-    clock.part("persist", runner.persist, now, result.run_id, scored, facts)
+    outputs = clock.part("persist", runner.persist, now, result.run_id, scored, facts)  # every account's, made once
 
     def diff() -> int:
         """What a sink does without its API calls: the diff stream, confirmed a window at a time."""
         changes = stream_changes(store, "salesforce", "Account", mapping,
-                                 ((o.account_id, o) for o in scored.output_view()))
+                                 ((o.account_id, o) for o in outputs))
         count = 0
         for window in batched(changes, 2000):
             store.record_written("salesforce", "Account",

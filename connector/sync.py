@@ -37,6 +37,7 @@ from connector.records import Account, AccountOutput, Observation, Quarantined, 
 from connector.registry import crms, sinks_for, sources_for
 from connector.safe_output import dumps
 from connector.scoring.day_facts import DAY_FACTS_META, DayFacts
+from connector.scoring.output_table import OutputTable
 from connector.secrets import redact
 from connector.settled import clear_settled, cycle_key, record_settled, settled_since
 from connector.sinks.base import SinkContext, SinkReport
@@ -352,7 +353,7 @@ class SyncRunner:
         self, now: datetime, result: SyncResult, *, persist: bool, only: Iterable[str] | None = None,
         facts: DayFacts | None = None, configuration: str = "",
     ) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
-        """Score, persist scores and engine state, and return the outputs (made on demand) and the tasks.
+        """Score, persist scores and engine state, and return the outputs (an :class:`OutputTable`) and the tasks.
 
         ``facts`` are the day's cross-account measures an earlier cycle today made (None: measure them);
         the facts after this run are saved with the engine states, under ``configuration``."""
@@ -363,8 +364,8 @@ class SyncRunner:
                facts: DayFacts | None, configuration: str,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
         scored = self.evaluate(now, only, facts)
-        outputs, tasks = scored.output_view(), self._with_unconfirmed(scored.tasks(), scored)
-        result.scored = len(outputs)
+        tasks = self._with_unconfirmed(scored.tasks(), scored)
+        result.scored = scored.inputs.n
         stage.advance(result.scored)
         after = scored.day_facts(configuration, whole=only is None)
         # A run of some accounts reports the day's whole backlog; the forecast only from a run of all of them
@@ -373,32 +374,39 @@ class SyncRunner:
         result.tasks_deferred, result.task_backlog = after.backlog_summary()
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
+        # The sinks read the outputs table; the scoring result is let go when this returns (see OutputTable).
         if persist:  # a run of some accounts never makes the day's facts: they are measured over every account
-            self.persist(now, result.run_id, scored, after if only is None or facts is not None else None)
-        return outputs, tasks
+            return self.persist(now, result.run_id, scored, after if only is None or facts is not None else None), tasks
+        return OutputTable.of(scored.outputs()), tasks
 
-    def persist(self, now: datetime, run_id: int, scored: Any, facts: DayFacts | None = None) -> None:
+    def persist(self, now: datetime, run_id: int, scored: Any, facts: DayFacts | None = None) -> OutputTable:
         """Save this run's point on each account's trend line and its accounts' engine states, with the
-        day's facts they were made with (one transaction: see :mod:`connector.scoring.day_facts`)."""
+        day's facts they were made with (one transaction: see :mod:`connector.scoring.day_facts`); returns
+        every account's outputs, made once, as the trend points are written."""
         from connector.scoring.book import book_snapshots
 
         book = book_snapshots(scored)  # what the sources said, for `connector backtest`
-        self.store.append_scores(
-            {
-                "run_id": run_id,
-                "account_id": o.account_id,
-                "scored_at": now,
-                "magnitude": o.fields["success_vector"],
-                "velocity": o.fields.get("vector_velocity"),
-                "direction": o.fields.get("vector_direction"),
-                "confidence": o.fields.get("vector_confidence"),
-                "quadrant": o.fields.get("quadrant"),
-                "outputs": {**json.loads(dumps(dict(o.fields), default=str)), "book": book(o.account_id)},
-            }
-            for o in scored.outputs()
-            if o.fields.get("success_vector") is not None  # no fresh input: no point on the trend line
-        )
+        table = OutputTable()
+
+        def points() -> Iterator[dict[str, Any]]:
+            for o in map(table.add, scored.outputs()):
+                if o.fields.get("success_vector") is None:  # no fresh input: no point on the trend line
+                    continue
+                yield {
+                    "run_id": run_id,
+                    "account_id": o.account_id,
+                    "scored_at": now,
+                    "magnitude": o.fields["success_vector"],
+                    "velocity": o.fields.get("vector_velocity"),
+                    "direction": o.fields.get("vector_direction"),
+                    "confidence": o.fields.get("vector_confidence"),
+                    "quadrant": o.fields.get("quadrant"),
+                    "outputs": {**json.loads(dumps(dict(o.fields), default=str)), "book": book(o.account_id)},
+                }
+
+        self.store.append_scores(points())
         self.store.save_states(scored.states(), None if facts is None else {DAY_FACTS_META: facts.to_json()})
+        return table
 
     def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:
         """Add the open tasks an earlier run planned but never got confirmed by the task CRM.

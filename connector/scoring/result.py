@@ -1,13 +1,15 @@
 """What ``score()`` returns: columns for everyone, turned into records only when asked.
 
-Keeping the result columnar is what keeps a million-account run cheap: the sinks iterate
-:meth:`ScoringResult.outputs` lazily, and only the few tasks that open or close become objects.
+Keeping the result columnar is what keeps a million-account run cheap: :meth:`ScoringResult.outputs`
+makes each account's record when read (the sync keeps them, once, in an
+:class:`~connector.scoring.output_table.OutputTable` and lets the result go), and only the few tasks that
+open or close become objects.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -153,9 +155,6 @@ class ScoringResult:
     def outputs(self) -> Iterator[AccountOutput]:
         for row in range(self.inputs.n):
             yield self.output(row)
-
-    def output_view(self) -> AccountOutputs:
-        return AccountOutputs(self)
 
     # ---- tasks ----------------------------------------------------------------------------------------
 
@@ -337,28 +336,6 @@ class ScoringResult:
         from connector.scoring.explain import explain_account
 
         return explain_account(self, self.inputs.row(account_id))
-
-
-class AccountOutputs(Sequence[AccountOutput]):
-    """Every account's outputs as a sequence whose items are made when read.
-
-    Each sink walks the outputs once; made on demand, 100k ``AccountOutput`` objects (a dict of fields and
-    a drivers sentence each) are never alive together, however many sinks read them.
-    """
-
-    def __init__(self, result: ScoringResult):
-        self._result = result
-
-    def __len__(self) -> int:
-        return self._result.inputs.n
-
-    def __getitem__(self, index: int) -> AccountOutput:  # type: ignore[override]
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        return self._result.output(index % len(self))
-
-    def __iter__(self) -> Iterator[AccountOutput]:
-        return self._result.outputs()
 
 
 def _rounded(value: float) -> float | None:

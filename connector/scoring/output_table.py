@@ -1,0 +1,86 @@
+"""Every account's outputs, made once per run and kept as plain columns, so the scoring result can go.
+
+The score history and each sink (three at once) read every account's outputs.  Made on demand from the
+:class:`~connector.scoring.result.ScoringResult`, an account's fields were computed once per reader, and
+the result — the engine's (inputs × accounts) matrices, the trend sums, the inputs' signal columns, about
+250 MB at 100k accounts — stayed alive through the whole write stage only to be read for these few fields.
+This table is filled as the score history is written, one list per field, and is all the sinks need: the
+sync lets the result go once the engine states are saved.
+
+Values that repeat across accounts (stage names, bands, flags, dates, the digital next action) are kept
+once per table.  Numbers are not: ``1 == 1.0 == True`` and ``0.0 == -0.0`` as dict keys, so sharing them
+could change what a field is written as.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from typing import Any, overload
+
+from connector.records import AccountOutput
+
+#: Fields whose text is made anew for nearly every account: sharing them would only cost a dict entry each.
+_UNIQUE = frozenset({"vector_drivers", "priority_reason"})
+
+
+class OutputTable(Sequence[AccountOutput]):
+    """Accounts' outputs in the order they were added; items are made when read, as a new dict each."""
+
+    def __init__(self) -> None:
+        self._keys: tuple[str, ...] | None = None
+        self._columns: list[list[Any]] = []
+        self._ids: list[str] = []
+        self._owners: list[str | None] = []
+        self._domains: list[str | None] = []
+        self._names: list[str | None] = []
+        self._shared: dict[tuple[type, Any], Any] = {}
+
+    @classmethod
+    def of(cls, outputs: Iterable[AccountOutput]) -> OutputTable:
+        table = cls()
+        for output in outputs:
+            table.add(output)
+        return table
+
+    def add(self, output: AccountOutput) -> AccountOutput:
+        """Keep ``output`` (every account's fields have the same names, in the same order); returns it."""
+        keys = tuple(output.fields)
+        if self._keys is None:
+            self._keys = keys
+            self._columns = [[] for _ in keys]
+        elif keys != self._keys:
+            raise ValueError(f"output fields of {output.account_id} differ from the table's: {keys}")
+        for key, column, value in zip(keys, self._columns, output.fields.values(), strict=True):
+            column.append(value if key in _UNIQUE else self._share(value))
+        self._ids.append(output.account_id)
+        self._owners.append(self._share(output.owner_id))
+        self._domains.append(output.domain)
+        self._names.append(output.name)
+        return output
+
+    def _share(self, value: Any) -> Any:
+        if isinstance(value, str | date):  # a datetime is a date too: the run's timestamp, one object
+            return self._shared.setdefault((type(value), value), value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> AccountOutput: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[AccountOutput]: ...
+
+    def __getitem__(self, index: int | slice) -> AccountOutput | Sequence[AccountOutput]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        keys = self._keys or ()
+        return AccountOutput(account_id=self._ids[index], fields={k: c[index] for k, c in zip(keys, self._columns,
+                                                                                                 strict=True)},
+                             owner_id=self._owners[index], domain=self._domains[index], name=self._names[index])
+
+    def __iter__(self) -> Iterator[AccountOutput]:
+        for i in range(len(self)):
+            yield self[i]

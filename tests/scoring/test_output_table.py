@@ -1,0 +1,55 @@
+"""The outputs table the sinks read once the scoring result is let go: the same outputs, held compactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from connector.records import AccountOutput
+from connector.scoring.output_table import OutputTable
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def _output(i: int, **fields: object) -> AccountOutput:
+    base: dict[str, object] = {"success_vector": 50.0 + i, "vector_direction": "up", "vector_confidence": 1,
+                               "next_milestone_due": date(2026, 12, 1), "priority_band": f"P{1 + i % 3}",
+                               "vector_drivers": f"drivers of {i}", "vector_updated_at": NOW}
+    base.update(fields)
+    return AccountOutput(f"a{i}", base, owner_id=f"u{i % 2}", domain=f"d{i}.com", name=f"Name {i}")
+
+
+def test_reads_back_what_was_added_with_types_and_order_kept() -> None:
+    added = [_output(0), _output(1, success_vector=None, vector_confidence=1.0),
+             _output(2, success_vector=-0.0, vector_confidence=True), _output(3, next_milestone_due=None)]
+    table = OutputTable.of(added)
+    assert len(table) == 4
+    assert list(table) == added
+    assert table[-1] == added[-1] and table[1:3] == added[1:3]
+    for got, want in zip(table, added, strict=True):  # 1, 1.0 and True are equal but not the same value
+        assert [(k, type(v), repr(v)) for k, v in got.fields.items()] == \
+               [(k, type(v), repr(v)) for k, v in want.fields.items()]
+    with pytest.raises(IndexError):
+        table[4]
+
+
+def test_repeated_texts_and_dates_are_kept_once() -> None:
+    table = OutputTable.of(_output(i, priority_band="".join(["P", str(1 + i % 3)]),
+                                   next_milestone_due=date(2026, 12, 1 + i % 2)) for i in range(30))
+    bands = {id(o.fields["priority_band"]) for o in table}
+    dues = {id(o.fields["next_milestone_due"]) for o in table}
+    assert len(bands) == 3 and len(dues) == 2
+
+
+def test_each_read_is_a_new_dict() -> None:
+    table = OutputTable.of([_output(0)])
+    first = table[0]
+    dict.__setitem__(first.fields, "success_vector", 0.0)  # type: ignore[index]
+    assert table[0].fields["success_vector"] == 50.0
+
+
+def test_outputs_with_other_fields_are_refused() -> None:
+    table = OutputTable.of([_output(0)])
+    with pytest.raises(ValueError, match="a1"):
+        table.add(AccountOutput("a1", {"success_vector": 1.0}))
