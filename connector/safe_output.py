@@ -18,6 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
 from rich.markup import escape
@@ -66,3 +67,24 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **kwargs: Any) -> str:
     """Strict JSON: non-finite numbers become ``null``; ``allow_nan=False`` guards what ``default`` returns."""
     return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def json_ready(value: Any) -> Any:
+    """What ``json.loads(dumps(value, default=str))`` returns, without making the text in between for what
+    a row of outputs holds: plain scalars (non-finite floats become ``None``), dates and times (their
+    ``str``), and dicts with text keys and lists of those.  Anything else takes the round trip itself, so
+    the result is the same either way; the score history writes one such row per account per cycle."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return None if kind is float and not math.isfinite(value) else value
+    if kind is date or kind is datetime:
+        return str(value)
+    if kind is dict and all(type(k) is str for k in value):
+        return {k: json_ready(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [json_ready(v) for v in value]
+    return json.loads(dumps(value, default=str))
+

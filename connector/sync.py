@@ -35,7 +35,7 @@ from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import crms, sinks_for, sources_for
-from connector.safe_output import dumps
+from connector.safe_output import dumps, json_ready
 from connector.scoring.day_facts import DAY_FACTS_META, DayFacts
 from connector.scoring.output_table import OutputTable
 from connector.secrets import redact
@@ -401,7 +401,7 @@ class SyncRunner:
                     "direction": o.fields.get("vector_direction"),
                     "confidence": o.fields.get("vector_confidence"),
                     "quadrant": o.fields.get("quadrant"),
-                    "outputs": {**json.loads(dumps(dict(o.fields), default=str)), "book": book(o.account_id)},
+                    "outputs": {**json_ready(dict(o.fields)), "book": book(o.account_id)},
                 }
 
         self.store.append_scores(points())

@@ -195,6 +195,11 @@ def test_count_records_shapes() -> None:
     assert count_records({"inputs": [1]}) == 1
     assert count_records(b'{"organizations": [1, 2, 3]}') == 3
     assert count_records("Id,Name\n1,a\n2,b\n") == 2
+    # a Bulk 2.0 task upload: quoted descriptions span lines and hold doubled quotes; bytes or text
+    upload = 'Key__c,Description\nk1,"step 1\nstep 2, ""call"" — Müller"\n"k,2","one\n\ntwo"\nk3,\n'
+    assert count_records(upload) == 3
+    assert count_records(upload.encode("utf-8")) == 3
+    assert count_records(b"Id\n1\n") == 0  # one column: not told apart from other text, as before
     assert count_records(None) == 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ from rich.console import Console
 
 from connector.numbers import parse_number
 from connector.render import render_check, render_quarantine, render_sync
-from connector.safe_output import dumps, for_terminal
+from connector.safe_output import dumps, for_terminal, json_ready
 from connector.sync import SyncResult
 
 HOSTILE = [
@@ -76,3 +78,22 @@ def test_numbers_are_plain_finite_and_plausible(raw: Any) -> None:
 
 def test_plain_numbers_parse() -> None:
     assert [parse_number(v) for v in ("12", " -3.5 ", "1e3", ".5", 7, 2.5)] == [12.0, -3.5, 1000.0, 0.5, 7.0, 2.5]
+
+
+class _Odd:
+    def __str__(self) -> str:
+        return "odd"
+
+
+@pytest.mark.parametrize("value", [
+    {"a": 1, "b": 1.0, "c": True, "d": None, "e": "x", "f": -0.0, "g": float("nan"), "h": float("inf")},
+    {"due": date(2026, 12, 1), "at": datetime(2026, 11, 30, 9, 0, tzinfo=UTC), "naive": datetime(2026, 1, 2, 3, 4)},
+    {"nested": {"t": (1, 2.5, "z"), "l": [None, date(2026, 1, 1)]}, "big": 2**70},
+    {"np": np.float64(0.1), "np_nan": np.float64("nan"), "i": np.int64(3)},
+    [1, {"k": Decimal("1.10")}, object.__new__(_Odd)],
+    {1: "int key", "s": "str"},
+])
+def test_json_ready_is_the_json_round_trip(value: object) -> None:
+    """The score history's rows skip the text round trip; what they hold must not change by it."""
+    assert json_ready(value) == json.loads(dumps(value, default=str))
+    assert json.dumps(json_ready(value)) == json.dumps(json.loads(dumps(value, default=str)))
