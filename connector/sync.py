@@ -31,6 +31,7 @@ from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals, resolution_fingerprint
 from connector.identity_overrides import load_for as load_overrides
 from connector.incremental import Scope, cycle_scope, day_facts
+from connector.memory import release_free_memory
 from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
@@ -133,8 +134,10 @@ class SyncRunner:
         self.http.subscribe(self.observer)
         try:
             self.pull(now, full, result, only_sources)
+            release_free_memory()  # each stage's leftovers would otherwise add up to the run's peak
             if not pull_only:
                 self.resolve(result)
+                release_free_memory()
                 self.read_back(now, result, dry_run)
                 self._score_and_write(now, result, dry_run=dry_run, full=full, only_accounts=only_accounts)
         except Exception as exc:
@@ -172,6 +175,7 @@ class SyncRunner:
         if scope.only is None or scope.only:
             outputs, tasks = self.score(now, result, persist=not dry_run, only=scope.only, facts=scope.facts,
                                         configuration=key.configuration)
+            release_free_memory()  # the scoring result's arrays are gone: the sinks need only the outputs table
             self.write(now, outputs, tasks, dry_run, result)
         elif scope.facts is not None:  # nothing to score: the day's backlog still stands
             result.tasks_deferred, result.task_backlog = scope.facts.backlog_summary()

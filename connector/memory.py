@@ -1,0 +1,42 @@
+"""Hand the heap's free pages back to the operating system between a sync's stages.
+
+A large first sync frees most of what each stage made before the next one starts (the pull's pages of
+records, the resolver's index, the scoring result's arrays), but glibc keeps freed heap memory resident:
+once a large block has been freed, its dynamic mmap threshold rises to that size, so later arrays of that
+size come from the heap too, and a hole in the middle of the heap is not returned by ``free``.  The
+process then carries every stage's leftovers into the next, and its peak resident size is their sum.
+``malloc_trim(0)`` releases the free pages wherever they are (``MADV_DONTNEED``); Dask's workers call it
+for the same reason.  Elsewhere (macOS, musl) this does nothing: their allocators behave differently and
+have no such call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from collections.abc import Callable
+from functools import cache
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the OS; True when the allocator could (glibc on Linux)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
