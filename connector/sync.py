@@ -149,6 +149,7 @@ class SyncRunner:
             result.calls = self.http.ledger.summary()
             self.observer.finished(result.calls)
             structlog.contextvars.unbind_contextvars("run_id")
+            release_free_memory()  # a daemon idles between runs at what it holds, not at the run's peak
         if result.source_errors or result.sink_errors:
             result.status = "partial"
         self.store.finish_run(result.run_id, result.status, result.as_json())
