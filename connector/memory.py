@@ -33,6 +33,34 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+#: glibc's ``mallopt`` parameter number (malloc.h) and the threshold it is pinned at: its default.
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+@cache
+def pin_mmap_threshold() -> bool:
+    """Keep blocks of 128 KiB and more (every array of a large run: a column of 100k floats is 800 KB) in
+    their own mappings, returned to the OS the moment they are freed; True when the allocator took it.
+
+    glibc raises its mmap threshold to the size of each mapped block that is freed, up to 32 MB, so after
+    the scoring kernel's first temporaries every later array came from the heap and left a hole there when
+    freed.  Setting the threshold explicitly turns that adjustment off (``mallopt(3)``); the cost is a
+    system call and fresh pages per large array, small beside what is computed in it.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
 def release_free_memory() -> bool:
     """Return the heap's free pages to the OS; True when the allocator could (glibc on Linux)."""
     trim = _malloc_trim()

@@ -31,7 +31,7 @@ from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals, resolution_fingerprint
 from connector.identity_overrides import load_for as load_overrides
 from connector.incremental import Scope, cycle_scope, day_facts
-from connector.memory import release_free_memory
+from connector.memory import pin_mmap_threshold, release_free_memory
 from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
@@ -127,6 +127,7 @@ class SyncRunner:
     ) -> SyncResult:
         """One run.  The daemon splits the work into jobs: ``only_sources`` limits the pull (``[]`` pulls
         nothing), ``pull_only`` stops after the pull, ``kind`` names the run in the runs table."""
+        pin_mmap_threshold()
         now = self._now()
         kind = kind or ("sync-dry-run" if dry_run else "sync")
         result = SyncResult(run_id=self.store.start_run(kind), dry_run=dry_run)
@@ -369,6 +370,7 @@ class SyncRunner:
                facts: DayFacts | None, configuration: str,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
         scored = self.evaluate(now, only, facts)
+        release_free_memory()  # the kernel's temporaries, before the tasks and the outputs table are made
         tasks = self._with_unconfirmed(scored.tasks(), scored)
         result.scored = scored.inputs.n
         stage.advance(result.scored)
@@ -379,22 +381,41 @@ class SyncRunner:
         result.tasks_deferred, result.task_backlog = after.backlog_summary()
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
-        # The sinks read the outputs table; the scoring result is let go when this returns (see OutputTable).
         if persist:  # a run of some accounts never makes the day's facts: they are measured over every account
-            return self.persist(now, result.run_id, scored, after if only is None or facts is not None else None), tasks
-        return OutputTable.of(scored.outputs()), tasks
+            self.save_states(scored, after if only is None or facts is not None else None)
+        # What only the states read goes before the outputs are made, and the rest when this returns: the
+        # sinks read the outputs table (see OutputTable and ScoringResult.for_outputs).
+        slim = scored.for_outputs()
+        del scored
+        release_free_memory()
+        return (self.append_points(now, result.run_id, slim) if persist else OutputTable.of(slim.outputs())), tasks
 
     def persist(self, now: datetime, run_id: int, scored: Any, facts: DayFacts | None = None) -> OutputTable:
-        """Save this run's point on each account's trend line and its accounts' engine states, with the
-        day's facts they were made with (one transaction: see :mod:`connector.scoring.day_facts`); returns
-        every account's outputs, made once, as the trend points are written."""
+        """:meth:`save_states`, then :meth:`append_points`: what a scoring run keeps (the stage benchmark's
+        ``persist``)."""
+        self.save_states(scored, facts)
+        return self.append_points(now, run_id, scored.for_outputs())
+
+    def save_states(self, scored: Any, facts: DayFacts | None = None) -> None:
+        """Save the accounts' engine states with the day's facts they were made with (one transaction: see
+        :mod:`connector.scoring.day_facts`).
+
+        Before the trend points, so that the trend sums, per-play clocks and the previous state (~110 MB at
+        100k accounts) are let go before the outputs table is made.  A crash between the two leaves this
+        run's states without its points: the next cycle scores every account (this one was not complete)
+        and writes the day's point, the only point of the day the trend reads."""
+        self.store.save_states(scored.states(), None if facts is None else {DAY_FACTS_META: facts.to_json()})
+
+    def append_points(self, now: datetime, run_id: int, scored: Any) -> OutputTable:
+        """Append this run's point on each account's trend line; returns every account's outputs, made
+        once, as the points are written."""
         from connector.scoring.book import book_snapshots
 
         book = book_snapshots(scored)  # what the sources said, for `connector backtest`
         table = OutputTable()
 
         def points() -> Iterator[dict[str, Any]]:
-            for o in map(table.add, scored.outputs()):
+            for row, o in enumerate(map(table.add, scored.outputs())):
                 if o.fields.get("success_vector") is None:  # no fresh input: no point on the trend line
                     continue
                 yield {
@@ -406,11 +427,10 @@ class SyncRunner:
                     "direction": o.fields.get("vector_direction"),
                     "confidence": o.fields.get("vector_confidence"),
                     "quadrant": o.fields.get("quadrant"),
-                    "outputs": {**json_ready(dict(o.fields)), "book": book(o.account_id)},
+                    "outputs": {**json_ready(dict(o.fields)), "book": book(row)},
                 }
 
         self.store.append_scores(points())
-        self.store.save_states(scored.states(), None if facts is None else {DAY_FACTS_META: facts.to_json()})
         return table
 
     def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:

@@ -25,14 +25,13 @@ def _value(column: np.ndarray, row: int) -> float | None:
     return None if np.isnan(value) else round(value, 2)
 
 
-def book_snapshots(result: ScoringResult) -> Callable[[str], dict[str, Any]]:
-    """``account id → {"arr", "mrr", "licensed_seats", "churned", "subscription_status"}`` (None = unknown)."""
+def book_snapshots(result: ScoringResult) -> Callable[[int], dict[str, Any]]:
+    """``row → {"arr", "mrr", "licensed_seats", "churned", "subscription_status"}`` (None = unknown)."""
     columns = result.columns
     numbers = {"arr": result.inputs.arr, **{name: columns.number(name) for name in NUMBERS}}
     status = columns("subscription_status")
 
-    def snapshot(account_id: str) -> dict[str, Any]:
-        row = result.inputs.row(account_id)
+    def snapshot(row: int) -> dict[str, Any]:
         out: dict[str, Any] = {name: _value(col, row) for name, col in numbers.items()}
         out["subscription_status"] = status.value_at(row) if isinstance(status, Categorical) else None
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -29,9 +29,10 @@ from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
 from connector.scoring.plan import CLOSE, CLOSE_REASONS, CREATE, UPDATE, PlanState, slot_name, task_key, unbits
 from connector.scoring.plan_text import render_plan
 from connector.scoring.plays import NAMED, PlayResult, digital_text, play_ranks
+from connector.scoring.previous import PreviousState
 from connector.scoring.priority import priority_reason
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
-from connector.scoring.trend import saved
+from connector.scoring.trend import Trend, saved
 from connector.scoring.vector import VectorResult
 
 
@@ -324,6 +325,19 @@ class ScoringResult:
             out["candidate"] = {"direction": DIRECTIONS[candidate + 1],
                                 "since": float(self.vector.candidate_since[row])}
         return out
+
+    def for_outputs(self) -> ScoringResult:
+        """This result without what only the engine state reads — the trend sums, the per-play clocks, the
+        input contributions, milestone days and the previous state (~110 MB at 100k accounts) — for making
+        the outputs once the states are saved.  Its states cannot be read."""
+        gone = np.empty((0, 0))
+        return replace(
+            self,
+            inputs=replace(self.inputs, previous=PreviousState.empty(0)),
+            vector=replace(self.vector, contributions=gone, trend=Trend(np.empty(0), gone, gone, gone)),
+            plays=replace(self.plays, first=gone, last=gone, cleared=gone),
+            milestones=replace(self.milestones, achieved_day=gone, eta_day=gone),
+        )
 
     def state_for(self, account_id: str) -> dict[str, Any]:
         return self.state_at(self.inputs.row(account_id))

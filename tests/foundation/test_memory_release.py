@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from connector.memory import release_free_memory
+from connector.memory import pin_mmap_threshold, release_free_memory
 
 
 def _resident_mb() -> float:
@@ -26,4 +26,20 @@ def test_holes_in_the_heap_are_given_back() -> None:
     assert release_free_memory()
     after = _resident_mb()
     assert before - after > 50, (before, after)  # ~94 MB of holes; most of it must leave the process
+    del blocks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's (Linux)")
+def test_a_freed_large_block_leaves_the_process_at_once() -> None:
+    """With the mmap threshold pinned, a 1 MiB block freed after others were (which raises glibc's own
+    threshold) is still its own mapping: freeing it lowers the resident size without a trim."""
+    if not pin_mmap_threshold():
+        pytest.skip("this libc has no mallopt (musl)")
+    warm = [bytearray(4 * 2**20) for _ in range(4)]
+    del warm  # freed mapped blocks: unpinned, glibc would now serve blocks up to 4 MiB from the heap
+    blocks = [bytearray(b"x" * 2**20) for _ in range(150)]
+    before = _resident_mb()
+    del blocks[::2]
+    after = _resident_mb()
+    assert before - after > 50, (before, after)  # 75 MiB freed; mapped blocks leave at once
     del blocks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -53,3 +53,18 @@ def test_outputs_with_other_fields_are_refused() -> None:
     table = OutputTable.of([_output(0)])
     with pytest.raises(ValueError, match="a1"):
         table.add(AccountOutput("a1", {"success_vector": 1.0}))
+
+
+def test_a_result_for_outputs_makes_the_same_outputs_and_no_state() -> None:
+    """The sync saves the states, then makes the outputs from a result without what only states read."""
+    from scoring_helpers import HEALTHY, NOW, run
+
+    risky = {**HEALTHY, "payment_failed_count_30d": 2, "tickets_urgent_open": 3}
+    first = run({"A": HEALTHY, "B": risky, "C": {}})
+    later = run({"A": HEALTHY, "B": risky, "C": {}}, now=NOW + timedelta(days=9),
+                state={a: first.state_for(a) for a in "ABC"})
+    slim = later.for_outputs()
+    assert [o.fields for o in slim.outputs()] == [o.fields for o in later.outputs()]
+    assert any(o.fields["vector_drivers"] for o in slim.outputs())
+    with pytest.raises(IndexError):
+        slim.state_for("A")
