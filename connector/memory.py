@@ -16,21 +16,21 @@ import ctypes
 import sys
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 
 @cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc(name: str, *argtypes: Any) -> Callable[..., int] | None:
+    """glibc's ``name`` with its argument types, or None where there is no such libc or function."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL("libc.so.6")
+        function = getattr(ctypes.CDLL("libc.so.6"), name, None)
     except OSError:
         return None
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is None:
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    if function is not None:
+        function.argtypes, function.restype = list(argtypes), ctypes.c_int
+    return function
 
 
 #: glibc's ``mallopt`` parameter number (malloc.h) and the threshold it is pinned at: its default.
@@ -48,22 +48,13 @@ def pin_mmap_threshold() -> bool:
     freed.  Setting the threshold explicitly turns that adjustment off (``mallopt(3)``); the cost is a
     system call and fresh pages per large array, small beside what is computed in it.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    mallopt = _glibc("mallopt", ctypes.c_int, ctypes.c_int)
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def release_free_memory() -> bool:
     """Return the heap's free pages to the OS; True when the allocator could (glibc on Linux)."""
-    trim = _malloc_trim()
+    trim = _glibc("malloc_trim", ctypes.c_size_t)
     if trim is None:
         return False
     trim(0)
