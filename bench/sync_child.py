@@ -14,6 +14,7 @@ import os
 import resource
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +50,16 @@ def _track_stages() -> tuple[dict[str, float], dict[str, float]]:
     return stages, cpu
 
 
+def _memray(path: str | None) -> AbstractContextManager[object]:
+    """A memray capture of the sync into ``path`` (aggregated: its high-water mark), or nothing; memray is
+    installed by hand for the measurement, it is not a dependency."""
+    if not path:
+        return nullcontext()
+    import memray
+
+    return memray.Tracker(path, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS)
+
+
 def main(config_path: str, now: str, trace: bool) -> None:
     from connector import logging as clog
     from connector.config import load_config
@@ -62,13 +73,7 @@ def main(config_path: str, now: str, trace: bool) -> None:
         tracemalloc.start(8)
     stages, stage_cpu = _track_stages()
     started, cpu_started = time.perf_counter(), time.process_time()
-    memray_file = os.environ.get("BENCH_MEMRAY")  # a memray capture of the sync (memray is not a dependency)
-    if memray_file:
-        import memray
-
-        with memray.Tracker(memray_file, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):
-            result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
-    else:
+    with _memray(os.environ.get("BENCH_MEMRAY")):
         result = run_sync(load_config(Path(config_path)), now=datetime.fromisoformat(now)).as_json()
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     top: list[str] = []
