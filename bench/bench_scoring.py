@@ -11,11 +11,16 @@ then four cycles of what a sync does after the pull run on it, with no API call:
 new), *unchanged* (two minutes later, nothing pulled: a settled cycle, skipped after resolve and the check, as a sync
 does), *unchanged_full* (the same, scored anyway as ``sync --full`` does: the full pass a new UTC day
 costs) and *1 % changed* (new readings for 1 % of the accounts).  Each scored cycle is resolve (identity +
-signals), check (the settled-cycle key, see ``connector/settled.py``), load (scoring inputs from the
-store), kernel (``score()``), persist (score-history point and engine state) and diff (Salesforce mapping
-against the written values; what the diff finds is then recorded as written, as a sink does once the CRM
-confirms).  Figures are process CPU
+signals), check (the settled-cycle key, see ``connector/settled.py``), then the sync's own score stage
+(``SyncRunner.score``, so memory is kept and freed as in a sync) in parts: load (scoring inputs from the
+store), kernel (``score()``), tasks (the day's tasks, facts and forecast), persist (engine states, then the
+score-history points and the outputs table), and diff (Salesforce mapping against the written values; what
+the diff finds is then recorded as written, as a sink does once the CRM confirms).  Figures are process CPU
 seconds (the machine is shared, wall clock is not the connector's), and peak RSS.
+
+``--alone``: each cycle in a fresh process on the store the one before left, so each cycle's peak RSS is
+its own (a daemon's resident memory returns between runs, see ``connector/memory.py``), not the largest of
+all cycles so far.
 
 **Kernel** (``--kernel``): :func:`connector.scoring.score` on synthetic, seeded columns (about 30
 signals, 8 history points, a previous state with open plays), as before: what the engine itself costs.
@@ -172,23 +177,37 @@ class _Clock:
         self.wall: dict[str, float] = {}
         self.peak: dict[str, float] = {}  # ru_maxrss by the end of each part: the first jump is the culprit
 
-    def part(self, name: str, fn: Any, *args: Any) -> Any:
+    def part(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         c, w = time.process_time(), time.perf_counter()
-        out = fn(*args)
+        out = fn(*args, **kwargs)
         self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
         self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - w
         self.peak[name] = _peak_mb()
         return out
 
+    def timing(self, obj: Any, method: str, name: str) -> None:
+        """Time every call of ``obj.method`` as part ``name`` (the instance's attribute shadows the class's)."""
+        inner = getattr(obj, method)
+        setattr(obj, method, lambda *args, **kwargs: self.part(name, inner, *args, **kwargs))
+
+    def carve(self, outer: str, *inner: str) -> None:
+        """``outer``'s figures without the parts timed inside it (CPU and wall; peaks stay as read)."""
+        for figures in (self.cpu, self.wall):
+            figures[outer] = figures.get(outer, 0.0) - sum(figures.get(name, 0.0) for name in inner)
+
 
 def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dict[str, Any]:
     """What a sync does after its pull, minus the API calls: resolve, the settled-cycle check, then (unless
-    nothing changed since the last complete cycle the same day, or ``force`` as ``sync --full``) load,
-    kernel, persist, diff — and, complete, the record that lets the next quiet cycle skip."""
-    from dataclasses import replace
+    nothing changed since the last complete cycle the same day, or ``force`` as ``sync --full``) the sync's
+    own score stage (``SyncRunner.score``: load, kernel, tasks and the day's facts, persist) and the diff —
+    and, complete, the record that lets the next quiet cycle skip.
 
+    The score stage is the sync's code, not a copy of it, so it keeps and frees memory as a sync does; its
+    parts are timed by wrapping the runner's methods: load (``scoring_inputs``), kernel (the rest of
+    ``evaluate``), persist (``save_states`` + ``append_points``), and tasks (the rest of ``score``)."""
     from connector.batching import batched
     from connector.incremental import cycle_scope
+    from connector.memory import release_free_memory
     from connector.settled import clear_settled, cycle_key, record_settled, settled_since
     from connector.sinks.base import stream_changes
     from connector.sync import SyncResult
@@ -204,11 +223,14 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
                 "changed_records": 0, "peak_rss_mb": _peak_mb(), "settled": True, "scored": 0}
     scope = clock.part("check", lambda: cycle_scope(store, key, full=force))  # every account, or those changed today
     clock.part("check", clear_settled, store)
-    inputs = clock.part("load", runner.scoring_inputs, now, scope.only)
-    inputs = replace(inputs, day_facts=scope.facts)
-    scored = clock.part("kernel", score, inputs, runner.model, now)
-    facts = scored.day_facts(key.configuration, whole=scope.only is None)
-    outputs = clock.part("persist", runner.persist, now, result.run_id, scored, facts)  # every account's, made once
+    for method, name in (("scoring_inputs", "load"), ("evaluate", "kernel"), ("save_states", "persist"),
+                         ("append_points", "persist")):
+        clock.timing(runner, method, name)
+    outputs, _tasks = clock.part("tasks", runner.score, now, result, persist=True, only=scope.only,
+                                 facts=scope.facts, configuration=key.configuration)
+    clock.carve("kernel", "load")
+    clock.carve("tasks", "load", "kernel", "persist")
+    release_free_memory()
 
     def diff() -> int:
         """What a sink does without its API calls: the diff stream, confirmed a window at a time."""
@@ -225,18 +247,52 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     clock.part("check", record_settled, store, key, result.run_id, now, scope.consumed)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
-            "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": inputs.n}
+            "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": result.scored}
 
 
-def stage_one(n: int, backend: str, profile: bool, shares: tuple[float, ...] = ()) -> dict[str, Any]:
+def _steps(n: int, shares: tuple[float, ...]) -> list[dict[str, Any]]:
+    """The cycles a stage run makes, in order: label, clock, ``sync --full`` or not, readings changed first."""
+    now = STAGE_NOW
+    steps = [{"label": "first", "now": now}]
+    steps.append({"label": "unchanged", "now": (now := now + timedelta(minutes=2))})
+    steps.append({"label": "unchanged_full", "now": (now := now + timedelta(minutes=2)), "force": True})
+    steps.append({"label": "changed_1pct", "now": (now := now + timedelta(minutes=2)), "share": 0.01, "version": 1})
+    for version, share in enumerate(shares, start=2):  # cost against changed accounts, same day
+        steps.append({"label": "by_changed", "now": (now := now + timedelta(minutes=2)), "share": share,
+                      "version": version})
+    return steps
+
+
+def _step(store: Any, n: int, step: dict[str, Any], profile: bool) -> dict[str, Any]:
+    """One cycle of :func:`_steps` on ``store`` (readings changed first when the step says so, not counted)."""
     from connector.config import config_from_dict
     from connector.mappings import load_mapping
-    from connector.sandbox.store_world import change, fill
+    from connector.sandbox.store_world import change
     from connector.sync import SyncRunner
 
     config = config_from_dict({"salesforce": {"base_url": "https://unused.my.salesforce.com", "enabled": False}})
     mapping = load_mapping(ROOT / "mappings" / "salesforce.toml")
-    out: dict[str, Any] = {"n": n, "backend": backend}
+    runner = SyncRunner(config, store, sources=[], sinks=[])
+    picked = change(store, n, step["share"], step["now"], version=step["version"]) if "share" in step else []
+    if profile and step.get("force"):  # the full pass: what a new day, or any change, costs
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        row = _cycle(runner, mapping, step["now"], force=True)
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(50)
+    else:
+        row = _cycle(runner, mapping, step["now"], force=bool(step.get("force")))
+    return {"changed": len(picked), **row} if step["label"] == "by_changed" else row
+
+
+def stage_one(n: int, backend: str, profile: bool, shares: tuple[float, ...] = (), alone: bool = False
+              ) -> dict[str, Any]:
+    from connector.sandbox.store_world import fill
+
+    out: dict[str, Any] = {"n": n, "backend": backend, "by_changed": []}
     with tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
         stores = _store(backend, Path(tmp))
         store = next(stores)
@@ -245,35 +301,34 @@ def stage_one(n: int, backend: str, profile: bool, shares: tuple[float, ...] = (
             fill(store, n, STAGE_NOW)
             out["fill_s"] = time.perf_counter() - started
             out["fill_peak_rss_mb"] = _peak_mb()
-            runner = SyncRunner(config, store, sources=[], sinks=[])
-            now = STAGE_NOW
-            out["first"] = _cycle(runner, mapping, now)
-            now += timedelta(minutes=2)
-            out["unchanged"] = _cycle(runner, mapping, now)
-            now += timedelta(minutes=2)
-            if profile:  # the full pass: what a new day, or any change, costs
-                import cProfile
-                import pstats
-
-                prof = cProfile.Profile()
-                prof.enable()
-                out["unchanged_full"] = _cycle(runner, mapping, now, force=True)
-                prof.disable()
-                pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(50)
-            else:
-                out["unchanged_full"] = _cycle(runner, mapping, now, force=True)  # as `sync --full`: the full pass
-            now += timedelta(minutes=2)
-            change(store, n, 0.01, now)
-            out["changed_1pct"] = _cycle(runner, mapping, now)
-            out["by_changed"] = []
-            for version, share in enumerate(shares, start=2):  # cost against changed accounts, same day
-                now += timedelta(minutes=2)
-                picked = change(store, n, share, now, version=version)
-                row = _cycle(runner, mapping, now)
-                out["by_changed"].append({"share": share, "changed": len(picked), **row})
+            for step in _steps(n, shares):
+                if alone:  # a fresh process on the same store file: this cycle's peak RSS is its own
+                    args = [sys.executable, __file__, "--step", json.dumps({**step, "now": step["now"].isoformat()}),
+                            "--db", str(store.engine.url.database), "--size", str(n), *(["--profile"] * profile)]
+                    proc = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=True)
+                    row = json.loads(proc.stdout.strip().splitlines()[-1])
+                else:
+                    row = _step(store, n, step, profile)
+                if step["label"] == "by_changed":
+                    out["by_changed"].append(row)
+                else:
+                    out[step["label"]] = row
         finally:
             next(stores, None)
     return out
+
+
+def step_alone(raw: str, db: str, n: int, profile: bool) -> dict[str, Any]:
+    """``--step``: one cycle in this fresh process, on the SQLite store a stage run filled."""
+    from connector.store import Store
+
+    step = {**json.loads(raw)}
+    step["now"] = datetime.fromisoformat(step["now"])
+    store = Store(f"sqlite:///{db}")
+    try:
+        return _step(store, n, step, profile)
+    finally:
+        store.close()
 
 
 def _print_stage(r: dict[str, Any]) -> None:
@@ -298,16 +353,28 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--json", type=Path, help="also write every size's figures as JSON here (bench/plot_scaling.py)")
     ap.add_argument("--shares", type=float, nargs="*", default=[],
                     help="after the 1 %% cycle, one more same-day cycle per share of accounts changed (e.g. 0.001 0.1)")
+    ap.add_argument("--alone", action="store_true",
+                    help="each cycle in a fresh process on the same store, for its own peak RSS (SQLite only)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--step", help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     backend = "postgresql" if args.pg else "sqlite"
+    if args.alone and args.pg:
+        ap.error("--alone runs each cycle on the SQLite file the run filled; drop --pg or --alone")
+    if args.step:
+        print(json.dumps(step_alone(args.step, args.db, args.size, args.profile)))
+        return
     if args.one:
-        data = kernel_one(args.one) if args.kernel else stage_one(args.one, backend, args.profile, tuple(args.shares))
+        data = kernel_one(args.one) if args.kernel else stage_one(args.one, backend, args.profile, tuple(args.shares),
+                                                                  args.alone)
         print(json.dumps(data))
         return
     sizes = args.sizes or list(KERNEL_SIZES if args.kernel else SIZES)
     flags = (["--kernel"] if args.kernel else []) + (["--pg"] if args.pg else []) + \
-        (["--profile"] if args.profile else []) + (["--shares", *map(str, args.shares)] if args.shares else [])
+        (["--profile"] if args.profile else []) + (["--shares", *map(str, args.shares)] if args.shares else []) + \
+        (["--alone"] if args.alone else [])
     rows = []
     if args.kernel:
         print(f"{'accounts':>10} {'score s':>8} {'tasks s':>8} {'fcst s':>7} {'total s':>8} {'µs/acct':>8} "
