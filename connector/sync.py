@@ -27,6 +27,7 @@ import structlog
 
 from connector.batching import batched
 from connector.config import Config
+from connector.garbage import tune_garbage_collector
 from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals, resolution_fingerprint
 from connector.identity_overrides import load_for as load_overrides
@@ -128,6 +129,7 @@ class SyncRunner:
         """One run.  The daemon splits the work into jobs: ``only_sources`` limits the pull (``[]`` pulls
         nothing), ``pull_only`` stops after the pull, ``kind`` names the run in the runs table."""
         pin_mmap_threshold()
+        tune_garbage_collector()
         now = self._now()
         kind = kind or ("sync-dry-run" if dry_run else "sync")
         result = SyncResult(run_id=self.store.start_run(kind), dry_run=dry_run)

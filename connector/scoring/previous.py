@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,13 @@ _DIRECTION_CODES = {"Negative": -1, "Flat": 0, "Positive": 1}
 
 
 def parse_day(value: Any) -> float:
-    if not isinstance(value, str):
-        return np.nan
+    return _parse_day_text(value) if isinstance(value, str) else np.nan
+
+
+@lru_cache(maxsize=4096)
+def _parse_day_text(value: str) -> float:
+    """Cached: a run's states share a handful of texts (its ``scored_at``, the days plays stepped on), and
+    parsing them was a tenth of reading a million states."""
     try:
         return day_number(datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value))
     except ValueError:
@@ -191,19 +197,26 @@ def previous_from_json(states: list[dict[str, Any]], today: date | None = None) 
     plays = PlayState.empty(n, play_names)
     trend = TrendColumns.empty(n, len(contrib_names))
     plans = np.full(n, None, object)
+    play_at = {name: j for j, name in enumerate(play_names)}
+    ms_at = {name: k for k, name in enumerate(ms_names)}
+    # Each account's own entries are visited, not every name: the columns start at "none" (NaN, step -1),
+    # and most accounts have no open play and few milestones reached.
     for i, s in enumerate(states):
         plans[i] = s.get("plan") if isinstance(s.get("plan"), dict) else None
-        given = s.get("contributions") or {}  # one row written at once: per-element numpy writes cost 10×
-        contributions[i] = [_number(given.get(name)) for name in contrib_names]
-        reached = s.get("milestones") or {}
-        achieved[i] = [-np.inf if (value := reached.get(name)) == "unknown" else parse_day(value)  # date unknown
-                       for name in ms_names]
-        for j, name in enumerate(play_names):
-            play = (s.get("plays") or {}).get(name) or {}
-            plays.first[j, i] = parse_day(play.get("first"))
-            plays.step[j, i] = int(play.get("step", -1)) if isinstance(play.get("step"), int) else -1
-            plays.last[j, i] = parse_day(play.get("last"))
-            plays.cleared[j, i] = parse_day(play.get("cleared"))
+        if given := s.get("contributions"):  # one row written at once: per-element numpy writes cost 10×
+            contributions[i] = [_number(given.get(name)) for name in contrib_names]
+        if reached := s.get("milestones"):
+            row = achieved[i]
+            for name, value in reached.items():
+                row[ms_at[name]] = -np.inf if value == "unknown" else parse_day(value)  # reached, date unknown
+        if isinstance(own := s.get("plays"), dict):
+            for name, play in own.items():
+                if isinstance(play, dict) and play:
+                    j = play_at[name]
+                    plays.first[j, i] = parse_day(play.get("first"))
+                    plays.step[j, i] = step if isinstance(step := play.get("step", -1), int) else -1
+                    plays.last[j, i] = parse_day(play.get("last"))
+                    plays.cleared[j, i] = parse_day(play.get("cleared"))
         _trend_row(trend, i, s, trends[i], contrib_names)
     return PreviousState(magnitude, direction, contrib_names, contributions, ms_names, achieved, plays, trend,
                          plans)
@@ -223,8 +236,10 @@ def _trend_row(out: TrendColumns, i: int, state: dict[str, Any], trend: dict[str
         return
     out.since[i] = _number(trend.get("since"))
     out.shared[i] = sums
-    ys = trend.get("y") or {}
+    if not (ys := trend.get("y")):
+        return
+    wy, wty = out.wy[i], out.wty[i]
     for j, name in enumerate(names):
         pair = ys.get(name)
         if isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int | float) for x in pair):
-            out.wy[i, j], out.wty[i, j] = pair
+            wy[j], wty[j] = pair

@@ -32,8 +32,12 @@ from connector.scoring.plays import NAMED, PlayResult, digital_text, play_ranks
 from connector.scoring.previous import PreviousState
 from connector.scoring.priority import priority_reason
 from connector.scoring.quadrant import QUADRANTS, QuadrantResult
-from connector.scoring.trend import Trend, saved
+from connector.scoring.rounding import round_like_python
+from connector.scoring.trend import Trend, saved_rows
 from connector.scoring.vector import VectorResult
+
+#: Rows whose engine states are made together: their numbers are rounded as one block per column.
+_STATE_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -286,45 +290,52 @@ class ScoringResult:
     # ---- state and explain ---------------------------------------------------------------------------
 
     def state_at(self, row: int) -> dict[str, Any]:
+        return self._states(row, row + 1)[0]
+
+    def _states(self, start: int, stop: int) -> list[dict[str, Any]]:
+        """The JSON engine states of rows ``start:stop``.  Their numbers are rounded a block at a time, to
+        the same values ``round`` gives (:mod:`~connector.scoring.rounding`): per number, that rounding and
+        the numpy scalars it read were most of what saving a million states cost."""
         v, ms, pl = self.vector, self.milestones, self.plays
-        magnitude = float(v.magnitude[row])
-        plays = {}
-        for p, name in enumerate(pl.names):
-            if math.isnan(pl.first[p, row]) and math.isnan(pl.cleared[p, row]):
-                continue  # never triggered nor cleared: not kept (the test below, without making the entry)
-            entry = {"first": day_to_iso(pl.first[p, row]), "step": int(pl.step[p, row]),
-                     "last": day_to_iso(pl.last[p, row]), "cleared": day_to_iso(pl.cleared[p, row])}
-            if entry["first"] or entry["cleared"]:
-                plays[name] = entry
-        plan = pl.plan.json_at(row, pl.names)
-        return {
-            "v": 1,
-            "scored_at": self.now.isoformat(),
-            "magnitude": None if np.isnan(magnitude) else round(magnitude, 3),
-            "direction": DIRECTIONS[int(v.direction[row]) + 1],
-            "contributions": {k: round(float(v.contributions[row, j]), 3)
-                              for j, k in enumerate(self.model.inputs) if v.share[row, j] > 0},
-            "baseline": self.baseline_at(row),
-            "trend": self.trend_at(row),
-            "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])) or "unknown")
-                           for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
-            "plays": plays,
-            **({"plan": plan} if plan is not None else {}),
-        }
+        keys = list(self.model.inputs)
+        magnitude = round_like_python(v.magnitude[start:stop], 3).tolist()
+        contributions = round_like_python(v.contributions[start:stop], 3).tolist()
+        shares = (v.share[start:stop] > 0).tolist()
+        trends = saved_rows(v.trend, start, stop, keys)
+        scored_at = self.now.isoformat()
+        states = []
+        for i, row in enumerate(range(start, stop)):
+            plays = {}
+            for p, name in enumerate(pl.names):
+                if math.isnan(pl.first[p, row]) and math.isnan(pl.cleared[p, row]):
+                    continue  # never triggered nor cleared: not kept (the test below, without making the entry)
+                entry = {"first": day_to_iso(pl.first[p, row]), "step": int(pl.step[p, row]),
+                         "last": day_to_iso(pl.last[p, row]), "cleared": day_to_iso(pl.cleared[p, row])}
+                if entry["first"] or entry["cleared"]:
+                    plays[name] = entry
+            plan = pl.plan.json_at(row, pl.names)
+            trend = trends[i]
+            if candidate := int(v.candidate[row]):  # the direction waiting out its hold period
+                trend["candidate"] = {"direction": DIRECTIONS[candidate + 1], "since": float(v.candidate_since[row])}
+            states.append({
+                "v": 1,
+                "scored_at": scored_at,
+                "magnitude": None if math.isnan(magnitude[i]) else magnitude[i],
+                "direction": DIRECTIONS[int(v.direction[row]) + 1],
+                "contributions": {k: c for k, c, share in zip(keys, contributions[i], shares[i], strict=True) if share},
+                "baseline": self.baseline_at(row),
+                "trend": trend,
+                "milestones": {m.key: str(day_to_date(float(ms.achieved_day[row, k])) or "unknown")
+                               for k, m in enumerate(self.path(row)) if not np.isnan(ms.achieved_day[row, k])},
+                "plays": plays,
+                **({"plan": plan} if plan is not None else {}),
+            })
+        return states
 
     def baseline_at(self, row: int) -> dict[str, Any]:
         """The earlier-day score a same-day re-run compares with (see ``inputs.baseline_of``)."""
         previous = float(self.inputs.previous.magnitude[row])
         return {"magnitude": None if np.isnan(previous) else round(previous, 3)}
-
-    def trend_at(self, row: int) -> dict[str, Any]:
-        """Regression sums for the next run, and the direction waiting out its hold period (if any)."""
-        out = saved(self.vector.trend, row, list(self.model.inputs))
-        candidate = int(self.vector.candidate[row])
-        if candidate:
-            out["candidate"] = {"direction": DIRECTIONS[candidate + 1],
-                                "since": float(self.vector.candidate_since[row])}
-        return out
 
     def for_outputs(self) -> ScoringResult:
         """This result without what only the engine state reads — the trend sums, the per-play clocks, the
@@ -343,8 +354,11 @@ class ScoringResult:
         return self.state_at(self.inputs.row(account_id))
 
     def states(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for row in range(self.inputs.n):
-            yield str(self.inputs.account_ids[row]), self.state_at(row)
+        """Every account's engine state, made ``_STATE_BLOCK`` rows at a time as the caller reads them."""
+        ids = self.inputs.account_ids
+        for start in range(0, self.inputs.n, _STATE_BLOCK):
+            stop = min(start + _STATE_BLOCK, self.inputs.n)
+            yield from zip(map(str, ids[start:stop]), self._states(start, stop), strict=True)
 
     def explain(self, account_id: str) -> dict[str, Any]:
         from connector.scoring.explain import explain_account

@@ -19,11 +19,13 @@ direction changes only after the velocity has stayed out of the band for ``hold_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from connector.scoring.model import SuccessModel
+from connector.scoring.rounding import round_like_python
 
 #: Rows of :attr:`Trend.shared`: Σw, Σwt, Σwt², Σw², Σw²t, Σw²t² (t in days, ≤ 0, relative to the run day).
 SHARED = 6
@@ -125,13 +127,22 @@ def slopes(base: Trend, point: np.ndarray, scored: np.ndarray) -> tuple[np.ndarr
 
 def saved(base: Trend, row: int, names: list[str]) -> dict[str, object]:
     """The JSON the state keeps for the next run (sums *without* this run's point; see :func:`carry`)."""
-    since = float(base.since[row])
-    return {
-        "since": None if np.isnan(since) else int(since),
-        "s": [round(float(x), 6) for x in base.shared[:, row]],
-        "y": {k: [round(float(base.wy[j, row]), 5), round(float(base.wty[j, row]), 4)]
-              for j, k in enumerate(names) if base.wy[j, row] or base.wty[j, row]},
-    }
+    return saved_rows(base, row, row + 1, names)[0]
+
+
+def saved_rows(base: Trend, start: int, stop: int, names: list[str]) -> list[dict[str, object]]:
+    """:func:`saved` for rows ``start:stop``, rounded a block at a time (see :mod:`~connector.scoring.rounding`):
+    per number, numpy scalars and ``round`` were most of what saving a state cost."""
+    since = base.since[start:stop].tolist()
+    shared = round_like_python(base.shared[:, start:stop], 6).T.tolist()
+    wy_raw, wty_raw = base.wy[:, start:stop], base.wty[:, start:stop]
+    kept = ((wy_raw != 0) | (wty_raw != 0)).T.tolist()  # ``if wy or wty``: NaN counts, as it is truthy
+    wy, wty = round_like_python(wy_raw, 5).T.tolist(), round_like_python(wty_raw, 4).T.tolist()
+    return [{
+        "since": None if math.isnan(first) else int(first),
+        "s": sums,
+        "y": {k: [a, b] for k, a, b, keep in zip(names, ys, tys, keeps, strict=True) if keep},
+    } for first, sums, ys, tys, keeps in zip(since, shared, wy, wty, kept, strict=True)]
 
 
 def segment_noise(change: np.ndarray, seg: np.ndarray, segments: int) -> np.ndarray:

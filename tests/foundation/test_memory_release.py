@@ -1,9 +1,12 @@
-"""Free heap pages go back to the OS between stages (glibc), and elsewhere the call is a harmless no-op."""
+"""Free heap pages go back to the OS between stages (glibc), and elsewhere the call is a harmless no-op;
+the cyclic garbage collector is tuned once per process."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -43,3 +46,33 @@ def test_a_freed_large_block_leaves_the_process_at_once() -> None:
     after = _resident_mb()
     assert before - after > 50, (before, after)  # 75 MiB freed; mapped blocks leave at once
     del blocks
+
+
+def test_collector_tuned_once_with_startup_objects_frozen() -> None:
+    """In a fresh interpreter (the setting is process-wide): what is alive at the first run's start is
+    frozen, the young generation widened, and a second call changes nothing; cycles made later are still
+    collected."""
+    script = textwrap.dedent("""
+        import gc, weakref
+        from connector.garbage import YOUNG_GENERATION, tune_garbage_collector
+        assert gc.get_freeze_count() == 0
+        first = tune_garbage_collector()
+        frozen = gc.get_freeze_count()
+        assert frozen > 1_000, frozen  # what importing left alive
+        assert first[0] == YOUNG_GENERATION and gc.get_threshold() == first
+        assert tune_garbage_collector() == first and gc.get_freeze_count() == frozen
+
+        class Node:
+            pass
+
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a reference cycle: only the cyclic collector frees it
+        alive = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert alive() is None
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
