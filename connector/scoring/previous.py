@@ -204,7 +204,7 @@ def previous_from_json(states: list[dict[str, Any]], today: date | None = None) 
     for i, s in enumerate(states):
         plans[i] = s.get("plan") if isinstance(s.get("plan"), dict) else None
         if given := s.get("contributions"):  # one row written at once: per-element numpy writes cost 10×
-            contributions[i] = [_number(given.get(name)) for name in contrib_names]
+            contributions[i] = [x if type(x) is float else _number(x) for x in map(given.get, contrib_names)]
         if reached := s.get("milestones"):
             row = achieved[i]
             for name, value in reached.items():

@@ -8,6 +8,7 @@ idempotent-key half lives in the sinks).
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -967,6 +968,13 @@ def encode_value(value: Any) -> str | None:
     """Canonical text of a written value, so 71.0 and 71 (or a date and its ISO text) compare equal."""
     if value is None:
         return None
+    kind = type(value)  # the common exact types first, as json.dumps writes them (a full pass encodes millions)
+    if kind is str:
+        return value
+    if kind is int or (kind is float and value.is_integer()):
+        return str(int(value))
+    if kind is float and math.isfinite(value):
+        return repr(value)  # json.dumps writes a float with float.__repr__
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (datetime,)) or hasattr(value, "isoformat"):
