@@ -28,6 +28,7 @@ Decisions are column-wise over (slots × accounts); only the accounts whose plan
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,7 +165,7 @@ def _previous(inputs: ScoringInputs, names: list[str], slots: int
     rows = np.flatnonzero(np.array([p is not None for p in plans], bool)) if plans.shape[0] == n else ()
     for row in rows:
         present[row] = True
-        for k, slot in enumerate((plans[row] or {}).get("slots") or []):
+        for k, slot in enumerate(json.loads(plans[row]).get("slots") or []):  # text: see PreviousState.plans
             if not isinstance(slot, dict):
                 continue
             if k >= slots:

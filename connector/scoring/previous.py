@@ -8,6 +8,7 @@ parts built chunk by chunk are aligned into one (:meth:`PreviousState.assemble`)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -91,8 +92,9 @@ class PreviousState:
     achieved: np.ndarray
     plays: PlayState
     trend: TrendColumns
-    #: (n,) object: the account plan's JSON (``{"slots": [...]}``) where the account has one, else None —
-    #: kept raw because only the accounts with a plan need it (see :mod:`connector.scoring.plan`).
+    #: (n,) object: the account plan (``{"slots": [...]}``) as compact JSON text where the account has one,
+    #: else None — read only by the plan run (:mod:`connector.scoring.plan`), and kept as text because a
+    #: parsed plan costs about three times its text (~0.5 KB an account with a plan).
     plans: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
 
     @classmethod
@@ -202,7 +204,8 @@ def previous_from_json(states: list[dict[str, Any]], today: date | None = None) 
     # Each account's own entries are visited, not every name: the columns start at "none" (NaN, step -1),
     # and most accounts have no open play and few milestones reached.
     for i, s in enumerate(states):
-        plans[i] = s.get("plan") if isinstance(s.get("plan"), dict) else None
+        if isinstance(plan := s.get("plan"), dict):
+            plans[i] = json.dumps(plan, separators=(",", ":"))
         if given := s.get("contributions"):  # one row written at once: per-element numpy writes cost 10×
             contributions[i] = [x if type(x) is float else _number(x) for x in map(given.get, contrib_names)]
         if reached := s.get("milestones"):
