@@ -90,7 +90,9 @@ class ObservationRow(Base):
     # The account whose signals hold this record's readings (set by resolution; the upsert leaves it):
     # when the record moves or goes, that account's signals are rebuilt too.
     signals_account_id: Mapped[str | None] = mapped_column(ID)
-    __table_args__ = (Index("ix_observations_dirty", "source", "dirty"),)
+    __table_args__ = (Index("ix_observations_dirty", "source", "dirty"),
+                      # a source's readings of some accounts, in the order a signal rebuild reads them
+                      Index("ix_observations_source_account", "source", "account_id", "entity", "entity_id"))
 
 
 class AccountChangeRow(Base):

@@ -423,10 +423,11 @@ class Store:
         """
         q = (
             select(ObservationRow.account_id, ObservationRow.signals, ObservationRow.as_of)
-            .where(ObservationRow.source == source, ObservationRow.match == "matched",
-                   ObservationRow.account_id.is_not(None))
+            .where(ObservationRow.source == source, ObservationRow.match == "matched")
             .order_by(ObservationRow.account_id, ObservationRow.entity, ObservationRow.entity_id)
         )
+        if account_ids is None:  # with ids, their IN says it: SQLite would read "not null" as a range instead
+            q = q.where(ObservationRow.account_id.is_not(None))
         with Session(self.engine) as s:  # id chunks are sorted and disjoint: account order holds across them
             for query in _per_id_chunk(q, ObservationRow.account_id, account_ids):
                 rows = s.execute(query.execution_options(yield_per=5000))
