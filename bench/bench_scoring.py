@@ -4,13 +4,15 @@
     .venv/bin/python bench/bench_scoring.py --store 10000 --pg # the same on PostgreSQL (CONNECTOR_TEST_POSTGRES_URL)
     .venv/bin/python bench/bench_scoring.py --kernel 10000 100000 1000000
     .venv/bin/python bench/bench_scoring.py --store 10000 --profile   # cProfile of the full pass
+    .venv/bin/python bench/bench_scoring.py 1000000 --alone   # each cycle in its own process (its own peak)
 
 **Stage** (``--store``, the default): a state store is filled as the pull stage fills it
 (:mod:`connector.sandbox.store_world`: accounts and five sources' observations, ~27 signals per account),
-then four cycles of what a sync does after the pull run on it, with no API call: *first* (every account
-new), *unchanged* (two minutes later, nothing pulled: a settled cycle, skipped after resolve and the check, as a sync
-does), *unchanged_full* (the same, scored anyway as ``sync --full`` does: the full pass a new UTC day
-costs) and *1 % changed* (new readings for 1 % of the accounts).  Each scored cycle is resolve (identity +
+then the cycles a sync makes after the pull, with no API call: *first* (every account new), *unchanged*
+(two minutes later, nothing pulled: a settled cycle, skipped after resolve and the check, as a sync does),
+*unchanged_full* (the same, scored anyway as ``sync --full`` does), *1 % changed* (new readings for 1 %
+of the accounts) and *new_day* (the next UTC day's first cycle, which scores every account with a day's
+trend to fold in: the full pass as a daemon meets it once a day).  Each scored cycle is resolve (identity +
 signals), check (the settled-cycle key, see ``connector/settled.py``), then the sync's own score stage
 (``SyncRunner.score``, so memory is kept and freed as in a sync) in parts: load (scoring inputs from the
 store), kernel (``score()``), tasks (the day's tasks, facts and forecast), persist (engine states, then the
@@ -260,6 +262,9 @@ def _steps(n: int, shares: tuple[float, ...]) -> list[dict[str, Any]]:
     for version, share in enumerate(shares, start=2):  # cost against changed accounts, same day
         steps.append({"label": "by_changed", "now": (now := now + timedelta(minutes=2)), "share": share,
                       "version": version})
+    # The next UTC day's first cycle: every account again (ages, windows, the trend's new point), as a daemon's
+    # first cycle of each day does — the full pass as it really comes, with the trend sums in the states.
+    steps.append({"label": "new_day", "now": STAGE_NOW + timedelta(days=1)})
     return steps
 
 
@@ -338,6 +343,7 @@ def step_alone(raw: str, db: str, n: int, profile: bool) -> dict[str, Any]:
 def _print_stage(r: dict[str, Any]) -> None:
     cycles = [(label, r[label]) for label in ("first", "unchanged", "unchanged_full", "changed_1pct")]
     cycles += [(f"changed {c['changed']:,}", c) for c in r.get("by_changed", [])]
+    cycles += [("new_day", r["new_day"])] if "new_day" in r else []
     for label, c in cycles:
         parts = "  ".join(f"{k} {v:6.2f}" for k, v in c["cpu"].items())
         print(f"{r['n']:>9,} {r['backend']:<10} {label:<14} cpu {c['cpu_total']:7.2f} s  ({parts})  "

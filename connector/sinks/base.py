@@ -178,10 +178,11 @@ def stream_changes(
     base and whatever changes the caller has not consumed yet — never the whole CRM's.
     """
     volatile = volatile_fields(mapping)
+    fields = tuple(mapping.fields.items())
     for part in batched(targets, window):
         last = store.written_values(system, obj, [record_id for record_id, _ in part])
         for record_id, output in part:
-            change = _diff_record(record_id, output, mapping, last, volatile)
+            change = _diff_record(record_id, output, fields, last, volatile)
             if change is not None:
                 yield change
 
@@ -189,29 +190,35 @@ def stream_changes(
 def _diff_record(
     record_id: str,
     output: AccountOutput,
-    mapping: FieldMap,
+    fields: tuple[tuple[str, FieldMapping], ...],
     last: Mapping[tuple[str, str], str | None],
     volatile: frozenset[str],
 ) -> RecordChange | None:
+    """One record's changed fields against what was last written (run once per record of a full pass:
+    the field loop without a call per lookup, :func:`comparable` inlined)."""
     values: dict[str, Any] = {}
     old: dict[str, Any] = {}
     written: dict[str, str | None] = {}
     encoded_new: dict[str, str | None] = {}
-    for canonical, fm in mapping.fields.items():
-        if canonical not in output.fields:
+    given = output.fields
+    for canonical, fm in fields:
+        if canonical not in given:
             continue
-        new = format_value(output.fields[canonical], fm)
+        new = format_value(given[canonical], fm)
         encoded = encode_value(new)
-        key = (record_id, fm.name)
-        previous = last.get(key)
+        name = fm.name
+        key = (record_id, name)
         if key in last:
-            written[fm.name], encoded_new[fm.name] = previous, encoded
-            changed = comparable(encoded) != comparable(previous)
-        else:  # never written: even an empty value is sent once, so the field starts as ours
-            changed = encoded is not None
-        if changed:
-            values[fm.name] = new
-            old[fm.name] = previous
+            previous = written[name] = last[key]
+            encoded_new[name] = encoded
+            if (None if encoded == "" else encoded) == (None if previous == "" else previous):
+                continue
+        elif encoded is None:  # never written: even an empty value is sent once, so the field starts as ours
+            continue
+        else:
+            previous = None
+        values[name] = new
+        old[name] = previous
     if set(values) - volatile:
         return RecordChange(record_id, output.account_id, values, old, written, encoded_new)
     return None

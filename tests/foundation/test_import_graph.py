@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "connector"
 
 #: Bottom to top.  A name stands for the module and everything below it (``connector.sinks`` = the package).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("records", "batching", "schedule", "numbers", "safe_output", "config_safety", "memory"),
+    ("records", "batching", "schedule", "numbers", "safe_output", "config_safety", "memory",
+     "garbage"),
     ("config", "secrets", "logging", "http", "observe", "mappings", "registry"),
     ("store", "clients", "identity", "identity_overrides", "settled"),
     ("sources", "sinks", "scoring"),
