@@ -271,7 +271,7 @@ def _steps(n: int, shares: tuple[float, ...]) -> list[dict[str, Any]]:
 def _step(store: Any, n: int, step: dict[str, Any], profile: bool) -> dict[str, Any]:
     """One cycle of :func:`_steps` on ``store`` (readings changed first when the step says so, not counted)."""
     from connector.config import config_from_dict
-    from connector.garbage import tune_garbage_collector
+    from connector.garbage import freeze_startup_objects
     from connector.mappings import load_mapping
     from connector.memory import pin_mmap_threshold
     from connector.sandbox.store_world import change
@@ -281,7 +281,7 @@ def _step(store: Any, n: int, step: dict[str, Any], profile: bool) -> dict[str, 
     mapping = load_mapping(ROOT / "mappings" / "salesforce.toml")
     runner = SyncRunner(config, store, sources=[], sinks=[])
     pin_mmap_threshold()  # as SyncRunner.run does at its start
-    tune_garbage_collector()
+    freeze_startup_objects()
     picked = change(store, n, step["share"], step["now"], version=step["version"]) if "share" in step else []
     if profile and step.get("force"):  # the full pass: what a new day, or any change, costs
         import cProfile

@@ -27,7 +27,7 @@ import structlog
 
 from connector.batching import batched
 from connector.config import Config
-from connector.garbage import tune_garbage_collector
+from connector.garbage import freeze_startup_objects, wide_young_generation
 from connector.http import HttpLayer
 from connector.identity import IdentityResolver, MatchReport, merge_signals, resolution_fingerprint
 from connector.identity_overrides import load_for as load_overrides
@@ -129,7 +129,7 @@ class SyncRunner:
         """One run.  The daemon splits the work into jobs: ``only_sources`` limits the pull (``[]`` pulls
         nothing), ``pull_only`` stops after the pull, ``kind`` names the run in the runs table."""
         pin_mmap_threshold()
-        tune_garbage_collector()
+        freeze_startup_objects()
         now = self._now()
         kind = kind or ("sync-dry-run" if dry_run else "sync")
         result = SyncResult(run_id=self.store.start_run(kind), dry_run=dry_run)
@@ -365,7 +365,7 @@ class SyncRunner:
 
         ``facts`` are the day's cross-account measures an earlier cycle today made (None: measure them);
         the facts after this run are saved with the engine states, under ``configuration``."""
-        with self.observer.stage("score") as stage:
+        with self.observer.stage("score") as stage, wide_young_generation():
             return self._score(now, result, persist, only, facts, configuration, stage)
 
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,

@@ -48,19 +48,25 @@ def test_a_freed_large_block_leaves_the_process_at_once() -> None:
     del blocks
 
 
-def test_collector_tuned_once_with_startup_objects_frozen() -> None:
-    """In a fresh interpreter (the setting is process-wide): what is alive at the first run's start is
-    frozen, the young generation widened, and a second call changes nothing; cycles made later are still
-    collected."""
+def test_startup_objects_frozen_once_and_the_young_generation_widened_only_while_scoring() -> None:
+    """In a fresh interpreter (the settings are process-wide): what is alive at the first run's start is
+    frozen once; the young generation is wide only inside the block, restored after it even on an error;
+    cycles made later are still collected."""
     script = textwrap.dedent("""
         import gc, weakref
-        from connector.garbage import YOUNG_GENERATION, tune_garbage_collector
+        from connector.garbage import YOUNG_GENERATION, freeze_startup_objects, wide_young_generation
         assert gc.get_freeze_count() == 0
-        first = tune_garbage_collector()
-        frozen = gc.get_freeze_count()
-        assert frozen > 1_000, frozen  # what importing left alive
-        assert first[0] == YOUNG_GENERATION and gc.get_threshold() == first
-        assert tune_garbage_collector() == first and gc.get_freeze_count() == frozen
+        frozen = freeze_startup_objects()
+        assert frozen == gc.get_freeze_count() > 1_000, frozen  # what importing left alive
+        assert freeze_startup_objects() == frozen and gc.get_freeze_count() == frozen
+        default = gc.get_threshold()
+        try:
+            with wide_young_generation():
+                assert gc.get_threshold() == (YOUNG_GENERATION, *default[1:])
+                raise KeyError("inside")
+        except KeyError:
+            pass
+        assert gc.get_threshold() == default
 
         class Node:
             pass
