@@ -125,14 +125,10 @@ def slopes(base: Trend, point: np.ndarray, scored: np.ndarray) -> tuple[np.ndarr
     return point, unit_se * 30.0
 
 
-def saved(base: Trend, row: int, names: list[str]) -> dict[str, object]:
-    """The JSON the state keeps for the next run (sums *without* this run's point; see :func:`carry`)."""
-    return saved_rows(base, row, row + 1, names)[0]
-
-
 def saved_rows(base: Trend, start: int, stop: int, names: list[str]) -> list[dict[str, object]]:
-    """:func:`saved` for rows ``start:stop``, rounded a block at a time (see :mod:`~connector.scoring.rounding`):
-    per number, numpy scalars and ``round`` were most of what saving a state cost."""
+    """The JSON the state keeps for the next run, for rows ``start:stop`` (sums *without* this run's point;
+    see :func:`carry`).  Rounded a block at a time (see :mod:`~connector.scoring.rounding`): per number,
+    numpy scalars and ``round`` were most of what saving a state cost."""
     since = base.since[start:stop].tolist()
     shared = round_like_python(base.shared[:, start:stop], 6).T.tolist()
     wy_raw, wty_raw = base.wy[:, start:stop], base.wty[:, start:stop]
