@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -283,18 +284,24 @@ def _step(store: Any, n: int, step: dict[str, Any], profile: bool) -> dict[str, 
     pin_mmap_threshold()  # as SyncRunner.run does at its start
     freeze_startup_objects()
     picked = change(store, n, step["share"], step["now"], version=step["version"]) if "share" in step else []
-    if profile and step.get("force"):  # the full pass: what a new day, or any change, costs
-        import cProfile
-        import pstats
+    with _profiled() if profile and step.get("force") else nullcontext():  # the full pass (`--full`)
+        row = _cycle(runner, mapping, step["now"], force=bool(step.get("force")))
+    return {"share": step["share"], "changed": len(picked), **row} if step["label"] == "by_changed" else row
 
-        prof = cProfile.Profile()
-        prof.enable()
-        row = _cycle(runner, mapping, step["now"], force=True)
+
+@contextmanager
+def _profiled() -> Iterator[None]:
+    """cProfile of the block, its 50 costliest functions to stderr."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        yield
+    finally:
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(50)
-    else:
-        row = _cycle(runner, mapping, step["now"], force=bool(step.get("force")))
-    return {"changed": len(picked), **row} if step["label"] == "by_changed" else row
 
 
 def stage_one(n: int, backend: str, profile: bool, shares: tuple[float, ...] = (), alone: bool = False

@@ -392,12 +392,6 @@ class SyncRunner:
         release_free_memory()
         return (self.append_points(now, result.run_id, slim) if persist else OutputTable.of(slim.outputs())), tasks
 
-    def persist(self, now: datetime, run_id: int, scored: Any, facts: DayFacts | None = None) -> OutputTable:
-        """:meth:`save_states`, then :meth:`append_points`: what a scoring run keeps (the stage benchmark's
-        ``persist``)."""
-        self.save_states(scored, facts)
-        return self.append_points(now, run_id, scored.for_outputs())
-
     def save_states(self, scored: Any, facts: DayFacts | None = None) -> None:
         """Save the accounts' engine states with the day's facts they were made with (one transaction: see
         :mod:`connector.scoring.day_facts`).

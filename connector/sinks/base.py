@@ -195,7 +195,7 @@ def _diff_record(
     volatile: frozenset[str],
 ) -> RecordChange | None:
     """One record's changed fields against what was last written (run once per record of a full pass:
-    the field loop without a call per lookup, :func:`comparable` inlined)."""
+    the field loop without a call per lookup)."""
     values: dict[str, Any] = {}
     old: dict[str, Any] = {}
     written: dict[str, str | None] = {}
@@ -211,7 +211,7 @@ def _diff_record(
         if key in last:
             previous = written[name] = last[key]
             encoded_new[name] = encoded
-            if (None if encoded == "" else encoded) == (None if previous == "" else previous):
+            if comparable(encoded) == comparable(previous):
                 continue
         elif encoded is None:  # never written: even an empty value is sent once, so the field starts as ours
             continue
