@@ -28,6 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connector.clients.salesforce import SalesforceClient
@@ -38,6 +40,9 @@ from connector.http import HttpLayer
 from connector.runtime import open_store, run_setup, run_sync
 from connector.sandbox.cluster import start_cluster
 from connector.sandbox.evolution import advance
+from connector.scoring.days import day_to_iso
+from connector.scoring.packed_state import packed_parts
+from connector.store import Store
 
 KEY = "CS_Task_Key__c"
 
@@ -61,7 +66,7 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
     per_owner = Counter(t["OwnerId"] for t in open_tasks)
     same_step = Counter((t["WhatId"], (t.get("Description") or "").split("Step ")[-1][:1]) for t in open_tasks
                         if "Step " in (t.get("Description") or ""))
-    states = dict(store.states_stream())
+    states = _states(store, today)
     ledger = store.tasks("salesforce")
     renewal = [a for a, r in accounts.items() if r.get("Renewal_Date__c") and not r.get("Churned__c")
                and 0 <= (date.fromisoformat(r["Renewal_Date__c"]) - today).days <= 90]
@@ -110,6 +115,20 @@ def audit(sf: SalesforceClient, store: Any, today: date, csm_completed: set[str]
         "renewal_uncovered": [_why(accounts[a], states.get(a) or {}, actions.get(a)) for a in renewal
                               if not covered(a, "renewal") and not worked(a, "renewal")][:8],
     }
+
+
+def _states(store: Store, today: date) -> dict[str, dict[str, Any]]:
+    """Each account's saved plays (first, cleared) and plan, shaped as the JSON state keeps them
+    (``ScoringResult.state_at``), read from the packed engine states."""
+    out: dict[str, dict[str, Any]] = {}
+    for ids, part in packed_parts(store.packed_state_rows(), store.state_layouts(), today):
+        for i, account in enumerate(ids):
+            first, cleared = part.plays.first[:, i], part.plays.cleared[:, i]
+            plays = {name: {"first": day_to_iso(first[p]), "cleared": day_to_iso(cleared[p])}
+                     for p, name in enumerate(part.plays.names) if np.isfinite(first[p]) or np.isfinite(cleared[p])}
+            plan = part.plans[i]
+            out[account] = {"plays": plays, "plan": json.loads(plan) if plan else None}
+    return out
 
 
 def _why(account: dict[str, Any], state: dict[str, Any], action: Any) -> str:

@@ -341,6 +341,7 @@ class SyncRunner:
         engine states as a stream turned into columns a chunk at a time.
         """
         from connector.scoring.inputs import ScoringInputs, signal_batch
+        from connector.scoring.packed_state import packed_parts
         from connector.scoring.touches import csm_task_signals
 
         ids = sorted(set(only)) if only is not None else None
@@ -355,6 +356,7 @@ class SyncRunner:
             self.store.states_stream(ids),
             now,
             self.store.task_evidence(primary) if primary in crms() else (),
+            packed=packed_parts(self.store.packed_state_rows(ids), self.store.state_layouts(), now.date()),
         )
 
     def score(
@@ -400,7 +402,8 @@ class SyncRunner:
         100k accounts) are let go before the outputs table is made.  A crash between the two leaves this
         run's states without its points: the next cycle scores every account (this one was not complete)
         and writes the day's point, the only point of the day the trend reads."""
-        self.store.save_states(scored.states(), None if facts is None else {DAY_FACTS_META: facts.to_json()})
+        self.store.save_packed_states(scored.packed_states(),
+                                      None if facts is None else {DAY_FACTS_META: facts.to_json()})
 
     def append_points(self, now: datetime, run_id: int, scored: Any) -> OutputTable:
         """Append this run's point on each account's trend line; returns every account's outputs, made

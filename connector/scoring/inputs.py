@@ -10,7 +10,7 @@ them gives days, NaN means "no date", and a million of them fit in 8 MB.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import repeat
@@ -134,9 +134,13 @@ class ScoringInputs:
         state: StateInput,
         now: datetime,
         evidence: Iterable[TaskEvidence] = (),
+        packed: Iterable[tuple[Sequence[str], PreviousState]] = (),
     ) -> ScoringInputs:
         """The sync path: the store's columns (:meth:`Store.account_columns` and friends) in, the same
-        inputs :meth:`from_records` makes from records out — without a Python object per signal row."""
+        inputs :meth:`from_records` makes from records out — without a Python object per signal row.
+
+        ``state`` is the JSON states an earlier version saved, ``packed`` the packed ones
+        (:func:`~connector.scoring.packed_state.packed_parts`); an account in both reads its packed state."""
         n = accounts.n
         now_day = day_number(now)
         key = accounts.account_id
@@ -157,7 +161,7 @@ class ScoringInputs:
             text=text,
             history_age=hist_age,
             history_value=hist_value,
-            previous=_previous_columns(row, n, state, now.date()),
+            previous=_previous_columns(row, n, state, now.date(), packed),
         )
         return _with_extras(inputs, accounts.name, accounts.domain, row, evidence)
 
@@ -500,10 +504,11 @@ def _widen(columns: np.ndarray, width: int) -> np.ndarray:
     return wider
 
 
-def _previous_columns(row: Mapping[str, int], n: int, state: StateInput, today: date) -> PreviousState:
-    """``previous_from_json`` over every account's state (``{}`` where none), built ``STATE_CHUNK`` states
-    at a time so only one chunk of state dicts is alive; the parts are put together by
-    :meth:`PreviousState.assemble`."""
+def _previous_columns(row: Mapping[str, int], n: int, state: StateInput, today: date,
+                      packed: Iterable[tuple[Sequence[str], PreviousState]] = ()) -> PreviousState:
+    """``previous_from_json`` over every account's JSON state (``{}`` where none), built ``STATE_CHUNK``
+    states at a time so only one chunk of state dicts is alive, then the packed parts (later parts win);
+    the parts are put together by :meth:`PreviousState.assemble`."""
 
     def parts() -> Iterator[tuple[np.ndarray, PreviousState]]:
         for chunk in batched(_pairs(state), STATE_CHUNK):
@@ -511,5 +516,12 @@ def _previous_columns(row: Mapping[str, int], n: int, state: StateInput, today: 
             del chunk
             if rows:
                 yield np.array([i for i, _ in rows], np.intp), previous_from_json([s for _, s in rows], today)
+        for ids, part in packed:
+            at = np.array([row.get(a, -1) for a in ids], np.intp)
+            mine = at >= 0
+            if mine.all():
+                yield at, part
+            elif mine.any():
+                yield at[mine], part.take(mine)
 
     return PreviousState.assemble(n, parts())

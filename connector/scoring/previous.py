@@ -136,6 +136,17 @@ class PreviousState:
                 out.plans[rows] = part.plans
         return out
 
+    def take(self, rows: np.ndarray) -> PreviousState:
+        """The state of ``rows`` only (a mask or row indices)."""
+        t, p = self.trend, self.plays
+        return PreviousState(
+            self.magnitude[rows], self.direction[rows], self.contribution_names, self.contributions[rows],
+            self.milestone_names, self.achieved[rows],
+            PlayState(p.names, p.first[:, rows], p.step[:, rows], p.last[:, rows], p.cleared[:, rows]),
+            TrendColumns(t.day[rows], t.scored[rows], t.candidate[rows], t.candidate_since[rows], t.since[rows],
+                         t.shared[rows], t.wy[rows], t.wty[rows]),
+            self.plans[rows])
+
     def _widened(self, part: PreviousState) -> PreviousState:
         """``self`` with its name tuples extended to the sorted union with ``part``'s (new columns empty)."""
         contrib = tuple(sorted({*self.contribution_names, *part.contribution_names}))

@@ -26,6 +26,7 @@ from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
 from connector.scoring.model import DIRECTIONS, Milestone, SuccessModel
+from connector.scoring.packed_state import PackedBlock, StateLayout, pack, plan_text
 from connector.scoring.plan import CLOSE, CLOSE_REASONS, CREATE, UPDATE, PlanState, slot_name, task_key, unbits
 from connector.scoring.plan_text import render_plan
 from connector.scoring.plays import NAMED, PlayResult, digital_text, play_ranks
@@ -40,6 +41,8 @@ from connector.scoring.vector import VectorResult
 #: the block's numbers are alive as Python lists while the whole result is (2,048 rows added ~10 MB to the
 #: 100k first sync's peak), and a block of 256 already makes numpy's per-call cost nothing per row.
 _STATE_BLOCK = 256
+#: Accounts per packed block: a block is (rows × ~130) float64 plus numpy's temporaries, ~3 MB at 2,048.
+_PACK_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -354,6 +357,37 @@ class ScoringResult:
 
     def state_for(self, account_id: str) -> dict[str, Any]:
         return self.state_at(self.inputs.row(account_id))
+
+    @cached_property
+    def state_layout(self) -> StateLayout:
+        """The packed states' columns: every input, every milestone key of every path, every play."""
+        return StateLayout.of(self.model.inputs, (m.key for path in self.paths for m in path), self.plays.names)
+
+    def packed_states(self) -> Iterator[PackedBlock]:
+        """Every account's engine state as packed rows (:mod:`~connector.scoring.packed_state`), a block at
+        a time: the numbers :meth:`state_at`'s JSON holds, without a dict or a text per account."""
+        for start in range(0, self.inputs.n, _PACK_BLOCK):
+            yield self._packed(start, min(start + _PACK_BLOCK, self.inputs.n))
+
+    def _packed(self, start: int, stop: int) -> PackedBlock:
+        v, ms, pl, layout = self.vector, self.milestones, self.plays, self.state_layout
+        seg = self.seg[start:stop]
+        achieved = [(seg == s, m.key, ms.achieved_day[start:stop, k])
+                    for s, path in enumerate(self.paths) for k, m in enumerate(path)]
+        rows = pack(
+            layout=layout, now=self.now, keys=list(self.model.inputs),
+            magnitude=v.magnitude[start:stop], baseline=self.inputs.previous.magnitude[start:stop],
+            direction=v.direction[start:stop], candidate=v.candidate[start:stop],
+            candidate_since=v.candidate_since[start:stop],
+            contributions=v.contributions[start:stop].T, share=v.share[start:stop].T,
+            since=v.trend.since[start:stop], shared=v.trend.shared[:, start:stop],
+            wy=v.trend.wy[:, start:stop], wty=v.trend.wty[:, start:stop], achieved=achieved,
+            play_names=pl.names, first=pl.first[:, start:stop], step=pl.step[:, start:stop],
+            last=pl.last[:, start:stop], cleared=pl.cleared[:, start:stop])
+        has_plan: list[bool] = np.any(pl.plan.state.seq[:, start:stop] >= 0, axis=0).tolist()
+        plans = [plan_text(pl.plan.json_at(row, pl.names)) if has else None
+                 for row, has in zip(range(start, stop), has_plan, strict=True)]
+        return PackedBlock([str(a) for a in self.inputs.account_ids[start:stop]], layout, rows, plans)
 
     def states(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every account's engine state, made ``_STATE_BLOCK`` rows at a time as the caller reads them."""

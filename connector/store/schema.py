@@ -15,7 +15,11 @@ What each table is for, and why it exists at all:
   the same day re-scores instead of every account (see :mod:`connector.incremental`).
 * ``signals`` — the latest value of each input per account, with its ``as_of``.
 * ``score_history`` — one row per account per scoring run: velocity and direction are computed from it.
-* ``account_state`` — the engine's memory per account (milestone dates, play triggers, last drivers).
+* ``engine_states`` — the engine's memory per account (last score, trend sums, milestone dates, play
+  clocks) as one packed row of numbers under a named layout, and the account plan (see
+  :mod:`connector.scoring.packed_state`).
+* ``account_state`` — the same memory as JSON, as versions before ``engine_states`` saved it: read for an
+  account that has no packed row yet, and deleted when one is saved.
 * ``written_values`` — the last value successfully written per (system, object, record, field): the
   diff base that makes an unchanged re-sync cost zero write calls, and the drift detector's reference.
 * ``tasks`` — task ledger: dedupe key → remote id and status, per system.
@@ -27,7 +31,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, false, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = String(255)
@@ -147,6 +165,15 @@ class AccountStateRow(Base):
     __tablename__ = "account_state"
     account_id: Mapped[str] = mapped_column(ID, primary_key=True)
     state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class EngineStateRow(Base):
+    __tablename__ = "engine_states"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    layout: Mapped[str] = mapped_column(String(32))       # StateLayout.key; the layout is in store_meta
+    packed: Mapped[bytes] = mapped_column(LargeBinary)    # layout.width float64, little-endian
+    plan: Mapped[str | None] = mapped_column(Text)        # compact JSON, None without a plan
     updated_at: Mapped[datetime]
 
 

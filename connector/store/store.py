@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
-from typing import Any, TypeVar, cast, overload
+from typing import Any, Protocol, TypeVar, cast, overload
 
 import numpy as np
 from sqlalchemy import (
@@ -55,6 +55,7 @@ from connector.store.schema import (
     AccountStateRow,
     Base,
     Cursor,
+    EngineStateRow,
     MetaRow,
     ObservationRow,
     QuarantineRow,
@@ -77,6 +78,21 @@ _IN_LIMIT = 900
 #: Rows per batch of a columnar read: a few MB of tuples at a time.
 _READ_BATCH = 50_000
 _Q = TypeVar("_Q", bound=Select)
+#: ``store_meta`` key prefix of a packed engine state layout (see :meth:`Store.save_packed_states`).
+STATE_LAYOUT_META = "scoring.state_layout."
+
+
+class PackedStates(Protocol):
+    """A block of packed engine states as the store saves it (made by the scoring package's
+    ``PackedBlock``; the store only moves the bytes)."""
+
+    @property
+    def layout_key(self) -> str: ...
+
+    @property
+    def layout_json(self) -> str: ...
+
+    def records(self) -> Iterable[tuple[str, bytes, str | None]]: ...
 
 
 def utcnow() -> datetime:
@@ -741,6 +757,46 @@ class Store:
             if meta:
                 self._upsert(s, MetaRow, [{"key": k, "value": v, "updated_at": now} for k, v in meta.items()], ("key",))
         return count
+
+    def save_packed_states(self, blocks: Iterable[PackedStates], meta: Mapping[str, str] | None = None) -> int:
+        """Upsert packed engine states (``engine_states``), block by block inside one transaction, with the
+        layouts they name and ``meta`` (see :meth:`save_states` for why one transaction); returns how many.
+
+        An account's JSON state from an earlier version (``account_state``) is deleted with it: from now on
+        the packed row is its state.  Within a block an account's last row wins."""
+        now = utcnow()
+        count = 0
+        layouts: dict[str, str] = {}
+        with Session(self.engine) as s, s.begin():
+            legacy = s.execute(select(AccountStateRow.account_id).limit(1)).first() is not None
+            for block in blocks:
+                rows = list({a: {"account_id": a, "layout": block.layout_key, "packed": data, "plan": plan,
+                                 "updated_at": now} for a, data, plan in block.records()}.values())
+                self._upsert(s, EngineStateRow, rows, ("account_id",))
+                if legacy:
+                    for chunk in batched([r["account_id"] for r in rows], _IN_LIMIT):
+                        s.execute(delete(AccountStateRow).where(AccountStateRow.account_id.in_(chunk)))
+                layouts[block.layout_key] = block.layout_json
+                count += len(rows)
+            extra = {**{f"{STATE_LAYOUT_META}{k}": v for k, v in layouts.items()}, **(meta or {})}
+            if extra:
+                self._upsert(s, MetaRow, [{"key": k, "value": v, "updated_at": now} for k, v in extra.items()],
+                             ("key",))
+        return count
+
+    def packed_state_rows(self, account_ids: Iterable[str] | None = None
+                          ) -> Iterator[list[tuple[str, str, bytes, str | None]]]:
+        """``(account_id, layout key, packed bytes, plan)`` per account with a packed state (of
+        ``account_ids`` when given), a batch of rows at a time as the driver returns them."""
+        q = select(EngineStateRow.account_id, EngineStateRow.layout, EngineStateRow.packed, EngineStateRow.plan)
+        for rows in self._batches(q, EngineStateRow.account_id, account_ids):
+            yield [(a, layout, bytes(packed), plan) for a, layout, packed, plan in rows]
+
+    def state_layouts(self) -> dict[str, str]:
+        """Every saved layout of packed states: key → its JSON."""
+        q = select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(STATE_LAYOUT_META))
+        with Session(self.engine) as s:
+            return {k[len(STATE_LAYOUT_META):]: v for k, v in s.execute(q)}
 
     # -- what was written, and the task ledger ---------------------------------------------------------
 

@@ -7,7 +7,7 @@ is a kill *between* a remote effect and its bookkeeping:
 
 * ``extract``      — ``Store.upsert_replica``: mid-extraction, some pages stored, cursor partly moved;
 * ``observations`` — ``Store.upsert_observations``: a source's records read, not yet stored;
-* ``score``        — ``Store.save_states``: scores appended, milestone states not yet saved;
+* ``score``        — ``Store.save_packed_states``: engine states not yet saved, nor the scores;
 * ``fields``       — ``Store.record_written``: a field batch accepted by the CRM, not yet recorded;
 * ``tasks``        — ``Store.upsert_tasks``: a task batch upserted remotely, the task ledger not updated;
 * ``log``          — ``Store.log_records``: values recorded, the per-record sync log not yet written.
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-POINTS = {"extract": "upsert_replica", "observations": "upsert_observations", "score": "save_states",
+POINTS = {"extract": "upsert_replica", "observations": "upsert_observations", "score": "save_packed_states",
           "fields": "record_written", "tasks": "upsert_tasks", "log": "log_records"}
 
 

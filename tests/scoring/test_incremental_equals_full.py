@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from connector.config import config_from_dict
@@ -27,6 +28,7 @@ from connector.records import AccountOutput, TaskSpec
 from connector.sandbox.store_world import change, fill
 from connector.scoring import default_model_path
 from connector.scoring.day_facts import DAY_FACTS_META
+from connector.scoring.packed_state import HEAD_COLUMNS
 from connector.sinks.base import VOLATILE_OUTPUTS, SinkContext, SinkReport
 from connector.store import Store
 from connector.store.store import TaskLedgerEntry
@@ -109,9 +111,17 @@ def _changes(store: Store, rng: random.Random, now: datetime, version: int) -> N
 def _landed(store: Store, crm: dict[str, dict[str, Any]]) -> dict[str, Any]:
     tasks = {k: (e.account_id, e.play, e.step, e.status, e.close_reason, e.created_at, e.updated_at)
              for k, e in store.tasks("salesforce").items()}
-    # A state's ``scored_at`` says when the account was last scored: an unchanged account keeps the time of
+    # A state's ``trend_day`` says when the account was last scored: an unchanged account keeps the time of
     # the cycle that last had news for it.  The model reads only its UTC day (baseline, trend fold).
-    states = {a: {**st, "scored_at": st["scored_at"][:10]} for a, st in store.load_states().items()}
+    assert store.load_states() == {}  # every state is packed
+    day = HEAD_COLUMNS.index("trend_day")
+    states = {}
+    for batch in store.packed_state_rows():
+        for account, layout, data, plan in batch:
+            row = np.frombuffer(data, np.float64).copy()
+            row[day] = np.floor(row[day])
+            states[account] = (layout, row.tobytes(), plan)
+    assert len(states) == N
     return {"crm": crm, "tasks": tasks, "states": states, "facts": store.meta(DAY_FACTS_META)}
 
 
