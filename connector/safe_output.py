@@ -70,6 +70,23 @@ def dumps(value: Any, **kwargs: Any) -> str:
 
 
 _PLAIN = (str, int, float, bool, type(None))
+#: What :func:`json_ready` returns unchanged, whatever the value.
+_SAME = frozenset({str, int, bool, type(None)})
+
+
+def json_ready_column(values: list[Any]) -> list[Any]:
+    """:func:`json_ready` of each value of a column, made once per distinct date or time and skipped for
+    values that are already what it returns (text, whole numbers, finite floats, None)."""
+    kinds = set(map(type, values))
+    if kinds <= _SAME:
+        return values
+    if kinds <= _SAME | {float}:
+        return [None if type(x) is float and not math.isfinite(x) else x for x in values]
+    if kinds <= _SAME | {date, datetime}:
+        made: dict[Any, Any] = {}
+        return [x if type(x) in _SAME else made[x] if x in made else made.setdefault(x, json_ready(x))
+                for x in values]
+    return [json_ready(x) for x in values]
 
 
 def json_ready(value: Any) -> Any:

@@ -37,7 +37,7 @@ from connector.observe import RunObserver, StageStats
 from connector.probes import describe_failure
 from connector.records import Account, AccountOutput, Observation, Quarantined, TaskSpec
 from connector.registry import crms, sinks_for, sources_for
-from connector.safe_output import dumps, json_ready
+from connector.safe_output import dumps, json_ready_column
 from connector.scoring.day_facts import DAY_FACTS_META, DayFacts
 from connector.scoring.output_table import OutputTable
 from connector.secrets import redact
@@ -392,7 +392,14 @@ class SyncRunner:
         slim = scored.for_outputs()
         del scored
         release_free_memory()
-        return (self.append_points(now, result.run_id, slim) if persist else OutputTable.of(slim.outputs())), tasks
+        from connector.scoring.output_columns import output_blocks
+
+        if not persist:
+            table = OutputTable()
+            for _ in output_blocks(slim, table):
+                pass
+            return table, tasks
+        return self.append_points(now, result.run_id, slim), tasks
 
     def save_states(self, scored: Any, facts: DayFacts | None = None) -> None:
         """Save the accounts' engine states with the day's facts they were made with (one transaction: see
@@ -407,27 +414,35 @@ class SyncRunner:
 
     def append_points(self, now: datetime, run_id: int, scored: Any) -> OutputTable:
         """Append this run's point on each account's trend line; returns every account's outputs, made
-        once, as the points are written."""
-        from connector.scoring.book import book_snapshots
+        once, a block of accounts at a time (:func:`~connector.scoring.output_columns.output_columns`), as
+        the points are written."""
+        from connector.scoring.book import book_rows
+        from connector.scoring.output_columns import output_blocks
 
-        book = book_snapshots(scored)  # what the sources said, for `connector backtest`
         table = OutputTable()
 
         def points() -> Iterator[dict[str, Any]]:
-            for row, o in enumerate(map(table.add, scored.outputs())):
-                if o.fields.get("success_vector") is None:  # no fresh input: no point on the trend line
-                    continue
-                yield {
-                    "run_id": run_id,
-                    "account_id": o.account_id,
-                    "scored_at": now,
-                    "magnitude": o.fields["success_vector"],
-                    "velocity": o.fields.get("vector_velocity"),
-                    "direction": o.fields.get("vector_direction"),
-                    "confidence": o.fields.get("vector_confidence"),
-                    "quadrant": o.fields.get("quadrant"),
-                    "outputs": {**json_ready(dict(o.fields)), "book": book(row)},
-                }
+            for start, stop, columns in output_blocks(scored, table):
+                ready = [json_ready_column(c) for c in columns.values()]
+                keys = list(columns)
+                book = book_rows(scored, start, stop)  # what the sources said, for `connector backtest`
+                ids = table.account_ids[start:stop]
+                vector, velocity, direction, confidence, quadrant = (columns[k] for k in (
+                    "success_vector", "vector_velocity", "vector_direction", "vector_confidence", "quadrant"))
+                for i, values in enumerate(zip(*ready, strict=True)):
+                    if vector[i] is None:  # no fresh input: no point on the trend line
+                        continue
+                    yield {
+                        "run_id": run_id,
+                        "account_id": ids[i],
+                        "scored_at": now,
+                        "magnitude": vector[i],
+                        "velocity": velocity[i],
+                        "direction": direction[i],
+                        "confidence": confidence[i],
+                        "quadrant": quadrant[i],
+                        "outputs": {**dict(zip(keys, values, strict=True)), "book": book[i]},
+                    }
 
         self.store.append_scores(points())
         return table

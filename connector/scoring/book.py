@@ -16,6 +16,7 @@ import numpy as np
 
 from connector.scoring.conditions import Categorical
 from connector.scoring.result import ScoringResult
+from connector.scoring.rounding import round_like_python
 
 NUMBERS = ("mrr", "licensed_seats", "churned")
 
@@ -37,3 +38,22 @@ def book_snapshots(result: ScoringResult) -> Callable[[int], dict[str, Any]]:
         return out
 
     return snapshot
+
+
+def book_rows(result: ScoringResult, start: int, stop: int) -> list[dict[str, Any]]:
+    """:func:`book_snapshots` of rows ``start:stop``, made a column at a time (the same values)."""
+    columns = result.columns
+    numbers = {"arr": result.inputs.arr, **{name: columns.number(name) for name in NUMBERS}}
+    made: dict[str, list[Any]] = {}
+    for name, column in numbers.items():
+        values = np.asarray(column[start:stop], np.float64)
+        gone = np.isnan(values).tolist()
+        made[name] = [None if g else x for x, g in zip(round_like_python(values, 2).tolist(), gone, strict=True)]
+    status = columns("subscription_status")
+    if isinstance(status, Categorical):
+        names = [*status.categories, None]  # code −1 (missing) reads the last entry
+        made["subscription_status"] = [names[c] for c in status.codes[start:stop].tolist()]
+    else:
+        made["subscription_status"] = [None] * (stop - start)
+    keys = list(made)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*made.values(), strict=True)]

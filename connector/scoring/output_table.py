@@ -14,7 +14,7 @@ could change what a field is written as.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, overload
 
@@ -22,6 +22,8 @@ from connector.records import AccountOutput
 
 #: Fields whose text is made anew for nearly every account: sharing them would only cost a dict entry each.
 _UNIQUE = frozenset({"vector_drivers", "priority_reason"})
+#: Fields a block of columns makes per account although they repeat (see :meth:`OutputTable.extend`).
+_SHARED_PER_ROW = frozenset({"next_action"})
 
 
 class OutputTable(Sequence[AccountOutput]):
@@ -59,10 +61,36 @@ class OutputTable(Sequence[AccountOutput]):
         self._names.append(output.name)
         return output
 
+    def extend(self, account_ids: Sequence[str], columns: Mapping[str, Sequence[Any]],
+               owners: Sequence[str | None], domains: Sequence[str | None], names: Sequence[str | None]) -> None:
+        """Keep a block of accounts given as one list per field (``output_columns``): what :meth:`add` keeps
+        row by row, without a dict per account.  Those columns make each distinct text or date once per
+        block already, so only the per-account texts are passed through the shared values."""
+        keys = tuple(columns)
+        if self._keys is None:
+            self._keys = keys
+            self._columns = [[] for _ in keys]
+        elif keys != self._keys:
+            raise ValueError(f"output fields of a block differ from the table's: {keys}")
+        size = len(account_ids)
+        for key, column in zip(keys, self._columns, strict=True):
+            values = columns[key]
+            if len(values) != size:
+                raise ValueError(f"output field {key} has {len(values)} values for {size} accounts")
+            column.extend(map(self._share, values) if key in _SHARED_PER_ROW else values)
+        self._ids.extend(account_ids)
+        self._owners.extend(map(self._share, owners))
+        self._domains.extend(domains)
+        self._names.extend(names)
+
     def _share(self, value: Any) -> Any:
         if isinstance(value, str | date):  # a datetime is a date too: the run's timestamp, one object
             return self._shared.setdefault((type(value), value), value)
         return value
+
+    @property
+    def account_ids(self) -> Sequence[str]:
+        return self._ids
 
     def __len__(self) -> int:
         return len(self._ids)

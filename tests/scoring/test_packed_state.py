@@ -39,12 +39,14 @@ def _world(days: int, seed: int) -> ScoringResult:
         meta[f"A{i}"] = {"segment": "Enterprise" if i % 3 else "SMB",
                          "contract_start": date(2024, 1, 1) + timedelta(days=int(rng.integers(0, 400)))}
     slope = {a: int(rng.choice([-7, 0, 0, 6])) for a in accounts}  # some accounts rise or fall steadily
+    late = set(list(accounts)[::5])  # and some start with almost no signal, then reach first value on day 2
     state: dict[str, dict[str, object]] = {}
     result = None
     for day in range(days):
         drift = {a: {**s, "active_users": min(100, max(0, int(str(s["active_users"])) + slope[a] * day
                                                         + int(rng.integers(-3, 4))))}
                  for a, s in accounts.items()}
+        drift.update({a: {"active_users": 1, "licensed_seats": 100} for a in late if day < 2})
         when = NOW + timedelta(days=day, hours=int(rng.integers(0, 12)), seconds=float(rng.random() * 50))
         result = run(drift, now=when, state=state, accounts=meta)
         state = json.loads(json.dumps(dict(result.states())))  # as the store keeps it

@@ -1,0 +1,71 @@
+"""Outputs made a block of accounts at a time are the per-account outputs, value for value and type for
+type, at any block size; so are their JSON-ready forms and the book snapshots the score history keeps."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from test_packed_state import _world
+
+import connector.scoring.output_columns as output_columns_module
+from connector.records import AccountOutput
+from connector.safe_output import json_ready, json_ready_column
+from connector.scoring.book import book_rows, book_snapshots
+from connector.scoring.output_columns import output_blocks
+from connector.scoring.output_table import OutputTable
+from connector.scoring.result import ScoringResult
+
+
+def _typed(value: Any) -> Any:
+    """A value with its type, so ``1 == 1.0 == True`` and NaN compare as they would be written."""
+    if isinstance(value, float) and math.isnan(value):
+        return ("nan",)
+    return (type(value).__name__, value)
+
+
+def _rows(outputs: list[AccountOutput]) -> list[Any]:
+    return [(o.account_id, o.owner_id, o.domain, o.name, [(k, _typed(v)) for k, v in o.fields.items()])
+            for o in outputs]
+
+
+@pytest.mark.parametrize(("days", "seed", "block"), [(1, 11, 2048), (4, 12, 3), (8, 13, 5), (12, 4, 1)])
+def test_columns_are_the_per_account_outputs(days: int, seed: int, block: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _world(days, seed)
+    monkeypatch.setattr(output_columns_module, "OUTPUT_BLOCK", block)
+    table = OutputTable()
+    blocks = list(output_blocks(result, table))
+    assert [(a, b) for a, b, _ in blocks][0][0] == 0 and blocks[-1][1] == result.inputs.n
+    want = [result.output(row) for row in range(result.inputs.n)]
+    assert _rows(list(table)) == _rows(want)
+    for start, stop, columns in blocks:
+        for name, column in columns.items():
+            assert [_typed(x) for x in json_ready_column(column)] == [_typed(json_ready(x)) for x in column], name
+        snapshot = book_snapshots(result)
+        assert [[(k, _typed(v)) for k, v in b.items()] for b in book_rows(result, start, stop)] == \
+            [[(k, _typed(v)) for k, v in snapshot(row).items()] for row in range(start, stop)]
+
+
+def _seen(result: ScoringResult) -> dict[str, int]:
+    fields = [result.fields(row) for row in range(result.inputs.n)]
+    return {name: sum(f[name] not in (None, "") for f in fields) for name in fields[0]}
+
+
+def test_the_worlds_exercise_every_field() -> None:
+    seen = _seen(_world(12, 4))
+    for name in ("success_vector", "vector_velocity", "next_milestone_due", "ttfv_days", "quadrant",
+                 "risk_flags", "next_action", "cost_to_serve", "current_stage"):
+        assert 0 < seen[name], name
+    assert seen["next_milestone_due"] < 23 or seen["ttfv_days"] < 23  # some rows None as well
+
+
+def test_json_ready_column_turns_what_json_ready_turns() -> None:
+    from datetime import UTC, date, datetime
+    column = [1, 2.5, float("nan"), float("inf"), None, "x", True, date(2026, 1, 2),
+              datetime(2026, 1, 2, 3, 4, tzinfo=UTC), date(2026, 1, 2)]
+    assert [_typed(x) for x in json_ready_column(column)] == [_typed(json_ready(x)) for x in column]
+    assert json_ready_column(["a", None, 3]) == ["a", None, 3]
+    assert json_ready_column([1.0, -math.inf]) == [1.0, None]
+    assert json_ready_column([[1, 2], {"a": date(2026, 1, 1)}]) == [[1, 2], {"a": "2026-01-01"}]
