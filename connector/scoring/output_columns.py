@@ -83,7 +83,7 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
         "vector_direction": _per_distinct(v.direction[start:stop].astype(np.int64), lambda d: DIRECTIONS[d + 1]),
         "vector_confidence": [round(x) for x in confidence.tolist()] if not np.isfinite(confidence).all()
         else np.rint(confidence).astype(np.int64).tolist(),  # round() raises on NaN: the row path's error
-        "vector_drivers": [result.drivers(row) for row in rows],
+        "vector_drivers": result.drivers_block(start, stop),
         "current_stage": milestone(stage),
         "next_milestone": milestone(nxt),
         "next_milestone_due": _per_distinct(due, lambda d: None if math.isnan(d) else day_to_date(d)),

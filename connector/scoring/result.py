@@ -13,7 +13,7 @@ from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -90,17 +90,26 @@ class ScoringResult:
 
     def movement(self, row: int) -> Movement:
         """What the drivers sentence and ``explain`` are both built from (one source, so they agree)."""
-        v = self.vector
-        normalised = v.normalised[row]
+        return self.movements(row, row + 1)[0]
+
+    def movements(self, start: int, stop: int) -> list[Movement]:
+        """:meth:`movement` of rows ``start:stop``, its arrays made for the block at once (elementwise, so
+        each row's numbers are the ones a block of one gives)."""
+        v, cfg = self.vector, self.model.vector
+        normalised = v.normalised[start:stop]
         missing = np.isnan(normalised)  # np.where, not np.nan_to_num: the same values at a tenth of the cost
-        lost = v.share[row] * (1.0 - np.where(missing, 1.0, normalised)) * 100.0
-        return Movement(
-            direction=int(v.direction[row]), magnitude=float(v.magnitude[row]), velocity=float(v.velocity[row]),
-            band=float(v.band[row]), labels=self.labels, keys=list(self.model.inputs),
-            drivers=v.drivers[row].tolist(), unattributed=float(v.unattributed[row]), risk=self.risk_inputs,
-            at_best=(np.where(missing, 0.0, normalised) >= 1.0).tolist(), lost=lost.tolist(),
-            threshold=self.model.vector.min_driver_points, hold_days=self.model.vector.hold_days,
-            exit_band=self.model.vector.exit_ratio * float(v.band[row]))
+        lost = (v.share[start:stop] * (1.0 - np.where(missing, 1.0, normalised)) * 100.0).tolist()
+        at_best = (np.where(missing, 0.0, normalised) >= 1.0).tolist()
+        drivers = v.drivers[start:stop].tolist()
+        band = v.band[start:stop].tolist()
+        keys = list(self.model.inputs)
+        return [Movement(direction=d, magnitude=m, velocity=vel, band=b, labels=self.labels, keys=keys,
+                         drivers=drv, unattributed=u, risk=self.risk_inputs, at_best=best, lost=gone,
+                         threshold=cfg.min_driver_points, hold_days=cfg.hold_days, exit_band=cfg.exit_ratio * b)
+                for d, m, vel, b, drv, u, best, gone in zip(
+                    v.direction[start:stop].tolist(), v.magnitude[start:stop].tolist(),
+                    v.velocity[start:stop].tolist(), band, drivers, v.unattributed[start:stop].tolist(), at_best,
+                    lost, strict=True)]
 
     @cached_property
     def _drivers_made(self) -> list[str | None]:
@@ -115,6 +124,15 @@ class ScoringResult:
         if text is None:
             text = made[row] = drivers_sentence(self.movement(row))
         return text
+
+    def drivers_block(self, start: int, stop: int) -> list[str]:
+        """:meth:`drivers` of rows ``start:stop``, the movements made for the block at once."""
+        made = self._drivers_made
+        if any(made[row] is None for row in range(start, stop)):
+            for row, movement in zip(range(start, stop), self.movements(start, stop), strict=True):
+                if made[row] is None:
+                    made[row] = drivers_sentence(movement)
+        return cast(list[str], made[start:stop])
 
     def fields(self, row: int) -> dict[str, Any]:
         """The OUTPUT_FIELDS for one account (canonical names; mappings rename them per system)."""
