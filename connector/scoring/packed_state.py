@@ -42,6 +42,8 @@ LAYOUT_VERSION = 1
 HEAD_COLUMNS = ("magnitude", "baseline", "scored_date", "trend_day", "direction", "candidate", "candidate_since",
          "since", "s0", "s1", "s2", "s3", "s4", "s5")
 _H = {name: j for j, name in enumerate(HEAD_COLUMNS)}
+#: How a row's numbers are stored: little-endian float64 whatever the machine, so a store moves between them.
+_STORED = np.dtype("<f8")
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class PackedBlock:
         if self.rows.shape != (len(self.account_ids), self.layout.width):
             raise ValueError(f"packed rows {self.rows.shape} do not fit {len(self.account_ids)} accounts × "
                              f"{self.layout.width} columns")
-        data = np.ascontiguousarray(self.rows, np.float64).tobytes()
+        data = np.ascontiguousarray(self.rows, _STORED).tobytes()
         size = self.layout.width * 8
         for i, (account, plan) in enumerate(zip(self.account_ids, self.plans, strict=True)):
             yield account, data[i * size:(i + 1) * size], plan
@@ -221,7 +223,7 @@ def unpack(layout: StateLayout, rows: np.ndarray, plans: Sequence[str | None], t
 
 def rows_from_bytes(layout: StateLayout, blobs: Sequence[bytes]) -> np.ndarray:
     """Stored rows back into one ``(k, width)`` matrix (one copy of their bytes)."""
-    return np.frombuffer(b"".join(blobs), np.float64).reshape(len(blobs), layout.width)
+    return np.frombuffer(b"".join(blobs), _STORED).astype(np.float64, copy=False).reshape(len(blobs), layout.width)
 
 
 def plan_text(plan: dict[str, Any] | None) -> str | None:

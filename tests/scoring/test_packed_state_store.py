@@ -15,7 +15,7 @@ from test_packed_state import _assert_same, _from_packed, _world
 
 import connector.scoring.result as result_module
 from connector.scoring.inputs import _previous_columns
-from connector.scoring.packed_state import PackedBlock, packed_parts
+from connector.scoring.packed_state import STEP, WTY, WY, PackedBlock, StateLayout, packed_parts
 from connector.scoring.previous import PreviousState, previous_from_json
 from connector.store import Store
 from connector.store.store import STATE_LAYOUT_META
@@ -106,3 +106,45 @@ def test_a_failed_save_leaves_the_earlier_states(any_store: Store) -> None:
         any_store.save_packed_states(failing(), {"scoring.day_facts": "later"})
     assert list(any_store.packed_state_rows()) == before and any_store.meta("scoring.day_facts") is None
     assert len(before[0]) == len(ids)
+
+
+def _relaid(block: PackedBlock, layout: StateLayout) -> PackedBlock:
+    """``block``'s rows under another layout, each column moved by name (new names empty)."""
+    rows = np.full((block.rows.shape[0], layout.width), np.nan)
+    old = block.layout
+    names = [("head", None), ("c", "contributions"), ("c", "contributions"), ("c", "contributions"),
+             ("m", "milestones"), ("p", "plays"), ("p", "plays"), ("p", "plays"), ("p", "plays")]
+    for part, (_, attr) in enumerate(names):
+        src, dst = old.part(part), layout.part(part)
+        if attr is None:
+            rows[:, dst] = block.rows[:, src]
+            continue
+        empty = -1.0 if part == STEP else 0.0 if part in (WY, WTY) else np.nan
+        rows[:, dst] = empty
+        for j, name in enumerate(getattr(layout, attr)):
+            if name in getattr(old, attr):
+                rows[:, dst.start + j] = block.rows[:, src.start + getattr(old, attr).index(name)]
+    return PackedBlock(block.account_ids, layout, rows, block.plans)
+
+
+def test_rows_of_two_layouts_read_by_name(any_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a model change (an input added, a play dropped) old rows keep their layout until re-saved."""
+    monkeypatch.setattr(result_module, "_PACK_BLOCK", 6)
+    result = _world(5, 9)
+    ids = [str(a) for a in result.inputs.account_ids]
+    old = result.state_layout
+    new = StateLayout.of((*old.contributions, "zz_new_input"), old.milestones, old.plays[1:])
+    blocks = list(result.packed_states())
+    any_store.save_packed_states(b if i % 2 else _relaid(b, new) for i, b in enumerate(blocks))
+    assert set(any_store.state_layouts()) == {old.key, new.key}
+    got = _read(any_store, ids, result.now.date())
+    want = _from_packed(result, result.now.date())
+    dropped = old.plays[0]
+    moved = [i for i, b in enumerate(blocks) if not i % 2]
+    rows = np.concatenate([np.arange(blocks[i].rows.shape[0]) + sum(b.rows.shape[0] for b in blocks[:i])
+                           for i in moved])
+    want.plays.first[old.plays.index(dropped), rows] = np.nan  # the re-laid rows lost the dropped play
+    want.plays.step[old.plays.index(dropped), rows] = -1
+    want.plays.last[old.plays.index(dropped), rows] = np.nan
+    want.plays.cleared[old.plays.index(dropped), rows] = np.nan
+    _assert_same(got, want)
