@@ -392,14 +392,9 @@ class SyncRunner:
         slim = scored.for_outputs()
         del scored
         release_free_memory()
-        from connector.scoring.output_columns import output_blocks
+        from connector.scoring.output_columns import output_table
 
-        if not persist:
-            table = OutputTable()
-            for _ in output_blocks(slim, table):
-                pass
-            return table, tasks
-        return self.append_points(now, result.run_id, slim), tasks
+        return (self.append_points(now, result.run_id, slim) if persist else output_table(slim)), tasks
 
     def save_states(self, scored: Any, facts: DayFacts | None = None) -> None:
         """Save the accounts' engine states with the day's facts they were made with (one transaction: see

@@ -15,6 +15,7 @@ score history and the CRM see the same values either way.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -120,3 +121,12 @@ def output_blocks(result: ScoringResult, table: OutputTable) -> Iterator[tuple[i
                      ins.domains[start:stop].tolist() if ins.domains is not None else [None] * (stop - start),
                      ins.names[start:stop].tolist() if ins.names is not None else [None] * (stop - start))
         yield start, stop, columns
+
+
+def output_table(result: ScoringResult) -> OutputTable:
+    """Every account's outputs as a table (a run that writes no score history: ``--dry-run``)."""
+    from connector.scoring.output_table import OutputTable
+
+    table = OutputTable()
+    deque(output_blocks(result, table), maxlen=0)
+    return table
