@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import pytest
-from test_packed_state import _world
+from state_worlds import world
 
 import connector.scoring.output_columns as output_columns_module
 from connector.records import AccountOutput
@@ -33,12 +33,12 @@ def _rows(outputs: list[AccountOutput]) -> list[Any]:
 @pytest.mark.parametrize(("days", "seed", "block"), [(1, 11, 2048), (4, 12, 3), (8, 13, 5), (12, 4, 1)])
 def test_columns_are_the_per_account_outputs(days: int, seed: int, block: int,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    result = _world(days, seed)
+    result = world(days, seed)
     monkeypatch.setattr(output_columns_module, "OUTPUT_BLOCK", block)
     table = OutputTable()
     blocks = list(output_blocks(result, table))
     assert blocks[0][0] == 0 and blocks[-1][1] == result.inputs.n
-    alone = _world(days, seed)  # the same world, its sentences made row by row (each result keeps its own)
+    alone = world(days, seed)  # the same world, its sentences made row by row (each result keeps its own)
     want = [alone.output(row) for row in range(alone.inputs.n)]
     assert _rows(list(table)) == _rows(want)
     for start, stop, columns in blocks:
@@ -55,7 +55,7 @@ def _seen(result: ScoringResult) -> dict[str, int]:
 
 
 def test_the_worlds_exercise_every_field() -> None:
-    seen = _seen(_world(12, 4))
+    seen = _seen(world(12, 4))
     for name in ("success_vector", "vector_velocity", "next_milestone_due", "ttfv_days", "quadrant",
                  "risk_flags", "next_action", "cost_to_serve", "current_stage"):
         assert seen[name] > 0, name

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from test_packed_state import _assert_same, _from_packed, _world
+from state_worlds import assert_same_previous, from_packed, world
 
 import connector.scoring.result as result_module
 from connector.scoring.inputs import _previous_columns
@@ -29,22 +29,22 @@ def _read(store: Store, n_ids: list[str], today: object, ids: list[str] | None =
 
 def test_saved_packed_states_read_back_as_made(any_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(result_module, "_PACK_BLOCK", 5)  # several blocks, the last one short
-    result = _world(6, 5)
+    result = world(6, 5)
     ids = [str(a) for a in result.inputs.account_ids]
     assert any_store.save_packed_states(result.packed_states(), {"scoring.day_facts": "{}"}) == len(ids)
     assert any_store.meta("scoring.day_facts") == "{}"
     assert list(any_store.state_layouts()) == [result.state_layout.key]
     for today in (result.now.date(), result.now.date() + timedelta(days=1)):
-        _assert_same(_read(any_store, ids, today), _from_packed(result, today))
+        assert_same_previous(_read(any_store, ids, today), from_packed(result, today))
     some = ids[::4]
     part = _read(any_store, some, result.now.date(), some)
-    _assert_same(part, _from_packed(result, result.now.date()).take(np.arange(0, len(ids), 4)))
+    assert_same_previous(part, from_packed(result, result.now.date()).take(np.arange(0, len(ids), 4)))
 
 
 def test_an_upgraded_store_reads_json_states_until_packed_ones_replace_them(
         any_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(result_module, "_PACK_BLOCK", 4)
-    result = _world(5, 6)
+    result = world(5, 6)
     ids = [str(a) for a in result.inputs.account_ids]
     saved = json.loads(json.dumps([result.state_at(row) for row in range(result.inputs.n)]))
     any_store.save_states(zip(ids, saved, strict=True))  # what an earlier version left
@@ -53,7 +53,7 @@ def test_an_upgraded_store_reads_json_states_until_packed_ones_replace_them(
     assert any_store.save_packed_states(iter(odd)) == len(packed_ids) > 0
     assert set(any_store.load_states()) == set(ids) - packed_ids  # each packed account's JSON row is gone
     for today in (result.now.date(), result.now.date() + timedelta(days=1)):
-        _assert_same(_read(any_store, ids, today), previous_from_json(saved, today))
+        assert_same_previous(_read(any_store, ids, today), previous_from_json(saved, today))
 
 
 @dataclass
@@ -76,7 +76,7 @@ class _Cut:
 
 
 def test_rows_of_an_unknown_layout_or_the_wrong_size_are_left_out(any_store: Store) -> None:
-    result = _world(3, 7)
+    result = world(3, 7)
     ids = [str(a) for a in result.inputs.account_ids]
     blocks = list(result.packed_states())
     good = blocks[0]
@@ -92,11 +92,11 @@ def test_rows_of_an_unknown_layout_or_the_wrong_size_are_left_out(any_store: Sto
 
 
 def test_a_failed_save_leaves_the_earlier_states(any_store: Store) -> None:
-    result = _world(2, 8)
+    result = world(2, 8)
     ids = [str(a) for a in result.inputs.account_ids]
     any_store.save_packed_states(result.packed_states())
     before = list(any_store.packed_state_rows())
-    later = _world(3, 8)
+    later = world(3, 8)
 
     def failing() -> Iterator[PackedBlock]:
         yield from later.packed_states()
@@ -130,7 +130,7 @@ def _relaid(block: PackedBlock, layout: StateLayout) -> PackedBlock:
 def test_rows_of_two_layouts_read_by_name(any_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """After a model change (an input added, a play dropped) old rows keep their layout until re-saved."""
     monkeypatch.setattr(result_module, "_PACK_BLOCK", 6)
-    result = _world(5, 9)
+    result = world(5, 9)
     ids = [str(a) for a in result.inputs.account_ids]
     old = result.state_layout
     new = StateLayout.of((*old.contributions, "zz_new_input"), old.milestones, old.plays[1:])
@@ -138,7 +138,7 @@ def test_rows_of_two_layouts_read_by_name(any_store: Store, monkeypatch: pytest.
     any_store.save_packed_states(b if i % 2 else _relaid(b, new) for i, b in enumerate(blocks))
     assert set(any_store.state_layouts()) == {old.key, new.key}
     got = _read(any_store, ids, result.now.date())
-    want = _from_packed(result, result.now.date())
+    want = from_packed(result, result.now.date())
     dropped = old.plays[0]
     moved = [i for i, b in enumerate(blocks) if not i % 2]
     rows = np.concatenate([np.arange(blocks[i].rows.shape[0]) + sum(b.rows.shape[0] for b in blocks[:i])
@@ -147,4 +147,4 @@ def test_rows_of_two_layouts_read_by_name(any_store: Store, monkeypatch: pytest.
     want.plays.step[old.plays.index(dropped), rows] = -1
     want.plays.last[old.plays.index(dropped), rows] = np.nan
     want.plays.cleared[old.plays.index(dropped), rows] = np.nan
-    _assert_same(got, want)
+    assert_same_previous(got, want)
