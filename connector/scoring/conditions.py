@@ -53,6 +53,11 @@ class Categorical:
         code = int(self.codes[row])
         return self.categories[code] if code >= 0 else None
 
+    def values(self, start: int, stop: int) -> list[str | None]:
+        """:meth:`value_at` of rows ``start:stop``."""
+        named = [*self.categories, None]  # code −1 (missing) reads the last entry
+        return [named[c] for c in self.codes[start:stop].tolist()]
+
 
 Column = np.ndarray | Categorical
 

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from connector.scoring.days import day_to_date
+from connector.scoring.distinct import per_distinct
 from connector.scoring.milestones import STATUS_LABELS
 from connector.scoring.model import DIRECTIONS
+from connector.scoring.output_table import OutputTable
 from connector.scoring.quadrant import QUADRANTS
-from connector.scoring.rounding import round_like_python
+from connector.scoring.rounding import round_or_none
 
 if TYPE_CHECKING:
-    from connector.scoring.output_table import OutputTable
     from connector.scoring.result import ScoringResult
 
 #: Accounts per block: the block's Python values (~17 per account) are alive at once, ~2 MB at 2,048.
@@ -38,21 +39,6 @@ OUTPUT_BLOCK = 2048
 def _or_none(values: np.ndarray, missing: np.ndarray) -> list[Any]:
     """``values`` as Python values, ``None`` where ``missing``."""
     return [None if gone else x for x, gone in zip(values.tolist(), missing.tolist(), strict=True)]
-
-
-def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
-    """``None if isnan(x) else round(x, digits)`` for each value."""
-    x = np.asarray(values, np.float64)
-    return _or_none(round_like_python(x, digits), np.isnan(x))
-
-
-def _per_distinct(keys: np.ndarray, make: Callable[[Any], Any]) -> list[Any]:
-    """``make(key)`` for each row's key, called once per distinct key (keys: a 1-D array of numbers)."""
-    if keys.size == 0:
-        return []
-    distinct, where = np.unique(keys, return_inverse=True)
-    made = [make(k) for k in distinct.tolist()]
-    return [made[i] for i in where.tolist()]
 
 
 def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, list[Any]]:
@@ -66,7 +52,7 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
     def milestone(index: np.ndarray) -> list[str | None]:
         """``milestone_name(row, index)``: the row's path entry, None for −1."""
         at = seg * (width + 1) + np.where(index >= 0, index, width)
-        return _per_distinct(at, lambda k: None if k % (width + 1) == width else paths[k // (width + 1)][
+        return per_distinct(at, lambda k: None if k % (width + 1) == width else paths[k // (width + 1)][
             k % (width + 1)].name)
 
     stage = ms.stage[start:stop].astype(np.int64)
@@ -79,22 +65,22 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
         if flags.shape[1] else np.zeros(stop - start, np.int64)
     names = result.flag_names
     return {
-        "success_vector": _rounded(v.magnitude[start:stop], 1),
-        "vector_velocity": _rounded(v.velocity[start:stop], 1),
-        "vector_direction": _per_distinct(v.direction[start:stop].astype(np.int64), lambda d: DIRECTIONS[d + 1]),
+        "success_vector": round_or_none(v.magnitude[start:stop], 1),
+        "vector_velocity": round_or_none(v.velocity[start:stop], 1),
+        "vector_direction": per_distinct(v.direction[start:stop].astype(np.int64), lambda d: DIRECTIONS[d + 1]),
         "vector_confidence": [round(x) for x in confidence.tolist()] if not np.isfinite(confidence).all()
         else np.rint(confidence).astype(np.int64).tolist(),  # round() raises on NaN: the row path's error
         "vector_drivers": result.drivers_block(start, stop),
         "current_stage": milestone(stage),
         "next_milestone": milestone(nxt),
-        "next_milestone_due": _per_distinct(due, lambda d: None if math.isnan(d) else day_to_date(d)),
-        "next_milestone_status": _per_distinct(result.next_status[start:stop].astype(np.int64), STATUS_LABELS.get),
+        "next_milestone_due": per_distinct(due, lambda d: None if math.isnan(d) else day_to_date(d)),
+        "next_milestone_status": per_distinct(result.next_status[start:stop].astype(np.int64), STATUS_LABELS.get),
         "ttfv_days": _or_none(np.where(np.isnan(ttfv), 0, np.trunc(ttfv)).astype(np.int64), np.isnan(ttfv)),
-        "quadrant": _per_distinct(q.quadrant[start:stop].astype(np.int64), lambda k: QUADRANTS[k] if k >= 0 else None),
-        "cost_to_serve": _rounded(q.cost_to_serve[start:stop], 2),
-        "risk_flags": _per_distinct(flag_bits, lambda bits: ";".join(
+        "quadrant": per_distinct(q.quadrant[start:stop].astype(np.int64), lambda k: QUADRANTS[k] if k >= 0 else None),
+        "cost_to_serve": round_or_none(q.cost_to_serve[start:stop], 2),
+        "risk_flags": per_distinct(flag_bits, lambda bits: ";".join(
             f for j, f in enumerate(names) if bits >> j & 1)),
-        "priority_band": _per_distinct(result.priority[start:stop].astype(np.int64), lambda p: f"P{p}"),
+        "priority_band": per_distinct(result.priority[start:stop].astype(np.int64), lambda p: f"P{p}"),
         "priority_reason": [result.priority_reason(row) for row in rows],
         "vector_updated_at": [result.now] * (stop - start),
         "next_action": _next_actions(result, start, stop),
@@ -112,12 +98,10 @@ def output_blocks(result: ScoringResult, table: OutputTable) -> Iterator[tuple[i
     """Every account's outputs into ``table``, a block at a time: ``(start, stop, columns)`` per block, the
     block already kept by the table (its rows are the result's rows)."""
     ins = result.inputs
-    owners = [*ins.owner.categories, None]  # code −1 (no owner) reads the last entry
     for start in range(0, ins.n, OUTPUT_BLOCK):
         stop = min(start + OUTPUT_BLOCK, ins.n)
         columns = output_columns(result, start, stop)
-        table.extend([str(a) for a in ins.account_ids[start:stop]], columns,
-                     [owners[c] for c in ins.owner.codes[start:stop].tolist()],
+        table.extend([str(a) for a in ins.account_ids[start:stop]], columns, ins.owner.values(start, stop),
                      ins.domains[start:stop].tolist() if ins.domains is not None else [None] * (stop - start),
                      ins.names[start:stop].tolist() if ins.names is not None else [None] * (stop - start))
         yield start, stop, columns
@@ -125,8 +109,6 @@ def output_blocks(result: ScoringResult, table: OutputTable) -> Iterator[tuple[i
 
 def output_table(result: ScoringResult) -> OutputTable:
     """Every account's outputs as a table (a run that writes no score history: ``--dry-run``)."""
-    from connector.scoring.output_table import OutputTable
-
     table = OutputTable()
     deque(output_blocks(result, table), maxlen=0)
     return table

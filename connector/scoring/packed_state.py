@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from connector.scoring.days import day_number, day_to_iso
+from connector.scoring.distinct import per_distinct
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, parse_day
 from connector.scoring.rounding import round_like_python
 
@@ -40,7 +41,7 @@ from connector.scoring.rounding import round_like_python
 LAYOUT_VERSION = 1
 #: The per-account columns before the named ones, in order.
 HEAD_COLUMNS = ("magnitude", "baseline", "scored_date", "trend_day", "direction", "candidate", "candidate_since",
-         "since", "s0", "s1", "s2", "s3", "s4", "s5")
+                "since", "s0", "s1", "s2", "s3", "s4", "s5")
 _H = {name: j for j, name in enumerate(HEAD_COLUMNS)}
 #: How a row's numbers are stored: little-endian float64 whatever the machine, so a store moves between them.
 _STORED = np.dtype("<f8")
@@ -128,8 +129,7 @@ def _mapped(values: np.ndarray, convert: Callable[[float], float]) -> np.ndarray
     out = np.full(values.shape, np.nan)
     finite = np.isfinite(values)
     if finite.any():
-        distinct, where = np.unique(values[finite], return_inverse=True)
-        out[finite] = np.array([convert(float(x)) for x in distinct], np.float64)[where]
+        out[finite] = per_distinct(values[finite], convert)
     return out
 
 
@@ -229,8 +229,6 @@ def rows_from_bytes(layout: StateLayout, blobs: Sequence[bytes]) -> np.ndarray:
 def plan_text(plan: dict[str, Any] | None) -> str | None:
     """The plan as :attr:`PreviousState.plans` keeps it (what ``previous_from_json`` makes of the JSON)."""
     return None if plan is None else json.dumps(plan, separators=(",", ":"))
-
-
 
 
 def packed_parts(batches: Iterable[Sequence[tuple[str, str, bytes, str | None]]], layouts: Mapping[str, str],

@@ -38,3 +38,10 @@ def round_like_python(values: np.ndarray, digits: int) -> np.ndarray:
         flat, where = out.reshape(-1), np.flatnonzero(doubtful)
         flat[where] = [round(v, digits) for v in x.reshape(-1)[where].tolist()]
     return out
+
+
+def round_or_none(values: np.ndarray, digits: int) -> list[float | None]:
+    """``None if isnan(x) else round(x, digits)`` for each value of a 1-D array, as Python values."""
+    x = np.asarray(values, dtype=np.float64)
+    return [None if gone else v for v, gone in
+            zip(round_like_python(x, digits).tolist(), np.isnan(x).tolist(), strict=True)]

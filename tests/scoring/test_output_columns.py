@@ -12,7 +12,8 @@ from state_worlds import world
 import connector.scoring.output_columns as output_columns_module
 from connector.records import AccountOutput
 from connector.safe_output import json_ready, json_ready_column
-from connector.scoring.book import book_rows, book_snapshots
+from connector.scoring.book import NUMBERS, book_rows
+from connector.scoring.conditions import Categorical
 from connector.scoring.output_columns import output_blocks
 from connector.scoring.output_table import OutputTable
 from connector.scoring.result import ScoringResult
@@ -23,6 +24,23 @@ def _typed(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return ("nan",)
     return (type(value).__name__, value)
+
+
+def book_snapshots(result: ScoringResult) -> Any:
+    """The book snapshot one row at a time, as the score history made it before it was made by column."""
+    columns = result.columns
+    numbers = {"arr": result.inputs.arr, **{name: columns.number(name) for name in NUMBERS}}
+    status = columns("subscription_status")
+
+    def snapshot(row: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, col in numbers.items():
+            value = float(col[row])
+            out[name] = None if math.isnan(value) else round(value, 2)
+        out["subscription_status"] = status.value_at(row) if isinstance(status, Categorical) else None
+        return out
+
+    return snapshot
 
 
 def _rows(outputs: list[AccountOutput]) -> list[Any]:
