@@ -12,7 +12,6 @@ module sequences them, persists what each produced, and keeps going when one par
 from __future__ import annotations
 
 import contextvars
-import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -326,32 +325,44 @@ class SyncRunner:
             result.sink_errors[f"{primary} task read-back"] = redact(f"{type(exc).__name__}: {exc}")
             log.error("tasks.read_back_failed", sink=primary, error=result.sink_errors[f"{primary} task read-back"])
 
-    def evaluate(self, now: datetime, only: Iterable[str] | None = None, facts: DayFacts | None = None) -> Any:
+    def evaluate(self, now: datetime, only: Iterable[str] | None = None, facts: DayFacts | None = None,
+                 *, save_packs: bool = False) -> Any:
         """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.
-        ``facts``: the day's cross-account measures when an earlier cycle today made them."""
+        ``facts``: the day's cross-account measures when an earlier cycle today made them; ``save_packs``:
+        see :meth:`scoring_inputs`."""
         from connector.scoring.engine import score
 
-        inputs = self.scoring_inputs(now, only)
+        inputs = self.scoring_inputs(now, only, save_packs=save_packs)
         return score(inputs if facts is None else replace(inputs, day_facts=facts), self.model, now)
 
-    def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None) -> Any:
+    def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None, *, save_packs: bool = False) -> Any:
         """The engine's columns for accounts (all, or ``only``), read from the store.
 
         Accounts, signals and score history come as columns (one Core query each, no object per row);
-        engine states as a stream turned into columns a chunk at a time.
+        engine states as packed rows.  Signals come from each account's pack where it has a current one,
+        else from its rows (:mod:`connector.scoring.signal_packs`); ``save_packs`` saves the packs of the
+        accounts read from rows (the sync's score stage: a dry run or ``explain`` leaves the store alone).
         """
-        from connector.scoring.inputs import ScoringInputs, signal_batch
+        from connector.scoring.inputs import RowFinder, ScoringInputs, signal_batch
         from connector.scoring.packed_state import packed_parts
+        from connector.scoring.signal_packs import read_signals
         from connector.scoring.touches import csm_task_signals
 
         ids = sorted(set(only)) if only is not None else None
         primary = self.config.connector.primary_crm
-        signals: Iterable[Any] = self.store.signal_columns(ids)
+        accounts = self.store.account_columns(ids)
+        find = RowFinder(accounts.account_id)
+        read = read_signals(self.store, accounts.account_id, find, ids)
+        if save_packs:
+            self.store.save_signal_packs(read.fresh_blocks(accounts.account_id))
+        table = read.table
         if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
-            signals = itertools.chain(signals, [signal_batch(csm_task_signals(self.store, primary, now))])
+            batch = signal_batch(csm_task_signals(self.store, primary, now))
+            table.offer_rows(batch, find(batch.account_id))
+        del find
         return ScoringInputs.from_columns(
-            self.store.account_columns(ids),
-            signals,
+            accounts,
+            table,
             self.store.history_columns(now - HISTORY_WINDOW, ids),
             self.store.states_stream(ids),
             now,
@@ -373,7 +384,7 @@ class SyncRunner:
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
                facts: DayFacts | None, configuration: str,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
-        scored = self.evaluate(now, only, facts)
+        scored = self.evaluate(now, only, facts, save_packs=persist)
         release_free_memory()  # the kernel's temporaries, before the tasks and the outputs table are made
         tasks = self._with_unconfirmed(scored.tasks(), scored)
         result.scored = scored.inputs.n

@@ -24,6 +24,7 @@ from connector.scoring.conditions import Categorical
 from connector.scoring.day_facts import DayFacts
 from connector.scoring.days import day_number, day_to_date, day_to_iso, days_ago
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, baseline_of, previous_from_json
+from connector.scoring.signal_table import SignalTable
 from connector.store.columns import AccountColumns, HistoryColumns, SignalColumns, object_column
 
 __all__ = ["PlayState", "PreviousState", "ScoringInputs", "TrendColumns", "baseline_of", "day_number", "day_to_date",
@@ -34,6 +35,8 @@ MAX_HISTORY_POINTS = 64
 #: Per-account JSON states turned into columns at a time: bounds the dicts alive at once while reading
 #: the state stream (a state is a few KB; 5,000 of them are ~20 MB, 100,000 would be ~400 MB).
 STATE_CHUNK = 5000
+#: Signal records turned into columns at a time (the record path).
+SIGNAL_CHUNK = 50_000
 
 #: ``(account_id, payload)`` pairs as the store streams them, or a mapping (tests, small callers).
 HistoryInput = Iterable[tuple[str, list[tuple[datetime, float]]]] | Mapping[str, list[tuple[datetime, float]]]
@@ -129,7 +132,7 @@ class ScoringInputs:
     def from_columns(
         cls,
         accounts: AccountColumns,
-        signals: Iterable[SignalColumns],
+        signals: SignalTable | Iterable[SignalColumns],
         history: Iterable[HistoryColumns],
         state: StateInput,
         now: datetime,
@@ -139,13 +142,20 @@ class ScoringInputs:
         """The sync path: the store's columns (:meth:`Store.account_columns` and friends) in, the same
         inputs :meth:`from_records` makes from records out — without a Python object per signal row.
 
-        ``state`` is the JSON states an earlier version saved, ``packed`` the packed ones
+        ``signals`` is a :class:`SignalTable` already filled for these accounts (rows ``0..n-1``: the sync's
+        packs and rows, :func:`~connector.scoring.signal_packs.read_signals`) or signal rows to offer to one,
+        in order.  ``state`` is the JSON states an earlier version saved, ``packed`` the packed ones
         (:func:`~connector.scoring.packed_state.packed_parts`); an account in both reads its packed state."""
         n = accounts.n
         now_day = day_number(now)
         key = accounts.account_id
-        find = _RowFinder(key)
-        numeric, ages, text = _signal_columns(_SignalRows.read(signals, find), n, now_day)
+        find = RowFinder(key)
+        if not isinstance(signals, SignalTable):
+            table = SignalTable(n)
+            for batch in signals:
+                table.offer_rows(batch, find(batch.account_id))
+            signals = table
+        numeric, ages, text = signals.finish(now_day)
         hist_age, hist_value = _history_from_columns(find, n, history, now_day)
         row = {str(a): i for i, a in enumerate(key)}
         inputs = cls.from_arrays(
@@ -186,25 +196,13 @@ class ScoringInputs:
         ids = np.array([a.account_id for a in accounts], dtype=object)
         row = {a.account_id: i for i, a in enumerate(accounts)}
         now_day = day_number(now)
-        columns: dict[str, _SignalColumn] = {}
-        for sig in signals:
-            i = row.get(sig.account_id)
-            if i is None or sig.value is None:
-                continue
-            column = columns.get(sig.name)
-            if column is None:
-                column = columns[sig.name] = _SignalColumn(n)
-            column.offer(i, sig.value, day_number(sig.as_of))
-        numeric: dict[str, np.ndarray] = {}
-        ages: dict[str, np.ndarray] = {}
-        text: dict[str, Categorical] = {}
-        for name, column in columns.items():
-            ages[name], found_numeric, found_text = column.finish(now_day)
-            if found_numeric is not None:
-                numeric[name] = found_numeric
-            if found_text is not None:
-                text[name] = found_text
-        del columns
+        table = SignalTable(n)
+        find = RowFinder(ids)
+        for chunk in batched(signals, SIGNAL_CHUNK):
+            batch = signal_batch(chunk)
+            table.offer_rows(batch, find(batch.account_id))
+        numeric, ages, text = table.finish(now_day)
+        del table
         arr = np.array([a.arr if a.arr is not None else np.nan for a in accounts], np.float64)
         hist_age, hist_value = _history_columns(row, n, history, now_day)
         inputs = cls.from_arrays(
@@ -257,7 +255,7 @@ def signal_batch(signals: Iterable[Signal]) -> SignalColumns:
                          np.array([day_number(s.as_of) for s in rows], np.float64))
 
 
-class _RowFinder:
+class RowFinder:
     """Row of each account id among the scored accounts (-1 where not scored): one dict lookup per id in
     C (``map`` over ``dict.get``), cheaper than a binary search over Python strings."""
 
@@ -268,95 +266,7 @@ class _RowFinder:
         return np.fromiter(map(self.rows.get, ids, repeat(-1)), np.intp, count=ids.shape[0])
 
 
-def _codes(values: np.ndarray, known: dict[str, int]) -> np.ndarray:
-    """A code per value, adding unseen values to ``known`` (few: signal names, text values)."""
-    codes = np.fromiter(map(known.get, values, repeat(-1)), np.int32, count=values.shape[0])
-    missing = codes < 0
-    if missing.any():
-        for value in values[missing].tolist():
-            known.setdefault(value, len(known))
-        codes[missing] = np.fromiter(map(known.__getitem__, values[missing]), np.int32, count=int(missing.sum()))
-    return codes
-
-
-@dataclass
-class _SignalRows:
-    """The signal rows of scored accounts as compact columns: row, name code, number, text code (-1: not
-    text), as-of day; names and text values are kept once each, in first-seen order."""
-
-    row: np.ndarray
-    name: np.ndarray
-    number: np.ndarray
-    text: np.ndarray
-    when: np.ndarray
-    names: list[str]
-    texts: list[str]
-
-    @classmethod
-    def read(cls, batches: Iterable[SignalColumns], find: _RowFinder) -> _SignalRows:
-        names: dict[str, int] = {}
-        texts: dict[str, int] = {}
-        parts: list[tuple[np.ndarray, ...]] = []
-        for b in batches:
-            rows = find(b.account_id)
-            keep = (rows >= 0) & b.has_value
-            name = _codes(b.name[keep], names)
-            is_text = b.has_text[keep]
-            text = np.full(name.shape[0], -1, np.int32)
-            text[is_text] = _codes(b.value_text[keep][is_text], texts)
-            parts.append((rows[keep], name, b.value_num[keep], text, b.as_of[keep]))
-        if not parts:
-            empty = np.zeros(0)
-            return cls(empty.astype(np.intp), empty.astype(np.int32), empty, empty.astype(np.int32), empty, [], [])
-        row, name, number, text, when = (np.concatenate(c) for c in zip(*parts, strict=True))
-        return cls(row, name, number, text, when, list(names), list(texts))
-
-
-def _signal_columns(rows: _SignalRows, n: int, now_day: float
-                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Categorical]]:
-    """Per signal name: ages, the numeric column (if any winner is a number), the text column (if any
-    winner is text) — :class:`_SignalColumn`'s rule (latest ``as_of`` wins, a tie goes to the later row)
-    applied to whole columns: sort by (name, row, as_of, position) and keep each (name, row)'s last."""
-    if not rows.row.shape[0]:
-        return {}, {}, {}
-    ranked = sorted(range(len(rows.names)), key=lambda code: rows.names[code])
-    rank = np.empty(len(ranked), np.int32)
-    rank[ranked] = np.arange(len(ranked), dtype=np.int32)
-    name_code = rank[rows.name]
-    row, when = rows.row, rows.when
-    order = np.lexsort((np.arange(row.shape[0]), when, row, name_code))
-    last = np.ones(order.shape[0], bool)
-    last[:-1] = (name_code[order][1:] != name_code[order][:-1]) | (row[order][1:] != row[order][:-1])
-    won = order[last]
-    numeric: dict[str, np.ndarray] = {}
-    ages: dict[str, np.ndarray] = {}
-    text: dict[str, Categorical] = {}
-    bounds = np.searchsorted(name_code[won], np.arange(len(ranked) + 1))
-    for k, code in enumerate(ranked):
-        name = rows.names[code]
-        part = won[bounds[k]:bounds[k + 1]]
-        at = row[part]
-        best = np.full(n, np.nan)
-        best[at] = days_ago(now_day, when[part])
-        ages[name] = best.astype(np.float32)
-        codes = rows.text[part]
-        is_text = codes >= 0
-        if (~is_text).any():
-            column = np.full(n, np.nan)
-            column[at[~is_text]] = rows.number[part][~is_text]
-            numeric[name] = column
-        if is_text.any():
-            used = np.unique(codes[is_text]).tolist()
-            used.sort(key=lambda c: rows.texts[c])  # categories in value order, as Categorical.from_values
-            remap = np.full(len(rows.texts), -1, np.int32)
-            remap[used] = np.arange(len(used), dtype=np.int32)
-            column_codes = np.full(n, -1, np.int32)
-            column_codes[at[is_text]] = remap[codes[is_text]]
-            text[name] = Categorical(column_codes, tuple(rows.texts[c] for c in used))
-    return numeric, ages, text
-
-
-def _history_from_columns(find: _RowFinder, n: int, history: Iterable[HistoryColumns], now_day: float
+def _history_from_columns(find: RowFinder, n: int, history: Iterable[HistoryColumns], now_day: float
                           ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_history_columns` column-wise: per account the day's last point of each day before today
     (points sorted by time, then magnitude, as ``sorted(points)`` does), the newest ``MAX_HISTORY_POINTS``."""
@@ -389,62 +299,6 @@ def _history_from_columns(find: _RowFinder, n: int, history: Iterable[HistoryCol
     age[row[ok], offset[ok]] = days_ago(now_day, when[ok]).astype(np.float32)
     mags[row[ok], offset[ok]] = value[ok].astype(np.float32)
     return age, mags
-
-
-class _SignalColumn:
-    """One signal name's columns while the signal stream is read: the winning ``as_of`` (a day number,
-    -inf = none yet), the numeric value and the text value (as a code) of every row.
-
-    Why not keep the winning ``Signal`` per (row, name) and convert afterwards: at 100k accounts that is
-    millions of live objects (~15 KB per account).  Here each signal is written into the arrays and
-    dropped; only each distinct text value is kept, once.
-
-    The rule is the one the engine always had: the latest ``as_of`` wins, a tie goes to the signal seen
-    later.  A name can carry text for some rows and numbers for others; a row holds only its winner's kind.
-    """
-
-    __slots__ = ("best", "codes", "lookup", "numeric")
-
-    def __init__(self, n: int):
-        self.best = np.full(n, -np.inf)
-        self.numeric: np.ndarray | None = None
-        self.codes: np.ndarray | None = None
-        self.lookup: dict[str, int] = {}
-
-    def offer(self, i: int, value: float | str, day: float) -> None:
-        if day < self.best[i]:
-            return
-        self.best[i] = day
-        if isinstance(value, str):
-            if self.codes is None:
-                self.codes = np.full(self.best.shape[0], -1, np.int32)
-            self.codes[i] = self.lookup.setdefault(value, len(self.lookup))
-            if self.numeric is not None:
-                self.numeric[i] = np.nan
-        else:
-            if self.numeric is None:
-                self.numeric = np.full(self.best.shape[0], np.nan)
-            self.numeric[i] = float(value)
-            if self.codes is not None:
-                self.codes[i] = -1
-
-    def finish(self, now_day: float) -> tuple[np.ndarray, np.ndarray | None, Categorical | None]:
-        """Ages (days, float32, NaN where no signal), the numeric column if any row's winner is a number,
-        and the text column if any row's winner is text — the same columns the record path always made."""
-        held = self.best > -np.inf
-        ages = np.where(held, days_ago(now_day, np.where(held, self.best, 0.0)), np.nan).astype(np.float32)
-        is_text = self.codes >= 0 if self.codes is not None else np.zeros(held.shape[0], bool)
-        numeric = self.numeric if self.numeric is not None and (held & ~is_text).any() else None
-        text = None
-        if self.codes is not None and is_text.any():
-            by_code = list(self.lookup)
-            used = np.unique(self.codes[is_text])
-            ranked = sorted(used.tolist(), key=lambda code: by_code[code])
-            remap = np.full(len(by_code), -1, np.int32)
-            remap[ranked] = np.arange(len(ranked), dtype=np.int32)
-            codes = np.where(is_text, remap[np.where(is_text, self.codes, 0)], -1).astype(np.int32)
-            text = Categorical(codes, tuple(by_code[code] for code in ranked))  # as ``Categorical.from_values``
-        return ages, numeric, text
 
 
 def _dates(values: list[date | None]) -> np.ndarray:

@@ -177,6 +177,22 @@ class EngineStateRow(Base):
     updated_at: Mapped[datetime]
 
 
+class SignalPackRow(Base):
+    """An account's signals packed in one row (see ``connector/scoring/signal_packs.py``): a cache of its
+    ``signals`` rows that the scoring stage reads instead of them.
+
+    ``rev`` is bumped, and the pack cleared, by every write to the account's signals, in the writer's own
+    transaction; a pack is saved only where the ``rev`` read before its rows is still the row's and no pack
+    is there, so a pack made from rows a concurrent writer has since replaced is never saved."""
+
+    __tablename__ = "signal_packs"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    rev: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0")
+    layout: Mapped[str | None] = mapped_column(String(32))     # SignalLayout.key; the layout is in store_meta
+    packed: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: stale, read the account's signal rows
+    texts: Mapped[str | None] = mapped_column(Text)            # the row's text values, a JSON list
+
+
 class WrittenValue(Base):
     __tablename__ = "written_values"
     system: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -62,6 +62,7 @@ from connector.store.schema import (
     ReplicaRow,
     RunRow,
     ScoreRow,
+    SignalPackRow,
     SignalRow,
     SyncLogRow,
     TaskRow,
@@ -80,6 +81,8 @@ _READ_BATCH = 50_000
 _Q = TypeVar("_Q", bound=Select)
 #: ``store_meta`` key prefix of a packed engine state layout (see :meth:`Store.save_packed_states`).
 STATE_LAYOUT_META = "scoring.state_layout."
+#: ``store_meta`` key prefix of a signal pack layout (see :meth:`Store.save_signal_packs`).
+SIGNAL_LAYOUT_META = "scoring.signal_layout."
 
 
 class PackedStates(Protocol):
@@ -93,6 +96,20 @@ class PackedStates(Protocol):
     def layout_json(self) -> str: ...
 
     def records(self) -> Iterable[tuple[str, bytes, str | None]]: ...
+
+
+class SignalPacks(Protocol):
+    """A block of accounts' packed signals as the store saves them (made by the scoring package's
+    ``signal_packs``): per account its id, the pack revision read before its rows (None: it had no pack
+    row), the bytes and the text values."""
+
+    @property
+    def layout_key(self) -> str: ...
+
+    @property
+    def layout_json(self) -> str: ...
+
+    def records(self) -> Iterable[tuple[str, int | None, bytes, str | None]]: ...
 
 
 def utcnow() -> datetime:
@@ -201,8 +218,7 @@ class Store:
             updates.update(on_update(table, stmt))
         stmt = (stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates
                 else stmt.on_conflict_do_nothing(index_elements=list(keys)))
-        for start in range(0, len(rows), _CHUNK):
-            session.execute(stmt, list(rows[start : start + _CHUNK]))
+        execute_many(session.connection(), stmt, rows)
 
     # -- cursors and replica ---------------------------------------------------------------------------
 
@@ -557,6 +573,7 @@ class Store:
             self._upsert(s, SignalRow, rows, ("account_id", "name"))
             if rows:
                 self._inputs_changed(s, (cast(str | None, r["account_id"]) for r in rows))
+                self._stale_packs(s, {cast(str, r["account_id"]) for r in rows})
         return len(rows)
 
     def delete_signals(self, source: str, account_ids: Iterable[str] | None = None) -> None:
@@ -565,10 +582,31 @@ class Store:
         with Session(self.engine) as s, s.begin():
             self._inputs_changed(s, account_ids)
             if account_ids is None:
+                self._stale_packs(s, None, source)
                 s.execute(delete(SignalRow).where(SignalRow.source == source))
                 return
+            self._stale_packs(s, set(account_ids))
             for chunk in batched(account_ids, _IN_LIMIT):
                 s.execute(delete(SignalRow).where(SignalRow.source == source, SignalRow.account_id.in_(chunk)))
+
+    def _stale_packs(self, session: Session, account_ids: set[str] | None, source: str | None = None) -> None:
+        """Clear the signal packs of accounts whose signals this transaction writes, and bump their ``rev``
+        (a row is made where there was none: see :meth:`save_signal_packs` for why).  ``None``: every
+        account that has signals of ``source``."""
+        table = cast(Table, SignalPackRow.__table__)
+        insert_ = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = insert_(table)
+        stale = {"rev": table.c.rev + 1, "layout": None, "packed": None, "texts": None}
+        if account_ids is None:
+            # SQLite parses ``INSERT … SELECT … ON CONFLICT`` only when the SELECT has a WHERE: it has.
+            accounts = select(SignalRow.account_id, sql_cast(1, table.c.rev.type)).where(
+                SignalRow.source == source).distinct()
+            session.execute(stmt.from_select(["account_id", "rev"], accounts)
+                            .on_conflict_do_update(index_elements=["account_id"], set_=stale))
+            return
+        upsert = stmt.on_conflict_do_update(index_elements=["account_id"], set_=stale)
+        for chunk in batched(sorted(account_ids), _CHUNK):
+            execute_many(session.connection(), upsert, [{"account_id": a, "rev": 1} for a in chunk])
 
     def signals(self, account_ids: Iterable[str] | None = None) -> Iterator[Signal]:
         with Session(self.engine) as s:
@@ -679,9 +717,10 @@ class Store:
         (outputs JSON included) per account at once.  One transaction keeps a run's scores all-or-nothing.
         """
         count = 0
-        with Session(self.engine) as s, s.begin():
+        stmt = insert(ScoreRow)
+        with self.engine.begin() as conn:
             for chunk in batched(rows, _CHUNK):
-                s.execute(ScoreRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
+                execute_many(conn, stmt, chunk)
                 count += len(chunk)
         return count
 
@@ -791,6 +830,56 @@ class Store:
         q = select(EngineStateRow.account_id, EngineStateRow.layout, EngineStateRow.packed, EngineStateRow.plan)
         for rows in self._batches(q, EngineStateRow.account_id, account_ids):
             yield [(a, layout, bytes(packed), plan) for a, layout, packed, plan in rows]
+
+    def signal_pack_rows(self, account_ids: Iterable[str] | None = None
+                         ) -> Iterator[list[tuple[str, int, str | None, bytes | None, str | None]]]:
+        """``(account_id, rev, layout key, packed bytes, texts)`` per account with a pack row (of
+        ``account_ids`` when given; ``packed`` None: stale), a batch of rows at a time."""
+        t = SignalPackRow
+        q = select(t.account_id, t.rev, t.layout, t.packed, t.texts)
+        for rows in self._batches(q, t.account_id, account_ids):
+            yield [(a, rev, layout, None if packed is None else bytes(packed), texts)
+                   for a, rev, layout, packed, texts in rows]
+
+    def save_signal_packs(self, blocks: Iterable[SignalPacks]) -> None:
+        """Save accounts' signal packs, each made from the rows read after its ``rev``, a block per
+        transaction (a pack is a cache: a crash loses only the blocks not yet saved).
+
+        A pack is saved only where the pack row still has the ``rev`` read before the rows and no pack (or,
+        for an account that had no pack row, where there still is none).  A writer bumps ``rev`` in the
+        transaction that changes the rows (:meth:`_stale_packs`), so a pack made from rows it replaced
+        finds another ``rev`` (on PostgreSQL the update waits for that writer, then re-checks) and is not
+        saved: the account's rows are read again next time."""
+        t = SignalPackRow
+        insert_ = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        fresh = insert_(t).on_conflict_do_nothing(index_elements=["account_id"])
+        stale = (update(t).where(t.account_id == bindparam("a"), t.rev == bindparam("r"), t.packed.is_(None))
+                 .values(layout=bindparam("l"), packed=bindparam("p"), texts=bindparam("x")))
+        now = utcnow()
+        layouts: set[str] = set()
+        with Session(self.engine) as s:
+            for block in blocks:
+                with s.begin():
+                    records = list(block.records())
+                    new = [{"account_id": a, "rev": 0, "layout": block.layout_key, "packed": p, "texts": x}
+                           for a, rev, p, x in records if rev is None]
+                    old = [{"a": a, "r": rev, "l": block.layout_key, "p": p, "x": x}
+                           for a, rev, p, x in records if rev is not None]
+                    if block.layout_key not in layouts:  # saved with the block's first packs that name it
+                        self._upsert(s, MetaRow, [{"key": f"{SIGNAL_LAYOUT_META}{block.layout_key}",
+                                                   "value": block.layout_json, "updated_at": now}], ("key",))
+                        layouts.add(block.layout_key)
+                    conn = s.connection()
+                    for chunk in batched(new, _CHUNK):
+                        execute_many(conn, fresh, chunk)
+                    for chunk in batched(old, _CHUNK):
+                        execute_many(conn, stale, chunk)
+
+    def signal_layouts(self) -> dict[str, str]:
+        """Every saved layout of signal packs: key → its JSON."""
+        q = select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(SIGNAL_LAYOUT_META))
+        with Session(self.engine) as s:
+            return {k[len(SIGNAL_LAYOUT_META):]: v for k, v in s.execute(q)}
 
     def state_layouts(self) -> dict[str, str]:
         """Every saved layout of packed states: key → its JSON."""
@@ -1037,6 +1126,60 @@ def encode_value(value: Any) -> str | None:
     if isinstance(value, (datetime,)) or hasattr(value, "isoformat"):
         return str(value.isoformat())
     return json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``stmt`` once per row of ``rows`` (dicts with the same keys), as one DBAPI ``executemany``.
+
+    What ``conn.execute(stmt, rows)`` does, without its per-row Python: SQLAlchemy builds each row's
+    parameters and runs each value through its type's bind processor, about a third of writing a score
+    history or a window of written values.  Here the statement is compiled once for the rows' keys, each
+    column's processor (a datetime as SQLite's text, a dict as JSON) runs once per *distinct* value where
+    values can be told apart, and the rows go to the driver as plain tuples (or dicts, for the
+    ``pyformat`` drivers).  ``tests/foundation/test_execute_many.py`` checks the rows stored are the same.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    keys = list(rows[0])
+    compiled = stmt.compile(dialect=dialect, column_keys=keys)
+    binds = compiled.binds
+    columns: dict[str, list[Any]] = {}
+    for key in keys:
+        values = [row[key] for row in rows]
+        bind = binds.get(key)
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect) if bind is not None else None
+        if process is not None:
+            values = _processed(values, process)
+        columns[key] = values
+    for key, bind in binds.items():  # binds of the statement itself (``SET packed = NULL``): one value
+        if key not in columns:
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            value = bind.effective_value
+            columns[key] = [process(value) if process is not None else value] * len(rows)
+    if compiled.positional:
+        order = compiled.positiontup or []
+        params: list[Any] = list(zip(*(columns[k] for k in order), strict=True))
+    else:
+        names = list(columns)
+        params = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """``process`` of each value, once per distinct hashable value (a run's one timestamp, a few texts)."""
+    done: dict[tuple[type, Any], Any] = {}
+    out = []
+    for value in values:
+        key = (type(value), value)  # by type too: 1, 1.0 and True are equal, and encode differently
+        try:
+            found = done.get(key, done)
+            if found is done:
+                found = done[key] = process(value)
+        except TypeError:  # unhashable (a dict for a JSON column)
+            found = process(value)
+        out.append(found)
+    return out
 
 
 def _server_side(conn: Connection, query: Any, size: int) -> Iterator[list[tuple[Any, ...]]]:
