@@ -7,7 +7,7 @@ Tasks have their own shared lifecycle in ``tasks.py``.  The rules, written once:
 
 * Only mapped fields are written (field ownership).
 * A field is sent only when its new value differs from the last value successfully written (the
-  ``written_values`` table), so an unchanged re-sync makes zero write calls.  Volatile outputs (the
+  ``written_records`` table), so an unchanged re-sync makes zero write calls.  Volatile outputs (the
   updated-at stamp) ride along with a real change and never cause a write on their own.
 * If the CRM's current value differs from what we last wrote, a person edited an owned field: that is
   *drift*.  It is reported; with ``on_drift = "skip"`` (default) the field is left alone this run.
@@ -180,18 +180,22 @@ def stream_changes(
     volatile = volatile_fields(mapping)
     fields = tuple(mapping.fields.items())
     for part in batched(targets, window):
-        last = store.written_values(system, obj, [record_id for record_id, _ in part])
+        last = store.written_records(system, obj, [record_id for record_id, _ in part])
         for record_id, output in part:
-            change = _diff_record(record_id, output, fields, last, volatile)
+            change = _diff_record(record_id, output, fields, last.get(record_id, _NOTHING), volatile)
             if change is not None:
                 yield change
+
+
+#: The written values of a record never written.
+_NOTHING: Mapping[str, str | None] = {}
 
 
 def _diff_record(
     record_id: str,
     output: AccountOutput,
     fields: tuple[tuple[str, FieldMapping], ...],
-    last: Mapping[tuple[str, str], str | None],
+    last: Mapping[str, str | None],
     volatile: frozenset[str],
 ) -> RecordChange | None:
     """One record's changed fields against what was last written (run once per record of a full pass:
@@ -207,9 +211,8 @@ def _diff_record(
         new = format_value(given[canonical], fm)
         encoded = encode_value(new)
         name = fm.name
-        key = (record_id, name)
-        if key in last:
-            previous = written[name] = last[key]
+        if name in last:
+            previous = written[name] = last[name]
             encoded_new[name] = encoded
             if comparable(encoded) == comparable(previous):
                 continue

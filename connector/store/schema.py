@@ -193,13 +193,18 @@ class SignalPackRow(Base):
     texts: Mapped[str | None] = mapped_column(Text)            # the row's text values, a JSON list
 
 
-class WrittenValue(Base):
-    __tablename__ = "written_values"
+class WrittenRecord(Base):
+    """The last confirmed value of every field the connector wrote to one remote record: a JSON object of
+    field name → encoded value (``None``: written empty).
+
+    One row per record, not per field: a full pass reads a window of records' written values per diff and
+    writes back the changed ones, and at a million records twelve rows each were most of the diff's time."""
+
+    __tablename__ = "written_records"
     system: Mapped[str] = mapped_column(String(32), primary_key=True)
     object: Mapped[str] = mapped_column(String(64), primary_key=True)
     record_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    field: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value: Mapped[str | None] = mapped_column(Text)
+    fields: Mapped[str] = mapped_column(Text)  # compact JSON object
     written_at: Mapped[datetime]
     run_id: Mapped[int | None] = mapped_column(Integer)
 

@@ -66,7 +66,7 @@ from connector.store.schema import (
     SignalRow,
     SyncLogRow,
     TaskRow,
-    WrittenValue,
+    WrittenRecord,
 )
 
 _CHUNK = 2000
@@ -889,34 +889,48 @@ class Store:
 
     # -- what was written, and the task ledger ---------------------------------------------------------
 
+    def written_records(self, system: str, obj: str, record_ids: Iterable[str] | None = None
+                        ) -> dict[str, dict[str, str | None]]:
+        """Per record (of ``record_ids`` when given), its fields' last confirmed values (encoded).
+
+        Sinks ask per window of records (the primary-key prefix makes that an index range per id), so the
+        diff base of a large CRM is never in memory at once."""
+        t = WrittenRecord
+        q = select(t.record_id, t.fields).where(t.system == system, t.object == obj)
+        return {r: json.loads(v) for r, v in self._columns(q, t.record_id, record_ids)}
+
     def written_values(
         self, system: str, obj: str, record_ids: Iterable[str] | None = None
     ) -> dict[tuple[str, str], str | None]:
-        """Last confirmed value per ``(record_id, field)``; only for ``record_ids`` when given.
-
-        Sinks ask per window of records (the primary-key prefix makes that an index range per id), so
-        the diff base of a 100k-account CRM — over a million entries — is never in memory at once.
-        """
-        q = select(WrittenValue.record_id, WrittenValue.field, WrittenValue.value).where(
-            WrittenValue.system == system, WrittenValue.object == obj
-        )
-        return {(r, f): v for r, f, v in self._columns(q, WrittenValue.record_id, record_ids)}
+        """Last confirmed value per ``(record_id, field)``; only for ``record_ids`` when given."""
+        return {(r, f): v for r, fields in self.written_records(system, obj, record_ids).items()
+                for f, v in fields.items()}
 
     def record_written(
         self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None
     ) -> int:
-        """Remember ``(record_id, field, value)`` as successfully written (values JSON-encoded); returns how
-        many.  Rows are made ``_CHUNK`` at a time inside one transaction: a 10,000-record bulk batch is
-        ~150,000 field values, and their row dicts all at once were a visible share of a large first sync's
-        peak memory."""
+        """Remember ``(record_id, field, value)`` as successfully written (values encoded); returns how many.
+
+        Each record's row is read and merged with the new values inside the transaction, ``_CHUNK`` values
+        at a time (a 10,000-record bulk batch is ~150,000 field values: never all at once)."""
         now = utcnow()
         count = 0
+        t = WrittenRecord
         with Session(self.engine) as s, s.begin():
             for chunk in batched(values, _CHUNK):
-                rows = [{"system": system, "object": obj, "record_id": r, "field": f, "value": encode_value(v),
-                         "written_at": now, "run_id": run_id} for r, f, v in chunk]
-                self._upsert(s, WrittenValue, rows, ("system", "object", "record_id", "field"))
-                count += len(rows)
+                new: dict[str, dict[str, str | None]] = {}
+                for record_id, name, value in chunk:
+                    new.setdefault(record_id, {})[name] = encode_value(value)
+                count += len(chunk)
+                stored: dict[str, str] = {}
+                for ids in batched(new, _IN_LIMIT):
+                    found = s.execute(select(t.record_id, t.fields).where(
+                        t.system == system, t.object == obj, t.record_id.in_(ids)))
+                    stored.update((r, f) for r, f in found)
+                rows = [{"system": system, "object": obj, "record_id": r,
+                         "fields": _compact({**json.loads(stored[r]), **fields} if r in stored else fields),
+                         "written_at": now, "run_id": run_id} for r, fields in new.items()]
+                self._upsert(s, WrittenRecord, rows, ("system", "object", "record_id"))
         return count
 
     def tasks(self, system: str) -> dict[str, TaskLedgerEntry]:
@@ -1110,6 +1124,10 @@ def _keep_match_if_same_keys(table: Table, stmt: Any) -> dict[str, Any]:
             "dirty": case((unchanged, table.c["dirty"]), else_=True)}
 
 
+def _compact(fields: Mapping[str, str | None]) -> str:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_value(value: Any) -> str | None:
     """Canonical text of a written value, so 71.0 and 71 (or a date and its ISO text) compare equal."""
     if value is None:
@@ -1167,7 +1185,10 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]])
 
 
 def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
-    """``process`` of each value, once per distinct hashable value (a run's one timestamp, a few texts)."""
+    """``process`` of each value, once per distinct value where values can be told apart (a run's one
+    timestamp); a column of dicts or lists (JSON) is processed value by value."""
+    if values and not _hashable(values[0]):
+        return [process(v) for v in values]
     done: dict[tuple[type, Any], Any] = {}
     out = []
     for value in values:
@@ -1176,10 +1197,20 @@ def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
             found = done.get(key, done)
             if found is done:
                 found = done[key] = process(value)
-        except TypeError:  # unhashable (a dict for a JSON column)
+        except TypeError:  # an unhashable value in a column of hashable ones
             found = process(value)
         out.append(found)
     return out
+
+
+def _hashable(value: Any) -> bool:
+    if isinstance(value, dict | list):
+        return False
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _server_side(conn: Connection, query: Any, size: int) -> Iterator[list[tuple[Any, ...]]]:
