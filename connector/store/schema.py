@@ -14,14 +14,18 @@ What each table is for, and why it exists at all:
 * ``account_changes`` — the accounts whose scoring inputs were written, in write order: what a cycle later
   the same day re-scores instead of every account (see :mod:`connector.incremental`).
 * ``signals`` — the latest value of each input per account, with its ``as_of``.
+* ``signal_packs`` — each account's signals as one packed row (see :mod:`connector.scoring.signal_packs`):
+  what a full scoring pass reads instead of ~27 rows per account; cleared, and its ``rev`` bumped, by every
+  write to the account's signals.
 * ``score_history`` — one row per account per scoring run: velocity and direction are computed from it.
 * ``engine_states`` — the engine's memory per account (last score, trend sums, milestone dates, play
   clocks) as one packed row of numbers under a named layout, and the account plan (see
   :mod:`connector.scoring.packed_state`).
 * ``account_state`` — the same memory as JSON, as versions before ``engine_states`` saved it: read for an
   account that has no packed row yet, and deleted when one is saved.
-* ``written_values`` — the last value successfully written per (system, object, record, field): the
-  diff base that makes an unchanged re-sync cost zero write calls, and the drift detector's reference.
+* ``written_records`` — the last value successfully written of each field, one row per (system, object,
+  record): the diff base that makes an unchanged re-sync cost zero write calls, and the drift detector's
+  reference.
 * ``tasks`` — task ledger: dedupe key → remote id and status, per system.
 * ``runs`` / ``quarantine`` / ``sync_log`` — what happened, what was refused and why, per record.
 """
