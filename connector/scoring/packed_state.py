@@ -22,7 +22,6 @@ run reads it (see :attr:`PreviousState.plans`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 
 from connector.scoring.days import day_number, day_to_iso
 from connector.scoring.distinct import per_distinct
+from connector.scoring.named_layout import UnderLayout, layout_json, layout_key, layout_parts
 from connector.scoring.previous import PlayState, PreviousState, TrendColumns, parse_day
 from connector.scoring.rounding import round_like_python
 
@@ -60,23 +60,18 @@ class StateLayout:
         return cls(tuple(sorted(set(contributions))), tuple(sorted(set(milestones))), tuple(sorted(set(plays))))
 
     def to_json(self) -> str:
-        return json.dumps({"version": LAYOUT_VERSION, "contributions": self.contributions,
-                           "milestones": self.milestones, "plays": self.plays}, separators=(",", ":"))
+        return layout_json(LAYOUT_VERSION, {"contributions": self.contributions, "milestones": self.milestones,
+                                            "plays": self.plays})
 
     @classmethod
     def from_json(cls, raw: str | None) -> StateLayout | None:
         """The saved layout, or None when absent, unreadable or of another version (its rows rebuild)."""
-        try:
-            data = json.loads(raw) if raw else None
-            if not isinstance(data, dict) or data.get("version") != LAYOUT_VERSION:
-                return None
-            return cls(*(tuple(str(x) for x in data[k]) for k in ("contributions", "milestones", "plays")))
-        except (ValueError, KeyError, TypeError):
-            return None
+        parts = layout_parts(raw, LAYOUT_VERSION, ("contributions", "milestones", "plays"))
+        return None if parts is None else cls(*parts)
 
     @cached_property
     def key(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        return layout_key(self.to_json())
 
     @cached_property
     def _starts(self) -> tuple[int, ...]:
@@ -97,21 +92,13 @@ HEAD, CONTRIB, WY, WTY, ACHIEVED, FIRST, STEP, LAST, CLEARED = range(9)
 
 
 @dataclass(frozen=True)
-class PackedBlock:
+class PackedBlock(UnderLayout):
     """A block of accounts' packed states, as the store saves them."""
 
     account_ids: Sequence[str]
     layout: StateLayout
     rows: np.ndarray                 # (k, layout.width) float64
     plans: Sequence[str | None]      # compact plan JSON text per account, None without a plan
-
-    @property
-    def layout_key(self) -> str:
-        return self.layout.key
-
-    @property
-    def layout_json(self) -> str:
-        return self.layout.to_json()
 
     def records(self) -> Iterable[tuple[str, bytes, str | None]]:
         if self.rows.shape != (len(self.account_ids), self.layout.width):

@@ -21,7 +21,6 @@ are read.  ``tests/scoring/test_signal_packs.py`` checks that the columns from p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from connector.scoring.named_layout import UnderLayout, layout_json, layout_key, layout_parts
 from connector.scoring.signal_table import SignalTable
 
 if TYPE_CHECKING:
@@ -52,22 +52,17 @@ class SignalLayout:
     names: tuple[str, ...]
 
     def to_json(self) -> str:
-        return json.dumps({"version": LAYOUT_VERSION, "names": self.names}, separators=(",", ":"))
+        return layout_json(LAYOUT_VERSION, {"names": self.names})
 
     @classmethod
     def from_json(cls, raw: str | None) -> SignalLayout | None:
         """The saved layout, or None when absent, unreadable or of another version (its packs are stale)."""
-        try:
-            data = json.loads(raw) if raw else None
-            if not isinstance(data, dict) or data.get("version") != LAYOUT_VERSION:
-                return None
-            return cls(tuple(str(x) for x in data["names"]))
-        except (ValueError, KeyError, TypeError):
-            return None
+        parts = layout_parts(raw, LAYOUT_VERSION, ("names",))
+        return None if parts is None else cls(*parts)
 
     @cached_property
     def key(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        return layout_key(self.to_json())
 
     @cached_property
     def dtype(self) -> np.dtype:
@@ -77,7 +72,7 @@ class SignalLayout:
 
 
 @dataclass(frozen=True)
-class PackBlock:
+class PackBlock(UnderLayout):
     """Packs of some accounts under one layout, as :meth:`Store.save_signal_packs` saves them."""
 
     layout: SignalLayout
@@ -85,14 +80,6 @@ class PackBlock:
     revs: Sequence[int | None]
     packs: np.ndarray  # structured, layout.dtype
     texts: Sequence[str | None]
-
-    @property
-    def layout_key(self) -> str:
-        return self.layout.key
-
-    @property
-    def layout_json(self) -> str:
-        return self.layout.to_json()
 
     def records(self) -> Iterable[tuple[str, int | None, bytes, str | None]]:
         data, size = self.packs.tobytes(), self.layout.dtype.itemsize

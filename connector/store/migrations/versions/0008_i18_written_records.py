@@ -13,8 +13,8 @@ functions in the database (SQLite builds without JSON1 exist).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from itertools import groupby
+from collections.abc import Iterable, Iterator
+from itertools import groupby, islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,50 +41,41 @@ def _records(conn: Any) -> Iterator[dict[str, Any]]:
 
 
 def upgrade() -> None:
-    records = op.create_table(
-        "written_records",
-        sa.Column("system", sa.String(32), primary_key=True),
-        sa.Column("object", sa.String(64), primary_key=True),
-        sa.Column("record_id", sa.String(255), primary_key=True),
-        sa.Column("fields", sa.Text(), nullable=False),
-        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=True),
-    )
+    records = _table("written_records", sa.Column("fields", sa.Text(), nullable=False))
     conn = op.get_bind()
-    batch: list[dict[str, Any]] = []
-    for record in _records(conn):
-        batch.append(record)
-        if len(batch) >= _BATCH:
-            conn.execute(records.insert(), batch)
-            batch = []
-    if batch:
-        conn.execute(records.insert(), batch)
+    _insert(conn, records, _records(conn))
     op.drop_table("written_values")
 
 
 def downgrade() -> None:
-    values = op.create_table(
-        "written_values",
-        sa.Column("system", sa.String(32), primary_key=True),
-        sa.Column("object", sa.String(64), primary_key=True),
-        sa.Column("record_id", sa.String(255), primary_key=True),
-        sa.Column("field", sa.String(128), primary_key=True),
-        sa.Column("value", sa.Text(), nullable=True),
-        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=True),
-    )
+    values = _table("written_values", sa.Column("field", sa.String(128), primary_key=True),
+                    sa.Column("value", sa.Text(), nullable=True))
     conn = op.get_bind()
     query = sa.text("SELECT system, object, record_id, fields, written_at, run_id FROM written_records"
                     ).columns(written_at=sa.DateTime(timezone=True))
     rows = conn.execute(query.execution_options(stream_results=True))
-    batch: list[dict[str, Any]] = []
-    for system, obj, record_id, fields, written_at, run_id in rows:
-        for field, value in json.loads(fields).items():
-            batch.append({"system": system, "object": obj, "record_id": record_id, "field": field, "value": value,
-                          "written_at": written_at, "run_id": run_id})
-        if len(batch) >= _BATCH:
-            conn.execute(values.insert(), batch)
-            batch = []
-    if batch:
-        conn.execute(values.insert(), batch)
+    _insert(conn, values, ({"system": system, "object": obj, "record_id": record_id, "field": field, "value": value,
+                            "written_at": written_at, "run_id": run_id}
+                           for system, obj, record_id, fields, written_at, run_id in rows
+                           for field, value in json.loads(fields).items()))
     op.drop_table("written_records")
+
+
+def _table(name: str, *columns: sa.Column[Any]) -> sa.Table:
+    """A written-values table: keyed by system, object and record (and what ``columns`` add), stamped."""
+    return op.create_table(
+        name,
+        sa.Column("system", sa.String(32), primary_key=True),
+        sa.Column("object", sa.String(64), primary_key=True),
+        sa.Column("record_id", sa.String(255), primary_key=True),
+        *columns,
+        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+    )
+
+
+def _insert(conn: Any, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
+    """``rows`` into ``table``, ``_BATCH`` at a time (a large store's values are never all in memory)."""
+    it = iter(rows)
+    while batch := list(islice(it, _BATCH)):
+        conn.execute(table.insert(), batch)
