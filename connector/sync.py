@@ -333,7 +333,9 @@ class SyncRunner:
         from connector.scoring.engine import score
 
         inputs = self.scoring_inputs(now, only, save_packs=save_packs)
-        return score(inputs if facts is None else replace(inputs, day_facts=facts), self.model, now)
+        if facts is not None:
+            inputs = replace(inputs, day_facts=facts)
+        return score(inputs, self.model, now, release_spent=True)  # these inputs are scored once
 
     def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None, *, save_packs: bool = False) -> Any:
         """The engine's columns for accounts (all, or ``only``), read from the store.

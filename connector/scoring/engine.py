@@ -49,8 +49,13 @@ def milestone_key_table(model: SuccessModel) -> tuple[tuple[str, ...], np.ndarra
     return keys, table
 
 
-def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringResult:
-    """Score every account in ``inputs`` against ``model`` as of ``now``; see :class:`ScoringResult`."""
+def score(inputs: ScoringInputs, model: SuccessModel, now: datetime, *, release_spent: bool = False
+          ) -> ScoringResult:
+    """Score every account in ``inputs`` against ``model`` as of ``now``; see :class:`ScoringResult`.
+
+    ``release_spent``: once the vector has carried last run's contributions and trend sums into its own,
+    drop them from ``inputs`` (:meth:`ScoringInputs.release_spent_trend`; ~530 MB at 1M accounts, alive
+    until the end of the run otherwise).  For inputs scored once, as the sync's are."""
     today = day_number(now)
     n = inputs.n
     seg = segment_rows(inputs.segment, model)
@@ -60,6 +65,8 @@ def score(inputs: ScoringInputs, model: SuccessModel, now: datetime) -> ScoringR
     columns.numeric["arr"] = inputs.arr
     columns.text.update(inputs.text)
     vec = compute_vector(inputs, model, seg, numeric, ages)
+    if release_spent:
+        inputs.release_spent_trend()
     ms = compute_milestones(inputs, model, seg, columns, vec.direction, today)
     rows = np.arange(n)
     next_status = np.where(ms.next >= 0, ms.status[rows, np.maximum(ms.next, 0)], NONE)

@@ -11,7 +11,7 @@ them gives days, NaN means "no date", and a million of them fit in 8 MB.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from itertools import repeat
 from typing import Any
@@ -73,6 +73,17 @@ class ScoringInputs:
     @property
     def n(self) -> int:
         return int(self.account_ids.shape[0])
+
+    def release_spent_trend(self) -> None:
+        """Let go of last run's contributions and trend sums (three accounts × inputs float64 arrays).
+
+        Only the vector reads them, and it carries them into its own trend (``VectorResult.base``) before
+        anything else runs; kept here they would sit beside the vector's copies through the rest of the
+        kernel, where a full pass peaks.  Changes these inputs in place: score them once."""
+        prev, n = self.previous, self.n
+        spent = replace(prev, contribution_names=(), contributions=np.zeros((n, 0), prev.contributions.dtype),
+                        trend=replace(prev.trend, wy=np.zeros((n, 0)), wty=np.zeros((n, 0))))
+        object.__setattr__(self, "previous", spent)
 
     def row(self, account_id: str) -> int:
         """Row of ``account_id``; ``KeyError`` names the account when it was not scored."""
