@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -45,10 +45,27 @@ from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
 from connector.store import Store
 
+if TYPE_CHECKING:
+    from connector.scoring.model import SuccessModel
+
 log = structlog.get_logger(__name__)
 
 _BATCH = 2000
 HISTORY_WINDOW = timedelta(days=120)
+
+
+def history_since(now: datetime, model: SuccessModel) -> datetime:
+    """The oldest score-history point a run reads: the velocity's window, at most :data:`HISTORY_WINDOW`.
+
+    The history velocity uses only points at most ``velocity_window_days`` whole UTC days old (see
+    :func:`~connector.scoring.vector.velocity_per_30d`), so reading from that day's midnight gives the same
+    velocity as reading 120 days, at half the rows or less once a store holds months of daily points (a
+    1M-account store adds a million a day).  A window of 120 days or more reads what it always read."""
+    days = model.vector.velocity_window_days
+    if timedelta(days=days) >= HISTORY_WINDOW:
+        return now - HISTORY_WINDOW
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=days)
 #: ``store_meta`` key of the identity fingerprint the last resolution was made against.
 _IDENTITY_META = "identity.fingerprint"
 #: ``store_meta`` key of the last identity report (match rates and examples), reused while no match changes.
@@ -365,7 +382,7 @@ class SyncRunner:
         return ScoringInputs.from_columns(
             accounts,
             table,
-            self.store.history_columns(now - HISTORY_WINDOW, ids),
+            self.store.history_columns(history_since(now, self.model), ids),
             self.store.states_stream(ids),
             now,
             self.store.task_evidence(primary) if primary in crms() else (),

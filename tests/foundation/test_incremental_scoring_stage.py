@@ -31,7 +31,7 @@ from connector.scoring.touches import csm_task_signals
 from connector.store import Store, TaskLedgerEntry
 from connector.store import store as store_module
 from connector.store.schema import ObservationRow, SignalRow
-from connector.sync import HISTORY_WINDOW, SyncResult, SyncRunner
+from connector.sync import HISTORY_WINDOW, SyncResult, SyncRunner, history_since
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 SOURCES = ("hubspot", "stripe", "zendesk")
@@ -210,16 +210,47 @@ def test_columnar_inputs_equal_the_record_path_and_score_the_same(any_store: Sto
     wanted = set(only) if only is not None else None
     accounts = [a for a in any_store.accounts() if wanted is None or a.account_id in wanted]
     signals = itertools.chain(any_store.signals(only), csm_task_signals(any_store, "salesforce", NOW))
-    want = ScoringInputs.from_records(accounts, signals,
-                                      any_store.score_history_stream(NOW - HISTORY_WINDOW, only),
-                                      any_store.states_stream(only), NOW)
     runner = _runner(any_store)
+    want = ScoringInputs.from_records(accounts, signals,
+                                      any_store.score_history_stream(history_since(NOW, runner.model), only),
+                                      any_store.states_stream(only), NOW)
     got = runner.scoring_inputs(NOW, only)
     assert "csm_tasks_90d" in got.numeric
     _assert_same_inputs(got, want)
     a, b = score(got, runner.model, NOW), score(want, runner.model, NOW)
     assert [o.fields for o in a.outputs()] == [o.fields for o in b.outputs()]
     assert list(a.states()) == list(b.states())
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("window", [7, 30, 60, 64, 90])
+def test_the_velocity_window_reads_less_history_and_scores_the_same(store: Store, seed: int, window: int) -> None:
+    """History older than the velocity window is never used: reading from the window's first midnight
+    gives the outputs and states that reading 120 days gave (points up to ~103 days old, any time of day)."""
+    _fill_scoring_store(store, random.Random(seed))
+    runner = _runner(store)
+    model = runner.model.model_copy(update={"vector": runner.model.vector.model_copy(
+        update={"velocity_window_days": window})})
+    since = history_since(NOW, model)
+    assert since > NOW - HISTORY_WINDOW and since.time().isoformat() == "00:00:00"
+    accounts = store.accounts()
+
+    def scored(start: datetime) -> Any:
+        signals = itertools.chain(store.signals(), csm_task_signals(store, "salesforce", NOW))
+        inputs = ScoringInputs.from_records(accounts, signals, store.score_history_stream(start),
+                                            store.states_stream(), NOW)
+        return inputs, score(inputs, model, NOW)
+
+    (full_inputs, full), (window_inputs, trimmed) = scored(NOW - HISTORY_WINDOW), scored(since)
+    assert np.isfinite(full_inputs.history_age).sum() > np.isfinite(window_inputs.history_age).sum()
+    assert [o.fields for o in trimmed.outputs()] == [o.fields for o in full.outputs()]
+    assert list(trimmed.states()) == list(full.states())
+
+
+def test_a_velocity_window_of_120_days_or_more_reads_what_it_always_read(store: Store) -> None:
+    model = _runner(store).model
+    long = model.model_copy(update={"vector": model.vector.model_copy(update={"velocity_window_days": 150})})
+    assert history_since(NOW, long) == NOW - HISTORY_WINDOW
 
 
 def test_the_history_load_reads_one_point_per_account_and_day(any_store: Store) -> None:
