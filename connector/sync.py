@@ -53,6 +53,13 @@ log = structlog.get_logger(__name__)
 _BATCH = 2000
 HISTORY_WINDOW = timedelta(days=120)
 
+#: ``store_meta`` key of the identity fingerprint the last resolution was made against.
+_IDENTITY_META = "identity.fingerprint"
+#: ``store_meta`` key of the last identity report (match rates and examples), reused while no match changes.
+_IDENTITY_REPORT_META = "identity.report"
+#: Unmatched or ambiguous records per source kept as examples in the run's identity report.
+_EXAMPLES = 20
+
 
 def history_since(now: datetime, model: SuccessModel) -> datetime:
     """The oldest score-history point a run reads: the velocity's window, at most :data:`HISTORY_WINDOW`.
@@ -66,12 +73,6 @@ def history_since(now: datetime, model: SuccessModel) -> datetime:
         return now - HISTORY_WINDOW
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight - timedelta(days=days)
-#: ``store_meta`` key of the identity fingerprint the last resolution was made against.
-_IDENTITY_META = "identity.fingerprint"
-#: ``store_meta`` key of the last identity report (match rates and examples), reused while no match changes.
-_IDENTITY_REPORT_META = "identity.report"
-#: Unmatched or ambiguous records per source kept as examples in the run's identity report.
-_EXAMPLES = 20
 
 
 @dataclass
@@ -378,7 +379,6 @@ class SyncRunner:
         if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
             batch = signal_batch(csm_task_signals(self.store, primary, now))
             table.offer_rows(batch, find(batch.account_id))
-        del find
         return ScoringInputs.from_columns(
             accounts,
             table,
@@ -387,6 +387,7 @@ class SyncRunner:
             now,
             self.store.task_evidence(primary) if primary in crms() else (),
             packed=packed_parts(self.store.packed_state_rows(ids), self.store.state_layouts(), now.date()),
+            find=find,
         )
 
     def score(

@@ -149,6 +149,7 @@ class ScoringInputs:
         now: datetime,
         evidence: Iterable[TaskEvidence] = (),
         packed: Iterable[tuple[Sequence[str], PreviousState]] = (),
+        find: RowFinder | None = None,
     ) -> ScoringInputs:
         """The sync path: the store's columns (:meth:`Store.account_columns` and friends) in, the same
         inputs :meth:`from_records` makes from records out — without a Python object per signal row.
@@ -156,11 +157,12 @@ class ScoringInputs:
         ``signals`` is a :class:`SignalTable` already filled for these accounts (rows ``0..n-1``: the sync's
         packs and rows, :func:`~connector.scoring.signal_packs.read_signals`) or signal rows to offer to one,
         in order.  ``state`` is the JSON states an earlier version saved, ``packed`` the packed ones
-        (:func:`~connector.scoring.packed_state.packed_parts`); an account in both reads its packed state."""
+        (:func:`~connector.scoring.packed_state.packed_parts`); an account in both reads its packed state.
+        ``find``: the caller's :class:`RowFinder` of these accounts, when it made one (a million-entry dict)."""
         n = accounts.n
         now_day = day_number(now)
         key = accounts.account_id
-        find = RowFinder(key)
+        find = find if find is not None else RowFinder(key)
         if not isinstance(signals, SignalTable):
             table = SignalTable(n)
             for batch in signals:
@@ -168,7 +170,7 @@ class ScoringInputs:
             signals = table
         numeric, ages, text = signals.finish(now_day)
         hist_age, hist_value = _history_from_columns(find, n, history, now_day)
-        row = {str(a): i for i, a in enumerate(key)}
+        row = find.rows
         inputs = cls.from_arrays(
             now,
             key,
@@ -205,10 +207,10 @@ class ScoringInputs:
         """
         n = len(accounts)
         ids = np.array([a.account_id for a in accounts], dtype=object)
-        row = {a.account_id: i for i, a in enumerate(accounts)}
+        find = RowFinder(ids)
+        row = find.rows
         now_day = day_number(now)
         table = SignalTable(n)
-        find = RowFinder(ids)
         for chunk in batched(signals, SIGNAL_CHUNK):
             batch = signal_batch(chunk)
             table.offer_rows(batch, find(batch.account_id))
@@ -271,7 +273,7 @@ class RowFinder:
     C (``map`` over ``dict.get``), cheaper than a binary search over Python strings."""
 
     def __init__(self, account_ids: np.ndarray):
-        self.rows = {a: i for i, a in enumerate(account_ids.tolist())}
+        self.rows: dict[str, int] = {a: i for i, a in enumerate(account_ids.tolist())}
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         return np.fromiter(map(self.rows.get, ids, repeat(-1)), np.intp, count=ids.shape[0])

@@ -204,21 +204,25 @@ class Store:
 
     def _upsert(self, session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str],
                 on_update: Callable[[Table, Any], Mapping[str, Any]] | None = None) -> None:
-        """INSERT … ON CONFLICT DO UPDATE as one executemany: compiled once, batched by the driver.
+        """INSERT … ON CONFLICT DO UPDATE, one executemany per ``_CHUNK`` rows (:func:`execute_many`).
 
         ``on_update(table, stmt)`` overrides what some columns become on a conflict (default: the new value).
         """
         if not rows:
             return
         table: Table = model.__table__  # type: ignore[assignment]
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert(table)
+        stmt = self._insert(table)
         updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
         if on_update is not None:
             updates.update(on_update(table, stmt))
         stmt = (stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates
                 else stmt.on_conflict_do_nothing(index_elements=list(keys)))
-        execute_many(session.connection(), stmt, rows)
+        for chunk in batched(rows, _CHUNK):  # the driver's parameters for one chunk at a time
+            execute_many(session.connection(), stmt, chunk)
+
+    def _insert(self, table: Any) -> Any:
+        """The dialect's INSERT (the one with ``ON CONFLICT``) into ``table``."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     # -- cursors and replica ---------------------------------------------------------------------------
 
@@ -593,20 +597,20 @@ class Store:
         """Clear the signal packs of accounts whose signals this transaction writes, and bump their ``rev``
         (a row is made where there was none: see :meth:`save_signal_packs` for why).  ``None``: every
         account that has signals of ``source``."""
-        table = cast(Table, SignalPackRow.__table__)
-        insert_ = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = insert_(table)
-        stale = {"rev": table.c.rev + 1, "layout": None, "packed": None, "texts": None}
+        def stale(table: Table, _stmt: Any) -> dict[str, Any]:
+            return {"rev": table.c.rev + 1, "layout": None, "packed": None, "texts": None}
+
         if account_ids is None:
+            table = cast(Table, SignalPackRow.__table__)
             # SQLite parses ``INSERT … SELECT … ON CONFLICT`` only when the SELECT has a WHERE: it has.
             accounts = select(SignalRow.account_id, sql_cast(1, table.c.rev.type)).where(
                 SignalRow.source == source).distinct()
-            session.execute(stmt.from_select(["account_id", "rev"], accounts)
-                            .on_conflict_do_update(index_elements=["account_id"], set_=stale))
+            session.execute(self._insert(table).from_select(["account_id", "rev"], accounts)
+                            .on_conflict_do_update(index_elements=["account_id"], set_=stale(table, None)))
             return
-        upsert = stmt.on_conflict_do_update(index_elements=["account_id"], set_=stale)
         for chunk in batched(sorted(account_ids), _CHUNK):
-            execute_many(session.connection(), upsert, [{"account_id": a, "rev": 1} for a in chunk])
+            self._upsert(session, SignalPackRow, [{"account_id": a, "rev": 1} for a in chunk], ("account_id",),
+                         on_update=stale)
 
     def signals(self, account_ids: Iterable[str] | None = None) -> Iterator[Signal]:
         with Session(self.engine) as s:
@@ -851,8 +855,7 @@ class Store:
         finds another ``rev`` (on PostgreSQL the update waits for that writer, then re-checks) and is not
         saved: the account's rows are read again next time."""
         t = SignalPackRow
-        insert_ = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        fresh = insert_(t).on_conflict_do_nothing(index_elements=["account_id"])
+        fresh = self._insert(t.__table__).on_conflict_do_nothing(index_elements=["account_id"])
         stale = (update(t).where(t.account_id == bindparam("a"), t.rev == bindparam("r"), t.packed.is_(None))
                  .values(layout=bindparam("l"), packed=bindparam("p"), texts=bindparam("x")))
         now = utcnow()
@@ -877,15 +880,17 @@ class Store:
 
     def signal_layouts(self) -> dict[str, str]:
         """Every saved layout of signal packs: key → its JSON."""
-        q = select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(SIGNAL_LAYOUT_META))
-        with Session(self.engine) as s:
-            return {k[len(SIGNAL_LAYOUT_META):]: v for k, v in s.execute(q)}
+        return self._meta_under(SIGNAL_LAYOUT_META)
 
     def state_layouts(self) -> dict[str, str]:
         """Every saved layout of packed states: key → its JSON."""
-        q = select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(STATE_LAYOUT_META))
+        return self._meta_under(STATE_LAYOUT_META)
+
+    def _meta_under(self, prefix: str) -> dict[str, str]:
+        """The ``store_meta`` entries whose key starts with ``prefix``, by the rest of the key."""
+        q = select(MetaRow.key, MetaRow.value).where(MetaRow.key.startswith(prefix))
         with Session(self.engine) as s:
-            return {k[len(STATE_LAYOUT_META):]: v for k, v in s.execute(q)}
+            return {k[len(prefix):]: v for k, v in s.execute(q)}
 
     # -- what was written, and the task ledger ---------------------------------------------------------
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -15,6 +14,7 @@ from state_worlds import assert_same_previous, from_packed, world
 
 import connector.scoring.result as result_module
 from connector.scoring.inputs import _previous_columns
+from connector.scoring.named_layout import UnderLayout
 from connector.scoring.packed_state import STEP, WTY, WY, PackedBlock, StateLayout, packed_parts
 from connector.scoring.previous import PreviousState, previous_from_json
 from connector.store import Store
@@ -56,19 +56,11 @@ def test_an_upgraded_store_reads_json_states_until_packed_ones_replace_them(
         assert_same_previous(_read(any_store, ids, today), previous_from_json(saved, today))
 
 
-@dataclass
-class _Cut:
+class _Cut(UnderLayout):
     """The first two accounts of ``block`` with their stored bytes cut short by one number."""
 
-    block: PackedBlock
-
-    @property
-    def layout_key(self) -> str:
-        return self.block.layout_key
-
-    @property
-    def layout_json(self) -> str:
-        return self.block.layout_json
+    def __init__(self, block: PackedBlock):
+        self.block, self.layout = block, block.layout
 
     def records(self) -> Iterator[tuple[str, bytes, str | None]]:
         for account, data, plan in list(self.block.records())[:2]:
