@@ -238,11 +238,12 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     def diff() -> int:
         """What a sink does without its API calls: the diff stream, confirmed a window at a time."""
         changes = stream_changes(store, "salesforce", "Account", mapping,
-                                 ((o.account_id, o) for o in outputs))
+                                 ((o.account_id, o) for o in outputs), settle=True)
         count = 0
         for window in batched(changes, 2000):
             store.record_written("salesforce", "Account",
-                                 [(c.record_id, f, v) for c in window for f, v in c.values.items()], result.run_id)
+                                 [(c.record_id, f, v) for c in window for f, v in c.values.items()], result.run_id,
+                                 digests={c.record_id: c.digest for c in window if c.digest is not None})
             count += len(window)
         return count
 

@@ -44,7 +44,6 @@ def _or_none(values: np.ndarray, missing: np.ndarray) -> list[Any]:
 def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, list[Any]]:
     """The OUTPUT_FIELDS of rows ``start:stop``, one list per field, in :meth:`ScoringResult.fields`'s order."""
     v, ms, q = result.vector, result.milestones, result.quadrant
-    rows = range(start, stop)
     seg = result.seg[start:stop].astype(np.int64)
     paths = result.paths
     width = max((len(p) for p in paths), default=0)
@@ -81,7 +80,7 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
         "risk_flags": per_distinct(flag_bits, lambda bits: ";".join(
             f for j, f in enumerate(names) if bits >> j & 1)),
         "priority_band": per_distinct(result.priority[start:stop].astype(np.int64), lambda p: f"P{p}"),
-        "priority_reason": [result.priority_reason(row) for row in rows],
+        "priority_reason": result.priority_reasons(start, stop),
         "vector_updated_at": [result.now] * (stop - start),
         "next_action": _next_actions(result, start, stop),
     }

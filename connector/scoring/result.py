@@ -21,6 +21,7 @@ from connector.records import AccountOutput, TaskSpec
 from connector.scoring.conditions import Columns
 from connector.scoring.context import TemplateContext
 from connector.scoring.day_facts import DayFacts, merged_backlog
+from connector.scoring.distinct import per_distinct_row
 from connector.scoring.drivers import Movement, drivers_sentence
 from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
@@ -169,6 +170,29 @@ class ScoringResult:
             self.model.priority.urgent_flags, int(self.vector.direction[row]), float(self.vector.velocity[row]),
             float(self.vector.magnitude[row]), self.model, self.milestone_name(row, nxt),
             STATUS_LABELS.get(int(self.next_status[row])))
+
+    def priority_reasons(self, start: int, stop: int) -> list[str]:
+        """:meth:`priority_reason` of rows ``start:stop``, made once
+        per distinct set of what the text reads: band, flags, direction, the speed and score as whole
+        numbers (the text's ``:.0f``, which rounds half to even as ``np.rint`` does), which side of the
+        watch and at-risk lines the score is on, and the next milestone when it is overdue or at risk."""
+        cfg = self.model.priority
+        v, ms = self.vector, self.milestones
+        magnitude = v.magnitude[start:stop].astype(np.float64)
+        velocity = v.velocity[start:stop].astype(np.float64)
+        direction = v.direction[start:stop].astype(np.int64)
+        status = self.next_status[start:stop].astype(np.int64)
+        late = np.isin(status, [code for code, label in STATUS_LABELS.items() if label in ("Overdue", "At risk")])
+        nxt = ms.next[start:stop].astype(np.int64)
+        with np.errstate(invalid="ignore"):
+            keys = np.column_stack([
+                self.priority[start:stop].astype(np.int64), self.flags[start:stop], direction,
+                np.where(direction < 0, np.where(np.isnan(velocity), -1.0, np.rint(np.abs(velocity))), -2.0),
+                np.where(np.isnan(magnitude), -1.0, np.rint(magnitude)),
+                magnitude < cfg.watch_below, magnitude < cfg.at_risk_below,
+                np.where(late, self.seg[start:stop].astype(np.int64), -1), np.where(late, nxt, -1),
+                np.where(late, status, -1)]).astype(np.float64)
+        return per_distinct_row(keys, lambda i: self.priority_reason(start + i))
 
     def output(self, row: int) -> AccountOutput:
         ins = self.inputs

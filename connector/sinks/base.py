@@ -21,6 +21,7 @@ Tasks have their own shared lifecycle in ``tasks.py``.  The rules, written once:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -32,11 +33,10 @@ from connector.http import HttpLayer
 from connector.mappings import FieldMapping
 from connector.mappings import Mapping as FieldMap
 from connector.records import AccountOutput, TaskSpec
+from connector.sinks.field_values import VOLATILE_OUTPUTS as VOLATILE_OUTPUTS
+from connector.sinks.field_values import comparable, format_value, volatile_fields
 from connector.store import Store, encode_value
 
-#: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
-#: re-sync makes no write call and the field reads "when these values last changed".
-VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})
 
 @dataclass(frozen=True)
 class PlannedChange:
@@ -137,31 +137,9 @@ class RecordChange:
     old: dict[str, Any]
     written: dict[str, str | None] = field(default_factory=dict)
     new: dict[str, str | None] = field(default_factory=dict)
-
-
-def comparable(encoded: str | None) -> str | None:
-    """An encoded value as diff and drift compare it: the empty text and null are the same (no value)."""
-    return None if encoded == "" else encoded
-
-
-def format_value(value: Any, mapping: FieldMapping) -> Any:
-    """Canonical output value → what the mapped field type accepts (rounding, dates as ISO, text caps)."""
-    if value is None:
-        return None
-    if mapping.type in ("number", "percent"):
-        return round(float(value), 1)
-    if mapping.type == "integer":
-        return round(float(value))
-    if mapping.type == "date":
-        return value.isoformat()[:10] if isinstance(value, (date, datetime)) else str(value)[:10]
-    if mapping.type == "datetime":
-        return value.isoformat() if isinstance(value, datetime) else str(value)
-    text = str(value)
-    return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
-
-
-def volatile_fields(mapping: FieldMap) -> frozenset[str]:
-    return frozenset(fm.name for canonical, fm in mapping.fields.items() if canonical in VOLATILE_OUTPUTS)
+    #: The new values' digest (:mod:`~connector.sinks.record_digest`), stored once the CRM confirms every
+    #: value of this change; None when the change no longer sends all of them (a field held for drift).
+    digest: str | None = None
 
 
 def stream_changes(
@@ -171,24 +149,46 @@ def stream_changes(
     mapping: FieldMap,
     targets: Iterable[tuple[str, AccountOutput]],
     window: int = WINDOW,
+    *,
+    settle: bool = False,
 ) -> Iterator[RecordChange]:
     """What to send per remote record, as a stream; ``targets`` pairs each output with its remote record id.
 
-    The last written values are read one window of records at a time, so memory holds one window's diff
-    base and whatever changes the caller has not consumed yet — never the whole CRM's.
+    Per window of records, each output's digest (:mod:`~connector.sinks.record_digest`) is compared with
+    the one stored with the record: equal, the record has nothing to send and its written values are not
+    read.  The others are diffed against their last written values, read for them alone, so memory holds
+    one window's diff base and whatever changes the caller has not consumed yet, never the whole CRM's.
+    ``settle`` (a run that writes, not a dry run) stores the digest of each record the diff found quiet,
+    before the window's changes are yielded, so the next pass skips it.
     """
+    from connector.sinks.record_digest import RecordDigest
+
     volatile = volatile_fields(mapping)
     fields = tuple(mapping.fields.items())
+    digest = RecordDigest(mapping)
     for part in batched(targets, window):
-        last = store.written_records(system, obj, [record_id for record_id, _ in part])
+        stored = store.written_texts(system, obj, [record_id for record_id, _ in part])
+        changes: list[RecordChange] = []
+        quiet: list[tuple[str, str]] = []
         for record_id, output in part:
-            change = _diff_record(record_id, output, fields, last.get(record_id, _NOTHING), volatile)
-            if change is not None:
-                yield change
+            d = digest.of(output.fields)
+            settled, text = stored.get(record_id, _NEVER)
+            if settled == d:
+                continue
+            change = _diff_record(record_id, output, fields, json.loads(text) if text else _NOTHING, volatile, d)
+            if change is None:
+                quiet.append((record_id, d))
+            else:
+                changes.append(change)
+        if settle and quiet:
+            store.settle_digests(system, obj, quiet)
+        yield from changes
 
 
 #: The written values of a record never written.
 _NOTHING: Mapping[str, str | None] = {}
+#: The stored digest and values of a record without a row.
+_NEVER: tuple[str | None, str | None] = (None, None)
 
 
 def _diff_record(
@@ -197,9 +197,10 @@ def _diff_record(
     fields: tuple[tuple[str, FieldMapping], ...],
     last: Mapping[str, str | None],
     volatile: frozenset[str],
+    digest: str | None = None,
 ) -> RecordChange | None:
     """One record's changed fields against what was last written (run once per record of a full pass:
-    the field loop without a call per lookup)."""
+    the field loop without a call per lookup); ``digest``: its new values' (see :class:`RecordChange`)."""
     values: dict[str, Any] = {}
     old: dict[str, Any] = {}
     written: dict[str, str | None] = {}
@@ -223,7 +224,7 @@ def _diff_record(
         values[name] = new
         old[name] = previous
     if set(values) - volatile:
-        return RecordChange(record_id, output.account_id, values, old, written, encoded_new)
+        return RecordChange(record_id, output.account_id, values, old, written, encoded_new, digest)
     return None
 
 
@@ -267,8 +268,9 @@ def apply_drift(
                 if on_drift == "skip":
                     values.pop(name, None)
                     old.pop(name, None)
-        if set(values) - volatile:
-            kept.append(replace(change, values=values, old=old))
+        if set(values) - volatile:  # a field held back: the record is not settled by this write
+            kept.append(replace(change, values=values, old=old,
+                                digest=change.digest if len(values) == len(change.values) else None))
     return kept, drift
 
 
@@ -434,7 +436,8 @@ class FieldSink:
         """
         report = SinkReport(self.name)
         self.begin(ctx)
-        pending = Counted(stream_changes(ctx.store, self.name, self.object, self.mapping, self.targets(ctx, outputs)))
+        pending = Counted(stream_changes(ctx.store, self.name, self.object, self.mapping, self.targets(ctx, outputs),
+                                         settle=not ctx.dry_run))
         changes: Iterator[RecordChange] = self._drift_checked(pending, report) if self.live_batch else pending
         try:
             if ctx.dry_run:
@@ -460,7 +463,7 @@ class FieldSink:
         """Record what the system confirmed (one transaction per batch), report the rest, log every record."""
         ok = [c for c in batch if c.record_id not in failed]
         ctx.store.record_written(self.name, self.object, ((c.record_id, f, v) for c in ok for f, v in c.values.items()),
-                                 ctx.run_id)
+                                 ctx.run_id, digests={c.record_id: c.digest for c in ok if c.digest is not None})
         report.records_updated += len(ok)
         report.fields_written += sum(len(c.values) for c in ok)
         log: list[tuple[str, str, str | None, str, str, str | None]] = []

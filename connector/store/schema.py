@@ -211,6 +211,8 @@ class WrittenRecord(Base):
     fields: Mapped[str] = mapped_column(Text)  # compact JSON object
     written_at: Mapped[datetime]
     run_id: Mapped[int | None] = mapped_column(Integer)
+    #: The digest of the outputs these values settle (connector/sinks/record_digest.py); None: diff in full.
+    digest: Mapped[str | None] = mapped_column(String(32))
 
 
 class TaskRow(Base):

@@ -904,6 +904,32 @@ class Store:
         q = select(t.record_id, t.fields).where(t.system == system, t.object == obj)
         return {r: json.loads(v) for r, v in self._columns(q, t.record_id, record_ids)}
 
+    def written_texts(self, system: str, obj: str, record_ids: Iterable[str]) -> dict[str, tuple[str | None, str]]:
+        """Per record of ``record_ids`` that has a row, ``(digest, fields JSON text)``: the diff compares the
+        digest (see :mod:`connector.sinks.record_digest`) and parses the text only where it differs."""
+        t = WrittenRecord
+        q = select(t.record_id, t.digest, t.fields).where(t.system == system, t.object == obj)
+        return {r: (d, f) for r, d, f in self._columns(q, t.record_id, record_ids)}
+
+    def written_digests(self, system: str, obj: str, record_ids: Iterable[str]) -> dict[str, str]:
+        """Per record of ``record_ids`` with a settled digest, that digest."""
+        return {r: d for r, (d, _) in self.written_texts(system, obj, record_ids).items() if d is not None}
+
+    def settle_digests(self, system: str, obj: str, digests: Iterable[tuple[str, str]]) -> None:
+        """Store ``(record_id, digest)`` for records a diff found with nothing to send against their written
+        values as they stand.  A record never written gets an empty row to hold its digest (its fields are
+        the diff's "never written" either way)."""
+        t = WrittenRecord
+        now = utcnow()
+        settle = (update(t).where(t.system == system, t.object == obj, t.record_id == bindparam("r"))
+                  .values(digest=bindparam("d")))
+        absent = self._insert(t.__table__).on_conflict_do_nothing(index_elements=["system", "object", "record_id"])
+        with self.engine.begin() as conn:
+            for chunk in batched(digests, _CHUNK):
+                execute_many(conn, settle, [{"r": r, "d": d} for r, d in chunk])
+                execute_many(conn, absent, [{"system": system, "object": obj, "record_id": r, "fields": "{}",
+                                             "written_at": now, "run_id": None, "digest": d} for r, d in chunk])
+
     def written_values(
         self, system: str, obj: str, record_ids: Iterable[str] | None = None
     ) -> dict[tuple[str, str], str | None]:
@@ -912,12 +938,15 @@ class Store:
                 for f, v in fields.items()}
 
     def record_written(
-        self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None
+        self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None,
+        digests: Mapping[str, str] | None = None,
     ) -> int:
         """Remember ``(record_id, field, value)`` as successfully written (values encoded); returns how many.
 
         Each record's row is read and merged with the new values inside the transaction, ``_CHUNK`` values
-        at a time (a 10,000-record bulk batch is ~150,000 field values: never all at once)."""
+        at a time (a 10,000-record bulk batch is ~150,000 field values: never all at once).  A written
+        record's digest becomes the one ``digests`` gives it (the change it confirms was sent whole), else
+        none: its next diff reads its values."""
         now = utcnow()
         count = 0
         t = WrittenRecord
@@ -934,7 +963,8 @@ class Store:
                     stored.update((r, f) for r, f in found)
                 rows = [{"system": system, "object": obj, "record_id": r,
                          "fields": _compact({**json.loads(stored[r]), **fields} if r in stored else fields),
-                         "written_at": now, "run_id": run_id} for r, fields in new.items()]
+                         "written_at": now, "run_id": run_id, "digest": (digests or {}).get(r)}
+                        for r, fields in new.items()]
                 self._upsert(s, WrittenRecord, rows, ("system", "object", "record_id"))
         return count
 

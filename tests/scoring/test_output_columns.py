@@ -14,6 +14,7 @@ from connector.records import AccountOutput
 from connector.safe_output import json_ready, json_ready_column
 from connector.scoring.book import NUMBERS, book_rows
 from connector.scoring.conditions import Categorical
+from connector.scoring.milestones import STATUS_LABELS
 from connector.scoring.output_columns import output_blocks
 from connector.scoring.output_table import OutputTable
 from connector.scoring.result import ScoringResult
@@ -88,3 +89,25 @@ def test_json_ready_column_turns_what_json_ready_turns() -> None:
     assert json_ready_column(["a", None, 3]) == ["a", None, 3]
     assert json_ready_column([1.0, -math.inf]) == [1.0, None]
     assert json_ready_column([[1, 2], {"a": date(2026, 1, 1)}]) == [[1, 2], {"a": "2026-01-01"}]
+
+
+def test_priority_reasons_by_key_are_the_per_account_texts_at_the_edges() -> None:
+    """Scores and speeds on the rounding and band edges (x.5, just either side of the watch and at-risk
+    lines, NaN), every direction and status, all flag sets: the keyed texts are the row method's."""
+    import numpy as np
+
+    result = world(8, 21)
+    n, cfg = result.inputs.n, result.model.priority
+    rng = np.random.default_rng(5)
+    edges = np.array([cfg.watch_below, cfg.at_risk_below, 0.0, 100.0, 50.5, 51.5])
+    offsets = np.array([-0.5, -1e-9, 0.0, 1e-9, 0.49999999999999994, 0.5])
+    speeds = np.array([-2.5, -2.6, -3.4, -3.5, -0.5, 0.5, -2.4999999, 7.0, np.nan])
+    for _ in range(400):  # a world is a few dozen accounts: each draw takes few values, so edges share keys
+        magnitude = rng.choice(rng.choice(edges, 2), n) + rng.choice(rng.choice(offsets, 3), n)
+        magnitude[rng.random(n) < 0.1] = np.nan
+        result.vector.magnitude[:] = np.clip(magnitude, 0.0, 100.0)
+        result.vector.velocity[:] = rng.choice(rng.choice(speeds, 3), n)
+        result.vector.direction[:] = rng.choice(rng.integers(-1, 2, 2), n)
+        result.next_status[:] = rng.choice(rng.choice(sorted(STATUS_LABELS), 2), n)
+        result.flags[:] = rng.random(result.flags.shape) < 0.02
+        assert result.priority_reasons(0, n) == [result.priority_reason(row) for row in range(n)]

@@ -1,0 +1,42 @@
+"""How an output value becomes what a mapped field is sent, and how a diff compares two of them.
+
+Shared by the diff (:mod:`connector.sinks.base`) and the record digest
+(:mod:`connector.sinks.record_digest`), which must format and compare exactly alike.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from connector.mappings import FieldMapping
+from connector.mappings import Mapping as FieldMap
+
+#: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
+#: re-sync makes no write call and the field reads "when these values last changed".
+VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})
+
+
+def comparable(encoded: str | None) -> str | None:
+    """An encoded value as diff and drift compare it: the empty text and null are the same (no value)."""
+    return None if encoded == "" else encoded
+
+
+def format_value(value: Any, mapping: FieldMapping) -> Any:
+    """Canonical output value → what the mapped field type accepts (rounding, dates as ISO, text caps)."""
+    if value is None:
+        return None
+    if mapping.type in ("number", "percent"):
+        return round(float(value), 1)
+    if mapping.type == "integer":
+        return round(float(value))
+    if mapping.type == "date":
+        return value.isoformat()[:10] if isinstance(value, (date, datetime)) else str(value)[:10]
+    if mapping.type == "datetime":
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+    text = str(value)
+    return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
+
+
+def volatile_fields(mapping: FieldMap) -> frozenset[str]:
+    return frozenset(fm.name for canonical, fm in mapping.fields.items() if canonical in VOLATILE_OUTPUTS)
