@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from connector.scoring.days import day_to_date
-from connector.scoring.distinct import per_distinct
+from connector.scoring.distinct import per_distinct, per_distinct_row
 from connector.scoring.milestones import STATUS_LABELS
 from connector.scoring.model import DIRECTIONS
 from connector.scoring.output_table import OutputTable
@@ -87,9 +87,18 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
 
 
 def _next_actions(result: ScoringResult, start: int, stop: int) -> list[str | None]:
+    """:meth:`ScoringResult.next_action` of rows ``start:stop``, made once per distinct leading play, its
+    step, its segment's ladder and the set of ready digital plays (all the text reads)."""
+    pl = result.plays
     out: list[str | None] = [None] * (stop - start)
-    for i in np.flatnonzero(result.plays.digital[start:stop] >= 0).tolist():
-        out[i] = result.next_action(start + i)
+    rows = np.flatnonzero(pl.digital[start:stop] >= 0)
+    if rows.size:
+        at = start + rows
+        keys = np.column_stack([pl.digital[at], pl.digital_step[at], result.seg[at],
+                                pl.digital_plays[:, at].T]).astype(np.int64)
+        for i, text in zip(rows.tolist(), per_distinct_row(keys, lambda k: result.next_action(int(at[k]))),
+                           strict=True):
+            out[i] = text
     return out
 
 

@@ -111,3 +111,28 @@ def test_priority_reasons_by_key_are_the_per_account_texts_at_the_edges() -> Non
         result.next_status[:] = rng.choice(rng.choice(sorted(STATUS_LABELS), 2), n)
         result.flags[:] = rng.random(result.flags.shape) < 0.02
         assert result.priority_reasons(0, n) == [result.priority_reason(row) for row in range(n)]
+
+
+def test_next_actions_by_key_are_the_per_account_texts() -> None:
+    """Every leading play, step, segment and set of other ready digital plays: the keyed texts are the row
+    method's."""
+    import numpy as np
+
+    result = world(8, 22)
+    pl, n = result.plays, result.inputs.n
+    rng = np.random.default_rng(6)
+    segments = result.seg.copy()
+    usable = [(p, s) for p in range(pl.ladders.shape[0]) for s in range(pl.ladders.shape[1]) if pl.ladders[p, s]]
+    assert usable
+    for _ in range(300):
+        picked = [usable[i] for i in rng.integers(0, len(usable), 2)]
+        at = rng.integers(0, 2, n)
+        top = np.array([picked[i][0] for i in at])
+        result.seg[:] = np.where(rng.random(n) < 0.9, [picked[i][1] for i in at], segments)
+        ok = np.array([bool(pl.ladders[t, s]) for t, s in zip(top, result.seg, strict=True)])
+        pl.digital[:] = np.where(ok & (rng.random(n) < 0.8), top, -1)
+        pl.digital_step[:] = [rng.integers(0, max(1, min(2, len(pl.ladders[t, s])))) for t, s in
+                              zip(top, result.seg, strict=True)]
+        pl.digital_plays[:] = rng.random(pl.digital_plays.shape) < 0.2
+        want = [result.next_action(row) for row in range(n)]
+        assert output_columns_module._next_actions(result, 0, n) == want
