@@ -47,6 +47,7 @@ from connector.store import Store
 
 if TYPE_CHECKING:
     from connector.scoring.model import SuccessModel
+    from connector.scoring.state_prints import StatePrints
 
 log = structlog.get_logger(__name__)
 
@@ -344,24 +345,27 @@ class SyncRunner:
             log.error("tasks.read_back_failed", sink=primary, error=result.sink_errors[f"{primary} task read-back"])
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None, facts: DayFacts | None = None,
-                 *, save_packs: bool = False) -> Any:
+                 *, save_packs: bool = False, prints: StatePrints | None = None) -> Any:
         """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.
-        ``facts``: the day's cross-account measures when an earlier cycle today made them; ``save_packs``:
-        see :meth:`scoring_inputs`."""
+        ``facts``: the day's cross-account measures when an earlier cycle today made them; ``save_packs``,
+        ``prints``: see :meth:`scoring_inputs`."""
         from connector.scoring.engine import score
 
-        inputs = self.scoring_inputs(now, only, save_packs=save_packs)
+        inputs = self.scoring_inputs(now, only, save_packs=save_packs, prints=prints)
         if facts is not None:
             inputs = replace(inputs, day_facts=facts)
         return score(inputs, self.model, now, release_spent=True)  # these inputs are scored once
 
-    def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None, *, save_packs: bool = False) -> Any:
+    def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None, *, save_packs: bool = False,
+                       prints: StatePrints | None = None) -> Any:
         """The engine's columns for accounts (all, or ``only``), read from the store.
 
         Accounts, signals and score history come as columns (one Core query each, no object per row);
         engine states as packed rows.  Signals come from each account's pack where it has a current one,
         else from its rows (:mod:`connector.scoring.signal_packs`); ``save_packs`` saves the packs of the
         accounts read from rows (the sync's score stage: a dry run or ``explain`` leaves the store alone).
+        ``prints`` keeps the print of each stored engine state as it is read, so that
+        :meth:`save_states` writes only the states the run changed (:mod:`connector.scoring.state_prints`).
         """
         from connector.scoring.inputs import RowFinder, ScoringInputs, signal_batch
         from connector.scoring.packed_state import packed_parts
@@ -376,6 +380,10 @@ class SyncRunner:
         if save_packs:
             self.store.save_signal_packs(read.fresh_blocks(accounts.account_id))
         table = read.table
+        state_rows: Iterable[Sequence[tuple[str, str, bytes, str | None]]] = self.store.packed_state_rows(ids)
+        if prints is not None:
+            prints.start(find, len(accounts.account_id))
+            state_rows = prints.tap(state_rows)
         if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
             batch = signal_batch(csm_task_signals(self.store, primary, now))
             table.offer_rows(batch, find(batch.account_id))
@@ -386,7 +394,7 @@ class SyncRunner:
             self.store.states_stream(ids),
             now,
             self.store.task_evidence(primary) if primary in crms() else (),
-            packed=packed_parts(self.store.packed_state_rows(ids), self.store.state_layouts(), now.date()),
+            packed=packed_parts(state_rows, self.store.state_layouts(), now.date()),
             find=find,
         )
 
@@ -404,7 +412,10 @@ class SyncRunner:
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
                facts: DayFacts | None, configuration: str,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
-        scored = self.evaluate(now, only, facts, save_packs=persist)
+        from connector.scoring.state_prints import StatePrints
+
+        prints = StatePrints() if persist else None
+        scored = self.evaluate(now, only, facts, save_packs=persist, prints=prints)
         release_free_memory()  # the kernel's temporaries, before the tasks and the outputs table are made
         tasks = self._with_unconfirmed(scored.tasks(), scored)
         result.scored = scored.inputs.n
@@ -417,7 +428,7 @@ class SyncRunner:
         for t in tasks:
             result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
         if persist:  # a run of some accounts never makes the day's facts: they are measured over every account
-            self.save_states(scored, after if only is None or facts is not None else None)
+            self.save_states(scored, after if only is None or facts is not None else None, prints)
         # What only the states read goes before the outputs are made, and the rest when this returns: the
         # sinks read the outputs table (see OutputTable and ScoringResult.for_outputs).
         slim = scored.for_outputs()
@@ -427,15 +438,17 @@ class SyncRunner:
 
         return (self.append_points(now, result.run_id, slim) if persist else output_table(slim)), tasks
 
-    def save_states(self, scored: Any, facts: DayFacts | None = None) -> None:
+    def save_states(self, scored: Any, facts: DayFacts | None = None, prints: StatePrints | None = None) -> None:
         """Save the accounts' engine states with the day's facts they were made with (one transaction: see
-        :mod:`connector.scoring.day_facts`).
+        :mod:`connector.scoring.day_facts`); with ``prints`` (taken as the states were read), only the
+        states this run changed.
 
         Before the trend points, so that the trend sums, per-play clocks and the previous state (~110 MB at
         100k accounts) are let go before the outputs table is made.  A crash between the two leaves this
         run's states without its points: the next cycle scores every account (this one was not complete)
         and writes the day's point, the only point of the day the trend reads."""
-        self.store.save_packed_states(scored.packed_states(),
+        blocks = scored.packed_states()
+        self.store.save_packed_states(blocks if prints is None else prints.changed(blocks),
                                       None if facts is None else {DAY_FACTS_META: facts.to_json()})
 
     def append_points(self, now: datetime, run_id: int, scored: Any) -> OutputTable:

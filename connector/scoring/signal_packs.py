@@ -132,7 +132,7 @@ def offer_packs(table: SignalTable, layout: SignalLayout, rows: np.ndarray, blob
     size = layout.dtype.itemsize
     ok = np.fromiter(map(len, blobs), np.intp, count=len(blobs)) == size
     good = np.flatnonzero(ok)
-    if not good.size:
+    if not good.size or not size:  # no pack fits, or packs of no signal at all (nothing to offer)
         return ok
     packs = np.frombuffer(b"".join([blobs[i] for i in good.tolist()]), layout.dtype)
     kind = packs["kind"]
