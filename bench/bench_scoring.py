@@ -243,7 +243,8 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
         for window in batched(changes, 2000):
             store.record_written("salesforce", "Account",
                                  [(c.record_id, f, v) for c in window for f, v in c.values.items()], result.run_id,
-                                 digests={c.record_id: c.digest for c in window if c.digest is not None})
+                                 digests={c.record_id: c.digest for c in window if c.digest is not None},
+                                 bases={c.record_id: c.base for c in window if c.base is not None})
             count += len(window)
         return count
 

@@ -47,7 +47,9 @@ from connector.store import Store
 
 if TYPE_CHECKING:
     from connector.scoring.model import SuccessModel
+    from connector.scoring.point_prints import PointPrints
     from connector.scoring.state_prints import StatePrints
+    from connector.store.columns import HistoryColumns
 
 log = structlog.get_logger(__name__)
 
@@ -345,19 +347,20 @@ class SyncRunner:
             log.error("tasks.read_back_failed", sink=primary, error=result.sink_errors[f"{primary} task read-back"])
 
     def evaluate(self, now: datetime, only: Iterable[str] | None = None, facts: DayFacts | None = None,
-                 *, save_packs: bool = False, prints: StatePrints | None = None) -> Any:
+                 *, save_packs: bool = False, prints: StatePrints | None = None,
+                 points: PointPrints | None = None) -> Any:
         """Score accounts (all, or ``only``) from the store without persisting: a ``ScoringResult``.
         ``facts``: the day's cross-account measures when an earlier cycle today made them; ``save_packs``,
-        ``prints``: see :meth:`scoring_inputs`."""
+        ``prints``, ``points``: see :meth:`scoring_inputs`."""
         from connector.scoring.engine import score
 
-        inputs = self.scoring_inputs(now, only, save_packs=save_packs, prints=prints)
+        inputs = self.scoring_inputs(now, only, save_packs=save_packs, prints=prints, points=points)
         if facts is not None:
             inputs = replace(inputs, day_facts=facts)
         return score(inputs, self.model, now, release_spent=True)  # these inputs are scored once
 
     def scoring_inputs(self, now: datetime, only: Iterable[str] | None = None, *, save_packs: bool = False,
-                       prints: StatePrints | None = None) -> Any:
+                       prints: StatePrints | None = None, points: PointPrints | None = None) -> Any:
         """The engine's columns for accounts (all, or ``only``), read from the store.
 
         Accounts, signals and score history come as columns (one Core query each, no object per row);
@@ -365,8 +368,11 @@ class SyncRunner:
         else from its rows (:mod:`connector.scoring.signal_packs`); ``save_packs`` saves the packs of the
         accounts read from rows (the sync's score stage: a dry run or ``explain`` leaves the store alone).
         ``prints`` keeps the print of each stored engine state as it is read, so that
-        :meth:`save_states` writes only the states the run changed (:mod:`connector.scoring.state_prints`).
+        :meth:`save_states` writes only the states the run changed (:mod:`connector.scoring.state_prints`);
+        ``points`` the digest of each account's point of today, so that :meth:`append_points` appends
+        only the points that say something new (:mod:`connector.scoring.point_prints`).
         """
+        from connector.scoring.days import day_number
         from connector.scoring.inputs import RowFinder, ScoringInputs, signal_batch
         from connector.scoring.packed_state import packed_parts
         from connector.scoring.signal_packs import read_signals
@@ -384,13 +390,17 @@ class SyncRunner:
         if prints is not None:
             prints.start(find, len(accounts.account_id))
             state_rows = prints.tap(state_rows)
+        history: Iterable[HistoryColumns] = self.store.history_columns(history_since(now, self.model), ids)
+        if points is not None:
+            points.start(find, len(accounts.account_id), day_number(now))
+            history = points.tap(history)
         if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
             batch = signal_batch(csm_task_signals(self.store, primary, now))
             table.offer_rows(batch, find(batch.account_id))
         return ScoringInputs.from_columns(
             accounts,
             table,
-            self.store.history_columns(history_since(now, self.model), ids),
+            history,
             self.store.states_stream(ids),
             now,
             self.store.task_evidence(primary) if primary in crms() else (),
@@ -412,10 +422,11 @@ class SyncRunner:
     def _score(self, now: datetime, result: SyncResult, persist: bool, only: Iterable[str] | None,
                facts: DayFacts | None, configuration: str,
                stage: StageStats) -> tuple[Sequence[AccountOutput], list[TaskSpec]]:
+        from connector.scoring.point_prints import PointPrints
         from connector.scoring.state_prints import StatePrints
 
-        prints = StatePrints() if persist else None
-        scored = self.evaluate(now, only, facts, save_packs=persist, prints=prints)
+        prints, points = (StatePrints(), PointPrints()) if persist else (None, None)
+        scored = self.evaluate(now, only, facts, save_packs=persist, prints=prints, points=points)
         release_free_memory()  # the kernel's temporaries, before the tasks and the outputs table are made
         tasks = self._with_unconfirmed(scored.tasks(), scored)
         result.scored = scored.inputs.n
@@ -436,7 +447,7 @@ class SyncRunner:
         release_free_memory()
         from connector.scoring.output_columns import output_table
 
-        return (self.append_points(now, result.run_id, slim) if persist else output_table(slim)), tasks
+        return (self.append_points(now, result.run_id, slim, points) if persist else output_table(slim)), tasks
 
     def save_states(self, scored: Any, facts: DayFacts | None = None, prints: StatePrints | None = None) -> None:
         """Save the accounts' engine states with the day's facts they were made with (one transaction: see
@@ -451,16 +462,19 @@ class SyncRunner:
         self.store.save_packed_states(blocks if prints is None else prints.changed(blocks),
                                       None if facts is None else {DAY_FACTS_META: facts.to_json()})
 
-    def append_points(self, now: datetime, run_id: int, scored: Any) -> OutputTable:
-        """Append this run's point on each account's trend line; returns every account's outputs, made
-        once, a block of accounts at a time (:func:`~connector.scoring.output_columns.output_columns`), as
-        the points are written."""
+    def append_points(self, now: datetime, run_id: int, scored: Any, points: PointPrints | None = None
+                      ) -> OutputTable:
+        """Append this run's point on each account's trend line (with ``points``, read with the history,
+        not the points today's last point already holds); returns every account's outputs, made once, a
+        block of accounts at a time (:func:`~connector.scoring.output_columns.output_columns`), as the
+        points are written."""
         from connector.scoring.book import book_rows
         from connector.scoring.output_columns import output_blocks
+        from connector.scoring.point_prints import STAMP, point_digest, point_text
 
         table = OutputTable()
 
-        def points() -> Iterator[dict[str, Any]]:
+        def rows() -> Iterator[dict[str, Any]]:
             for start, stop, columns in output_blocks(scored, table):
                 ready = [json_ready_column(c) for c in columns.values()]
                 keys = list(columns)
@@ -468,9 +482,14 @@ class SyncRunner:
                 ids = table.account_ids[start:stop]
                 vector, velocity, direction, confidence, quadrant = (columns[k] for k in (
                     "success_vector", "vector_velocity", "vector_direction", "vector_confidence", "quadrant"))
+                stamps = ready[keys.index(STAMP)] if STAMP in columns else [None] * (stop - start)
                 for i, values in enumerate(zip(*ready, strict=True)):
                     if vector[i] is None:  # no fresh input: no point on the trend line
                         continue
+                    text = point_text({**dict(zip(keys, values, strict=True)), "book": book[i]})
+                    digest = point_digest(text, stamps[i])
+                    if points is not None and points.already(start + i, digest):
+                        continue  # today's last point says the same
                     yield {
                         "run_id": run_id,
                         "account_id": ids[i],
@@ -480,10 +499,11 @@ class SyncRunner:
                         "direction": direction[i],
                         "confidence": confidence[i],
                         "quadrant": quadrant[i],
-                        "outputs": {**dict(zip(keys, values, strict=True)), "book": book[i]},
+                        "outputs": text,
+                        "digest": digest,
                     }
 
-        self.store.append_scores(points())
+        self.store.append_scores(rows())
         return table
 
     def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:

@@ -140,6 +140,9 @@ class RecordChange:
     #: The new values' digest (:mod:`~connector.sinks.record_digest`), stored once the CRM confirms every
     #: value of this change; None when the change no longer sends all of them (a field held for drift).
     digest: str | None = None
+    #: Every value last confirmed for the record (mapped now or not), as the diff read them: what
+    #: :meth:`Store.record_written` merges the confirmed values into without reading the record again.
+    base: Mapping[str, str | None] | None = None
 
 
 def stream_changes(
@@ -224,7 +227,7 @@ def _diff_record(
         values[name] = new
         old[name] = previous
     if set(values) - volatile:
-        return RecordChange(record_id, output.account_id, values, old, written, encoded_new, digest)
+        return RecordChange(record_id, output.account_id, values, old, written, encoded_new, digest, last)
     return None
 
 
@@ -463,7 +466,8 @@ class FieldSink:
         """Record what the system confirmed (one transaction per batch), report the rest, log every record."""
         ok = [c for c in batch if c.record_id not in failed]
         ctx.store.record_written(self.name, self.object, ((c.record_id, f, v) for c in ok for f, v in c.values.items()),
-                                 ctx.run_id, digests={c.record_id: c.digest for c in ok if c.digest is not None})
+                                 ctx.run_id, digests={c.record_id: c.digest for c in ok if c.digest is not None},
+                                 bases={c.record_id: c.base for c in ok if c.base is not None})
         report.records_updated += len(ok)
         report.fields_written += sum(len(c.values) for c in ok)
         log: list[tuple[str, str, str | None, str, str, str | None]] = []

@@ -63,11 +63,12 @@ class SignalColumns:
 
 @dataclass(frozen=True)
 class HistoryColumns:
-    """Score-history points: account, ``scored_at`` as a day number, magnitude."""
+    """Score-history points: account, ``scored_at`` as a day number, magnitude, digest."""
 
     account_id: np.ndarray  # object
     scored_at: np.ndarray  # float64 day numbers
     magnitude: np.ndarray  # float64
+    digest: np.ndarray | None = None  # object: the point's digest (connector/scoring/point_prints.py) or None
 
 
 def object_column(values: Sequence[Any]) -> np.ndarray:

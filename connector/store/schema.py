@@ -162,6 +162,8 @@ class ScoreRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     quadrant: Mapped[str | None] = mapped_column(String(64))
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # every OUTPUT_FIELDS value of this run
+    #: The outputs' digest, run stamp blanked (connector/scoring/point_prints.py); None before migration 0010.
+    digest: Mapped[str | None] = mapped_column(String(32))
     __table_args__ = (Index("ix_score_account_time", "account_id", "scored_at"),)
 
 

@@ -702,15 +702,16 @@ class Store:
             [None] if account_ids is None else list(batched(sorted(set(account_ids)), _IN_LIMIT)))
         for chunk in chunks:
             inner = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at).label("scored_at"),
-                           ScoreRow.magnitude, rank.label("rank")).where(ScoreRow.scored_at >= since)
+                           ScoreRow.magnitude, ScoreRow.digest, rank.label("rank")).where(ScoreRow.scored_at >= since)
             if chunk is not None:
                 inner = inner.where(ScoreRow.account_id.in_(chunk))
             ranked = inner.subquery()
-            q = select(ranked.c.account_id, ranked.c.scored_at, ranked.c.magnitude).where(ranked.c.rank == 1)
+            q = select(ranked.c.account_id, ranked.c.scored_at, ranked.c.magnitude, ranked.c.digest
+                       ).where(ranked.c.rank == 1)
             for rows in self._batches(q, None, None):
                 cols = list(zip(*rows, strict=True))
                 yield HistoryColumns(object_column(cols[0]), timestamp_days(cols[1]),
-                                     np.array(cols[2], np.float64))
+                                     np.array(cols[2], np.float64), object_column(cols[3]))
 
     # -- scores and engine state -----------------------------------------------------------------------
 
@@ -719,12 +720,15 @@ class Store:
 
         The sync passes a generator over every account's outputs: listing it first would hold a row dict
         (outputs JSON included) per account at once.  One transaction keeps a run's scores all-or-nothing.
+        A row's ``outputs`` is a dict, or its JSON text already made (the sync makes it to digest it: see
+        :mod:`connector.scoring.point_prints`), stored as it is.
         """
         count = 0
-        stmt = insert(ScoreRow)
+        as_dicts = insert(ScoreRow)
+        as_text = insert(ScoreRow).values(outputs=bindparam("outputs", type_=Text))
         with self.engine.begin() as conn:
             for chunk in batched(rows, _CHUNK):
-                execute_many(conn, stmt, chunk)
+                execute_many(conn, as_text if isinstance(chunk[0].get("outputs"), str) else as_dicts, chunk)
                 count += len(chunk)
         return count
 
@@ -939,14 +943,16 @@ class Store:
 
     def record_written(
         self, system: str, obj: str, values: Iterable[tuple[str, str, Any]], run_id: int | None = None,
-        digests: Mapping[str, str] | None = None,
+        digests: Mapping[str, str] | None = None, bases: Mapping[str, Mapping[str, str | None]] | None = None,
     ) -> int:
         """Remember ``(record_id, field, value)`` as successfully written (values encoded); returns how many.
 
         Each record's row is read and merged with the new values inside the transaction, ``_CHUNK`` values
         at a time (a 10,000-record bulk batch is ~150,000 field values: never all at once).  A written
         record's digest becomes the one ``digests`` gives it (the change it confirms was sent whole), else
-        none: its next diff reads its values."""
+        none: its next diff reads its values.  ``bases``: records' values as the caller read them this run
+        (a sink's diff: each record is written by one sink, once a run), merged into without reading them
+        again; a record with a row but no base is read."""
         now = utcnow()
         count = 0
         t = WrittenRecord
@@ -956,13 +962,14 @@ class Store:
                 for record_id, name, value in chunk:
                     new.setdefault(record_id, {})[name] = encode_value(value)
                 count += len(chunk)
-                stored: dict[str, str] = {}
-                for ids in batched(new, _IN_LIMIT):
+                known = bases or {}
+                stored: dict[str, Mapping[str, str | None]] = {r: known[r] for r in new if r in known}
+                for ids in batched([r for r in new if r not in stored], _IN_LIMIT):
                     found = s.execute(select(t.record_id, t.fields).where(
                         t.system == system, t.object == obj, t.record_id.in_(ids)))
-                    stored.update((r, f) for r, f in found)
+                    stored.update((r, json.loads(f)) for r, f in found)
                 rows = [{"system": system, "object": obj, "record_id": r,
-                         "fields": _compact({**json.loads(stored[r]), **fields} if r in stored else fields),
+                         "fields": _compact({**stored[r], **fields} if r in stored else fields),
                          "written_at": now, "run_id": run_id, "digest": (digests or {}).get(r)}
                         for r, fields in new.items()]
                 self._upsert(s, WrittenRecord, rows, ("system", "object", "record_id"))

@@ -79,8 +79,10 @@ def test_the_fast_path_sends_what_the_full_diff_sends(any_store: Store, seed: in
                 if rng.random() < 0.2}
         sent, _drift = apply_drift(SYSTEM, OBJECT, MAPPING, changes, live)
         ok = [c for c in sent if rng.random() < 0.85]
+        bases = {c.record_id: c.base for c in ok if c.base is not None} if round_ % 2 else None  # as a sink
         any_store.record_written(SYSTEM, OBJECT, [(c.record_id, f, v) for c in ok for f, v in c.values.items()],
-                                 round_, digests={c.record_id: c.digest for c in ok if c.digest is not None})
+                                 round_, digests={c.record_id: c.digest for c in ok if c.digest is not None},
+                                 bases=bases)
         if rng.random() < 0.5:  # another write path (a repair, an older version) changes a settled record
             record_id = rng.choice(targets)[0]
             any_store.record_written(SYSTEM, OBJECT, [(record_id, "Score__c", rng.choice([None, 5, 71.0]))], round_)

@@ -50,3 +50,14 @@ def test_the_migration_moves_every_value_both_ways(any_store: Store) -> None:
     with any_store.engine.begin() as conn:
         command.upgrade(_alembic(any_store, conn), "head")
     assert {s: any_store.written_records(*s) for s in before} == before
+
+
+def test_values_merge_into_the_bases_a_diff_read_as_into_the_rows(any_store: Store) -> None:
+    any_store.record_written("salesforce", "Account", [("001A", "Score", 71), ("001A", "Old", "kept"),
+                                                      ("001B", "Score", 5)], 1)
+    read = any_store.written_records("salesforce", "Account")
+    new = [("001A", "Score", 72), ("001B", "Note", None), ("001C", "Score", 1)]
+    any_store.record_written("salesforce", "Account", new, 2, bases={"001A": read["001A"], "001B": read["001B"],
+                                                                      "001C": {}})
+    assert any_store.written_records("salesforce", "Account") == {
+        "001A": {"Score": "72", "Old": "kept"}, "001B": {"Score": "5", "Note": None}, "001C": {"Score": "1"}}

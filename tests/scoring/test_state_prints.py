@@ -1,7 +1,7 @@
-"""A re-score that changes nothing writes no engine state, and skipping them changes nothing: the same
-cycles on two copies of a store, one writing every state, give the same outputs, score history and
-states (each read back as the engine reads it) — through same-day re-scores, changed readings and the
-next day's pass (SQLite and PostgreSQL)."""
+"""A re-score that changes nothing writes no engine state and no score-history point, and skipping them
+changes nothing: the same cycles on two copies of a store, one writing every state and point, give the
+same outputs, the same states (each read back as the engine reads it) and the same last point of each
+day — through same-day re-scores, changed readings and the next days' passes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from connector.config import config_from_dict
 from connector.incremental import cycle_scope
 from connector.sandbox.store_world import change, fill
-from connector.scoring import state_prints
+from connector.scoring import point_prints, state_prints
 from connector.scoring.packed_state import HEAD_COLUMNS
 from connector.settled import cycle_key
 from connector.store import Store
@@ -63,12 +63,19 @@ def _states(store: Store) -> list[Any]:
     return [(a, layout, bytes(p)[:TREND_DAY.start], bytes(p)[TREND_DAY.stop:], plan) for a, layout, p, plan in rows]
 
 
-def _history(store: Store) -> list[Any]:
+def _history(store: Store) -> dict[Any, Any]:
+    """Each account's last point of each day (what the trend reads), without the run's stamp."""
     t = ScoreRow
     with store.engine.connect() as conn:
         rows = conn.execute(select(t.account_id, t.scored_at, t.magnitude, t.velocity, t.direction, t.confidence,
                                    t.quadrant, t.outputs).order_by(t.id)).all()
-    return [(*r[:7], {k: v for k, v in r[7].items() if k != "vector_updated_at"}) for r in rows]
+    return {(r[0], str(r[1])[:10]): (*r[2:7], {k: v for k, v in r[7].items() if k != "vector_updated_at"})
+            for r in rows}
+
+
+def _points(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return len(conn.execute(select(ScoreRow.id)).all())
 
 
 @pytest.fixture
@@ -91,19 +98,25 @@ def test_unchanged_states_are_not_written_and_skipping_them_changes_nothing(
     cycles = [(T0, True, 0.0), (T0 + timedelta(minutes=4), True, 0.0), (T0 + timedelta(minutes=8), False, 0.05),
               (T0 + timedelta(minutes=12), True, 0.0), (T0 + timedelta(days=1), True, 0.0),
               (T0 + timedelta(days=1, minutes=5), True, 0.02), (T0 + timedelta(days=2, hours=3), False, 0.0)]
-    counts = []
+    counts, appended = [], []
     for version, (now, full, share) in enumerate(cycles, start=1):
         if share:
             for store in twins:
                 change(store, N, share, now, version=version)
+        before = _points(skipping)
         ours, count = _cycle(skipping, now, full=full)
-        with monkeypatch.context() as m:  # the twin writes every state, as before prints
+        appended.append(_points(skipping) - before)
+        with monkeypatch.context() as m:  # the twin writes every state and point, as before prints
             m.setattr(state_prints.StatePrints, "changed", lambda self, blocks: blocks)
+            m.setattr(point_prints.PointPrints, "already", lambda self, row, digest: False)
             theirs, every = _cycle(writing, now, full=full)
         assert ours == theirs, now
         assert _states(skipping) == _states(writing), now
+        assert _history(skipping) == _history(writing), now
         counts.append((count, every))
-    assert _history(skipping) == _history(writing)
+    assert appended[1] == appended[3] == 0  # same-day re-scores with nothing new: no point
+    assert appended[0] == appended[4] == N and 0 < appended[2] <= int(N * 0.05)
+    assert _points(skipping) < _points(writing)
 
     first, same_day, changed, again, new_day, new_day_changed, _ = counts
     assert first == (N, N)
@@ -133,3 +146,20 @@ def test_a_print_covers_every_byte_but_the_run_timestamp_and_the_plan_and_layout
     assert state_prints.state_print("k", row, None) != base
     assert state_prints.state_print("k", row, '{"plan":2}') != base
     assert state_prints.state_print("other", row, '{"plan":1}') != base
+
+
+def test_a_point_digest_covers_every_output_but_the_run_stamp() -> None:
+    from datetime import date
+
+    outputs: dict[str, Any] = {"success_vector": 71.5, "vector_drivers": "Rising 3.0 points/30 days.",
+                               "next_milestone_due": date(2026, 12, 1).isoformat(), "ttfv_days": None,
+                               "vector_updated_at": "2026-11-02T09:00:00+00:00", "next_action": "x",
+                               "book": {"arr": 1200.5, "subscription_status": "active"}}
+    digest = point_prints.point_digest(point_prints.point_text(outputs), outputs["vector_updated_at"])
+    later = {**outputs, "vector_updated_at": "2026-11-02T09:04:00+00:00"}
+    assert point_prints.point_digest(point_prints.point_text(later), later["vector_updated_at"]) == digest
+    for key, other in [("success_vector", 71.4), ("vector_drivers", "Rising 3.1 points/30 days."),
+                       ("next_milestone_due", None), ("ttfv_days", 0), ("next_action", None),
+                       ("book", {"arr": 1200.5, "subscription_status": "past_due"}), ("new_field", "")]:
+        changed = {**outputs, key: other}
+        assert point_prints.point_digest(point_prints.point_text(changed), outputs["vector_updated_at"]) != digest, key
