@@ -28,6 +28,8 @@ import numpy as np
 from connector.scoring.inputs import RowFinder
 from connector.store.columns import HistoryColumns
 
+#: A digest as kept in memory: its 32 hex characters as bytes (b"" where an account has none today).
+_DIGEST = np.dtype("S32")
 #: The output whose value is the run's stamp: blanked before a point is digested.
 STAMP = "vector_updated_at"
 
@@ -51,26 +53,26 @@ class PointPrints:
     def __init__(self) -> None:
         self._find: RowFinder | None = None
         self._today = 0.0
-        self._digests = np.full(0, None, object)
+        self._digests = np.zeros(0, _DIGEST)
 
     def start(self, find: RowFinder, n: int, today: float) -> None:
         """Number the accounts as ``find`` does (``n`` of them); ``today``: the run's day number."""
         self._find = find
         self._today = float(np.floor(today))
-        self._digests = np.full(n, None, object)
+        self._digests = np.zeros(n, _DIGEST)  # 32 bytes an account, not a Python string
 
     def tap(self, batches: Iterable[HistoryColumns]) -> Iterator[HistoryColumns]:
         """Pass :meth:`Store.history_columns` batches through, keeping the digest of each account's last
         point of today."""
         for batch in batches:
             if self._find is not None and batch.digest is not None:
-                today = np.flatnonzero(np.floor(batch.scored_at) == self._today)
+                today = np.flatnonzero((np.floor(batch.scored_at) == self._today) & (batch.digest != None))  # noqa: E711
                 if today.size:
                     rows = self._find(batch.account_id[today])
                     ours = rows >= 0
-                    self._digests[rows[ours]] = batch.digest[today[ours]]
+                    self._digests[rows[ours]] = np.array(batch.digest[today[ours]].tolist(), _DIGEST)
             yield batch
 
     def already(self, row: int, digest: str) -> bool:
         """Whether today's last point of account ``row`` has this digest (its new point adds nothing)."""
-        return row < self._digests.shape[0] and self._digests[row] == digest
+        return row < self._digests.shape[0] and self._digests[row] == digest.encode()
