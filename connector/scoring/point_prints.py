@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -41,9 +42,14 @@ def point_text(outputs: dict[str, Any]) -> str:
 
 def point_digest(text: str, stamp: datetime | str | None) -> str:
     """The digest of a point's stored text (see the module docstring); ``stamp``: its ``STAMP`` value."""
-    value = stamp.isoformat() if isinstance(stamp, datetime) else stamp
-    blanked = text.replace(json.dumps({STAMP: value})[1:-1], json.dumps({STAMP: None})[1:-1], 1)
+    blanked = text.replace(*_stamp_entries(stamp.isoformat() if isinstance(stamp, datetime) else stamp), 1)
     return hashlib.blake2b(blanked.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _stamp_entries(value: str | None) -> tuple[str, str]:
+    """The stamp's entry in a point's text, and the blank it is replaced with (a run has one stamp)."""
+    return json.dumps({STAMP: value})[1:-1], json.dumps({STAMP: None})[1:-1]
 
 
 class PointPrints:
@@ -66,7 +72,8 @@ class PointPrints:
         point of today."""
         for batch in batches:
             if self._find is not None and batch.digest is not None:
-                today = np.flatnonzero((np.floor(batch.scored_at) == self._today) & (batch.digest != None))  # noqa: E711
+                today = np.flatnonzero(np.floor(batch.scored_at) == self._today)
+                today = today[batch.digest[today] != None]  # noqa: E711  (points from before migration 0010)
                 if today.size:
                     rows = self._find(batch.account_id[today])
                     ours = rows >= 0
