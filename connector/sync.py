@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -390,7 +390,9 @@ class SyncRunner:
         if prints is not None:
             prints.start(find, len(accounts.account_id))
             state_rows = prints.tap(state_rows)
-        history: Iterable[HistoryColumns] = self.store.history_columns(history_since(now, self.model), ids)
+        midnight = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+        history: Iterable[HistoryColumns] = self.store.history_columns(
+            history_since(now, self.model), ids, digests_since=midnight if points is not None else None)
         if points is not None:
             points.start(find, len(accounts.account_id), day_number(now))
             history = points.tap(history)

@@ -17,7 +17,9 @@ What each table is for, and why it exists at all:
 * ``signal_packs`` — each account's signals as one packed row (see :mod:`connector.scoring.signal_packs`):
   what a full scoring pass reads instead of ~27 rows per account; cleared, and its ``rev`` bumped, by every
   write to the account's signals.
-* ``score_history`` — one row per account per scoring run: velocity and direction are computed from it.
+* ``score_history`` — a point per account per scoring run that says something new (a run does not append
+  the point today's last one already holds: ``digest``, see :mod:`connector.scoring.point_prints`):
+  velocity and direction are computed from each day's last point.
 * ``engine_states`` — the engine's memory per account (last score, trend sums, milestone dates, play
   clocks) as one packed row of numbers under a named layout, and the account plan (see
   :mod:`connector.scoring.packed_state`).
@@ -25,7 +27,8 @@ What each table is for, and why it exists at all:
   account that has no packed row yet, and deleted when one is saved.
 * ``written_records`` — the last value successfully written of each field, one row per (system, object,
   record): the diff base that makes an unchanged re-sync cost zero write calls, and the drift detector's
-  reference.
+  reference; ``digest`` lets a full pass skip the records it has nothing to send (see
+  :mod:`connector.sinks.record_digest`).
 * ``tasks`` — task ledger: dedupe key → remote id and status, per system.
 * ``runs`` / ``quarantine`` / ``sync_log`` — what happened, what was refused and why, per record.
 """

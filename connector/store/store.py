@@ -29,6 +29,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    null,
     select,
     type_coerce,
     update,
@@ -681,10 +682,11 @@ class Store:
             yield SignalColumns(object_column(cols[0]), object_column(cols[1]), num, object_column(cols[4]),
                                 has_num | has_text, has_text, timestamp_days(cols[6]))
 
-    def history_columns(self, since: datetime, account_ids: Iterable[str] | None = None
-                        ) -> Iterator[HistoryColumns]:
+    def history_columns(self, since: datetime, account_ids: Iterable[str] | None = None,
+                        digests_since: datetime | None = None) -> Iterator[HistoryColumns]:
         """Each account's last score-history point of each day since ``since`` (of ``account_ids`` when
-        given) as columns, a batch at a time.
+        given) as columns, a batch at a time; with ``digests_since``, the points scored at or after it
+        carry their digest (the others None: only today's are compared, so older ones are not moved).
 
         Only a day's last point is read (latest ``scored_at``, then the highest magnitude, the point
         ``sorted(points)`` puts last) because the trend uses nothing else, and every cycle appends a point
@@ -701,8 +703,11 @@ class Store:
         chunks: list[Sequence[str] | None] = (
             [None] if account_ids is None else list(batched(sorted(set(account_ids)), _IN_LIMIT)))
         for chunk in chunks:
+            digest = (case((ScoreRow.scored_at >= digests_since, ScoreRow.digest), else_=None)
+                      if digests_since is not None else null())
             inner = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at).label("scored_at"),
-                           ScoreRow.magnitude, ScoreRow.digest, rank.label("rank")).where(ScoreRow.scored_at >= since)
+                           ScoreRow.magnitude, digest.label("digest"), rank.label("rank")
+                           ).where(ScoreRow.scored_at >= since)
             if chunk is not None:
                 inner = inner.where(ScoreRow.account_id.in_(chunk))
             ranked = inner.subquery()
