@@ -388,7 +388,7 @@ class SyncRunner:
         table = read.table
         state_rows: Iterable[Sequence[tuple[str, str, bytes, str | None]]] = self.store.packed_state_rows(ids)
         if prints is not None:
-            prints.start(find, len(accounts.account_id))
+            prints.start(find, len(accounts.account_id), day_number(now))
             state_rows = prints.tap(state_rows)
         midnight = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
         history: Iterable[HistoryColumns] = self.store.history_columns(
