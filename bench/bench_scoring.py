@@ -212,7 +212,7 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     from connector.incremental import cycle_scope
     from connector.memory import release_free_memory
     from connector.settled import clear_settled, cycle_key, record_settled, settled_since
-    from connector.sinks.base import stream_changes
+    from connector.sinks.base import record_confirmed, stream_changes
     from connector.sync import SyncResult
 
     store = runner.store
@@ -241,10 +241,7 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
                                  ((o.account_id, o) for o in outputs), settle=True)
         count = 0
         for window in batched(changes, 2000):
-            store.record_written("salesforce", "Account",
-                                 [(c.record_id, f, v) for c in window for f, v in c.values.items()], result.run_id,
-                                 digests={c.record_id: c.digest for c in window if c.digest is not None},
-                                 bases={c.record_id: c.base for c in window if c.base is not None})
+            record_confirmed(store, "salesforce", "Account", window, result.run_id)
             count += len(window)
         return count
 

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from connector.secrets import redact
 from connector.settled import clear_settled, cycle_key, record_settled, settled_since
 from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
+from connector.sources.windows import day_start, window_start
 from connector.store import Store
 
 if TYPE_CHECKING:
@@ -74,8 +75,7 @@ def history_since(now: datetime, model: SuccessModel) -> datetime:
     days = model.vector.velocity_window_days
     if timedelta(days=days) >= HISTORY_WINDOW:
         return now - HISTORY_WINDOW
-    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight - timedelta(days=days)
+    return window_start(now, days)
 
 
 @dataclass
@@ -390,9 +390,8 @@ class SyncRunner:
         if prints is not None:
             prints.start(find, len(accounts.account_id), day_number(now))
             state_rows = prints.tap(state_rows)
-        midnight = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
         history: Iterable[HistoryColumns] = self.store.history_columns(
-            history_since(now, self.model), ids, digests_since=midnight if points is not None else None)
+            history_since(now, self.model), ids, digests_since=day_start(now) if points is not None else None)
         if points is not None:
             points.start(find, len(accounts.account_id), day_number(now))
             history = points.tap(history)

@@ -188,6 +188,14 @@ def stream_changes(
         yield from changes
 
 
+def record_confirmed(store: Store, system: str, obj: str, changes: Sequence[RecordChange], run_id: int | None) -> None:
+    """Record changes the system confirmed whole: their values, each change's digest (the next diff skips
+    the record while its outputs stay the same) and the values its diff read (merged into, not read again)."""
+    store.record_written(system, obj, ((c.record_id, f, v) for c in changes for f, v in c.values.items()), run_id,
+                         digests={c.record_id: c.digest for c in changes if c.digest is not None},
+                         bases={c.record_id: c.base for c in changes if c.base is not None})
+
+
 #: The written values of a record never written.
 _NOTHING: Mapping[str, str | None] = {}
 #: The stored digest and values of a record without a row.
@@ -465,9 +473,7 @@ class FieldSink:
     def _settle(self, ctx: SinkContext, batch: list[RecordChange], failed: Failed, report: SinkReport) -> None:
         """Record what the system confirmed (one transaction per batch), report the rest, log every record."""
         ok = [c for c in batch if c.record_id not in failed]
-        ctx.store.record_written(self.name, self.object, ((c.record_id, f, v) for c in ok for f, v in c.values.items()),
-                                 ctx.run_id, digests={c.record_id: c.digest for c in ok if c.digest is not None},
-                                 bases={c.record_id: c.base for c in ok if c.base is not None})
+        record_confirmed(ctx.store, self.name, self.object, ok, ctx.run_id)
         report.records_updated += len(ok)
         report.fields_written += sum(len(c.values) for c in ok)
         log: list[tuple[str, str, str | None, str, str, str | None]] = []

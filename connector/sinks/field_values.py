@@ -12,6 +12,8 @@ from typing import Any
 from connector.mappings import FieldMapping
 from connector.mappings import Mapping as FieldMap
 
+#: The longest text each text field type is sent with (longer texts are cut).
+TEXT_CAPS = {"text": 255, "picklist": 255, "textarea": 32000}
 #: Outputs that change on every run by nature: sent only together with a real change, so an unchanged
 #: re-sync makes no write call and the field reads "when these values last changed".
 VOLATILE_OUTPUTS = frozenset({"vector_updated_at"})
@@ -34,8 +36,7 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
         return value.isoformat()[:10] if isinstance(value, (date, datetime)) else str(value)[:10]
     if mapping.type == "datetime":
         return value.isoformat() if isinstance(value, datetime) else str(value)
-    text = str(value)
-    return text[:255] if mapping.type in ("text", "picklist") else text[:32000]
+    return str(value)[:TEXT_CAPS.get(mapping.type, TEXT_CAPS["textarea"])]
 
 
 def volatile_fields(mapping: FieldMap) -> frozenset[str]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from connector.mappings import FieldMapping
 from connector.mappings import Mapping as FieldMap
-from connector.sinks.field_values import format_value, volatile_fields
+from connector.sinks.field_values import TEXT_CAPS, format_value, volatile_fields
 from connector.store import encode_value
 
 #: Bumped when what a digest covers changes: every record is diffed in full once, then settles again.
@@ -37,8 +37,6 @@ DIGEST_VERSION = 1
 _CACHE_LIMIT = 4096
 #: What the encoded values of a mapped output the account's outputs lack (the diff skips it) stand for.
 _ABSENT = ...
-#: Text fields: the cap :func:`format_value` cuts a text to (a text is sent as it is, up to the cap).
-_TEXT_CAPS = {"text": 255, "picklist": 255, "textarea": 32000}
 
 
 class RecordDigest:
@@ -50,7 +48,7 @@ class RecordDigest:
         header = repr((DIGEST_VERSION, [(canonical, fm.model_dump()) for canonical, fm in fields]))
         self._base = hashlib.blake2b(header.encode(), digest_size=16)
         self._fields: list[tuple[str, FieldMapping, int, dict[tuple[type, Any], str | None]]] = [
-            (canonical, fm, _TEXT_CAPS.get(fm.type, 0), {}) for canonical, fm in fields]
+            (canonical, fm, TEXT_CAPS.get(fm.type, 0), {}) for canonical, fm in fields]
 
     def of(self, given: Mapping[str, Any]) -> str:
         """The digest of an account's outputs (``AccountOutput.fields``) as this mapping sends them: the

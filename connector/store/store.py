@@ -702,9 +702,9 @@ class Store:
                                       order_by=(ScoreRow.scored_at.desc(), ScoreRow.magnitude.desc()))
         chunks: list[Sequence[str] | None] = (
             [None] if account_ids is None else list(batched(sorted(set(account_ids)), _IN_LIMIT)))
+        digest = (case((ScoreRow.scored_at >= digests_since, ScoreRow.digest), else_=None)
+                  if digests_since is not None else null())
         for chunk in chunks:
-            digest = (case((ScoreRow.scored_at >= digests_since, ScoreRow.digest), else_=None)
-                      if digests_since is not None else null())
             inner = select(ScoreRow.account_id, self._timestamps(ScoreRow.scored_at).label("scored_at"),
                            ScoreRow.magnitude, digest.label("digest"), rank.label("rank")
                            ).where(ScoreRow.scored_at >= since)
@@ -920,10 +920,6 @@ class Store:
         q = select(t.record_id, t.digest, t.fields).where(t.system == system, t.object == obj)
         return {r: (d, f) for r, d, f in self._columns(q, t.record_id, record_ids)}
 
-    def written_digests(self, system: str, obj: str, record_ids: Iterable[str]) -> dict[str, str]:
-        """Per record of ``record_ids`` with a settled digest, that digest."""
-        return {r: d for r, (d, _) in self.written_texts(system, obj, record_ids).items() if d is not None}
-
     def settle_digests(self, system: str, obj: str, digests: Iterable[tuple[str, str]]) -> None:
         """Store ``(record_id, digest)`` for records a diff found with nothing to send against their written
         values as they stand.  A record never written gets an empty row to hold its digest (its fields are
@@ -961,13 +957,13 @@ class Store:
         now = utcnow()
         count = 0
         t = WrittenRecord
+        known = bases or {}
         with Session(self.engine) as s, s.begin():
             for chunk in batched(values, _CHUNK):
                 new: dict[str, dict[str, str | None]] = {}
                 for record_id, name, value in chunk:
                     new.setdefault(record_id, {})[name] = encode_value(value)
                 count += len(chunk)
-                known = bases or {}
                 stored: dict[str, Mapping[str, str | None]] = {r: known[r] for r in new if r in known}
                 for ids in batched([r for r in new if r not in stored], _IN_LIMIT):
                     found = s.execute(select(t.record_id, t.fields).where(
