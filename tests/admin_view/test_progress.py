@@ -2,8 +2,10 @@
 terminal, no control characters without one, and a handful of log lines per system however many retries.
 
 Each test syncs a fresh state store (a first sync) against one sandbox.  Zendesk's real incremental-export
-limit is shrunk to one call per 5 s, so the second export of a first sync is answered 429 with a
-``Retry-After`` of a few seconds: the countdown has a real wait to show, every time.
+limit is shrunk to one call per 12 s, so the second export of a first sync is answered 429 with a
+``Retry-After`` of several seconds: the countdown has a real wait to show, every time — also on a busy
+machine, where seconds can pass between a sync's first and second export (a 5 s window once left a wait
+too short to count down).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ SYSTEMS = ("salesforce", "hubspot", "zendesk", "stripe", "enrichment")  # as the
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("progress")
     cluster = start_cluster(workdir / "sandbox", accounts=60, seed=9,
-                            limits={"zendesk": {"export_requests_per_minute": 1, "export_window_seconds": 5}})
+                            limits={"zendesk": {"export_requests_per_minute": 1, "export_window_seconds": 12}})
     assert run_setup(load_config(cluster.write_config(workdir / "setup.toml")), dry_run=False)["errors"] == {}
     yield cluster
     cluster.stop()
