@@ -17,6 +17,7 @@ File shape::
     type = "number"         # number | integer | percent | text | textarea | date | datetime | picklist
     label = "Success Vector"
     options = []            # picklist values
+    step = 5                # numbers only: sent in multiples of this, rounded down (see FieldMapping.step)
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.config import ConfigError, _explain
 from connector.records import OUTPUT_FIELDS
 
 FieldType = Literal["number", "integer", "percent", "text", "textarea", "date", "datetime", "picklist"]
+NUMBER_TYPES = frozenset({"number", "integer", "percent"})
 
 
 class FieldMapping(BaseModel):
@@ -42,6 +44,19 @@ class FieldMapping(BaseModel):
     label: str
     description: str = ""
     options: list[str] = Field(default_factory=list)
+    #: Numbers only: the value is sent in multiples of ``step``, rounded down.  For an output that drifts a
+    #: little every day with nothing happening, such as the Vector Confidence fading as inputs age: sent to
+    #: the decimal, it rewrote every record of the CRM every day (and its field history, and its "last
+    #: modified"), for a tenth of a point no one acts on.  Rounded down, so a threshold that is a multiple
+    #: of the step reads the same on the field as in the flag made from it (confidence below 50 % shows
+    #: 45 %, never 50 %).  None: as precise as the field type allows.
+    step: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _step_for_numbers(self) -> FieldMapping:
+        if self.step is not None and self.type not in NUMBER_TYPES:
+            raise ValueError(f"step applies to number, integer and percent fields, not to {self.type!r}; remove it")
+        return self
 
 
 class Mapping(BaseModel):

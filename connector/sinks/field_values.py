@@ -6,6 +6,7 @@ Shared by the diff (:mod:`connector.sinks.base`) and the record digest
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
     """Canonical output value → what the mapped field type accepts (rounding, dates as ISO, text caps)."""
     if value is None:
         return None
+    if mapping.step is not None:  # numbers only (the mapping checks): a multiple of the step, rounded down
+        value = _step_down(float(value), mapping.step)
     if mapping.type in ("number", "percent"):
         return round(float(value), 1)
     if mapping.type == "integer":
@@ -37,6 +40,14 @@ def format_value(value: Any, mapping: FieldMapping) -> Any:
     if mapping.type == "datetime":
         return value.isoformat() if isinstance(value, datetime) else str(value)
     return str(value)[:TEXT_CAPS.get(mapping.type, TEXT_CAPS["textarea"])]
+
+
+def _step_down(value: float, step: float) -> float:
+    """``value`` rounded down to a multiple of ``step``; a value a hair under a multiple (a float's
+    error: 0.7 / 0.1 = 6.999…) counts as that multiple."""
+    if not math.isfinite(value):
+        return value
+    return math.floor(value / step + 1e-9) * step
 
 
 def volatile_fields(mapping: FieldMap) -> frozenset[str]:

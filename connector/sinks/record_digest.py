@@ -45,7 +45,9 @@ class RecordDigest:
     def __init__(self, mapping: FieldMap) -> None:
         volatile = volatile_fields(mapping)
         fields = [(canonical, fm) for canonical, fm in mapping.fields.items() if fm.name not in volatile]
-        header = repr((DIGEST_VERSION, [(canonical, fm.model_dump()) for canonical, fm in fields]))
+        # Options left unset are left out, so a mapping that does not use a newer option (``step``) keeps
+        # the digests it had: an upgrade re-diffs only the records of mappings that changed.
+        header = repr((DIGEST_VERSION, [(canonical, fm.model_dump(exclude_none=True)) for canonical, fm in fields]))
         self._base = hashlib.blake2b(header.encode(), digest_size=16)
         self._fields: list[tuple[str, FieldMapping, int, dict[tuple[type, Any], str | None]]] = [
             (canonical, fm, TEXT_CAPS.get(fm.type, 0), {}) for canonical, fm in fields]
