@@ -364,6 +364,8 @@ class SyncRunner:
         """The engine's columns for accounts (all, or ``only``), read from the store.
 
         Accounts, signals and score history come as columns (one Core query each, no object per row);
+        the score history only of the accounts the engine asks for (those whose state carries no trend yet:
+        :meth:`ScoringInputs.history_of`), so a mature store does not read its largest table for nothing;
         engine states as packed rows.  Signals come from each account's pack where it has a current one,
         else from its rows (:mod:`connector.scoring.signal_packs`); ``save_packs`` saves the packs of the
         accounts read from rows (the sync's score stage: a dry run or ``explain`` leaves the store alone).
@@ -390,23 +392,29 @@ class SyncRunner:
         if prints is not None:
             prints.start(find, len(accounts.account_id), day_number(now))
             state_rows = prints.tap(state_rows)
-        history: Iterable[HistoryColumns] = self.store.history_columns(
-            history_since(now, self.model), ids, digests_since=day_start(now) if points is not None else None)
-        if points is not None:
+        if points is not None:  # today's last points, for their digests
             points.start(find, len(accounts.account_id), day_number(now))
-            history = points.tap(history)
+            midnight = day_start(now)
+            for _ in points.tap(self.store.history_columns(midnight, ids, digests_since=midnight)):
+                pass
+        since = history_since(now, self.model)
+
+        def history(some: Sequence[str] | None) -> Iterable[HistoryColumns]:
+            return self.store.history_columns(since, ids if some is None else some)
+
         if primary in crms():  # CSM time for the cost to serve, from the connector's own task ledger
             batch = signal_batch(csm_task_signals(self.store, primary, now))
             table.offer_rows(batch, find(batch.account_id))
         return ScoringInputs.from_columns(
             accounts,
             table,
-            history,
+            (),
             self.store.states_stream(ids),
             now,
             self.store.task_evidence(primary) if primary in crms() else (),
             packed=packed_parts(state_rows, self.store.state_layouts(), now.date()),
             find=find,
+            history_reader=history,
         )
 
     def score(

@@ -10,7 +10,7 @@ them gives days, NaN means "no date", and a million of them fit in 8 MB.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from itertools import repeat
@@ -41,6 +41,10 @@ SIGNAL_CHUNK = 50_000
 #: ``(account_id, payload)`` pairs as the store streams them, or a mapping (tests, small callers).
 HistoryInput = Iterable[tuple[str, list[tuple[datetime, float]]]] | Mapping[str, list[tuple[datetime, float]]]
 StateInput = Iterable[tuple[str, dict[str, Any]]] | Mapping[str, dict[str, Any]]
+#: Score-history columns of some accounts (``None``: of every account the run scores), read when asked.
+HistoryReader = Callable[[Sequence[str] | None], Iterable[HistoryColumns]]
+#: (rows, H) days-ago and magnitudes of the given rows' score history.
+HistoryRows = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class ScoringInputs:
     evidence: Mapping[str, list[TaskEvidence]] = field(default_factory=dict, repr=False)
     #: The day's cross-account measures when an earlier cycle the same day made them, else None (measure).
     day_facts: DayFacts | None = None
+    #: History read on demand (the sync path): ``history_age``/``history_value`` are then (n, 0) and
+    #: :meth:`history_of` reads the rows asked for.  None: the arrays hold every row's history.
+    history_rows: HistoryRows | None = field(default=None, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -84,6 +91,17 @@ class ScoringInputs:
         spent = replace(prev, contribution_names=(), contributions=np.zeros((n, 0), prev.contributions.dtype),
                         trend=replace(prev.trend, wy=np.zeros((n, 0)), wty=np.zeros((n, 0))))
         object.__setattr__(self, "previous", spent)
+
+    def history_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(len(rows), H) days-ago and magnitudes of these rows' score history, in their order.
+
+        Why on demand: only accounts whose engine state has no trend yet (new accounts, the first weeks
+        after an upgrade) use their score history; every other account's velocity comes from its carried
+        trend.  A mature store's history window is the load's largest query (a million points a day at
+        1M accounts) and ``n × 64`` float32 twice in memory, read for nothing."""
+        if self.history_rows is not None:
+            return self.history_rows(rows)
+        return self.history_age[rows], self.history_value[rows]
 
     def row(self, account_id: str) -> int:
         """Row of ``account_id``; ``KeyError`` names the account when it was not scored."""
@@ -150,6 +168,7 @@ class ScoringInputs:
         evidence: Iterable[TaskEvidence] = (),
         packed: Iterable[tuple[Sequence[str], PreviousState]] = (),
         find: RowFinder | None = None,
+        history_reader: HistoryReader | None = None,
     ) -> ScoringInputs:
         """The sync path: the store's columns (:meth:`Store.account_columns` and friends) in, the same
         inputs :meth:`from_records` makes from records out — without a Python object per signal row.
@@ -158,7 +177,9 @@ class ScoringInputs:
         packs and rows, :func:`~connector.scoring.signal_packs.read_signals`) or signal rows to offer to one,
         in order.  ``state`` is the JSON states an earlier version saved, ``packed`` the packed ones
         (:func:`~connector.scoring.packed_state.packed_parts`); an account in both reads its packed state.
-        ``find``: the caller's :class:`RowFinder` of these accounts, when it made one (a million-entry dict)."""
+        ``find``: the caller's :class:`RowFinder` of these accounts, when it made one (a million-entry dict).
+        ``history_reader``: read the score history only of the rows the engine asks for
+        (:meth:`history_of`); ``history`` is then not read."""
         n = accounts.n
         now_day = day_number(now)
         key = accounts.account_id
@@ -169,7 +190,10 @@ class ScoringInputs:
                 table.offer_rows(batch, find(batch.account_id))
             signals = table
         numeric, ages, text = signals.finish(now_day)
-        hist_age, hist_value = _history_from_columns(find, n, history, now_day)
+        if history_reader is None:
+            hist_age, hist_value = _history_from_columns(find, n, history, now_day)
+        else:
+            hist_age = hist_value = np.full((n, 0), np.nan, np.float32)
         row = find.rows
         inputs = cls.from_arrays(
             now,
@@ -186,6 +210,8 @@ class ScoringInputs:
             history_value=hist_value,
             previous=_previous_columns(row, n, state, now.date(), packed),
         )
+        if history_reader is not None:
+            object.__setattr__(inputs, "history_rows", _history_on_demand(key, history_reader, now_day))
         return _with_extras(inputs, accounts.name, accounts.domain, row, evidence)
 
     @classmethod
@@ -277,6 +303,21 @@ class RowFinder:
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         return np.fromiter(map(self.rows.get, ids, repeat(-1)), np.intp, count=ids.shape[0])
+
+
+def _history_on_demand(account_ids: np.ndarray, read: HistoryReader, now_day: float) -> HistoryRows:
+    """:meth:`ScoringInputs.history_of` from the store: the history of the rows asked for, by id, or of
+    every account in one scan when more than half are asked for (one window scan beats many ``IN`` lists)."""
+
+    def rows_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.asarray(rows, np.intp)
+        if not rows.shape[0]:
+            return np.full((0, 0), np.nan, np.float32), np.full((0, 0), np.nan, np.float32)
+        ids = account_ids[rows]
+        stream = read(None) if 2 * rows.shape[0] > account_ids.shape[0] else read(ids.tolist())
+        return _history_from_columns(RowFinder(ids), rows.shape[0], stream, now_day)
+
+    return rows_of
 
 
 def _history_from_columns(find: RowFinder, n: int, history: Iterable[HistoryColumns], now_day: float

@@ -139,7 +139,7 @@ def _moving(inputs: ScoringInputs, model: SuccessModel, seg: np.ndarray, keys: l
     scored = ~np.isnan(magnitude)
     drivers, unit_se = tr.slopes(base, contributions.astype(np.float64), scored)
     trended = (today - base.since >= cfg.min_history_span_days) & ~np.isnan(unit_se)
-    history_v, history_se = velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, cfg)
+    history_v, history_se = _history_velocity(inputs, ~trended, magnitude, cfg)
     velocity = np.where(trended, drivers.sum(axis=0), history_v)
     drivers[:, ~trended] = 0.0  # what np.where(trended, slopes, 0.0) gave, without a copy
     facts = inputs.day_facts
@@ -194,6 +194,20 @@ def _apply_caps(model: SuccessModel, keys: list[str], effective: np.ndarray) -> 
     for j, cap in capped:
         if cap < 1.0:
             np.minimum(effective[j], others * np.float32(cap / (1.0 - cap)), out=effective[j])
+
+
+def _history_velocity(inputs: ScoringInputs, wanted: np.ndarray, magnitude: np.ndarray, cfg: VectorConfig
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`velocity_per_30d` of the score history, for the ``wanted`` rows (NaN elsewhere: no one reads
+    them) when the inputs read history on demand, for every row when they hold it already."""
+    if inputs.history_rows is None:
+        return velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, cfg)
+    velocity, unit_se = np.full(magnitude.shape[0], np.nan), np.full(magnitude.shape[0], np.nan)
+    rows = np.flatnonzero(wanted)
+    if rows.shape[0]:
+        age, value = inputs.history_of(rows)
+        velocity[rows], unit_se[rows] = velocity_per_30d(age, value, magnitude[rows], cfg)
+    return velocity, unit_se
 
 
 def velocity_per_30d(

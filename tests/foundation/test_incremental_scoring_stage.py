@@ -182,8 +182,28 @@ def _assert_same_inputs(got: ScoringInputs, want: ScoringInputs) -> None:
             assert a.magnitude.tobytes() == b.magnitude.tobytes()
         elif f.name in ("index", "evidence", "now", "day_facts"):
             assert a == b, f.name
+        elif f.name in ("history_age", "history_value", "history_rows"):
+            continue  # the sync reads history on demand: compared through history_of below
         else:
             _assert_same_column(a, b, f.name)
+    assert got.history_rows is not None, "the sync path reads score history on demand"
+    rng = np.random.default_rng(got.n)
+    for share in (1.0, 0.7, 0.2):  # one scan of the window above half the rows, by id below it
+        rows = np.sort(rng.choice(got.n, size=int(got.n * share), replace=False))
+        for a, b, label in zip(got.history_of(rows), want.history_of(rows), ("age", "value"), strict=True):
+            _assert_same_history(a, b, f"history_{label} of {rows.shape[0]} rows")
+    for rows in (np.array([got.n - 1]), np.array([], np.intp)):
+        for a, b in zip(got.history_of(rows), want.history_of(rows), strict=True):
+            _assert_same_history(a, b, f"history of {rows.tolist()}")
+
+
+def _assert_same_history(a: np.ndarray, b: np.ndarray, label: str) -> None:
+    """Equal points, where a narrower array is the wider one without its all-NaN columns (an eager read
+    is as wide as the longest series among all accounts, one of some accounts as its own longest)."""
+    assert a.shape[0] == b.shape[0], label
+    width = max(a.shape[1], b.shape[1])
+    pad = [np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.nan) for x in (a, b)]
+    np.testing.assert_array_equal(pad[0], pad[1], err_msg=label)
 
 
 def _assert_same_column(a: Any, b: Any, label: str) -> None:
