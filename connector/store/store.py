@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar, cast, overload
 
 import numpy as np
 from sqlalchemy import (
+    JSON,
     Connection,
     Engine,
     Select,
@@ -730,7 +731,8 @@ class Store:
         """
         count = 0
         as_dicts = insert(ScoreRow)
-        as_text = insert(ScoreRow).values(outputs=bindparam("outputs", type_=Text))
+        text = bindparam("outputs", type_=Text)  # stored as made: SQLite's JSON is text; PostgreSQL casts it
+        as_text = insert(ScoreRow).values(outputs=sql_cast(text, JSON) if self.dialect == "postgresql" else text)
         with self.engine.begin() as conn:
             for chunk in batched(rows, _CHUNK):
                 execute_many(conn, as_text if isinstance(chunk[0].get("outputs"), str) else as_dicts, chunk)

@@ -5,6 +5,7 @@ day — through same-day re-scores, changed readings and the next days' passes."
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -78,9 +79,22 @@ def _points(store: Store) -> int:
         return len(conn.execute(select(ScoreRow.id)).all())
 
 
-@pytest.fixture
-def twins(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
-    """Two SQLite stores holding the same filled world."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def twins(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """Two stores holding the same filled world: SQLite copies, or two PostgreSQL schemas filled alike
+    (on PostgreSQL a point's outputs text is cast to its JSON column: the write path differs)."""
+    if request.param == "postgresql":
+        url = os.environ.get("CONNECTOR_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("CONNECTOR_TEST_POSTGRES_URL is not set: PostgreSQL store tests need a server "
+                        "(`.ci/run` sets it to the local PostgreSQL)")
+        from connector.store.scratch import scratch_postgres_store
+
+        with scratch_postgres_store(url) as a, scratch_postgres_store(url) as b:
+            fill(a, N, T0)
+            fill(b, N, T0)
+            yield a, b
+        return
     first = tmp_path / "a.db"
     store = Store(f"sqlite:///{first}")
     fill(store, N, T0)
