@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import Subquery, case, func, select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
@@ -25,11 +25,16 @@ AT_RISK_ROWS = 25
 QUARANTINE_GROUPS = 15
 QUARANTINE_EXAMPLES = 10
 RUNS_SHOWN = 20
+#: How far back before a scoring run an account's latest point is looked for.  Every day's first cycle
+#: scores every account, so an account without a point in a week is no longer scored (left the CRM or its
+#: filter); the bound keeps the query off the months of history a store holds.
+LATEST_POINT_LOOKBACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class ScoreColumns:
-    """One scoring run as columns (index i is one account), joined with the account list."""
+    """Every account's latest point as of one scoring run, as columns (index i is one account), joined with
+    the account list (see :func:`latest_points`)."""
 
     run_id: int
     account_ids: list[str]
@@ -71,23 +76,45 @@ def scored_run_ids(store: Store, limit: int = 2) -> list[int]:
     return chosen[:limit]
 
 
+def latest_points(store: Store, run_id: int) -> Subquery:
+    """Each account's latest score point as of scoring run ``run_id``: its own point in that run, else the
+    last one an earlier run wrote (within :data:`LATEST_POINT_LOOKBACK`).
+
+    Why not just that run's points: a run writes a point only for the accounts it scored and whose outputs
+    moved (an incremental cycle scores the accounts changed since the last; the point prints skip a point
+    equal to today's last), so a report of one run's points would show the few dozen accounts the last
+    15-minute cycle touched as if they were the whole book."""
+    with Session(store.engine) as s:
+        newest = s.execute(select(func.max(ScoreRow.scored_at)).where(ScoreRow.run_id == run_id)).scalar()
+    rank = func.row_number().over(partition_by=ScoreRow.account_id,
+                                  order_by=(ScoreRow.scored_at.desc(), ScoreRow.id.desc()))
+    q = select(ScoreRow.account_id, ScoreRow.run_id, ScoreRow.scored_at, ScoreRow.magnitude, ScoreRow.velocity,
+               ScoreRow.direction, ScoreRow.quadrant, ScoreRow.outputs, rank.label("rank")
+               ).where(ScoreRow.run_id.is_not(None), ScoreRow.run_id <= run_id)
+    if newest is not None:
+        q = q.where(ScoreRow.scored_at >= newest - LATEST_POINT_LOOKBACK)
+    ranked = q.subquery()
+    return select(ranked).where(ranked.c.rank == 1).subquery("latest")
+
+
 def score_columns(store: Store, run_id: int) -> ScoreColumns:
-    out = ScoreRow.outputs
+    latest = latest_points(store, run_id)
+    out = latest.c.outputs
     q = (
         select(
-            ScoreRow.account_id,
+            latest.c.account_id,
             AccountRow.name,
             AccountRow.segment,
             AccountRow.arr,
-            ScoreRow.magnitude,
-            ScoreRow.direction,
-            ScoreRow.quadrant,
+            latest.c.magnitude,
+            latest.c.direction,
+            latest.c.quadrant,
             out["current_stage"].as_string(),
             out["ttfv_days"].as_float(),
             out["cost_to_serve"].as_float(),
         )
-        .outerjoin(AccountRow, AccountRow.account_id == ScoreRow.account_id)
-        .where(ScoreRow.run_id == run_id)
+        .outerjoin(AccountRow, AccountRow.account_id == latest.c.account_id)
+        .order_by(latest.c.account_id)
     )
     with Session(store.engine) as s:
         rows = s.execute(q.execution_options(yield_per=20000)).all()
@@ -108,19 +135,23 @@ def score_columns(store: Store, run_id: int) -> ScoreColumns:
 
 
 def magnitudes(store: Store, run_id: int) -> dict[str, float]:
-    q = select(ScoreRow.account_id, ScoreRow.magnitude).where(ScoreRow.run_id == run_id)
+    """Each account's latest Success Vector as of run ``run_id`` (see :func:`latest_points`)."""
+    latest = latest_points(store, run_id)
+    q = select(latest.c.account_id, latest.c.magnitude)
     with Session(store.engine) as s:
         return {a: float(m) for a, m in s.execute(q.execution_options(yield_per=20000)) if m is not None}
 
 
 def at_risk(store: Store, run_id: int, limit: int = AT_RISK_ROWS) -> list[dict[str, Any]]:
-    """Negative-direction accounts first, then the lowest Success Vector, with what the table shows."""
+    """Negative-direction accounts first, then the lowest Success Vector, with what the table shows (each
+    account's latest point as of run ``run_id``)."""
+    latest = latest_points(store, run_id)
     q = (
-        select(ScoreRow.account_id, AccountRow.name, AccountRow.segment, AccountRow.arr, ScoreRow.magnitude,
-               ScoreRow.velocity, ScoreRow.direction, ScoreRow.outputs)
-        .outerjoin(AccountRow, AccountRow.account_id == ScoreRow.account_id)
-        .where(ScoreRow.run_id == run_id)
-        .order_by(case((ScoreRow.direction == "Negative", 0), else_=1), ScoreRow.magnitude.asc(), ScoreRow.account_id)
+        select(latest.c.account_id, AccountRow.name, AccountRow.segment, AccountRow.arr, latest.c.magnitude,
+               latest.c.velocity, latest.c.direction, latest.c.outputs)
+        .outerjoin(AccountRow, AccountRow.account_id == latest.c.account_id)
+        .order_by(case((latest.c.direction == "Negative", 0), else_=1), latest.c.magnitude.asc(),
+                  latest.c.account_id)
         .limit(limit)
     )
     with Session(store.engine) as s:
