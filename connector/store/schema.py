@@ -167,7 +167,8 @@ class ScoreRow(Base):
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # every OUTPUT_FIELDS value of this run
     #: The outputs' digest, run stamp blanked (connector/scoring/point_prints.py); None before migration 0010.
     digest: Mapped[str | None] = mapped_column(String(32))
-    __table_args__ = (Index("ix_score_account_time", "account_id", "scored_at"),)
+    #: By account (the trend's history) and by time (today's points, the report's week: migration 0011).
+    __table_args__ = (Index("ix_score_account_time", "account_id", "scored_at"), Index("ix_score_time", "scored_at"))
 
 
 class AccountStateRow(Base):
