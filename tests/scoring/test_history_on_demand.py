@@ -110,20 +110,14 @@ def test_a_mature_store_reads_history_only_for_accounts_without_a_trend(
     store.close()
 
 
-def test_a_mature_store_with_every_trend_reads_no_history(tmp_path: Path, reads: list[list[str] | None]) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'trended.db'}")
-    now = _daily_cycles(store, 10)
+@pytest.mark.parametrize(("days", "asked"), [(10, []), (3, [None])], ids=["mature", "young"])
+def test_history_is_read_for_the_accounts_that_need_it(
+        tmp_path: Path, reads: list[list[str] | None], days: int, asked: list[None]) -> None:
+    """Ten days in, every trend spans its minimum: nothing is read.  Three days in, none does: every
+    account wants its history, read in one scan of the window."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    now = _daily_cycles(store, days)
     got, want = _scored_both_ways(store, now, reads)
     _same(got, want)
-    assert reads == []
-    store.close()
-
-
-def test_a_young_store_reads_the_window_in_one_scan(tmp_path: Path, reads: list[list[str] | None]) -> None:
-    """Three days in no trend spans its minimum: every account wants its history, read in one scan."""
-    store = Store(f"sqlite:///{tmp_path / 'young.db'}")
-    now = _daily_cycles(store, 3)
-    got, want = _scored_both_ways(store, now, reads)
-    _same(got, want)
-    assert reads == [None]
+    assert reads == asked
     store.close()
