@@ -88,13 +88,13 @@ def latest_points(store: Store, run_id: int) -> Subquery:
         newest = s.execute(select(func.max(ScoreRow.scored_at)).where(ScoreRow.run_id == run_id)).scalar()
     rank = func.row_number().over(partition_by=ScoreRow.account_id,
                                   order_by=(ScoreRow.scored_at.desc(), ScoreRow.id.desc()))
-    q = select(ScoreRow.account_id, ScoreRow.run_id, ScoreRow.scored_at, ScoreRow.magnitude, ScoreRow.velocity,
-               ScoreRow.direction, ScoreRow.quadrant, ScoreRow.outputs, rank.label("rank")
-               ).where(ScoreRow.run_id.is_not(None), ScoreRow.run_id <= run_id)
+    q = select(ScoreRow.id, rank.label("rank")).where(ScoreRow.run_id.is_not(None), ScoreRow.run_id <= run_id)
     if newest is not None:
         q = q.where(ScoreRow.scored_at >= newest - LATEST_POINT_LOOKBACK)
-    ranked = q.subquery()
-    return select(ranked).where(ranked.c.rank == 1).subquery("latest")
+    ranked = q.subquery()  # ranks ids only: the outputs (~750 bytes a point) are read for the winners alone
+    return (select(ScoreRow.account_id, ScoreRow.magnitude, ScoreRow.velocity, ScoreRow.direction,
+                   ScoreRow.quadrant, ScoreRow.outputs)
+            .join(ranked, ScoreRow.id == ranked.c.id).where(ranked.c.rank == 1).subquery("latest"))
 
 
 def score_columns(store: Store, run_id: int) -> ScoreColumns:
