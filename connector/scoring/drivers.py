@@ -9,7 +9,8 @@ The sentence is built from the direction and the per-input drivers of the *same*
 * A direction held through the hold period while the velocity has eased under the hysteresis line:
   "Falling, levelling off (+0.4 points/30 days, inside the ±6.0 noise band)" — not contradicted, and said.
 * Flat: "Steady at 72 (+1.1 points/30 days, inside the ±5.8 noise band); held back by seat utilisation (−9)".
-  A velocity outside the band that has not yet held long enough says so, and when the direction changes.
+  A velocity outside the band that has not yet held long enough says so, and how many more days it must
+  hold before the direction changes (a count-down, so Monday's sentence and Thursday's differ).
 
 Risk inputs (whose score falls as the signal rises: failed payments, competitor installed …) are never
 named as a strength: when they improve they read "failed payments easing (+3.0)", or "no failed
@@ -53,6 +54,8 @@ class Movement:
     threshold: float
     hold_days: float
     exit_band: float
+    #: Days the velocity must still stay outside the band before the direction changes (NaN: no candidate).
+    hold_left: float = math.nan
 
 
 def moving(m: Movement) -> bool:
@@ -107,7 +110,11 @@ def drivers_sentence(m: Movement) -> str:
 def _band(m: Movement) -> str:
     if abs(m.velocity) <= m.band:
         return f"inside the ±{m.band:.1f} noise band"
-    return f"outside the ±{m.band:.1f} noise band: direction changes if it holds {m.hold_days:g} days"
+    left = m.hold_days if math.isnan(m.hold_left) else max(m.hold_left, 1.0)
+    if left >= m.hold_days:  # its first day outside: the whole hold ahead
+        return f"outside the ±{m.band:.1f} noise band: direction changes if it holds {m.hold_days:g} days"
+    return (f"outside the ±{m.band:.1f} noise band: direction changes if it holds {left:g} more "
+            f"day{'' if left == 1 else 's'}")
 
 
 def _signed(value: float, digits: int = 1) -> str:

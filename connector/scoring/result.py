@@ -103,14 +103,17 @@ class ScoringResult:
         at_best = (np.where(missing, 0.0, normalised) >= 1.0).tolist()
         drivers = v.drivers[start:stop].tolist()
         band = v.band[start:stop].tolist()
+        # A candidate direction turns once ``today - since >= hold_days`` (trend.direction_with_hold).
+        left = (cfg.hold_days - (np.floor(self.today) - v.candidate_since[start:stop])).tolist()
         keys = list(self.model.inputs)
         return [Movement(direction=d, magnitude=m, velocity=vel, band=b, labels=self.labels, keys=keys,
                          drivers=drv, unattributed=u, risk=self.risk_inputs, at_best=best, lost=gone,
-                         threshold=cfg.min_driver_points, hold_days=cfg.hold_days, exit_band=cfg.exit_ratio * b)
-                for d, m, vel, b, drv, u, best, gone in zip(
+                         threshold=cfg.min_driver_points, hold_days=cfg.hold_days, exit_band=cfg.exit_ratio * b,
+                         hold_left=h)
+                for d, m, vel, b, drv, u, best, gone, h in zip(
                     v.direction[start:stop].tolist(), v.magnitude[start:stop].tolist(),
                     v.velocity[start:stop].tolist(), band, drivers, v.unattributed[start:stop].tolist(), at_best,
-                    lost, strict=True)]
+                    lost, left, strict=True)]
 
     @cached_property
     def _drivers_made(self) -> list[str | None]:

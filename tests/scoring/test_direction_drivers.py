@@ -87,6 +87,25 @@ def test_a_steady_slide_turns_negative_after_the_hold_period_and_says_why() -> N
     assert text.startswith("Falling ") and "failed payments (−" in text and "seat utilisation (−" in text
 
 
+def test_the_sentence_counts_down_the_hold_and_the_direction_turns_when_it_says() -> None:
+    """Daily runs of a steady slide: the first day outside the band says the whole hold, each later day
+    one day less, and the direction turns the day after "1 more day" — so Monday's sentence is not
+    Thursday's, and what it promises happens."""
+    days = [{"A": {**HEALTHY, "active_users": 90 - 3 * k}} for k in range(16)]
+    results = chain(days, step=timedelta(days=1), model=FIXED)
+    said = [(fields(r, "A")["vector_direction"], fields(r, "A")["vector_drivers"]) for r in results]
+    waiting = [k for k, (direction, text) in enumerate(said) if "outside the" in text and direction == "Flat"]
+    assert len(waiting) == CFG.hold_days, said
+    hold = f"{CFG.hold_days:g}"
+    left = range(int(CFG.hold_days) - 1, 0, -1)
+    expected = [f"direction changes if it holds {hold} days"] + [
+        f"direction changes if it holds {n} more day{'' if n == 1 else 's'}" for n in left]
+    for k, phrase in zip(waiting, expected, strict=True):
+        assert phrase in said[k][1], (k, said[k][1])
+    assert waiting == list(range(waiting[0], waiting[0] + len(waiting))), "one day less each day"
+    assert said[waiting[-1] + 1][0] == "Negative", "turns the day after '1 more day'"
+
+
 def test_a_same_day_rerun_changes_nothing() -> None:
     weeks = [{"A": {**HEALTHY, "active_users": 80 - 9 * k}} for k in range(4)]
     results = chain(weeks, model=FIXED)
