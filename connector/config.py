@@ -377,6 +377,10 @@ class ConnectorSection(_Strict):
     primary_crm: str = Field(default="salesforce", description="The CRM that holds the accounts (registry.crms())")
     output_dir: Path = Path("runs")
     sync_log_retention_days: int = Field(default=14, ge=1)
+    score_history_retention_days: int = Field(
+        default=400, ge=120,
+        description="Days of score history kept (a point per account per day, ~1 KB each): the velocity reads "
+                    "up to 120, the report's backtest a year")
 
     @field_validator("primary_crm")
     @classmethod

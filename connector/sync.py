@@ -61,6 +61,8 @@ HISTORY_WINDOW = timedelta(days=120)
 _IDENTITY_META = "identity.fingerprint"
 #: ``store_meta`` key of the last identity report (match rates and examples), reused while no match changes.
 _IDENTITY_REPORT_META = "identity.report"
+#: ``store_meta`` key of the UTC day the store was last pruned (:meth:`SyncRunner._housekeeping`).
+_HOUSEKEEPING_META = "housekeeping.day"
 #: Unmatched or ambiguous records per source kept as examples in the run's identity report.
 _EXAMPLES = 20
 
@@ -176,7 +178,29 @@ class SyncRunner:
         if result.source_errors or result.sink_errors:
             result.status = "partial"
         self.store.finish_run(result.run_id, result.status, result.as_json())
+        if not dry_run and not pull_only:
+            self._housekeeping(now)
         return result
+
+    def _housekeeping(self, now: datetime) -> None:
+        """Once per UTC day, after a run that scored: drop sync-log and quarantine rows and score-history
+        points past their retention (``[connector]`` ``sync_log_retention_days``,
+        ``score_history_retention_days``).  The score history grows by a point per account per day, about
+        1 KB each (1 GB a day at a million accounts); nothing else bounds it.  A failure here is logged,
+        not the run's: its work is done and the next day tries again."""
+        day = day_start(now).date().isoformat()
+        if self.store.meta(_HOUSEKEEPING_META) == day:
+            return
+        settings = self.config.connector
+        try:
+            removed = self.store.prune(settings.sync_log_retention_days, settings.score_history_retention_days,
+                                       now=now)
+            self.store.set_meta(_HOUSEKEEPING_META, day)
+        except Exception as exc:  # housekeeping must not fail a finished run
+            log.warning("store.prune_failed", error=redact(f"{type(exc).__name__}: {exc}"))
+            return
+        log.info("store.pruned", rows=removed, sync_log_days=settings.sync_log_retention_days,
+                 score_history_days=settings.score_history_retention_days)
 
     def _score_and_write(self, now: datetime, result: SyncResult, *, dry_run: bool, full: bool,
                          only_accounts: Iterable[str] | None) -> None:

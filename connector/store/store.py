@@ -1138,13 +1138,20 @@ class Store:
             s.expunge_all()
             return rows
 
-    def prune(self, keep_days: int) -> int:
-        """Drop sync-log and quarantine rows older than ``keep_days`` (admins use recent ones to fix data)."""
-        cutoff = utcnow() - timedelta(days=keep_days)
-        with Session(self.engine) as s, s.begin():
-            n = s.execute(delete(SyncLogRow).where(SyncLogRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
-            n += s.execute(delete(QuarantineRow).where(QuarantineRow.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
-            return int(n or 0)
+    def prune(self, keep_days: int, history_days: int | None = None, now: datetime | None = None) -> int:
+        """Drop sync-log and quarantine rows older than ``keep_days`` (admins use recent ones to fix data)
+        and, with ``history_days``, score-history points older than that; returns how many rows.
+
+        Deleted on a connection, in one transaction: in a session each delete would first fetch every row
+        it removes to synchronise the session (a day of points is a million rows at 1M accounts)."""
+        now = now or utcnow()
+        cutoff = now - timedelta(days=keep_days)
+        deletes = [delete(SyncLogRow).where(SyncLogRow.created_at < cutoff),
+                   delete(QuarantineRow).where(QuarantineRow.created_at < cutoff)]
+        if history_days is not None:
+            deletes.append(delete(ScoreRow).where(ScoreRow.scored_at < now - timedelta(days=history_days)))
+        with self.engine.begin() as conn:
+            return sum(int(conn.execute(stmt).rowcount or 0) for stmt in deletes)
 
 
 def _remote(entry: TaskLedgerEntry) -> tuple[Any, ...]:

@@ -134,6 +134,7 @@ def test_runs_quarantine_and_sync_log(any_store: Store) -> None:
     assert any_store.quarantined(run)[0].reason == "missing id"
     assert any_store.sync_log(run, status="failed")[0].message.startswith("INVALID_FIELD")
     assert any_store.prune(keep_days=1) == 0
+    assert any_store.prune(keep_days=1, history_days=120, now=NOW + timedelta(days=400)) == 2  # sync log, quarantine
 
 
 def test_replica_by_group_is_in_python_string_order(any_store: Store) -> None:
