@@ -183,11 +183,11 @@ class SyncRunner:
         return result
 
     def _housekeeping(self, now: datetime) -> None:
-        """Once per UTC day, after a run that scored: drop sync-log and quarantine rows and score-history
-        points past their retention (``[connector]`` ``sync_log_retention_days``,
-        ``score_history_retention_days``).  The score history grows by a point per account per day, about
-        1 KB each (1 GB a day at a million accounts); nothing else bounds it.  A failure here is logged,
-        not the run's: its work is done and the next day tries again."""
+        """Once per UTC day, after a run that is neither a dry run nor a pull only: drop sync-log and
+        quarantine rows and score-history points past their retention (``[connector]``
+        ``sync_log_retention_days``, ``score_history_retention_days``).  The score history grows by a point
+        per account per day, about 1 KB each (1 GB a day at a million accounts); nothing else bounds it.  A
+        failure here is logged, not the run's: its work is done and the next day tries again."""
         day = day_start(now).date().isoformat()
         if self.store.meta(_HOUSEKEEPING_META) == day:
             return

@@ -198,10 +198,8 @@ def _apply_caps(model: SuccessModel, keys: list[str], effective: np.ndarray) -> 
 
 def _history_velocity(inputs: ScoringInputs, wanted: np.ndarray, magnitude: np.ndarray, cfg: VectorConfig
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`velocity_per_30d` of the score history, for the ``wanted`` rows (NaN elsewhere: no one reads
-    them) when the inputs read history on demand, for every row when they hold it already."""
-    if inputs.history_rows is None:
-        return velocity_per_30d(inputs.history_age, inputs.history_value, magnitude, cfg)
+    """:func:`velocity_per_30d` of the score history of the ``wanted`` rows, NaN elsewhere (no one reads
+    them): :meth:`ScoringInputs.history_of` reads only those rows when the inputs read history on demand."""
     velocity, unit_se = np.full(magnitude.shape[0], np.nan), np.full(magnitude.shape[0], np.nan)
     rows = np.flatnonzero(wanted)
     if rows.shape[0]:
