@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_kit import FAKE_TABLES
-from sqlalchemy import create_engine, text
-
-POSTGRES_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL")
+from sqlalchemy import text
 
 
 def _prepare(url: str) -> None:
@@ -32,22 +27,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_schema_url: str) -> str:
     """A fresh schema on the test PostgreSQL, reachable by URL (``options=-csearch_path``) from any process."""
-    if not POSTGRES_URL:
-        pytest.skip("CONNECTOR_TEST_POSTGRES_URL is not set: multi-instance tests need a real PostgreSQL "
-                    "(e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    schema = f"d_{uuid.uuid4().hex[:12]}"
-    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options=-csearch_path%3D{schema}"
-    _prepare(url)
-    try:
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    _prepare(postgres_schema_url)
+    return postgres_schema_url

@@ -9,13 +9,7 @@ re-score, and the report read from the same store.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from sqlalchemy import create_engine, text
 
 from connector.config import load_config
 from connector.report import report_context
@@ -25,38 +19,17 @@ from connector.sandbox.cluster import start_cluster
 from connector.store import Store
 
 ACCOUNTS = 60
-POSTGRES_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL")
-
-
-@pytest.fixture
-def postgres_state_url() -> Iterator[str]:
-    """A state URL whose tables live in a new schema (``search_path`` set by the connection's options)."""
-    if not POSTGRES_URL:
-        pytest.skip("CONNECTOR_TEST_POSTGRES_URL is not set: PostgreSQL store tests need a server "
-                    "(`.ci/run` sets it to the local PostgreSQL)")
-    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{joiner}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _fields_written(result: dict) -> int:
     return sum(result["sinks"].get(s, {}).get("fields_written", 0) for s in ("salesforce", "hubspot", "zendesk"))
 
 
-def test_a_day_of_syncs_on_postgresql(tmp_path: Path, postgres_state_url: str) -> None:
+def test_a_day_of_syncs_on_postgresql(tmp_path: Path, postgres_schema_url: str) -> None:
     cluster = start_cluster(tmp_path / "sandbox", accounts=ACCOUNTS, seed=5,
                             limits={"zendesk": {"export_requests_per_minute": None}})
     try:
-        config = load_config(cluster.write_config(tmp_path / "connector.toml", state_url=postgres_state_url))
+        config = load_config(cluster.write_config(tmp_path / "connector.toml", state_url=postgres_schema_url))
         assert run_setup(config, dry_run=False)["errors"] == {}
 
         def sync(**kwargs: object) -> dict:
@@ -75,7 +48,7 @@ def test_a_day_of_syncs_on_postgresql(tmp_path: Path, postgres_state_url: str) -
         assert full["scored"] == ACCOUNTS
         assert _fields_written(full) == 0, "a full re-score of an unchanged world writes nothing"
 
-        store = Store(postgres_state_url)
+        store = Store(postgres_schema_url)
         try:
             assert store.account_count() == ACCOUNTS
             tasks = store.tasks("salesforce")

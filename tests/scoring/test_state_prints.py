@@ -5,7 +5,6 @@ day — through same-day re-scores, changed readings and the next days' passes."
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -84,10 +83,7 @@ def twins(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stor
     """Two stores holding the same filled world: SQLite copies, or two PostgreSQL schemas filled alike
     (on PostgreSQL a point's outputs text is cast to its JSON column: the write path differs)."""
     if request.param == "postgresql":
-        url = os.environ.get("CONNECTOR_TEST_POSTGRES_URL")
-        if not url:
-            pytest.skip("CONNECTOR_TEST_POSTGRES_URL is not set: PostgreSQL store tests need a server "
-                        "(`.ci/run` sets it to the local PostgreSQL)")
+        url = request.getfixturevalue("postgres_server_url")
         from connector.store.scratch import scratch_postgres_store
 
         with scratch_postgres_store(url) as a, scratch_postgres_store(url) as b:
