@@ -501,25 +501,25 @@ class SyncRunner:
         not the points today's last point already holds); returns every account's outputs, made once, a
         block of accounts at a time (:func:`~connector.scoring.output_columns.output_columns`), as the
         points are written."""
-        from connector.scoring.book import book_rows
+        from connector.scoring.book import book_columns
         from connector.scoring.output_columns import output_blocks
-        from connector.scoring.point_prints import STAMP, point_digest, point_text
+        from connector.scoring.point_prints import STAMP, point_digest
+        from connector.scoring.point_texts import point_texts
 
         table = OutputTable()
 
         def rows() -> Iterator[dict[str, Any]]:
             for start, stop, columns in output_blocks(scored, table):
-                ready = [json_ready_column(c) for c in columns.values()]
-                keys = list(columns)
-                book = book_rows(scored, start, stop)  # what the sources said, for `connector backtest`
+                ready = {k: json_ready_column(c) for k, c in columns.items()}
+                # the book: what the sources said, for `connector backtest`
+                texts = point_texts(ready, book_columns(scored, start, stop))
                 ids = table.account_ids[start:stop]
                 vector, velocity, direction, confidence, quadrant = (columns[k] for k in (
                     "success_vector", "vector_velocity", "vector_direction", "vector_confidence", "quadrant"))
-                stamps = ready[keys.index(STAMP)] if STAMP in columns else [None] * (stop - start)
-                for i, values in enumerate(zip(*ready, strict=True)):
+                stamps = ready[STAMP] if STAMP in ready else [None] * (stop - start)
+                for i, text in enumerate(texts):
                     if vector[i] is None:  # no fresh input: no point on the trend line
                         continue
-                    text = point_text({**dict(zip(keys, values, strict=True)), "book": book[i]})
                     digest = point_digest(text, stamps[i])
                     if points is not None and points.already(start + i, digest):
                         continue  # today's last point says the same

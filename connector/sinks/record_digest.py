@@ -35,6 +35,9 @@ DIGEST_VERSION = 1
 #: Distinct values remembered per field: repeating values (stages, bands, dates) are formatted once, and
 #: the per-account texts (drivers, reasons) do not grow the cache without bound.
 _CACHE_LIMIT = 4096
+#: Field types whose text of a float is the same for 0.0 and -0.0 (both are sent as "0"), so floats can be
+#: cached by value (``0.0 == -0.0`` as keys) — a vector rounded to a tenth repeats across accounts.
+_NUMERIC = frozenset({"number", "percent", "integer"})
 #: What the encoded values of a mapped output the account's outputs lack (the diff skips it) stand for.
 _ABSENT = ...
 
@@ -49,8 +52,8 @@ class RecordDigest:
         # the digests it had: an upgrade re-diffs only the records of mappings that changed.
         header = repr((DIGEST_VERSION, [(canonical, fm.model_dump(exclude_none=True)) for canonical, fm in fields]))
         self._base = hashlib.blake2b(header.encode(), digest_size=16)
-        self._fields: list[tuple[str, FieldMapping, int, dict[tuple[type, Any], str | None]]] = [
-            (canonical, fm, TEXT_CAPS.get(fm.type, 0), {}) for canonical, fm in fields]
+        self._fields: list[tuple[str, FieldMapping, int, bool, dict[tuple[type, Any], str | None]]] = [
+            (canonical, fm, TEXT_CAPS.get(fm.type, 0), fm.type in _NUMERIC, {}) for canonical, fm in fields]
 
     def of(self, given: Mapping[str, Any]) -> str:
         """The digest of an account's outputs (``AccountOutput.fields``) as this mapping sends them: the
@@ -59,7 +62,7 @@ class RecordDigest:
         encoded: list[Any] = []
         add = encoded.append
         get = given.get
-        for canonical, fm, cap, cache in self._fields:
+        for canonical, fm, cap, numeric, cache in self._fields:
             value = get(canonical, _ABSENT)
             if value is None or value is _ABSENT:
                 add(value)
@@ -68,7 +71,7 @@ class RecordDigest:
             if kind is str and cap:  # format_value keeps a text up to its cap; encode_value keeps a text
                 add(value if len(value) <= cap else value[:cap])
                 continue
-            if kind is float:  # 0.0 == -0.0 as keys, and numbers rarely repeat: made each time
+            if kind is float and not numeric:  # 0.0 == -0.0 as keys, and a text field writes them apart
                 add(encode_value(format_value(value, fm)))
                 continue
             try:

@@ -127,3 +127,26 @@ def test_the_digest_changes_with_the_mapping_and_not_with_volatile_values() -> N
     renamed = FieldMap(fields={**MAPPING.fields, "risk_flags": FieldMapping(name="Risk__c", type="text",
                                                                               label="Flags")})
     assert len({digest.of(fields), RecordDigest(retyped).of(fields), RecordDigest(renamed).of(fields)}) == 3
+
+
+@pytest.mark.parametrize("kind", ["number", "percent", "integer", "text"])
+def test_a_digest_made_from_cached_values_is_the_one_made_afresh(kind: str) -> None:
+    """Floats are cached by value for number fields (0.0 and -0.0 are one key, and both are sent as 0):
+    whatever the cache saw first, each record's digest is the one a new digest makes for it alone."""
+    mapping = FieldMap(fields={"success_vector": FieldMapping(name="Score__c", type=kind, label="Score"),
+                               "cost_to_serve": FieldMapping(name="Cost__c", type=kind, label="Cost",
+                                                             step=None if kind == "text" else 0.5)})
+    values = [0.0, -0.0, 71.04, 71.0, 71, 1e-9, -1e-9, 2.5, 2.49999, True, float("inf"), -0.0, 0.0]
+    shared = RecordDigest(mapping)
+    rng = random.Random(3)
+    for _ in range(200):
+        fields = {"success_vector": rng.choice(values), "cost_to_serve": rng.choice(values)}
+        try:
+            fresh = RecordDigest(mapping).of(fields)
+        except (OverflowError, ValueError):  # an integer field cannot send infinity: neither digest is made
+            with pytest.raises((OverflowError, ValueError)):
+                shared.of(fields)
+            continue
+        assert shared.of(fields) == fresh, fields
+    text = RecordDigest(FieldMap(fields={"success_vector": FieldMapping(name="S__c", type="text", label="S")}))
+    assert text.of({"success_vector": 0.0}) != text.of({"success_vector": -0.0})  # "0.0" and "-0.0" are sent
