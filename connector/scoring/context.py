@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from connector.scoring.drivers import movement_phrase
 from connector.scoring.inputs import day_to_date
 from connector.scoring.milestones import NOT_YET, STATUS_LABELS
 from connector.scoring.model import DIRECTIONS
@@ -70,6 +71,7 @@ _VALUES: dict[str, Callable[[ScoringResult, int], Any]] = {
     "vector": lambda r, row: round(_num(r.vector.magnitude[row]), 1),
     "velocity": lambda r, row: round(_num(r.vector.velocity[row]), 1),
     "direction": lambda r, row: DIRECTIONS[int(r.vector.direction[row]) + 1],
+    "movement": lambda r, row: movement_phrase(r.movement(row)),
     "confidence": lambda r, row: round(float(r.vector.confidence[row]) * 100),
     "drivers": lambda r, row: r.drivers(row),
     "quadrant": _quadrant,

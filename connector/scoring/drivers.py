@@ -107,6 +107,22 @@ def drivers_sentence(m: Movement) -> str:
     return text if len(text) <= MAX_DRIVERS_CHARS else text[: MAX_DRIVERS_CHARS - 1] + "…"
 
 
+def movement_phrase(m: Movement) -> str:
+    """How the vector moves, for a task's text (``{movement}``), in the sentence's own three shapes: a task
+    opened on a Negative direction that the hold keeps while the slide has eased must not say "sliding
+    +0.4/30 days, past its noise band" — it says it is levelling off, as the drivers field does."""
+    if math.isnan(m.velocity):
+        return "not enough history for a direction yet"
+    if moving(m):
+        word = "rising" if m.direction > 0 else "falling"
+        # compared as shown: "6.0 points/30 days, past its ±6.0 noise band" would read as a contradiction
+        past = f", past its ±{m.band:.1f} noise band" if round(abs(m.velocity), 1) > round(m.band, 1) else ""
+        return f"{word} {abs(m.velocity):.1f} points/30 days{past}"
+    if m.direction != 0:
+        return f"levelling off ({_signed(m.velocity)} points/30 days, {_band(m)})"
+    return f"steady ({_signed(m.velocity)} points/30 days, {_band(m)})"
+
+
 def _band(m: Movement) -> str:
     if abs(m.velocity) <= m.band:
         return f"inside the ±{m.band:.1f} noise band"

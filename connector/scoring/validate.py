@@ -49,7 +49,7 @@ NUMERIC_PLACEHOLDERS = frozenset({"vector", "velocity", "confidence", "arr", "st
 TEXT_PLACEHOLDERS = frozenset({
     "name", "account_id", "segment", "stage", "next_milestone", "next_milestone_due", "next_milestone_status",
     "next_milestone_when",
-    "direction", "drivers", "reason", "bring", "quadrant", "channel", "renewal_date", "offer",
+    "direction", "movement", "drivers", "reason", "bring", "quadrant", "channel", "renewal_date", "offer",
     "competitor_names", "play", "risk_flags",
 })
 REQUIRED_IN_BODY = ("reason", "stage", "next_milestone", "bring")

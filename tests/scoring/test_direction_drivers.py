@@ -173,3 +173,31 @@ def test_an_absent_risk_is_never_called_a_strength() -> None:
     text = fields(chain(weeks, model=FIXED)[-1], "A")["vector_drivers"]
     assert "strongest" not in text
     assert text.startswith("Rising") and "no failed payments now (+" in text
+
+
+def test_a_recovery_task_says_how_the_vector_moves_as_the_drivers_field_does() -> None:
+    """Daily runs: a slide turns the direction Negative and opens the recovery plan, then eases and turns
+    up while the hold keeps the direction.  Every day the open task's reason agrees with the drivers
+    field: falling while it falls, levelling off (never "sliding +0.3/30 days") once it has eased, and it
+    claims the noise band only when the velocity is past it."""
+    days = [{"A": {**HEALTHY, "active_users": max(90 - 4 * k, 30) if k < 20 else 30 + 2 * (k - 20)}}
+            for k in range(40)]
+    seen = set()
+    for result in chain(days, step=timedelta(days=1), model=FIXED):
+        f = fields(result, "A")
+        [task] = [t for t in result.tasks(include_unchanged=True) if "vector_negative" in t.plays] or [None]
+        if task is None:
+            assert f["vector_direction"] != "Negative"
+            continue
+        reason = task.body.split("\n")[0]
+        assert "Negative" in task.subject and "sliding" not in task.subject + reason
+        velocity, drivers = f["vector_velocity"], f["vector_drivers"]
+        if drivers.startswith("Falling, levelling off"):
+            assert "levelling off" in reason and f"{abs(velocity):.1f} points/30 days, inside" in reason, reason
+            seen.add("levelling off" if velocity < 0 else "turned up")
+        else:
+            assert drivers.startswith(f"Falling {abs(velocity):.1f}")
+            assert f"falling {abs(velocity):.1f} points/30 days" in reason, reason
+            assert ("past its" in reason) == (abs(velocity) > BAND), reason
+            seen.add("past the band" if abs(velocity) > BAND else "falling inside the band")
+    assert seen == {"past the band", "falling inside the band", "levelling off", "turned up"}
