@@ -80,6 +80,10 @@ EVERY_ACCOUNT = "*"
 _IN_LIMIT = 900
 #: Rows per batch of a columnar read: a few MB of tuples at a time.
 _READ_BATCH = 50_000
+#: Engine-state rows per batch: each row is ~1 KB of packed bytes, held three times over while a batch is
+#: turned into columns (the rows, their joined buffer, the unpacked arrays): 200 MB at 50,000 rows, the
+#: peak of a 100k-account load; 10,000 keep it at ~40 MB for the same work in more, smaller steps.
+_STATE_BATCH = 10_000
 _Q = TypeVar("_Q", bound=Select)
 #: ``store_meta`` key prefix of a packed engine state layout (see :meth:`Store.save_packed_states`).
 STATE_LAYOUT_META = "scoring.state_layout."
@@ -628,7 +632,8 @@ class Store:
         the driver's datetimes: SQLAlchemy's per-row text → datetime parsing is skipped on SQLite."""
         return type_coerce(column, String) if self.dialect == "sqlite" else column
 
-    def _batches(self, query: Any, column: Any, ids: Iterable[str] | None) -> Iterator[list[tuple[Any, ...]]]:
+    def _batches(self, query: Any, column: Any, ids: Iterable[str] | None, size: int = 0
+                 ) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of ``query`` (once per id chunk) as the driver's plain tuples, ``_READ_BATCH`` at a time.
 
         Read from the DBAPI cursor, past SQLAlchemy's ``Row`` objects: a million signal rows cost seconds
@@ -636,7 +641,7 @@ class Store:
         (timestamps as SQLite text via :meth:`_timestamps`), so no result processing is skipped.  Batches
         (a server-side cursor on PostgreSQL) keep one batch of tuples alive, not the table's.
         """
-        size = _READ_BATCH
+        size = size or _READ_BATCH
         with self.engine.connect() as conn:
             for q in _per_id_chunk(query, column, ids):
                 if self.dialect == "postgresql":
@@ -660,11 +665,26 @@ class Store:
             dates = tuple(type_coerce(d, String) for d in dates)  # type: ignore[assignment]
         q = select(AccountRow.account_id, AccountRow.name, AccountRow.domain, AccountRow.owner_id,
                    AccountRow.segment, *dates, AccountRow.arr).order_by(AccountRow.account_id)
-        rows = self._columns(q, AccountRow.account_id, None)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
-        found = AccountColumns(object_column(cols[0]), object_column(cols[1]), object_column(cols[2]),
-                               object_column(cols[3]), object_column(cols[4]), date_days(cols[5]),
-                               date_days(cols[6]), float_column(cols[7]))
+        # Columns made a batch of rows at a time (never every account's row tuple and date texts at once:
+        # ~300 MB at a million accounts), owners and segments kept once per distinct value (a few thousand
+        # owners and a handful of segments, where each row's text was its own ~60-byte string).
+        parts: list[list[Any]] = [[] for _ in range(8)]
+        shared: dict[str | None, str | None] = {}
+        for rows in self._batches(q, AccountRow.account_id, None):
+            cols = list(zip(*rows, strict=True))
+            del rows
+            parts[0].append(object_column(cols[0]))
+            parts[1].append(object_column(cols[1]))
+            parts[2].append(object_column(cols[2]))
+            parts[3].append(object_column([shared.setdefault(v, v) for v in cols[3]]))
+            parts[4].append(object_column([shared.setdefault(v, v) for v in cols[4]]))
+            parts[5].append(date_days(cols[5]))
+            parts[6].append(date_days(cols[6]))
+            parts[7].append(float_column(cols[7]))
+            del cols
+        empty = (object, object, object, object, object, np.float64, np.float64, np.float64)
+        found = AccountColumns(*(np.concatenate(p) if p else np.zeros(0, kind) for p, kind in zip(parts, empty,
+                                                                                                    strict=True)))
         return found if account_ids is None else found.only(set(account_ids))
 
     def signal_columns(self, account_ids: Iterable[str] | None = None) -> Iterator[SignalColumns]:
@@ -843,7 +863,7 @@ class Store:
         """``(account_id, layout key, packed bytes, plan)`` per account with a packed state (of
         ``account_ids`` when given), a batch of rows at a time as the driver returns them."""
         q = select(EngineStateRow.account_id, EngineStateRow.layout, EngineStateRow.packed, EngineStateRow.plan)
-        for rows in self._batches(q, EngineStateRow.account_id, account_ids):
+        for rows in self._batches(q, EngineStateRow.account_id, account_ids, _STATE_BATCH):
             yield [(a, layout, bytes(packed), plan) for a, layout, packed, plan in rows]
 
     def signal_pack_rows(self, account_ids: Iterable[str] | None = None
