@@ -166,6 +166,9 @@ class AccountOutput:
     owner_id: str | None = None
     domain: str | None = None
     name: str | None = None
+    #: The table that made it and its row there (:class:`~connector.scoring.output_table.OutputTable`), so
+    #: a sink's diff can read its record digest made a column at a time; not part of what it says.
+    origin: tuple[Any, int] | None = field(default=None, compare=False, repr=False)
 
 
 TaskPriority = Literal["High", "Normal", "Low"]

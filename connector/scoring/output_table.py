@@ -16,14 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from connector.records import AccountOutput
+
+if TYPE_CHECKING:
+    from connector.sinks.record_digest import RecordDigest
 
 #: Fields whose text is made anew for nearly every account: sharing them would only cost a dict entry each.
 _UNIQUE = frozenset({"vector_drivers", "priority_reason"})
 #: Fields a block of columns makes per account although they repeat (see :meth:`OutputTable.extend`).
 _SHARED_PER_ROW = frozenset({"next_action"})
+#: Rows whose record digests are made at once (:meth:`OutputTable.record_digest`).
+DIGEST_BLOCK = 4096
 
 
 class OutputTable(Sequence[AccountOutput]):
@@ -37,6 +42,8 @@ class OutputTable(Sequence[AccountOutput]):
         self._domains: list[str | None] = []
         self._names: list[str | None] = []
         self._shared: dict[tuple[type, Any], Any] = {}
+        #: Per record digest (one per sink's mapping): the block of rows its digests were last made for.
+        self._digests: dict[Any, tuple[int, list[str] | None]] = {}
 
     @classmethod
     def of(cls, outputs: Iterable[AccountOutput]) -> OutputTable:
@@ -107,7 +114,25 @@ class OutputTable(Sequence[AccountOutput]):
         keys = self._keys or ()
         return AccountOutput(account_id=self._ids[index], fields={k: c[index] for k, c in zip(keys, self._columns,
                                                                                                  strict=True)},
-                             owner_id=self._owners[index], domain=self._domains[index], name=self._names[index])
+                             owner_id=self._owners[index], domain=self._domains[index], name=self._names[index],
+                             origin=(self, index))
+
+    def record_digest(self, digest: RecordDigest, row: int) -> str | None:
+        """``digest.of`` of row ``row``'s fields, made a block of rows at a time from the columns
+        (:meth:`RecordDigest.of_columns`); None where that block must be digested row by row.
+
+        Sinks read the table in row order, each with its own digest (the sinks run in threads: each
+        keeps its own block), so one block per digest is alive, not a digest per account per sink."""
+        if row < 0:
+            row += len(self)
+        block = row // DIGEST_BLOCK
+        made = self._digests.get(digest)
+        if made is None or made[0] != block:
+            start, stop = block * DIGEST_BLOCK, min((block + 1) * DIGEST_BLOCK, len(self))
+            columns = {k: c[start:stop] for k, c in zip(self._keys or (), self._columns, strict=True)}
+            made = self._digests[digest] = (block, digest.of_columns(columns, stop - start))
+        digests = made[1]
+        return None if digests is None else digests[row - block * DIGEST_BLOCK]
 
     def __iter__(self) -> Iterator[AccountOutput]:
         for i in range(len(self)):

@@ -174,7 +174,10 @@ def stream_changes(
         changes: list[RecordChange] = []
         quiet: list[tuple[str, str]] = []
         for record_id, output in part:
-            d = digest.of(output.fields)
+            origin = output.origin  # made by an output table: its digest was made a column at a time
+            d = origin[0].record_digest(digest, origin[1]) if origin is not None else None
+            if d is None:
+                d = digest.of(output.fields)
             settled, text = stored.get(record_id, _NEVER)
             if settled == d:
                 continue
@@ -385,7 +388,11 @@ class FieldSink:
         return ((rid, self.prepare(o)) for o in outputs for rid in ids(o.account_id))
 
     def prepare(self, output: AccountOutput) -> AccountOutput:
-        """The output as this system will keep it (e.g. timestamps to the second), so a re-read compares equal."""
+        """The output as this system will keep it (e.g. timestamps to the second), so a re-read compares equal.
+
+        An override that changes any value but a date and time must drop the output's ``origin``
+        (``replace(output, origin=None)``): the diff reads the digest of an output with an origin from its
+        table's columns, which :meth:`RecordDigest.of_columns` makes only where no date and time is digested."""
         return output
 
     def batches(self, changes: Iterator[RecordChange], pending: Counted, report: SinkReport

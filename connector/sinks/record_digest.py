@@ -22,7 +22,9 @@ type gives every record another digest, so a changed mapping re-diffs every reco
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from connector.mappings import FieldMapping
@@ -87,3 +89,50 @@ class RecordDigest:
         digest = self._base.copy()
         digest.update(repr(encoded).encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
+
+    def of_columns(self, columns: Mapping[str, Sequence[Any]], n: int) -> list[str] | None:
+        """:meth:`of` of each of ``n`` rows given as columns (an output table's block), made a field at a
+        time: a daily full pass digests every record of every sink, and per record that was ~20 µs of
+        field-by-field Python.  None when a digested column holds a date and time: a sink's ``prepare``
+        may change those (Salesforce keeps seconds), so their records are digested one by one."""
+        made: list[Iterable[Any]] = []
+        for canonical, fm, cap, numeric, cache in self._fields:
+            values = columns.get(canonical)
+            if values is None:  # an output the outputs lack: as ``of`` encodes a missing key
+                made.append(repeat(_ABSENT, n))
+                continue
+            kinds = set(map(type, values))
+            if any(issubclass(kind, datetime) for kind in kinds):
+                return None
+            if cap and kinds <= {str, type(None)}:
+                made.append([v if v is None or len(v) <= cap else v[:cap] for v in values])
+            else:
+                made.append([self.of_value(v, fm, cap, numeric, cache) for v in values])
+        base = self._base
+        out: list[str] = []
+        for row in zip(*made, strict=True):
+            digest = base.copy()
+            digest.update(repr(list(row)).encode("utf-8", "surrogatepass"))
+            out.append(digest.hexdigest())
+        return out
+
+    @staticmethod
+    def of_value(value: Any, fm: FieldMapping, cap: int, numeric: bool, cache: dict[tuple[type, Any], str | None]
+                 ) -> Any:
+        """One value as :meth:`of` encodes it (the same branches, for the column path)."""
+        if value is None:
+            return None
+        kind = type(value)
+        if kind is str and cap:
+            return value if len(value) <= cap else value[:cap]
+        if kind is float and not numeric:
+            return encode_value(format_value(value, fm))
+        try:
+            made = cache.get((kind, value), _ABSENT)
+        except TypeError:
+            return encode_value(format_value(value, fm))
+        if made is _ABSENT:
+            made = encode_value(format_value(value, fm))
+            if len(cache) < _CACHE_LIMIT:
+                cache[(kind, value)] = made
+        return made

@@ -172,7 +172,8 @@ class SalesforceSink(FieldSink):
         self._replica = ctx.store if fresh else None
 
     def prepare(self, output: AccountOutput) -> AccountOutput:
-        """Salesforce keeps DateTime to the second; trim so a re-read value compares equal."""
+        """Salesforce keeps DateTime to the second; trim so a re-read value compares equal (dates and times
+        only: the output keeps its ``origin``, see :meth:`SinkBase.prepare`)."""
         fields = {k: v.replace(microsecond=0) if isinstance(v, datetime) else v for k, v in output.fields.items()}
         return replace(output, fields=fields)
 

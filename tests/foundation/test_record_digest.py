@@ -150,3 +150,54 @@ def test_a_digest_made_from_cached_values_is_the_one_made_afresh(kind: str) -> N
         assert shared.of(fields) == fresh, fields
     text = RecordDigest(FieldMap(fields={"success_vector": FieldMapping(name="S__c", type="text", label="S")}))
     assert text.of({"success_vector": 0.0}) != text.of({"success_vector": -0.0})  # "0.0" and "-0.0" are sent
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_digests_made_a_column_at_a_time_are_the_per_record_ones(seed: int) -> None:
+    """Every value of the pools (keys that collide, empty and null, long texts), a column some rows or all
+    lack, in any order: ``of_columns`` gives each row the digest ``of`` gives it."""
+    rng = random.Random(seed)
+    # texts alone, one over its field's cap (a column of texts and nulls is cut at once), or with a number
+    pools = {**POOLS, "risk_flags": [None, "", "payment_failed", "f" * 300] + [1] * (seed == 2)}
+    rows = [{k: rng.choice(pool) for k, pool in pools.items()} for _ in range(300)]
+    columns: dict[str, list[Any]] = {k: [r[k] for r in rows] for k in POOLS if k != "ttfv_days"}
+    digest = RecordDigest(MAPPING)
+    fresh = [RecordDigest(MAPPING).of({k: c[i] for k, c in columns.items()}) for i in range(len(rows))]
+    assert digest.of_columns(columns, len(rows)) == fresh
+    assert [digest.of({k: c[i] for k, c in columns.items()}) for i in range(len(rows))] == fresh  # cache shared
+    stamped = {**columns, "vector_updated_at": [datetime(2026, 11, 1, 9, 0, 0, 5, tzinfo=UTC)] * len(rows)}
+    assert digest.of_columns(stamped, len(rows)) == fresh  # a volatile field is not digested
+    timed = {**columns, "next_milestone_due": [datetime(2026, 11, 1, 9, tzinfo=UTC)] * len(rows)}
+    assert digest.of_columns(timed, len(rows)) is None  # a date and time a sink may trim: row by row
+
+
+def test_a_diff_of_an_output_table_sends_what_a_diff_of_its_rows_sends(any_store: Store) -> None:
+    """Outputs read from an output table carry their row (``origin``); their digests come from the table's
+    columns, block by block, and the diff sends exactly what it sends for the same outputs without one."""
+    from dataclasses import replace
+
+    from connector.scoring import output_table
+    from connector.scoring.output_table import OutputTable
+
+    rng = random.Random(5)
+    stamp = datetime(2026, 11, 1, 9, 0, 0, 123456, tzinfo=UTC)
+    keys = [*POOLS, "vector_updated_at"]
+    table = OutputTable()
+    for round_ in range(3):
+        rows = [{k: rng.choice(pool) for k, pool in POOLS.items()} for _ in range(50)]
+        columns = {k: [r.get(k) for r in rows] for k in POOLS}
+        table = OutputTable()
+        table.extend([f"a{i}" for i in range(50)], {**columns, "vector_updated_at": [stamp] * 50}, [None] * 50,
+                     [None] * 50, [None] * 50)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(output_table, "DIGEST_BLOCK", 7)  # many blocks, one alive per digest
+            targets = [(f"001{i:04d}", o) for i, o in enumerate(table)]
+            assert all(o.origin is not None and list(o.fields) == keys for _, o in targets)
+            plain = [(r, replace(o, origin=None)) for r, o in targets]
+            expected = {c.record_id: (c.values, c.digest) for c in stream_changes(any_store, SYSTEM, OBJECT,
+                                                                                  MAPPING, plain, window=9)}
+            patch.setattr(RecordDigest, "of", lambda *a: pytest.fail("a table's output digested row by row"))
+            made = list(stream_changes(any_store, SYSTEM, OBJECT, MAPPING, targets, window=9, settle=True))
+            assert {c.record_id: (c.values, c.digest) for c in made} == expected, round_
+        any_store.record_written(SYSTEM, OBJECT, [(c.record_id, f, v) for c in made for f, v in c.values.items()],
+                                 round_, digests={c.record_id: c.digest for c in made if c.digest is not None})
