@@ -40,6 +40,8 @@ _CACHE_LIMIT = 4096
 #: Field types whose text of a float is the same for 0.0 and -0.0 (both are sent as "0"), so floats can be
 #: cached by value (``0.0 == -0.0`` as keys) — a vector rounded to a tenth repeats across accounts.
 _NUMERIC = frozenset({"number", "percent", "integer"})
+#: The kinds of value a number field's column holds (``of_columns`` encodes them once per distinct value).
+_NUMBERS = frozenset({float, int, bool, type(None)})
 #: What the encoded values of a mapped output the account's outputs lack (the diff skips it) stand for.
 _ABSENT = ...
 
@@ -106,6 +108,9 @@ class RecordDigest:
                 return None
             if cap and kinds <= {str, type(None)}:
                 made.append([v if v is None or len(v) <= cap else v[:cap] for v in values])
+            elif numeric and kinds <= _NUMBERS:  # numbers equal as keys are sent alike: once per distinct value
+                encoded = {v: self.of_value(v, fm, cap, numeric, cache) for v in set(values)}
+                made.append([encoded[v] for v in values])
             else:
                 made.append([self.of_value(v, fm, cap, numeric, cache) for v in values])
         base = self._base
