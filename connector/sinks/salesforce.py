@@ -173,7 +173,11 @@ class SalesforceSink(FieldSink):
 
     def prepare(self, output: AccountOutput) -> AccountOutput:
         """Salesforce keeps DateTime to the second; trim so a re-read value compares equal (dates and times
-        only: the output keeps its ``origin``, see :meth:`SinkBase.prepare`)."""
+        only: the output keeps its ``origin``, see :meth:`SinkBase.prepare`).  A row of an output table
+        is read so when a field is read, not copied."""
+        to_the_second = getattr(output.fields, "to_the_second", None)  # an OutputTable's RowFields
+        if to_the_second is not None:
+            return replace(output, fields=to_the_second())
         fields = {k: v.replace(microsecond=0) if isinstance(v, datetime) else v for k, v in output.fields.items()}
         return replace(output, fields=fields)
 

@@ -42,10 +42,13 @@ def test_repeated_texts_and_dates_are_kept_once() -> None:
     assert len(bands) == 3 and len(dues) == 2
 
 
-def test_each_read_is_a_new_dict() -> None:
+def test_a_read_cannot_change_the_table() -> None:
     table = OutputTable.of([_output(0)])
     first = table[0]
-    dict.__setitem__(first.fields, "success_vector", 0.0)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        first.fields["success_vector"] = 0.0  # type: ignore[index]
+    copy = dict(first.fields)
+    copy["success_vector"] = 0.0
     assert table[0].fields["success_vector"] == 50.0
 
 
@@ -68,3 +71,34 @@ def test_a_result_for_outputs_makes_the_same_outputs_and_no_state() -> None:
     assert any(o.fields["vector_drivers"] for o in slim.outputs())
     with pytest.raises(IndexError):
         slim.state_for("A")
+
+
+def test_a_row_reads_as_a_mapping_of_its_fields() -> None:
+    """The fields of a row are read from the columns when asked: a read-only mapping equal to the dict
+    it was added as, in the same order, with ``get``, ``in`` and a copy by ``{**…}`` as a dict has them;
+    to the second, a date and time loses its microseconds and nothing else changes."""
+    added = _output(5, vector_updated_at=NOW.replace(microsecond=123456))
+    row = OutputTable.of([added])[0]
+    assert row.fields == added.fields and dict(row.fields) == dict(added.fields)
+    assert list(row.fields) == list(added.fields) and len(row.fields) == len(added.fields)
+    assert "success_vector" in row.fields and "nope" not in row.fields
+    assert row.fields.get("nope") is None and row.fields.get("nope", 7) == 7
+    with pytest.raises(KeyError):
+        row.fields["nope"]
+    assert {**row.fields, "success_vector": 1.0}["success_vector"] == 1.0
+    assert repr(row.fields) == repr(dict(added.fields))
+    seconds = row.fields.to_the_second()  # type: ignore[attr-defined]
+    assert seconds["vector_updated_at"] == NOW and row.fields["vector_updated_at"].microsecond == 123456
+    assert {k: v for k, v in seconds.items() if k != "vector_updated_at"} == \
+        {k: v for k, v in added.fields.items() if k != "vector_updated_at"}
+    assert row.origin is not None and row.origin[1] == 0
+
+
+def test_the_salesforce_sink_prepares_a_row_as_it_prepares_a_dict() -> None:
+    from connector.sinks.salesforce import SalesforceSink
+
+    added = _output(2, vector_updated_at=NOW.replace(microsecond=999999))
+    row = OutputTable.of([added])[0]
+    prepare = SalesforceSink.prepare
+    assert dict(prepare(None, row).fields) == dict(prepare(None, added).fields)  # type: ignore[arg-type]
+    assert prepare(None, row).fields["vector_updated_at"] == NOW  # type: ignore[arg-type]
