@@ -99,10 +99,24 @@ def drivers_sentence(m: Movement) -> str:
         word = "Rising" if m.direction > 0 else "Falling"
         text = f"{word}, levelling off ({_signed(m.velocity)} points/30 days, {_band(m)})"
     else:
-        text = f"Steady at {m.magnitude:.0f} ({_signed(m.velocity)} points/30 days, {_band(m)})"
-    held = max(range(len(m.lost)), key=m.lost.__getitem__) if m.lost else -1
-    if held >= 0 and m.lost[held] >= 1 and m.direction <= 0:
-        text += f"; held back by {m.labels[held]} ({_signed(-m.lost[held], 0)})"
+        return steady_sentence(m.magnitude, m.velocity, m.band, m.hold_days, m.hold_left, m.labels, m.lost)
+    return _finished(text, m.labels, m.lost if m.direction <= 0 else [])
+
+
+def steady_sentence(magnitude: float, velocity: float, band: float, hold_days: float, hold_left: float,
+                    labels: list[str], lost: list[float]) -> str:
+    """The sentence of a Flat direction with a velocity (most accounts on most days), from the numbers
+    alone: what :func:`drivers_sentence` says of such a :class:`Movement`, without making one (a block of
+    outputs makes these without the movement's per-input lists)."""
+    return _finished(f"Steady at {magnitude:.0f} ({_signed(velocity)} points/30 days, "
+                     f"{_band_of(velocity, band, hold_days, hold_left)})", labels, lost)
+
+
+def _finished(text: str, labels: list[str], lost: list[float]) -> str:
+    """``text`` with what holds the score back most (a point or more), its full stop, within the cap."""
+    held = max(range(len(lost)), key=lost.__getitem__) if lost else -1
+    if held >= 0 and lost[held] >= 1:
+        text += f"; held back by {labels[held]} ({_signed(-lost[held], 0)})"
     text += "."
     return text if len(text) <= MAX_DRIVERS_CHARS else text[: MAX_DRIVERS_CHARS - 1] + "…"
 
@@ -124,12 +138,16 @@ def movement_phrase(m: Movement) -> str:
 
 
 def _band(m: Movement) -> str:
-    if abs(m.velocity) <= m.band:
-        return f"inside the ±{m.band:.1f} noise band"
-    left = m.hold_days if math.isnan(m.hold_left) else max(m.hold_left, 1.0)
-    if left >= m.hold_days:  # its first day outside: the whole hold ahead
-        return f"outside the ±{m.band:.1f} noise band: direction changes if it holds {m.hold_days:g} days"
-    return (f"outside the ±{m.band:.1f} noise band: direction changes if it holds {left:g} more "
+    return _band_of(m.velocity, m.band, m.hold_days, m.hold_left)
+
+
+def _band_of(velocity: float, band: float, hold_days: float, hold_left: float) -> str:
+    if abs(velocity) <= band:
+        return f"inside the ±{band:.1f} noise band"
+    left = hold_days if math.isnan(hold_left) else max(hold_left, 1.0)
+    if left >= hold_days:  # its first day outside: the whole hold ahead
+        return f"outside the ±{band:.1f} noise band: direction changes if it holds {hold_days:g} days"
+    return (f"outside the ±{band:.1f} noise band: direction changes if it holds {left:g} more "
             f"day{'' if left == 1 else 's'}")
 
 

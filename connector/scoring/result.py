@@ -22,7 +22,7 @@ from connector.scoring.conditions import Columns
 from connector.scoring.context import TemplateContext
 from connector.scoring.day_facts import DayFacts, merged_backlog
 from connector.scoring.distinct import per_distinct_row
-from connector.scoring.drivers import Movement, drivers_sentence
+from connector.scoring.drivers import Movement, drivers_sentence, steady_sentence
 from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
@@ -96,24 +96,36 @@ class ScoringResult:
     def movements(self, start: int, stop: int) -> list[Movement]:
         """:meth:`movement` of rows ``start:stop``, its arrays made for the block at once (elementwise, so
         each row's numbers are the ones a block of one gives)."""
+        return self._movements(slice(start, stop))
+
+    def _movements(self, rows: slice | np.ndarray) -> list[Movement]:
         v, cfg = self.vector, self.model.vector
-        normalised = v.normalised[start:stop]
-        missing = np.isnan(normalised)  # np.where, not np.nan_to_num: the same values at a tenth of the cost
-        lost = (v.share[start:stop] * (1.0 - np.where(missing, 1.0, normalised)) * 100.0).tolist()
-        at_best = (np.where(missing, 0.0, normalised) >= 1.0).tolist()
-        drivers = v.drivers[start:stop].tolist()
-        band = v.band[start:stop].tolist()
-        # A candidate direction turns once ``today - since >= hold_days`` (trend.direction_with_hold).
-        left = (cfg.hold_days - (np.floor(self.today) - v.candidate_since[start:stop])).tolist()
+        lost = self._lost(rows).tolist()
+        at_best = (np.where(np.isnan(normalised := v.normalised[rows]), 0.0, normalised) >= 1.0).tolist()
+        drivers = v.drivers[rows].tolist()
+        band = v.band[rows].tolist()
+        left = self._hold_left(rows).tolist()
         keys = list(self.model.inputs)
         return [Movement(direction=d, magnitude=m, velocity=vel, band=b, labels=self.labels, keys=keys,
                          drivers=drv, unattributed=u, risk=self.risk_inputs, at_best=best, lost=gone,
                          threshold=cfg.min_driver_points, hold_days=cfg.hold_days, exit_band=cfg.exit_ratio * b,
                          hold_left=h)
                 for d, m, vel, b, drv, u, best, gone, h in zip(
-                    v.direction[start:stop].tolist(), v.magnitude[start:stop].tolist(),
-                    v.velocity[start:stop].tolist(), band, drivers, v.unattributed[start:stop].tolist(), at_best,
+                    v.direction[rows].tolist(), v.magnitude[rows].tolist(),
+                    v.velocity[rows].tolist(), band, drivers, v.unattributed[rows].tolist(), at_best,
                     lost, left, strict=True)]
+
+    def _lost(self, rows: slice | np.ndarray) -> np.ndarray:
+        """Points each input holds the score back by (its share of what it misses), per row."""
+        v = self.vector
+        normalised = v.normalised[rows]
+        missing = np.isnan(normalised)  # np.where, not np.nan_to_num: the same values at a tenth of the cost
+        return np.asarray(v.share[rows] * (1.0 - np.where(missing, 1.0, normalised)) * 100.0)
+
+    def _hold_left(self, rows: slice | np.ndarray) -> np.ndarray:
+        """Days a candidate direction must still hold: it turns once ``today - since >= hold_days``
+        (trend.direction_with_hold)."""
+        return np.asarray(self.model.vector.hold_days - (np.floor(self.today) - self.vector.candidate_since[rows]))
 
     @cached_property
     def _drivers_made(self) -> list[str | None]:
@@ -132,10 +144,20 @@ class ScoringResult:
     def drivers_block(self, start: int, stop: int) -> list[str]:
         """:meth:`drivers` of rows ``start:stop``, the movements made for the block at once."""
         made = self._drivers_made
-        if any(made[row] is None for row in range(start, stop)):
-            for row, movement in zip(range(start, stop), self.movements(start, stop), strict=True):
-                if made[row] is None:
-                    made[row] = drivers_sentence(movement)
+        todo = np.array([row for row in range(start, stop) if made[row] is None], np.intp)
+        if todo.size:
+            v = self.vector
+            # Flat with a velocity (most accounts, most days): from the numbers, no Movement made
+            steady = (v.direction[todo] == 0) & ~np.isnan(v.magnitude[todo]) & ~np.isnan(v.velocity[todo])
+            rows = todo[steady]
+            hold_days, labels = self.model.vector.hold_days, self.labels
+            for row, magnitude, velocity, band, left, lost in zip(
+                    rows.tolist(), v.magnitude[rows].tolist(), v.velocity[rows].tolist(), v.band[rows].tolist(),
+                    self._hold_left(rows).tolist(), self._lost(rows).tolist(), strict=True):
+                made[row] = steady_sentence(magnitude, velocity, band, hold_days, left, labels, lost)
+            rows = todo[~steady]
+            for row, movement in zip(rows.tolist(), self._movements(rows), strict=True):
+                made[row] = drivers_sentence(movement)
         return cast(list[str], made[start:stop])
 
     def fields(self, row: int) -> dict[str, Any]:

@@ -136,3 +136,18 @@ def test_next_actions_by_key_are_the_per_account_texts() -> None:
         pl.digital_plays[:] = rng.random(pl.digital_plays.shape) < 0.2
         want = [result.next_action(row) for row in range(n)]
         assert output_columns_module._next_actions(result, 0, n) == want
+
+
+@pytest.mark.parametrize(("days", "seed"), [(1, 11), (4, 12), (8, 13), (12, 4)])
+def test_a_block_of_sentences_is_each_movement_s_sentence(days: int, seed: int) -> None:
+    """Flat rows with a velocity are written from the numbers (no Movement made): each says what the
+    sentence of its movement says, held-back input and hold count-down included."""
+    from connector.scoring.drivers import drivers_sentence
+
+    result = world(days, seed)
+    block = result.drivers_block(0, result.inputs.n)
+    want = [drivers_sentence(result.movement(row)) for row in range(result.inputs.n)]
+    assert block == want
+    if days >= 8:
+        steady = [t for t in want if t.startswith("Steady at") and "not enough history" not in t]
+        assert any("held back by" in t for t in steady) and any("noise band" in t for t in steady)
