@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -38,8 +40,11 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-#: SQLite page cache per connection, KiB (``PRAGMA cache_size`` takes a negative size as KiB).
-SQLITE_CACHE_KIB = 16 * 1024
+#: SQLite page cache per connection, KiB (``PRAGMA cache_size`` takes a negative size as KiB): SQLite's
+#: own default, said so that :func:`larger_page_cache` can return to it.
+SQLITE_CACHE_KIB = 2000
+#: The page cache of a connection appending a whole pass's points or states (:func:`larger_page_cache`).
+SQLITE_WRITE_CACHE_KIB = 16 * 1024
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,12 +52,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    # 16 MiB of page cache per connection instead of SQLite's 2 MB default: a million-account daily pass
-    # appends a million points and states into indexes far larger than 2 MB, and each page missed is read
-    # again from the OS (the 1M pass's persist and diff took ~30 s less; docs/benchmarks.md, session 13).
-    # A small store never fills it: the cache holds only pages read.
     cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cur.close()
+
+
+@contextmanager
+def larger_page_cache(conn: Connection) -> Iterator[None]:
+    """A SQLite connection's page cache at :data:`SQLITE_WRITE_CACHE_KIB` while the block runs, then back
+    to the default (which frees what it held past that); other databases are left alone.
+
+    Why: a million-account daily pass appends a million points and states into indexes far larger than
+    SQLite's 2 MB cache, and each page missed is read again from the OS: with 16 MiB on every connection
+    the 1M pass's persist took 80.8 -> 62.7 s (docs/benchmarks.md, session 13).  On every connection it
+    also cost the 100k first sync ~50 MB (pooled connections each keeping a full cache, the pull's and the
+    sinks' at once) past its 500 MB budget, so only the score stage's single-writer appends get it."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
 
 #: Alembic's ``context`` is a module-level proxy: two threads migrating at once corrupt each other's

@@ -50,7 +50,7 @@ from connector.store.columns import (
     object_column,
     timestamp_days,
 )
-from connector.store.database import make_engine, migrate
+from connector.store.database import larger_page_cache, make_engine, migrate
 from connector.store.schema import (
     AccountChangeRow,
     AccountRow,
@@ -753,7 +753,7 @@ class Store:
         as_dicts = insert(ScoreRow)
         text = bindparam("outputs", type_=Text)  # stored as made: SQLite's JSON is text; PostgreSQL casts it
         as_text = insert(ScoreRow).values(outputs=sql_cast(text, JSON) if self.dialect == "postgresql" else text)
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, larger_page_cache(conn):
             for chunk in batched(rows, _CHUNK):
                 execute_many(conn, as_text if isinstance(chunk[0].get("outputs"), str) else as_dicts, chunk)
                 count += len(chunk)
@@ -841,7 +841,7 @@ class Store:
         now = utcnow()
         count = 0
         layouts: dict[str, str] = {}
-        with Session(self.engine) as s, s.begin():
+        with Session(self.engine) as s, s.begin(), larger_page_cache(s.connection()):
             legacy = s.execute(select(AccountStateRow.account_id).limit(1)).first() is not None
             for block in blocks:
                 rows = list({a: {"account_id": a, "layout": block.layout_key, "packed": data, "plan": plan,

@@ -1,21 +1,47 @@
-"""Every SQLite connection of a store gets the page cache the daily pass is measured with."""
+"""The score stage's appends get a larger SQLite page cache while they run; every other connection keeps
+SQLite's default, and the appending one returns to it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 
-from connector.store import Store
-from connector.store.database import SQLITE_CACHE_KIB
+from connector.store import Store, database
+from connector.store.database import SQLITE_CACHE_KIB, SQLITE_WRITE_CACHE_KIB, larger_page_cache
 
 
-def test_each_connection_has_the_larger_page_cache(tmp_path: Path) -> None:
+def test_a_connection_has_the_larger_cache_only_inside_the_block(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     try:
-        with store.engine.connect() as one, store.engine.connect() as two:  # two pooled connections
-            for conn in (one, two):
-                assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
-                assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        with store.engine.connect() as conn, store.engine.connect() as other:
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+            with larger_page_cache(conn):
+                assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_WRITE_CACHE_KIB
+                assert other.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
     finally:
         store.close()
+
+
+def test_the_score_stage_appends_run_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Points and engine states are appended inside the larger cache (what the 1M pass was measured with)."""
+    import connector.store.store as store_module
+
+    seen: list[int] = []
+    real = database.larger_page_cache
+
+    def spy(conn: Any) -> Any:
+        seen.append(1)
+        return real(conn)
+
+    monkeypatch.setattr(store_module, "larger_page_cache", spy)
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        store.append_scores(iter([]))
+        store.save_packed_states([])
+    finally:
+        store.close()
+    assert len(seen) == 2
