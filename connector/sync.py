@@ -493,7 +493,8 @@ class SyncRunner:
         and writes the day's point, the only point of the day the trend reads."""
         blocks = scored.packed_states()
         self.store.save_packed_states(blocks if prints is None else prints.changed(blocks),
-                                      None if facts is None else {DAY_FACTS_META: facts.to_json()})
+                                      None if facts is None else {DAY_FACTS_META: facts.to_json()},
+                                      accounts=scored.inputs.n)
 
     def append_points(self, now: datetime, run_id: int, scored: Any, points: PointPrints | None = None
                       ) -> OutputTable:
@@ -536,7 +537,7 @@ class SyncRunner:
                         "digest": digest,
                     }
 
-        self.store.append_scores(rows())
+        self.store.append_scores(rows(), accounts=scored.inputs.n)
         return table
 
     def _with_unconfirmed(self, tasks: list[TaskSpec], scored: Any) -> list[TaskSpec]:

@@ -43,8 +43,11 @@ def make_engine(url: str) -> Engine:
 #: SQLite page cache per connection, KiB (``PRAGMA cache_size`` takes a negative size as KiB): SQLite's
 #: own default, said so that :func:`larger_page_cache` can return to it.
 SQLITE_CACHE_KIB = 2000
-#: The page cache of a connection appending a whole pass's points or states (:func:`larger_page_cache`).
+#: The largest page cache of a connection appending a whole pass's points or states (:func:`larger_page_cache`).
 SQLITE_WRITE_CACHE_KIB = 16 * 1024
+#: The pass, in accounts, from which an appending connection gets the whole of that cache (less in
+#: proportion below: SQLite's default up to 125,000 accounts).
+FULL_CACHE_ACCOUNTS = 1_000_000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -57,19 +60,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 @contextmanager
-def larger_page_cache(conn: Connection) -> Iterator[None]:
-    """A SQLite connection's page cache at :data:`SQLITE_WRITE_CACHE_KIB` while the block runs, then back
-    to the default (which frees what it held past that); other databases are left alone.
+def larger_page_cache(conn: Connection, accounts: int) -> Iterator[None]:
+    """A SQLite connection's page cache sized for a pass over ``accounts`` accounts while the block runs
+    (in proportion, up to :data:`SQLITE_WRITE_CACHE_KIB` from :data:`FULL_CACHE_ACCOUNTS`), then
+    back to the default, which frees what it held past that; other databases are left alone.
 
-    Why: a million-account daily pass appends a million points and states into indexes far larger than
-    SQLite's 2 MB cache, and each page missed is read again from the OS: with 16 MiB on every connection
-    the 1M pass's persist took 80.8 -> 62.7 s (docs/benchmarks.md, session 13).  On every connection it
-    also cost the 100k first sync ~50 MB (pooled connections each keeping a full cache, the pull's and the
-    sinks' at once) past its 500 MB budget, so only the score stage's single-writer appends get it."""
-    if conn.dialect.name != "sqlite":
+    Why: a million-account daily pass appends a million points and states in one transaction each; with
+    SQLite's 2 MB cache their pages spill and are read again from the OS.  16 MiB took the 1M pass's
+    persist from 80.8 to 62.7 s (docs/benchmarks.md, session 13).  On every connection it also cost the
+    100k first sync 46 MB (pooled connections each keeping a full cache) past its 500 MB budget, and at
+    100k the appends gained nothing measurable, so the cache grows with the pass: the default up to
+    125,000 accounts, 16 MiB from a million."""
+    kib = min(SQLITE_WRITE_CACHE_KIB, accounts * SQLITE_WRITE_CACHE_KIB // FULL_CACHE_ACCOUNTS)
+    if conn.dialect.name != "sqlite" or kib <= SQLITE_CACHE_KIB:
         yield
         return
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITE_CACHE_KIB}")
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{kib}")
     try:
         yield
     finally:

@@ -741,19 +741,20 @@ class Store:
 
     # -- scores and engine state -----------------------------------------------------------------------
 
-    def append_scores(self, rows: Iterable[dict[str, Any]]) -> int:
+    def append_scores(self, rows: Iterable[dict[str, Any]], accounts: int = 0) -> int:
         """Append score rows, read ``_CHUNK`` at a time inside one transaction; returns how many.
 
         The sync passes a generator over every account's outputs: listing it first would hold a row dict
         (outputs JSON included) per account at once.  One transaction keeps a run's scores all-or-nothing.
         A row's ``outputs`` is a dict, or its JSON text already made (the sync makes it to digest it: see
-        :mod:`connector.scoring.point_prints`), stored as it is.
+        :mod:`connector.scoring.point_prints`), stored as it is.  ``accounts``: how many the pass scored
+        (the page cache is sized for it: :func:`~connector.store.database.larger_page_cache`).
         """
         count = 0
         as_dicts = insert(ScoreRow)
         text = bindparam("outputs", type_=Text)  # stored as made: SQLite's JSON is text; PostgreSQL casts it
         as_text = insert(ScoreRow).values(outputs=sql_cast(text, JSON) if self.dialect == "postgresql" else text)
-        with self.engine.begin() as conn, larger_page_cache(conn):
+        with self.engine.begin() as conn, larger_page_cache(conn, accounts):
             for chunk in batched(rows, _CHUNK):
                 execute_many(conn, as_text if isinstance(chunk[0].get("outputs"), str) else as_dicts, chunk)
                 count += len(chunk)
@@ -832,16 +833,18 @@ class Store:
                 self._upsert(s, MetaRow, [{"key": k, "value": v, "updated_at": now} for k, v in meta.items()], ("key",))
         return count
 
-    def save_packed_states(self, blocks: Iterable[PackedStates], meta: Mapping[str, str] | None = None) -> int:
+    def save_packed_states(self, blocks: Iterable[PackedStates], meta: Mapping[str, str] | None = None,
+                           accounts: int = 0) -> int:
         """Upsert packed engine states (``engine_states``), block by block inside one transaction, with the
         layouts they name and ``meta`` (see :meth:`save_states` for why one transaction); returns how many.
+        ``accounts``: how many the pass scored (the page cache is sized for it, as in :meth:`append_scores`).
 
         An account's JSON state from an earlier version (``account_state``) is deleted with it: from now on
         the packed row is its state.  Within a block an account's last row wins."""
         now = utcnow()
         count = 0
         layouts: dict[str, str] = {}
-        with Session(self.engine) as s, s.begin(), larger_page_cache(s.connection()):
+        with Session(self.engine) as s, s.begin(), larger_page_cache(s.connection(), accounts):
             legacy = s.execute(select(AccountStateRow.account_id).limit(1)).first() is not None
             for block in blocks:
                 rows = list({a: {"account_id": a, "layout": block.layout_key, "packed": data, "plan": plan,
