@@ -38,9 +38,9 @@ def _cycle(store: Store, now: datetime, *, full: bool) -> tuple[list[Any], int]:
     written = 0
     save = store.save_packed_states
 
-    def counting(blocks: Any, meta: Any = None) -> int:
+    def counting(blocks: Any, meta: Any = None, accounts: int = 0) -> int:
         nonlocal written
-        written = save(blocks, meta)
+        written = save(blocks, meta, accounts)
         return written
 
     store.save_packed_states = counting  # type: ignore[method-assign]
