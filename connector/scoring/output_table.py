@@ -169,8 +169,6 @@ class OutputTable(Sequence[AccountOutput]):
 
         Sinks read the table in row order, each with its own digest (the sinks run in threads: each
         keeps its own block), so one block per digest is alive, not a digest per account per sink."""
-        if row < 0:
-            row += len(self)
         block = row // DIGEST_BLOCK
         made = self._digests.get(digest)
         if made is None or made[0] != block:

@@ -63,14 +63,12 @@ def encoded_column(values: Sequence[Any]) -> list[str]:
 
 
 def encoded_value(value: Any) -> str:
-    """One value as ``json.dumps`` writes it (the exact kinds first; anything else by ``json.dumps``)."""
+    """One value as ``json.dumps`` writes it (the exact kinds it has a rule for first; anything else by
+    ``json.dumps`` itself)."""
+    if value is None:
+        return "null"
     kind = type(value)
-    if kind is str:
-        return str(encode_basestring_ascii(value))
-    if value is None or kind is bool:
-        return _CONSTANTS[value]
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
+    encode = _ENCODERS.get(kind)
+    if encode is not None and (kind is not float or math.isfinite(value)):
+        return str(encode(value))
     return json.dumps(value)

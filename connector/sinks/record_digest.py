@@ -62,35 +62,12 @@ class RecordDigest:
     def of(self, given: Mapping[str, Any]) -> str:
         """The digest of an account's outputs (``AccountOutput.fields``) as this mapping sends them: the
         encoded values in the mapping's order, as one ``repr`` (a list of texts and nulls reads back
-        one way only), hashed.  Run once per record of a full pass, so the common cases come first."""
-        encoded: list[Any] = []
-        add = encoded.append
+        one way only), hashed.  An output table's rows are digested a block at a time instead
+        (:meth:`of_columns`); this is the path of outputs made one by one."""
         get = given.get
-        for canonical, fm, cap, numeric, cache in self._fields:
-            value = get(canonical, _ABSENT)
-            if value is None or value is _ABSENT:
-                add(value)
-                continue
-            kind = type(value)
-            if kind is str and cap:  # format_value keeps a text up to its cap; encode_value keeps a text
-                add(value if len(value) <= cap else value[:cap])
-                continue
-            if kind is float and not numeric:  # 0.0 == -0.0 as keys, and a text field writes them apart
-                add(encode_value(format_value(value, fm)))
-                continue
-            try:
-                made = cache.get((kind, value), _ABSENT)
-            except TypeError:  # an unhashable value
-                add(encode_value(format_value(value, fm)))
-                continue
-            if made is _ABSENT:
-                made = encode_value(format_value(value, fm))
-                if len(cache) < _CACHE_LIMIT:
-                    cache[(kind, value)] = made
-            add(made)
-        digest = self._base.copy()
-        digest.update(repr(encoded).encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()
+        return self._hashed([value if (value := get(canonical, _ABSENT)) is _ABSENT
+                             else self.of_value(value, fm, cap, numeric, cache)
+                             for canonical, fm, cap, numeric, cache in self._fields])
 
     def of_columns(self, columns: Mapping[str, Sequence[Any]], n: int) -> list[str] | None:
         """:meth:`of` of each of ``n`` rows given as columns (an output table's block), made a field at a
@@ -113,18 +90,21 @@ class RecordDigest:
                 made.append([encoded[v] for v in values])
             else:
                 made.append([self.of_value(v, fm, cap, numeric, cache) for v in values])
-        base = self._base
-        out: list[str] = []
-        for row in zip(*made, strict=True):
-            digest = base.copy()
-            digest.update(repr(list(row)).encode("utf-8", "surrogatepass"))
-            out.append(digest.hexdigest())
-        return out
+        return [self._hashed(list(row)) for row in zip(*made, strict=True)]
+
+    def _hashed(self, encoded: list[Any]) -> str:
+        """The digest of one record's encoded values, in the mapping's order."""
+        digest = self._base.copy()
+        digest.update(repr(encoded).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
     @staticmethod
     def of_value(value: Any, fm: FieldMapping, cap: int, numeric: bool, cache: dict[tuple[type, Any], str | None]
                  ) -> Any:
-        """One value as :meth:`of` encodes it (the same branches, for the column path)."""
+        """One value as the digest encodes it: None as it is; a text up to its field's cap (what
+        format_value keeps, and encode_value keeps a text); anything else formatted and encoded, once per
+        distinct value where values can be told apart (0.0 == -0.0 as keys: a text field writes them
+        apart, so its floats are made each time)."""
         if value is None:
             return None
         kind = type(value)
