@@ -58,16 +58,37 @@ def queue_order(band: np.ndarray, arr: np.ndarray, magnitude: np.ndarray) -> np.
     return np.lexsort((np.nan_to_num(magnitude, nan=101.0), -np.nan_to_num(arr, nan=0.0), band))
 
 
+def falling(velocity: float, exit_band: float) -> bool:
+    """Whether a Negative direction is still moving down past the hysteresis line (the rule of
+    :func:`connector.scoring.drivers.moving`)."""
+    return not math.isnan(velocity) and -velocity >= exit_band
+
+
+def negative_phrase(velocity: float, exit_band: float) -> str:
+    """What a Negative direction adds to the reason: its speed while it falls, else that it is levelling off."""
+    if math.isnan(velocity):
+        return "vector Negative"
+    if falling(velocity, exit_band):
+        speed = f"{-velocity:.0f}"  # under a point only where the model sets a hysteresis line that low
+        return f"vector falling {'<1' if speed == '0' else speed}/30d"
+    return "vector Negative but levelling off"
+
+
 def priority_reason(band: int, flags: list[str], urgent_flags: list[str], direction: int, velocity: float,
-                    magnitude: float, model: SuccessModel, next_milestone: str | None, next_status: str | None) -> str:
-    """"P1: payment failed, competitor installed; vector falling 6/30d" — what put the account in its band."""
+                    magnitude: float, model: SuccessModel, next_milestone: str | None, next_status: str | None,
+                    exit_band: float) -> str:
+    """"P1: payment failed, competitor installed; vector falling 6/30d" — what put the account in its band.
+
+    ``exit_band`` is the hysteresis line (``exit_ratio`` × the account's noise band): a Negative direction
+    whose velocity is no longer past it is *held*, not falling, and reads "vector Negative but levelling off" —
+    the drivers field beside it says "Falling, levelling off", and "vector falling 0/30d" (or a "falling"
+    quoting a velocity that has turned up) would contradict it."""
     cfg = model.priority
     risks = [f for f in flags if f not in NOT_A_RISK]
     named = [FLAG_TEXT.get(f, f.replace("_", " ")) for f in sorted(risks, key=lambda f: f not in urgent_flags)]
     vector = []
     if direction < 0:
-        speed = "" if math.isnan(velocity) else f" {abs(velocity):.0f}/30d"
-        vector.append(f"vector falling{speed}")
+        vector.append(negative_phrase(velocity, exit_band))
     if not math.isnan(magnitude) and magnitude < cfg.watch_below:
         vector.append(f"vector {magnitude:.0f} ({'at risk' if magnitude < cfg.at_risk_below else 'watch'})")
     if next_milestone and next_status in ("Overdue", "At risk"):

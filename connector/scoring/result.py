@@ -194,13 +194,15 @@ class ScoringResult:
             int(self.priority[row]), [f for f, on in zip(self.flag_names, self.flags[row], strict=True) if on],
             self.model.priority.urgent_flags, int(self.vector.direction[row]), float(self.vector.velocity[row]),
             float(self.vector.magnitude[row]), self.model, self.milestone_name(row, nxt),
-            STATUS_LABELS.get(int(self.next_status[row])))
+            STATUS_LABELS.get(int(self.next_status[row])),
+            self.model.vector.exit_ratio * float(self.vector.band[row]))
 
     def priority_reasons(self, start: int, stop: int) -> list[str]:
         """:meth:`priority_reason` of rows ``start:stop``, made once
-        per distinct set of what the text reads: band, flags, direction, the speed and score as whole
-        numbers (the text's ``:.0f``, which rounds half to even as ``np.rint`` does), which side of the
-        watch and at-risk lines the score is on, and the next milestone when it is overdue or at risk."""
+        per distinct set of what the text reads: band, flags, direction, whether a Negative one is still
+        falling past its hysteresis line, the speed and score as whole numbers (the text's ``:.0f``, which
+        rounds half to even as ``np.rint`` does), which side of the watch and at-risk lines the score is on,
+        and the next milestone when it is overdue or at risk."""
         cfg = self.model.priority
         v, ms = self.vector, self.milestones
         magnitude = v.magnitude[start:stop].astype(np.float64)
@@ -209,10 +211,13 @@ class ScoringResult:
         status = self.next_status[start:stop].astype(np.int64)
         late = np.isin(status, [code for code, label in STATUS_LABELS.items() if label in ("Overdue", "At risk")])
         nxt = ms.next[start:stop].astype(np.int64)
+        exit_band = self.model.vector.exit_ratio * v.band[start:stop].astype(np.float64)
         with np.errstate(invalid="ignore"):
+            falling = -velocity >= exit_band  # NaN compares False: read as -1 below first
+            speed = np.where(np.isnan(velocity), -1.0, np.where(falling, np.rint(-velocity), -3.0))
             keys = np.column_stack([
                 self.priority[start:stop].astype(np.int64), self.flags[start:stop], direction,
-                np.where(direction < 0, np.where(np.isnan(velocity), -1.0, np.rint(np.abs(velocity))), -2.0),
+                np.where(direction < 0, speed, -2.0),
                 np.where(np.isnan(magnitude), -1.0, np.rint(magnitude)),
                 magnitude < cfg.watch_below, magnitude < cfg.at_risk_below,
                 np.where(late, self.seg[start:stop].astype(np.int64), -1), np.where(late, nxt, -1),

@@ -101,12 +101,13 @@ def test_priority_reasons_by_key_are_the_per_account_texts_at_the_edges() -> Non
     rng = np.random.default_rng(5)
     edges = np.array([cfg.watch_below, cfg.at_risk_below, 0.0, 100.0, 50.5, 51.5])
     offsets = np.array([-0.5, -1e-9, 0.0, 1e-9, 0.49999999999999994, 0.5])
-    speeds = np.array([-2.5, -2.6, -3.4, -3.5, -0.5, 0.5, -2.4999999, 7.0, np.nan])
+    speeds = np.array([-2.5, -2.6, -3.0, -3.4, -3.5, -0.5, 0.5, -2.4999999, 7.0, np.nan])
     for _ in range(400):  # a world is a few dozen accounts: each draw takes few values, so edges share keys
         magnitude = rng.choice(rng.choice(edges, 2), n) + rng.choice(rng.choice(offsets, 3), n)
         magnitude[rng.random(n) < 0.1] = np.nan
         result.vector.magnitude[:] = np.clip(magnitude, 0.0, 100.0)
         result.vector.velocity[:] = rng.choice(rng.choice(speeds, 3), n)
+        result.vector.band[:] = rng.choice([5.0, 6.0, 7.0], n)  # hysteresis lines 2.5 / 3.0 / 3.5 at ratio 0.5
         result.vector.direction[:] = rng.choice(rng.integers(-1, 2, 2), n)
         result.next_status[:] = rng.choice(rng.choice(sorted(STATUS_LABELS), 2), n)
         result.flags[:] = rng.random(result.flags.shape) < 0.02

@@ -50,9 +50,42 @@ def test_the_reason_names_the_band_and_what_put_it_there(acc: tuple) -> None:
                                    np.array([overdue]), FLAGS, flags)[0])
     on = [f for f, o in zip(FLAGS, flags[0], strict=True) if o]
     text = priority_reason(band, on, DEFAULT_MODEL.priority.urgent_flags, direction, -6.0, mag, DEFAULT_MODEL,
-                           "Adoption", "Overdue" if overdue else "On track")
+                           "Adoption", "Overdue" if overdue else "On track", 3.0)
     assert text.startswith(f"P{band}: ") and len(text) <= 255
     if band < 4:
         assert "on track" not in text
     if direction < 0:
         assert "vector falling 6/30d" in text
+
+
+@given(st.floats(-20, 20), st.floats(0, 10))
+def test_a_held_negative_never_reads_falling_at_a_speed_it_is_not_falling(velocity: float, exit_band: float) -> None:
+    """The hold keeps a direction Negative after the slide eases (or turns up): the reason must then say it is
+    levelling off — "vector falling 0/30d" or "falling 3/30d" of a rising velocity contradicts the drivers
+    field beside it ("Falling, levelling off (+3.0 points/30 days …)")."""
+    text = priority_reason(2, [], DEFAULT_MODEL.priority.urgent_flags, -1, velocity, 70.0, DEFAULT_MODEL,
+                           None, None, exit_band)
+    if -velocity >= exit_band:
+        assert text == f"P2: vector falling {-velocity:.0f}/30d" or (-velocity <= 0.5 and "falling <1/30d" in text)
+    else:
+        assert text == "P2: vector Negative but levelling off"
+    assert "falling 0/30d" not in text
+
+
+def test_the_reason_agrees_with_the_drivers_sentence_on_a_held_negative() -> None:
+    """One account on one scored world, its velocity set either side of the hysteresis line: the reason says
+    "falling" exactly when the drivers sentence does."""
+    from state_worlds import world
+
+    from connector.scoring.drivers import drivers_sentence
+
+    result = world(8, 21)
+    row = 0
+    result.vector.direction[row] = -1
+    result.vector.magnitude[row] = 70.0
+    result.vector.band[row] = 6.0
+    for velocity, falls in ((-6.2, True), (-3.0, True), (-2.9, False), (0.4, False), (3.0, False)):
+        result.vector.velocity[row] = velocity
+        reason, sentence = result.priority_reason(row), drivers_sentence(result.movement(row))
+        assert ("vector falling" in reason) is falls, (velocity, reason)
+        assert sentence.startswith("Falling, levelling off") is not falls, (velocity, sentence)
