@@ -35,13 +35,17 @@ def _due(r: ScoringResult, row: int) -> Any:
     return (day_to_date(float(r.milestones.due_day[row, nxt])) if nxt >= 0 else None) or "—"
 
 
+#: What ``{next_milestone}`` reads once every milestone of the path is reached.
+PATH_COMPLETE = "their next Desired Outcome"
+
+
 def _next_milestone_when(r: ScoringResult, row: int) -> str:
     """What follows the next milestone's name for a CSM: ", due <day> (<status>)".  A vendor opportunity
     (Expansion-ready, Advocate) that is "Not yet" gets no due day: it is never overdue, so a target day in
     the past would only read as a deadline the customer missed."""
     nxt = int(r.milestones.next[row])
     if nxt < 0:
-        return ""
+        return " (every milestone on their path is reached: agree the next outcome with them)"
     status = int(r.next_status[row])
     if status == NOT_YET:
         return " (our opportunity, not yet reached; never overdue)"
@@ -64,7 +68,9 @@ _VALUES: dict[str, Callable[[ScoringResult, int], Any]] = {
     "segment": lambda r, row: list(r.model.segments.values())[int(r.seg[row])].label,
     "stage": lambda r, row: r.milestone_name(row, int(r.milestones.stage[row]))
     or "not started (no milestone reached yet)",
-    "next_milestone": lambda r, row: r.milestone_name(row, int(r.milestones.next[row])) or "path complete",
+    # a complete path reads as what comes next in a sentence ("recovery plan toward …", "the plan for …"),
+    # not as a milestone called "path complete"
+    "next_milestone": lambda r, row: r.milestone_name(row, int(r.milestones.next[row])) or PATH_COMPLETE,
     "next_milestone_due": _due,
     "next_milestone_status": lambda r, row: STATUS_LABELS.get(int(r.next_status[row]), "—"),
     "next_milestone_when": _next_milestone_when,

@@ -359,3 +359,29 @@ def test_a_sliding_vector_task_says_its_movers_once() -> None:
     assert task.play == "vector_negative"
     drivers = task.body.split("Trend: ")[1].split("\n")[0]
     assert task.body.count(drivers) == 1
+
+
+def test_a_complete_path_reads_as_their_next_outcome_never_as_a_milestone_called_path_complete() -> None:
+    """Every milestone reached (Advocate), the vector sliding: the recovery task heads toward their next Desired
+    Outcome and says to agree it — "recovery plan toward path complete" is not a sentence a CSM acts on."""
+    done = {**HEALTHY, "active_users": 90, "features_adopted": 7, "advocacy": 1}
+    result = run({"A": done}, **sliding(NOW))
+    assert fields(result, "A")["next_milestone"] is None and fields(result, "A")["current_stage"] == "Advocate"
+    [task] = result.tasks()
+    assert task.subject.endswith("recovery plan toward their next Desired Outcome")
+    assert ("Next milestone: their next Desired Outcome (every milestone on their path is reached: agree the next "
+            "outcome with them).") in task.body
+    assert "path complete" not in task.subject + task.body
+
+
+def test_the_advocacy_ask_says_how_the_vector_moves_as_the_trend_line_does() -> None:
+    """A Positive the hold keeps while the rise has eased must not read "and rising" beside "Rising, levelling
+    off" — the reason takes the drivers sentence's own shape."""
+    rising = {"A": trend(NOW, 60, 20)}
+    result = run({"A": HEALTHY}, history=rising, accounts={"A": {"arr": 200_000}})
+    from connector.scoring.drivers import movement_phrase
+
+    [task] = [t for t in result.tasks() if "advocacy_ask" in t.plays]
+    why = task.body.split("Why:")[1].split("\n")[0]
+    assert f", {movement_phrase(result.movement(0))}. The right moment" in why
+    assert "and rising" not in task.body
