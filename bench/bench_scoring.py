@@ -250,10 +250,21 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
             return count
 
         changed = clock.part("diff", diff)
+        # the task sink's confirmation: the CRM holds the tasks this pass planned, so the next pass does not
+        # plan them again as unconfirmed (SyncRunner._with_unconfirmed), as after a real sync
+        clock.part("diff", _confirm_tasks, store, runner.config.connector.primary_crm, _tasks, now)
     clock.part("check", record_settled, store, key, result.run_id, now, scope.consumed)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
             "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": result.scored}
+
+
+def _confirm_tasks(store: Any, system: str, tasks: list[Any], now: datetime) -> None:
+    """What :class:`~connector.sinks.tasks.TaskLedger` records once the CRM accepted a pass's tasks."""
+    from connector.store.store import TaskLedgerEntry
+
+    store.upsert_tasks([TaskLedgerEntry(system, t.key, t.account_id, t.play, t.step, f"bench-{t.key}", t.status,
+                                        None, now, now, close_reason=t.close_reason) for t in tasks])
 
 
 def _steps(n: int, shares: tuple[float, ...]) -> list[dict[str, Any]]:
