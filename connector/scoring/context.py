@@ -25,6 +25,23 @@ def _num(value: float, default: float = 0.0) -> float:
     return default if math.isnan(value) else float(value)
 
 
+class Shown(float):
+    """A number as a template shows it: plain ``{vector}`` to the tenth (the CRM field's value), and any
+    format spec (``{vector:.0f}``) applied to the exact value — as the drivers sentence and the priority
+    reason format it.  Rounding twice disagreed with them: 82.54 became 82.5, then "82" (half to even)
+    beside a trend line "Steady at 83"."""
+
+    exact: float
+
+    def __new__(cls, exact: float) -> Shown:
+        shown = super().__new__(cls, round(exact, 1))
+        shown.exact = exact
+        return shown
+
+    def __format__(self, spec: str) -> str:
+        return format(self.exact, spec) if spec else format(float(self), spec)
+
+
 def _name(r: ScoringResult, row: int) -> str:
     ins = r.inputs
     return (ins.names[row] if ins.names is not None else None) or str(ins.account_ids[row])
@@ -74,8 +91,8 @@ _VALUES: dict[str, Callable[[ScoringResult, int], Any]] = {
     "next_milestone_due": _due,
     "next_milestone_status": lambda r, row: STATUS_LABELS.get(int(r.next_status[row]), "—"),
     "next_milestone_when": _next_milestone_when,
-    "vector": lambda r, row: round(_num(r.vector.magnitude[row]), 1),
-    "velocity": lambda r, row: round(_num(r.vector.velocity[row]), 1),
+    "vector": lambda r, row: Shown(_num(r.vector.magnitude[row])),
+    "velocity": lambda r, row: Shown(_num(r.vector.velocity[row])),
     "direction": lambda r, row: DIRECTIONS[int(r.vector.direction[row]) + 1],
     "movement": lambda r, row: movement_phrase(r.movement(row)),
     "confidence": lambda r, row: round(float(r.vector.confidence[row]) * 100),

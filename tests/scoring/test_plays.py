@@ -385,3 +385,15 @@ def test_the_advocacy_ask_says_how_the_vector_moves_as_the_trend_line_does() -> 
     why = task.body.split("Why:")[1].split("\n")[0]
     assert f", {movement_phrase(result.movement(0))}. The right moment" in why
     assert "and rising" not in task.body
+
+
+def test_a_task_shows_the_score_the_trend_line_shows() -> None:
+    """82.54 read "Success Vector 82" (rounded to 82.5, then half to even) beside "Steady at 83": every
+    whole-number score comes from the exact value; a plain {vector} is the field's tenth."""
+    from connector.scoring.context import Shown
+
+    assert f"{Shown(82.54):.0f}" == "83" and f"{Shown(82.54)}" == "82.5" and Shown(82.54) == 82.5
+    result = run({"A": HEALTHY}, **sliding(NOW))
+    result.vector.magnitude[0] = 82.54
+    [task] = result.tasks()
+    assert "Success Vector 83," in task.body
