@@ -50,7 +50,7 @@ def test_the_reason_names_the_band_and_what_put_it_there(acc: tuple) -> None:
                                    np.array([overdue]), FLAGS, flags)[0])
     on = [f for f, o in zip(FLAGS, flags[0], strict=True) if o]
     text = priority_reason(band, on, DEFAULT_MODEL.priority.urgent_flags, direction, -6.0, mag, DEFAULT_MODEL,
-                           "Adoption", "Overdue" if overdue else "On track", 3.0)
+                           "Adoption", "Overdue" if overdue else "At risk" if at_risk else "On track", 3.0)
     assert text.startswith(f"P{band}: ") and len(text) <= 255
     if band < 4:
         assert "on track" not in text
