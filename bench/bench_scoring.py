@@ -40,7 +40,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -139,59 +138,6 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class _TreePss:
-    """The largest PSS of this process and its children together, sampled every 0.2 s while running.
-
-    PSS shares each copy-on-write page between the processes that map it, so the sum is the memory the
-    pass's process tree really holds (a forked child's RSS counts every page it shares with its parent)."""
-
-    def __init__(self) -> None:
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def _pss_kb(pid: int | str) -> int:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                return sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
-        except OSError:
-            return 0
-
-    def _sample(self) -> None:
-        pids: list[int | str] = [os.getpid()]
-        try:
-            for tid in os.listdir("/proc/self/task"):
-                with open(f"/proc/self/task/{tid}/children") as f:
-                    pids += f.read().split()
-        except OSError:
-            pass
-        self.peak_mb = max(self.peak_mb, sum(self._pss_kb(p) for p in pids) / 1024)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            self._sample()
-
-    def __enter__(self) -> _TreePss:
-        if os.path.exists("/proc/self/smaps_rollup"):
-            self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-            self._sample()
-
-
-def _children() -> dict[str, float]:
-    """CPU seconds of the children this process has waited for, and the largest one's peak RSS (MB): the
-    score stage's child that makes a large pass's sentences (connector/scoring/sentences_ahead.py) works
-    on the second core, and its time and memory are counted beside the process's own."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"child_cpu": used.ru_utime + used.ru_stime, "peak_child_rss_mb": used.ru_maxrss / 1024}
-
-
 def kernel_one(n: int) -> dict[str, float]:
     model = load_model(default_model_path())
     t0 = time.perf_counter()
@@ -273,12 +219,9 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     store = runner.store
     result = SyncResult(run_id=store.start_run("bench"))
     clock = _Clock()
-    before = _children()
-    tree = _TreePss().__enter__()
     clock.part("resolve", runner.resolve, result)
     key = clock.part("check", cycle_key, store, runner.config, now)
     if not force and clock.part("check", settled_since, store, key) is not None:
-        tree.__exit__()
         store.finish_run(result.run_id, "ok", {})
         return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
                 "changed_records": 0, "peak_rss_mb": _peak_mb(), "settled": True, "scored": 0}
@@ -312,11 +255,7 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
         clock.part("diff", _confirm_tasks, store, runner.config.connector.primary_crm, _tasks, now)
     clock.part("check", record_settled, store, key, result.run_id, now, scope.consumed)
     store.finish_run(result.run_id, "ok", {})
-    children = _children()
-    tree.__exit__()
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
-            "wall_total": sum(clock.wall.values()), "child_cpu": children["child_cpu"] - before["child_cpu"],
-            "peak_child_rss_mb": children["peak_child_rss_mb"], "peak_tree_pss_mb": tree.peak_mb,
             "changed_records": changed, "peak_rss_mb": _peak_mb(), "settled": False, "scored": result.scored}
 
 
@@ -431,10 +370,7 @@ def _print_stage(r: dict[str, Any]) -> None:
         print(f"{r['n']:>9,} {r['backend']:<10} {label:<14} cpu {c['cpu_total']:7.2f} s  ({parts})  "
               f"scored {c.get('scored', 0):>7,}  changed records {c['changed_records']:>7,}  "
               f"peak RSS {c['peak_rss_mb']:6.0f} MB"
-              + (f"  child cpu {c['child_cpu']:.2f} s, peak RSS {c['peak_child_rss_mb']:.0f} MB"
-                 if c.get("child_cpu") else "")
-              + (f"  peak PSS with children {c['peak_tree_pss_mb']:.0f} MB" if c.get("peak_tree_pss_mb") else "")
-              + f"{'  settled' if c.get('settled') else ''}", flush=True)
+              f"{'  settled' if c.get('settled') else ''}", flush=True)
 
 
 def main(argv: list[str]) -> None:

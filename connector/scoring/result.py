@@ -13,7 +13,7 @@ from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -37,9 +37,6 @@ from connector.scoring.quadrant import QUADRANTS, QuadrantResult
 from connector.scoring.rounding import round_like_python
 from connector.scoring.trend import Trend, saved_rows
 from connector.scoring.vector import VectorResult
-
-if TYPE_CHECKING:
-    from connector.scoring.sentences_ahead import SpooledSentences
 
 #: Rows whose engine states are made together: their numbers are rounded as one block per column.  Small:
 #: the block's numbers are alive as Python lists while the whole result is (2,048 rows added ~10 MB to the
@@ -66,9 +63,9 @@ class ScoringResult:
     plays: PlayResult
     churned: np.ndarray
     columns: Columns = field(repr=False)
-    #: The sentence fields a child process made ahead, read a block at a time
+    #: Every account's sentence fields when a child process made them ahead
     #: (:mod:`~connector.scoring.sentences_ahead`); None: the outputs make them.
-    sentences: SpooledSentences | None = field(default=None, repr=False, compare=False)
+    sentences: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     # ---- per-account views -------------------------------------------------------------------------------
 

@@ -77,9 +77,8 @@ class SentencesAhead:
             _child(result, spool)
         return cls(pid, spool, n)
 
-    def take(self) -> SpooledSentences | None:
-        """Every account's sentences, read a block at a time as the outputs are made; None when the child
-        failed (the caller then makes them itself)."""
+    def take(self) -> dict[str, list[Any]] | None:
+        """Every account's sentences, or None when the child failed (the caller then makes them itself)."""
         try:
             _, status = os.waitpid(self.pid, 0)
             self.waited = True
@@ -87,10 +86,16 @@ class SentencesAhead:
                 log.warning("sentences_ahead.failed", exit_code=os.waitstatus_to_exitcode(status))
                 return None
             self.spool.seek(0)
-        except OSError as exc:
+            made: dict[str, list[Any]] = pickle.load(self.spool)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
             log.warning("sentences_ahead.failed", error=f"{type(exc).__name__}: {exc}")
             return None
-        return SpooledSentences(self.spool, self.accounts)
+        finally:
+            self.spool.close()
+        if sorted(made) != sorted(SENTENCE_FIELDS) or any(len(made[k]) != self.accounts for k in made):
+            log.warning("sentences_ahead.failed", error="the child's file does not hold every account")
+            return None
+        return made
 
     def abandon(self) -> None:
         """Wait for the child without reading it when :meth:`take` has not (the pass failed before its
@@ -102,46 +107,12 @@ class SentencesAhead:
         self.spool.close()
 
 
-@dataclass
-class SpooledSentences:
-    """The child's blocks, read in the order :func:`~connector.scoring.output_columns.output_blocks` asks
-    for them.  A block that is not the next one, or that the file does not hold whole, is answered None
-    from then on: the outputs make those sentences themselves."""
-
-    spool: IO[bytes]
-    accounts: int
-    next_start: int = 0
-    broken: bool = False
-
-    def block(self, start: int, stop: int) -> dict[str, list[Any]] | None:
-        if self.broken or start != self.next_start:
-            self.broken = True
-            return None
-        try:
-            made: dict[str, list[Any]] = pickle.load(self.spool)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-            log.warning("sentences_ahead.failed", error=f"{type(exc).__name__}: {exc}")
-            self.broken = True
-            return None
-        if sorted(made) != sorted(SENTENCE_FIELDS) or any(len(v) != stop - start for v in made.values()):
-            log.warning("sentences_ahead.failed", error=f"the child's block at {start} is not rows {start}:{stop}")
-            self.broken = True
-            return None
-        self.next_start = stop
-        return made
-
-
 def _child(result: ScoringResult, spool: IO[bytes]) -> None:
-    """Make the sentences an output block at a time, each block pickled to the spool as it is made: the
-    child holds one block's movements and texts, never a pass's."""
-    from connector.scoring.output_columns import OUTPUT_BLOCK
-
     code = 1
     try:
         gc.disable()
-        for start in range(0, result.inputs.n, OUTPUT_BLOCK):
-            pickle.dump(sentence_columns(result, start, min(start + OUTPUT_BLOCK, result.inputs.n)), spool,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+        made = sentence_columns(result, 0, result.inputs.n)
+        pickle.dump(made, spool, protocol=pickle.HIGHEST_PROTOCOL)
         spool.flush()
         code = 0
     except BaseException:  # reported by the exit status; the parent then makes them itself
