@@ -39,7 +39,6 @@ from connector.registry import crms, sinks_for, sources_for
 from connector.safe_output import dumps, json_ready_column
 from connector.scoring.day_facts import DAY_FACTS_META, DayFacts
 from connector.scoring.output_table import OutputTable
-from connector.scoring.sentences_ahead import SentencesAhead
 from connector.secrets import redact
 from connector.settled import clear_settled, cycle_key, record_settled, settled_since
 from connector.sinks.base import SinkContext, SinkReport
@@ -465,36 +464,26 @@ class SyncRunner:
         prints, points = (StatePrints(), PointPrints()) if persist else (None, None)
         scored = self.evaluate(now, only, facts, save_packs=persist, prints=prints, points=points)
         release_free_memory()  # the kernel's temporaries, before the tasks and the outputs table are made
-        # a large pass's sentences are made by a child on the second core while this process plans and saves
-        ahead = SentencesAhead.start(scored)
-        try:
-            tasks = self._with_unconfirmed(scored.tasks(), scored)
-            result.scored = scored.inputs.n
-            stage.advance(result.scored)
-            after = scored.day_facts(configuration, whole=only is None)
-            # A run of some accounts reports the day's whole backlog; the forecast only from a run of all of
-            # them (the report shows the last run that has one).
-            result.forecast = scored.forecast() if only is None else {}
-            result.tasks_deferred, result.task_backlog = after.backlog_summary()
-            for t in tasks:
-                planned = f"{t.play}:{t.status}"
-                result.tasks_planned[planned] = result.tasks_planned.get(planned, 0) + 1
-            if persist:  # a run of some accounts never makes the day's facts: measured over every account
-                self.save_states(scored, after if only is None or facts is not None else None, prints)
-            # What only the states read goes before the outputs are made, and the rest when this returns: the
-            # sinks read the outputs table (see OutputTable and ScoringResult.for_outputs).
-            slim = scored.for_outputs()
-            del scored
-            release_free_memory()
-            if ahead is not None and (made := ahead.take()) is not None:
-                slim = replace(slim, sentences=made)
-            from connector.scoring.output_columns import output_table
+        tasks = self._with_unconfirmed(scored.tasks(), scored)
+        result.scored = scored.inputs.n
+        stage.advance(result.scored)
+        after = scored.day_facts(configuration, whole=only is None)
+        # A run of some accounts reports the day's whole backlog; the forecast only from a run of all of them
+        # (the report shows the last run that has one).
+        result.forecast = scored.forecast() if only is None else {}
+        result.tasks_deferred, result.task_backlog = after.backlog_summary()
+        for t in tasks:
+            result.tasks_planned[f"{t.play}:{t.status}"] = result.tasks_planned.get(f"{t.play}:{t.status}", 0) + 1
+        if persist:  # a run of some accounts never makes the day's facts: they are measured over every account
+            self.save_states(scored, after if only is None or facts is not None else None, prints)
+        # What only the states read goes before the outputs are made, and the rest when this returns: the
+        # sinks read the outputs table (see OutputTable and ScoringResult.for_outputs).
+        slim = scored.for_outputs()
+        del scored
+        release_free_memory()
+        from connector.scoring.output_columns import output_table
 
-            table = self.append_points(now, result.run_id, slim, points) if persist else output_table(slim)
-            return table, tasks
-        finally:
-            if ahead is not None:
-                ahead.abandon()  # the pass failed before taking it: the child is waited for, its file closed
+        return (self.append_points(now, result.run_id, slim, points) if persist else output_table(slim)), tasks
 
     def save_states(self, scored: Any, facts: DayFacts | None = None, prints: StatePrints | None = None) -> None:
         """Save the accounts' engine states with the day's facts they were made with (one transaction: see

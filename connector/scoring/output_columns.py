@@ -63,15 +63,13 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
     flag_bits = (flags.astype(np.int64) << np.arange(flags.shape[1], dtype=np.int64)).sum(axis=1) \
         if flags.shape[1] else np.zeros(stop - start, np.int64)
     names = result.flag_names
-    made = result.sentences  # made ahead by a child process (sentences_ahead), or None
     return {
         "success_vector": round_or_none(v.magnitude[start:stop], 1),
         "vector_velocity": round_or_none(v.velocity[start:stop], 1),
         "vector_direction": per_distinct(v.direction[start:stop].astype(np.int64), lambda d: DIRECTIONS[d + 1]),
         "vector_confidence": [round(x) for x in confidence.tolist()] if not np.isfinite(confidence).all()
         else np.rint(confidence).astype(np.int64).tolist(),  # round() raises on NaN: the row path's error
-        "vector_drivers": made["vector_drivers"][start:stop] if made is not None
-        else result.drivers_block(start, stop),
+        "vector_drivers": result.drivers_block(start, stop),
         "current_stage": milestone(stage),
         "next_milestone": milestone(nxt),
         "next_milestone_due": per_distinct(due, lambda d: None if math.isnan(d) else day_to_date(d)),
@@ -82,14 +80,13 @@ def output_columns(result: ScoringResult, start: int, stop: int) -> dict[str, li
         "risk_flags": per_distinct(flag_bits, lambda bits: ";".join(
             f for j, f in enumerate(names) if bits >> j & 1)),
         "priority_band": per_distinct(result.priority[start:stop].astype(np.int64), lambda p: f"P{p}"),
-        "priority_reason": made["priority_reason"][start:stop] if made is not None
-        else result.priority_reasons(start, stop),
+        "priority_reason": result.priority_reasons(start, stop),
         "vector_updated_at": [result.now] * (stop - start),
-        "next_action": made["next_action"][start:stop] if made is not None else next_actions(result, start, stop),
+        "next_action": _next_actions(result, start, stop),
     }
 
 
-def next_actions(result: ScoringResult, start: int, stop: int) -> list[str | None]:
+def _next_actions(result: ScoringResult, start: int, stop: int) -> list[str | None]:
     """:meth:`ScoringResult.next_action` of rows ``start:stop``, made once per distinct leading play, its
     step, its segment's ladder and the set of ready digital plays (all the text reads)."""
     pl = result.plays

@@ -63,9 +63,6 @@ class ScoringResult:
     plays: PlayResult
     churned: np.ndarray
     columns: Columns = field(repr=False)
-    #: Every account's sentence fields when a child process made them ahead
-    #: (:mod:`~connector.scoring.sentences_ahead`); None: the outputs make them.
-    sentences: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     # ---- per-account views -------------------------------------------------------------------------------
 

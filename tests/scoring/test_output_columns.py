@@ -136,7 +136,7 @@ def test_next_actions_by_key_are_the_per_account_texts() -> None:
                               zip(top, result.seg, strict=True)]
         pl.digital_plays[:] = rng.random(pl.digital_plays.shape) < 0.2
         want = [result.next_action(row) for row in range(n)]
-        assert output_columns_module.next_actions(result, 0, n) == want
+        assert output_columns_module._next_actions(result, 0, n) == want
 
 
 @pytest.mark.parametrize(("days", "seed"), [(1, 11), (4, 12), (8, 13), (12, 4)])
