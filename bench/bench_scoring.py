@@ -251,8 +251,9 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
 
         changed = clock.part("diff", diff)
         # the task sink's confirmation: the CRM holds the tasks this pass planned, so the next pass does not
-        # plan them again as unconfirmed (SyncRunner._with_unconfirmed), as after a real sync
-        clock.part("diff", _confirm_tasks, store, runner.config.connector.primary_crm, _tasks, now)
+        # plan them again as unconfirmed (SyncRunner._with_unconfirmed), as after a real sync; its own part,
+        # so that the diff stays comparable with earlier sessions' figures
+        clock.part("ledger", _confirm_tasks, store, runner.config.connector.primary_crm, _tasks, now)
     clock.part("check", record_settled, store, key, result.run_id, now, scope.consumed)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),
