@@ -159,9 +159,8 @@ def stream_changes(
 
     Per window of records, each output's digest (:mod:`~connector.sinks.record_digest`) is compared with
     the one stored with the record: equal, the record has nothing to send and its written values are not
-    read (a window's digests are read first).  The others are diffed against their last written values,
-    read for them alone, so memory holds one window's diff base and whatever changes the caller has not
-    consumed yet, never the whole CRM's.
+    read.  The others are diffed against their last written values, read for them alone, so memory holds
+    one window's diff base and whatever changes the caller has not consumed yet, never the whole CRM's.
     ``settle`` (a run that writes, not a dry run) stores the digest of each record the diff found quiet,
     before the window's changes are yielded, so the next pass skips it.
     """
@@ -171,22 +170,17 @@ def stream_changes(
     fields = tuple(mapping.fields.items())
     digest = RecordDigest(mapping)
     for part in batched(targets, window):
-        settled = store.written_digests(system, obj, [record_id for record_id, _ in part])
-        moved: list[tuple[str, AccountOutput, str]] = []
+        stored = store.written_texts(system, obj, [record_id for record_id, _ in part])
+        changes: list[RecordChange] = []
+        quiet: list[tuple[str, str]] = []
         for record_id, output in part:
             origin = output.origin  # made by an output table: its digest was made a column at a time
             d = origin[0].record_digest(digest, origin[1]) if origin is not None else None
             if d is None:
                 d = digest.of(output.fields)
-            if settled.get(record_id) != d:
-                moved.append((record_id, output, d))
-        # the written values of the records whose outputs moved and that have a row, and only theirs
-        have = [record_id for record_id, _, _ in moved if record_id in settled]
-        stored = store.written_texts(system, obj, have) if have else {}
-        changes: list[RecordChange] = []
-        quiet: list[tuple[str, str]] = []
-        for record_id, output, d in moved:
-            _, text = stored.get(record_id, _NEVER)
+            settled, text = stored.get(record_id, _NEVER)
+            if settled == d:
+                continue
             change = _diff_record(record_id, output, fields, json.loads(text) if text else _NOTHING, volatile, d)
             if change is None:
                 quiet.append((record_id, d))

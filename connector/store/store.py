@@ -938,14 +938,6 @@ class Store:
         q = select(t.record_id, t.fields).where(t.system == system, t.object == obj)
         return {r: json.loads(v) for r, v in self._columns(q, t.record_id, record_ids)}
 
-    def written_digests(self, system: str, obj: str, record_ids: Iterable[str]) -> dict[str, str | None]:
-        """Per record of ``record_ids`` that has a row, the digest of its outputs when last settled: the diff
-        reads the written values (:meth:`written_texts`) only of the records whose digest differs — on a
-        daily pass about one in five, so the other four's JSON texts are never fetched and decoded."""
-        t = WrittenRecord
-        q = select(t.record_id, t.digest).where(t.system == system, t.object == obj)
-        return dict(self._columns(q, t.record_id, record_ids))
-
     def written_texts(self, system: str, obj: str, record_ids: Iterable[str]) -> dict[str, tuple[str | None, str]]:
         """Per record of ``record_ids`` that has a row, ``(digest, fields JSON text)``: the diff compares the
         digest (see :mod:`connector.sinks.record_digest`) and parses the text only where it differs."""

@@ -107,31 +107,6 @@ def test_an_unchanged_pass_diffs_no_record(any_store: Store, monkeypatch: pytest
     assert diffed == [later[1][0]]
 
 
-def test_the_written_values_are_read_only_for_records_whose_digest_moved(any_store: Store,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A daily pass changes about one record in five: the others' JSON texts are never fetched — and a record
-    never written (no row) is not asked for at all."""
-    targets = _outputs(random.Random(2), 40, datetime(2026, 11, 1, 9, tzinfo=UTC))
-    changes = list(stream_changes(any_store, SYSTEM, OBJECT, MAPPING, targets, settle=True))
-    any_store.record_written(SYSTEM, OBJECT, [(c.record_id, f, v) for c in changes for f, v in c.values.items()],
-                             1, digests={c.record_id: c.digest for c in changes if c.digest is not None})
-    asked: list[str] = []
-    real = any_store.written_texts
-
-    def spy(system: str, obj: str, record_ids: Any) -> Any:
-        ids = list(record_ids)
-        asked.extend(ids)
-        return real(system, obj, ids)
-
-    monkeypatch.setattr(any_store, "written_texts", spy)
-    moved = {targets[3][0], targets[7][0]}
-    later = [(r, AccountOutput(account_id=o.account_id, fields={**o.fields, "risk_flags": "moved"}) if r in moved
-              else o) for r, o in targets] + [("001NEW", AccountOutput(account_id="new", fields={"risk_flags": "x"}))]
-    sent = {c.record_id for c in stream_changes(any_store, SYSTEM, OBJECT, MAPPING, later, settle=True)}
-    assert sorted(asked) == sorted(moved)
-    assert sent == moved | {"001NEW"}
-
-
 def test_a_dry_run_settles_nothing(any_store: Store) -> None:
     targets = [("001A", AccountOutput(account_id="a", fields={"success_vector": None, "risk_flags": None}))]
     assert list(stream_changes(any_store, SYSTEM, OBJECT, MAPPING, targets)) == []
