@@ -213,7 +213,6 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     from connector.memory import release_free_memory
     from connector.settled import clear_settled, cycle_key, record_settled, settled_since
     from connector.sinks.base import record_confirmed, stream_changes
-    from connector.store.database import pass_page_cache
     from connector.sync import SyncResult
 
     store = runner.store
@@ -230,30 +229,27 @@ def _cycle(runner: Any, mapping: Any, now: datetime, force: bool = False) -> dic
     for method, name in (("scoring_inputs", "load"), ("evaluate", "kernel"), ("save_states", "persist"),
                          ("append_points", "persist")):
         clock.timing(runner, method, name)
-    # the sync's pass, score stage and sinks, runs with SQLite's cache sized for it (SyncRunner._score_and_write)
-    accounts = len(scope.only) if scope.only is not None else store.account_count()
-    with pass_page_cache(store.engine, accounts):
-        outputs, _tasks = clock.part("tasks", runner.score, now, result, persist=True, only=scope.only,
-                                     facts=scope.facts, configuration=key.configuration)
-        clock.carve("kernel", "load")
-        clock.carve("tasks", "load", "kernel", "persist")
-        release_free_memory()
+    outputs, _tasks = clock.part("tasks", runner.score, now, result, persist=True, only=scope.only,
+                                 facts=scope.facts, configuration=key.configuration)
+    clock.carve("kernel", "load")
+    clock.carve("tasks", "load", "kernel", "persist")
+    release_free_memory()
 
-        def diff() -> int:
-            """What a sink does without its API calls: the diff stream, confirmed a window at a time."""
-            changes = stream_changes(store, "salesforce", "Account", mapping,
-                                     ((o.account_id, o) for o in outputs), settle=True)
-            count = 0
-            for window in batched(changes, 2000):
-                record_confirmed(store, "salesforce", "Account", window, result.run_id)
-                count += len(window)
-            return count
+    def diff() -> int:
+        """What a sink does without its API calls: the diff stream, confirmed a window at a time."""
+        changes = stream_changes(store, "salesforce", "Account", mapping,
+                                 ((o.account_id, o) for o in outputs), settle=True)
+        count = 0
+        for window in batched(changes, 2000):
+            record_confirmed(store, "salesforce", "Account", window, result.run_id)
+            count += len(window)
+        return count
 
-        changed = clock.part("diff", diff)
-        # the task sink's confirmation: the CRM holds the tasks this pass planned, so the next pass does not
-        # plan them again as unconfirmed (SyncRunner._with_unconfirmed), as after a real sync; its own part,
-        # so that the diff stays comparable with earlier sessions' figures
-        clock.part("ledger", _confirm_tasks, store, runner.config.connector.primary_crm, _tasks, now)
+    changed = clock.part("diff", diff)
+    # the task sink's confirmation: the CRM holds the tasks this pass planned, so the next pass does not
+    # plan them again as unconfirmed (SyncRunner._with_unconfirmed), as after a real sync; its own part,
+    # so that the diff stays comparable with earlier sessions' figures
+    clock.part("ledger", _confirm_tasks, store, runner.config.connector.primary_crm, _tasks, now)
     clock.part("check", record_settled, store, key, result.run_id, now, scope.consumed)
     store.finish_run(result.run_id, "ok", {})
     return {"cpu": clock.cpu, "wall": clock.wall, "peak_after": clock.peak, "cpu_total": sum(clock.cpu.values()),

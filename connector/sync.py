@@ -45,7 +45,6 @@ from connector.sinks.base import SinkContext, SinkReport
 from connector.sources.base import SourceContext
 from connector.sources.windows import day_start, window_start
 from connector.store import Store
-from connector.store.database import pass_page_cache
 
 if TYPE_CHECKING:
     from connector.scoring.model import SuccessModel
@@ -222,12 +221,10 @@ class SyncRunner:
         else:
             scope = Scope(None if only_accounts is None else frozenset(only_accounts), day_facts(self.store, key))
         if scope.only is None or scope.only:
-            accounts = len(scope.only) if scope.only is not None else self.store.account_count()
-            with pass_page_cache(self.store.engine, accounts):  # SQLite's cache sized for the pass's reads
-                outputs, tasks = self.score(now, result, persist=not dry_run, only=scope.only, facts=scope.facts,
-                                            configuration=key.configuration)
-                release_free_memory()  # the scoring result's arrays are gone: the sinks need only the outputs
-                self.write(now, outputs, tasks, dry_run, result)
+            outputs, tasks = self.score(now, result, persist=not dry_run, only=scope.only, facts=scope.facts,
+                                        configuration=key.configuration)
+            release_free_memory()  # the scoring result's arrays are gone: the sinks need only the outputs table
+            self.write(now, outputs, tasks, dry_run, result)
         elif scope.facts is not None:  # nothing to score: the day's backlog still stands
             result.tasks_deferred, result.task_backlog = scope.facts.backlog_summary()
         if whole and self._complete(result):

@@ -37,8 +37,6 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        ref = weakref.ref(engine)
-        event.listen(engine, "checkout", lambda dbapi_conn, record, _proxy: _pass_cache(ref(), dbapi_conn, record))
     return engine
 
 
@@ -61,47 +59,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def cache_kib_for(accounts: int) -> int:
-    """The page cache (KiB) for a pass over ``accounts``: in proportion up to :data:`SQLITE_WRITE_CACHE_KIB`
-    at :data:`FULL_CACHE_ACCOUNTS`, never under SQLite's default."""
-    return max(SQLITE_CACHE_KIB, min(SQLITE_WRITE_CACHE_KIB, accounts * SQLITE_WRITE_CACHE_KIB // FULL_CACHE_ACCOUNTS))
-
-
-#: The page cache every connection of an engine gets at checkout while a large pass runs (:func:`pass_page_cache`).
-_PASS_CACHE_KIB: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
-
-
-def _pass_cache(engine: Engine | None, dbapi_conn: Any, record: Any) -> None:
-    """At checkout: the connection's cache to the size of the pass under way (or back to the default)."""
-    want = _PASS_CACHE_KIB.get(engine, SQLITE_CACHE_KIB) if engine is not None else SQLITE_CACHE_KIB
-    if record.info.get("cache_kib", SQLITE_CACHE_KIB) != want:
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA cache_size=-{want}")
-        cur.close()
-        record.info["cache_kib"] = want
-
-
-@contextmanager
-def pass_page_cache(engine: Engine, accounts: int) -> Iterator[None]:
-    """Every SQLite connection checked out while the block runs gets the page cache of a pass over
-    ``accounts`` (:func:`cache_kib_for`); after it, each returns to SQLite's default at its next checkout.
-
-    Why: a sink's diff reads the written digests and values of a window of records at a time, and records
-    what it found, through whichever pooled connection is free; on a million accounts those reads walk a
-    table of a million rows with SQLite's 2 MB cache.  16 MiB on every connection took the 1M pass's diff
-    from 52.5 to 38.0 s (docs/benchmarks.md, session 13).  Below 125,000 accounts this is SQLite's default,
-    so the 100k first sync's memory budget is untouched."""
-    kib = cache_kib_for(accounts)
-    if engine.dialect.name != "sqlite" or kib <= SQLITE_CACHE_KIB:
-        yield
-        return
-    _PASS_CACHE_KIB[engine] = kib
-    try:
-        yield
-    finally:
-        _PASS_CACHE_KIB.pop(engine, None)
-
-
 @contextmanager
 def larger_page_cache(conn: Connection, accounts: int) -> Iterator[None]:
     """A SQLite connection's page cache sized for a pass over ``accounts`` accounts while the block runs
@@ -114,16 +71,15 @@ def larger_page_cache(conn: Connection, accounts: int) -> Iterator[None]:
     100k first sync 46 MB (pooled connections each keeping a full cache) past its 500 MB budget, and at
     100k the appends gained nothing measurable, so the cache grows with the pass: the default up to
     125,000 accounts, 16 MiB from a million."""
-    kib = cache_kib_for(accounts)
+    kib = min(SQLITE_WRITE_CACHE_KIB, accounts * SQLITE_WRITE_CACHE_KIB // FULL_CACHE_ACCOUNTS)
     if conn.dialect.name != "sqlite" or kib <= SQLITE_CACHE_KIB:
         yield
         return
-    back = conn.info.get("cache_kib", SQLITE_CACHE_KIB)  # a pass's size (pass_page_cache), or the default
     conn.exec_driver_sql(f"PRAGMA cache_size=-{kib}")
     try:
         yield
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{back}")
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
 
 #: Alembic's ``context`` is a module-level proxy: two threads migrating at once corrupt each other's
