@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 MAX_DRIVERS_CHARS = 255
 MAX_NAMED = 3
@@ -58,9 +59,16 @@ class Movement:
     hold_left: float = math.nan
 
 
+def past_hysteresis(direction: Any, velocity: Any, exit_band: Any) -> Any:
+    """Whether the velocity still moves with ``direction`` past the hysteresis line (``exit_ratio`` × band):
+    a direction the hold keeps after its velocity eased is not, and a NaN velocity never is.  The one rule
+    of the drivers sentence, the task texts and the priority reason; elementwise on numpy arrays."""
+    return velocity * direction >= exit_band
+
+
 def moving(m: Movement) -> bool:
     """Positive/Negative and still moving that way beyond the hysteresis line (not just held)."""
-    return m.direction != 0 and not math.isnan(m.velocity) and m.velocity * m.direction >= m.exit_band
+    return m.direction != 0 and bool(past_hysteresis(m.direction, m.velocity, m.exit_band))
 
 
 def named_drivers(m: Movement, sign: int = 0) -> list[Driver]:

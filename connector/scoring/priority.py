@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from connector.scoring.drivers import past_hysteresis
 from connector.scoring.model import SuccessModel
 
 #: How a risk flag reads in the reason (flags not listed read as their name with spaces).
@@ -58,17 +59,11 @@ def queue_order(band: np.ndarray, arr: np.ndarray, magnitude: np.ndarray) -> np.
     return np.lexsort((np.nan_to_num(magnitude, nan=101.0), -np.nan_to_num(arr, nan=0.0), band))
 
 
-def falling(velocity: float, exit_band: float) -> bool:
-    """Whether a Negative direction is still moving down past the hysteresis line (the rule of
-    :func:`connector.scoring.drivers.moving`)."""
-    return not math.isnan(velocity) and -velocity >= exit_band
-
-
 def negative_phrase(velocity: float, exit_band: float) -> str:
     """What a Negative direction adds to the reason: its speed while it falls, else that it is levelling off."""
     if math.isnan(velocity):
         return "vector Negative"
-    if falling(velocity, exit_band):
+    if past_hysteresis(-1, velocity, exit_band):
         speed = f"{-velocity:.0f}"  # under a point only where the model sets a hysteresis line that low
         return f"vector falling {'<1' if speed == '0' else speed}/30d"
     return "vector Negative but levelling off"

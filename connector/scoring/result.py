@@ -22,7 +22,7 @@ from connector.scoring.conditions import Columns
 from connector.scoring.context import TemplateContext
 from connector.scoring.day_facts import DayFacts, merged_backlog
 from connector.scoring.distinct import per_distinct_row
-from connector.scoring.drivers import Movement, drivers_sentence, steady_sentence
+from connector.scoring.drivers import Movement, drivers_sentence, past_hysteresis, steady_sentence
 from connector.scoring.forecast import expansion_forecast
 from connector.scoring.inputs import ScoringInputs, day_to_date, day_to_iso
 from connector.scoring.milestones import STATUS_LABELS, MilestoneResult
@@ -213,7 +213,7 @@ class ScoringResult:
         nxt = ms.next[start:stop].astype(np.int64)
         exit_band = self.model.vector.exit_ratio * v.band[start:stop].astype(np.float64)
         with np.errstate(invalid="ignore"):
-            falling = -velocity >= exit_band  # NaN compares False: read as -1 below first
+            falling = past_hysteresis(-1, velocity, exit_band)  # NaN never is: read as -1 below first
             speed = np.where(np.isnan(velocity), -1.0, np.where(falling, np.rint(-velocity), -3.0))
             keys = np.column_stack([
                 self.priority[start:stop].astype(np.int64), self.flags[start:stop], direction,
